@@ -1,0 +1,18 @@
+"""JIT options for every numba kernel, in one place (STYLE.md §4).
+
+``cache=True`` keeps compiled kernels on disk between runs; ``nogil`` lets the
+cohort executor run kernels from threads. ``fastmath`` stays off: results must
+be bitwise reproducible across machines with the same build.
+"""
+from __future__ import annotations
+
+import os
+
+import numba
+
+JIT_OPTIONS = {"cache": os.environ.get("SEEDSOIL_NUMBA_CACHE", "1") != "0", "nogil": True, "fastmath": False}
+
+
+def jit(fn):
+    """Compile ``fn`` with the project's numba options."""
+    return numba.njit(**JIT_OPTIONS)(fn)

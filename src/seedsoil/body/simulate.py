@@ -1,0 +1,35 @@
+"""``simulate``: one patient, one call (DESIGN.md principle 1)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..rng import new_seed
+from ..scenario import Scenario, load_scenario
+from .model import build_inputs
+from .result import PatientResult
+
+
+def simulate(scenario: Scenario | str | Path, *, seed: int | None = None, engine: str | None = None) -> PatientResult:
+    """Simulate one patient.
+
+    Parameters
+    ----------
+    scenario : a :class:`~seedsoil.scenario.Scenario` or a path to a scenario TOML file.
+    seed : root seed of the random stream; defaults to the scenario's
+        ``simulation.seed``, else fresh entropy (recorded in the result).
+    engine : "stochastic" or "meanfield"; defaults to ``simulation.engine``.
+    """
+    sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    engine = engine or sc.simulation.engine
+    if engine not in ("stochastic", "meanfield"):
+        raise ValueError(f"engine = {engine!r}: must be 'stochastic' or 'meanfield'")
+    inputs = build_inputs(sc)
+    if engine == "meanfield":
+        from .meanfield import simulate_meanfield
+
+        return simulate_meanfield(inputs)
+    if seed is None:
+        seed = sc.simulation.seed if sc.simulation.seed is not None else new_seed()
+    from .stochastic import simulate_stochastic
+
+    return simulate_stochastic(inputs, int(seed))

@@ -1,0 +1,108 @@
+"""Stochastic engine: drives the numba patient kernel and names its output."""
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import pandas as pd
+
+from ..rng import stream
+from . import _kernels as K
+from .model import BodyInputs
+from .result import STATUS_TEXT, PatientResult
+from .summary import build_events, build_summary
+
+STATE_NAMES = {K.PROLIFERATING: "proliferating", K.DORMANT: "dormant", K.EXTINCT: "extinct"}
+
+#: purpose key of the patient's main random stream
+STREAM_BODY = 0
+
+
+def run_kernel(inputs: BodyInputs, seed: int, *keys: int):
+    """Run the kernel for ``inputs`` with the stream (seed, *keys, STREAM_BODY)."""
+    sim = inputs.scenario.simulation
+    stride = max(int(round(inputs.scenario.output.record_every / inputs.dt)), 1)
+    rng = stream(seed, *keys, STREAM_BODY)
+    return K.run_patient(rng, inputs.t, inputs.shed_primary, inputs.injected, inputs.suppression,
+                         inputs.immune_kill_factor, inputs.invasion_factor, inputs.primary, inputs.par,
+                         inputs.colony_law.code, inputs.colony_law.as_array(), stride, 256)
+
+
+def colony_frame(col: np.ndarray) -> pd.DataFrame:
+    n = col.shape[0]
+    return pd.DataFrame({
+        "colony_id": np.arange(n, dtype=np.int64),
+        "origin": pd.Categorical.from_codes(col[:, K.C_ORIGIN].astype(np.int8), categories=["primary", "metastasis"]),
+        "parent_id": np.where(np.isnan(col[:, K.C_PARENT]), -1, col[:, K.C_PARENT]).astype(np.int64),
+        "from_dormant_pool": col[:, K.C_FROM_POOL] > 0,
+        "seeded_day": col[:, K.C_SEEDED],
+        "activated_day": col[:, K.C_ACTIVATED],
+        "state": pd.Categorical.from_codes(col[:, K.C_STATE].astype(np.int8),
+                                           categories=list(STATE_NAMES.values())),
+        "n_state_changes": col[:, K.C_NSWITCH].astype(np.int64),
+        "end_day": col[:, K.C_END],
+        "size": col[:, K.C_SIZE],
+        "max_size": col[:, K.C_MAX],
+        "size_at_surgery": col[:, K.C_SIZE_SURGERY],
+        "detected_day": col[:, K.C_DETECTED],
+    })
+
+
+def timeseries_frame(rec: np.ndarray, inputs: BodyInputs) -> pd.DataFrame:
+    day = rec[:, K.R_T]
+    return pd.DataFrame({
+        "day": day,
+        "primary_cells": rec[:, K.R_PRIMARY],
+        "ctc": rec[:, K.R_CTC],
+        "dormant_cells": rec[:, K.R_DORMANT_CELLS],
+        "colonies_proliferating": rec[:, K.R_COL_PROLIF],
+        "colonies_dormant": rec[:, K.R_COL_DORMANT],
+        "metastatic_cells": rec[:, K.R_MET_CELLS],
+        "effectors": rec[:, K.R_E],
+        "inflammation_nM": np.interp(day, inputs.t, inputs.inflammation),
+        "cells_shed": rec[:, K.R_SHED],
+        "cells_arrived": rec[:, K.R_ARRIVED],
+        "cells_died": rec[:, K.R_DIED],
+        "colonies_started": rec[:, K.R_STARTED],
+        "detectable_metastases": rec[:, K.R_DETECTABLE],
+        "largest_colony": rec[:, K.R_LARGEST],
+    })
+
+
+def simulate_stochastic(inputs: BodyInputs, seed: int, *keys: int) -> PatientResult:
+    t0 = time.perf_counter()
+    col, rec, snap, out = run_kernel(inputs, seed, *keys)
+    t1 = time.perf_counter()
+    colonies = colony_frame(col)
+    ts = timeseries_frame(rec, inputs)
+    status = STATUS_TEXT[int(out[K.O_STATUS])]
+    summary = build_summary(inputs, ts, colonies, snap_dict(snap), out_dict(out), status)
+    events = build_events(inputs, colonies, summary)
+    return PatientResult(scenario=inputs.scenario, seed=seed, engine="stochastic", timeseries=ts,
+                         colonies=colonies, events=events, summary=summary,
+                         timings={"kernel_s": t1 - t0, "total_s": time.perf_counter() - t0})
+
+
+def snap_dict(snap: np.ndarray) -> dict[str, float]:
+    taken = snap[K.S_TAKEN] > 0
+    val = (lambda i: float(snap[i])) if taken else (lambda i: math.nan)
+    return {
+        "shed_before_surgery": val(K.S_SHED),
+        "arrived_before_surgery": val(K.S_ARRIVED),
+        "colonies_started_before_surgery": val(K.S_STARTED),
+        "dormant_cells_at_surgery": val(K.S_DORMANT_CELLS),
+        "colonies_alive_at_surgery": (val(K.S_COL_PROLIF) + val(K.S_COL_DORMANT)),
+        "dormant_colonies_at_surgery": val(K.S_COL_DORMANT),
+        "occult_metastatic_cells_at_surgery": val(K.S_MET_CELLS),
+        "detectable_at_surgery": val(K.S_DETECTABLE),
+    }
+
+
+def out_dict(out: np.ndarray) -> dict[str, float]:
+    return {
+        "end_day": float(out[K.O_END_T]),
+        "death_day": float(out[K.O_DEATH_T]),
+        "relapse_day": float(out[K.O_RELAPSE_T]),
+        "relapse_colony": int(out[K.O_RELAPSE_COL]),
+    }

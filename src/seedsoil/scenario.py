@@ -24,7 +24,7 @@ from .errors import ScenarioError
 from .params import Interval, ParameterLibrary, load_library
 from .units import parse_quantity
 
-STRUCTURAL = ("scenario", "simulation", "surgery", "therapy", "injection", "output")
+STRUCTURAL = ("scenario", "simulation", "surgery", "therapy", "injection", "output", "variant")
 
 
 # --------------------------------------------------------------------------- quantities
@@ -160,6 +160,8 @@ class Scenario:
     injection: Injection | None
     output: Output
     overrides: Mapping[str, Any] = field(default_factory=dict)
+    #: named overlays of this scenario ("the same patient, plus ..."); see :meth:`variant`
+    variants: tuple[tuple[str, Mapping[str, Any]], ...] = ()
 
     @property
     def name(self) -> str:
@@ -187,7 +189,20 @@ class Scenario:
             node[leaf] = value
         if out["simulation"].get("seed") is None:
             out["simulation"].pop("seed")
+        if self.variants:
+            out["variant"] = [{"name": name, **json.loads(json.dumps(dict(overlay)))} for name, overlay in self.variants]
         return out
+
+    def variant_names(self) -> list[str]:
+        return [name for name, _ in self.variants]
+
+    def variant(self, name: str) -> "Scenario":
+        """The scenario with the overlay ``name`` applied: parameter groups are merged,
+        its ``therapy`` entries are added to the base therapies."""
+        for vname, overlay in self.variants:
+            if vname == name:
+                return _apply_overlay(self, overlay, vname)
+        raise KeyError(f"no variant {name!r}; this scenario has: {', '.join(self.variant_names()) or 'none'}")
 
     def content_hash(self) -> str:
         """SHA-256 of the normalized scenario (stable across key order and unit spelling)."""
@@ -285,9 +300,57 @@ class Scenario:
         if params["primary.initial_cells"] == 0 and injection is None and surgery is not None:
             raise ScenarioError("surgery: the scenario has no primary (primary.initial_cells = 0)",
                                 field="surgery", value=data["surgery"])
-        return cls(meta=meta, parameters=MappingProxyType(params), simulation=sim, surgery=surgery,  # type: ignore[arg-type]
+        base = cls(meta=meta, parameters=MappingProxyType(params), simulation=sim, surgery=surgery,  # type: ignore[arg-type]
                    therapies=therapies, injection=injection, output=output,  # type: ignore[arg-type]
                    overrides=MappingProxyType(dict(sorted(overrides.items()))))
+        raw_v = data.get("variant", [])
+        if isinstance(raw_v, Mapping):
+            raw_v = [raw_v]
+        if not isinstance(raw_v, list):
+            raise ScenarioError("variant: write one [[variant]] table per variant", field="variant", value=raw_v)
+        variants = []
+        for i, v in enumerate(raw_v):
+            if not isinstance(v, Mapping) or not isinstance(v.get("name"), str) or not v.get("name"):
+                raise ScenarioError(f"variant[{i}]: needs a name = \"...\"", field=f"variant[{i}].name", value=v)
+            overlay = {k: val for k, val in v.items() if k != "name"}
+            bad = [k for k in overlay if k in ("scenario", "variant", "injection")]
+            if bad:
+                raise ScenarioError(f"variant[{i}].{bad[0]}: a variant cannot change this section",
+                                    field=f"variant[{i}].{bad[0]}", value=overlay[bad[0]])
+            if v["name"] in [n for n, _ in variants]:
+                raise ScenarioError(f"variant[{i}].name = {v['name']!r}: duplicate name", field=f"variant[{i}].name",
+                                    value=v["name"])
+            _apply_overlay(base, overlay, f"variant[{i}]")  # validate now
+            variants.append((v["name"], MappingProxyType(dict(overlay))))
+        if variants:
+            base = cls(meta=meta, parameters=base.parameters, simulation=sim, surgery=surgery,  # type: ignore[arg-type]
+                       therapies=therapies, injection=injection, output=output,  # type: ignore[arg-type]
+                       overrides=base.overrides, variants=tuple(variants))
+        return base
+
+
+def _merge(into: dict[str, Any], overlay: Mapping[str, Any]) -> None:
+    for k, v in overlay.items():
+        if isinstance(v, Mapping) and isinstance(into.get(k), dict):
+            _merge(into[k], v)
+        else:
+            into[k] = v
+
+
+def _apply_overlay(base: Scenario, overlay: Mapping[str, Any], where: str) -> Scenario:
+    data = base.to_dict()
+    data.pop("variant", None)
+    overlay = dict(overlay)
+    extra_therapy = overlay.pop("therapy", [])
+    if isinstance(extra_therapy, Mapping):
+        extra_therapy = [extra_therapy]
+    _merge(data, overlay)
+    if extra_therapy:
+        data["therapy"] = list(data.get("therapy", [])) + list(extra_therapy)
+    try:
+        return Scenario.from_dict(data)
+    except ScenarioError as exc:
+        raise ScenarioError(f"{where}: {exc}", field=f"{where}.{exc.field}", value=exc.value) from None
 
 
 def _check_cross_field(p: Mapping[str, Any]) -> None:

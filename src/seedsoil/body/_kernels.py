@@ -40,8 +40,9 @@ PROLIFERATING, DORMANT, EXTINCT = 0, 1, 2
 
 # ---- record columns
 (R_T, R_PRIMARY, R_CTC, R_DORMANT_CELLS, R_COL_PROLIF, R_COL_DORMANT, R_MET_CELLS,
- R_E, R_SHED, R_ARRIVED, R_DIED, R_STARTED, R_DETECTABLE, R_LARGEST) = range(14)
-N_REC = 14
+ R_E, R_SHED, R_ARRIVED, R_DIED, R_STARTED, R_DETECTABLE, R_LARGEST, R_CTC_DIED,
+ R_INJECTED) = range(16)
+N_REC = 16
 
 # ---- snapshot (at surgery) and outcome entries
 (S_SHED, S_ARRIVED, S_STARTED, S_DORMANT_CELLS, S_COL_PROLIF, S_COL_DORMANT,
@@ -188,6 +189,8 @@ def run_patient(rng, t, shed_primary, injected, suppression, fkill_arr, finv_arr
     shed = 0.0
     arrived = 0.0
     died = 0.0
+    ctc_died = 0.0
+    injected_total = 0.0
     met_cells = 0.0
     sum_xg = 0.0
     n_detectable = 0
@@ -211,6 +214,8 @@ def run_patient(rng, t, shed_primary, injected, suppression, fkill_arr, finv_arr
     rec[0, R_STARTED] = 0.0
     rec[0, R_DETECTABLE] = 0.0
     rec[0, R_LARGEST] = 0.0
+    rec[0, R_CTC_DIED] = 0.0
+    rec[0, R_INJECTED] = 0.0
     irec = 1
     for k in range(K):
         tk = t[k]
@@ -224,6 +229,7 @@ def run_patient(rng, t, shed_primary, injected, suppression, fkill_arr, finv_arr
             new1 = rng.poisson(lam_m)
         shed += new0 + new1
         inj = np.int64(injected[k])
+        injected_total += inj
         # ---- 2. circulation: each CTC leaves at rate kc, arresting + extravasating w.p. pa
         arrivals = np.zeros(2, dtype=np.int64)
         for o in range(2):
@@ -238,6 +244,7 @@ def run_patient(rng, t, shed_primary, injected, suppression, fkill_arr, finv_arr
                 a = rng.binomial(leave, par[P_ARREST_EXTRAV])
                 arrivals[o] = a
                 died += leave - a
+                ctc_died += leave - a
         # ---- 3. fate of the arrivals
         p_prolif = par[P_PROLIF] * (1.0 - h)
         p_dorm = par[P_DORMANT] + par[P_PROLIF] * h
@@ -419,6 +426,8 @@ def run_patient(rng, t, shed_primary, injected, suppression, fkill_arr, finv_arr
             rec[irec, R_STARTED] = ncol
             rec[irec, R_DETECTABLE] = n_detectable
             rec[irec, R_LARGEST] = largest
+            rec[irec, R_CTC_DIED] = ctc_died
+            rec[irec, R_INJECTED] = injected_total
             irec += 1
         if dead:
             status = STATUS_DEATH

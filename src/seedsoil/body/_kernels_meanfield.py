@@ -30,8 +30,9 @@ from ._kernels import (
 
 # record columns (same meaning as the stochastic engine's, as expectations)
 (M_T, M_PRIMARY, M_CTC, M_DORMANT_CELLS, M_COL_PROLIF, M_COL_DORMANT, M_MET_CELLS, M_E,
- M_SHED, M_ARRIVED, M_DIED, M_STARTED, M_DETECTABLE, M_LARGEST, M_EXTINCT, M_DETECT_FLUX) = range(16)
-N_MREC = 16
+ M_SHED, M_ARRIVED, M_DIED, M_STARTED, M_DETECTABLE, M_LARGEST, M_EXTINCT, M_DETECT_FLUX,
+ M_CTC_DIED, M_INJECTED) = range(18)
+N_MREC = 18
 # outcome entries
 (MO_STATUS, MO_END_T, MO_DEATH_T, MO_RELAPSE_T, MO_NREC, MO_SNAP_STEP, MO_OUTFLOW_RIGHT) = range(7)
 N_MOUT = 7
@@ -83,6 +84,8 @@ def run_meanfield(t, shed_primary, injected, suppression, fkill_arr, finv_arr, p
     shed = 0.0
     arrived = 0.0
     died = 0.0
+    ctc_died = 0.0
+    injected_total = 0.0
     started = 0.0
     extinct = 0.0
     detect_flux = 0.0  # expected colonies crossing the detection size after surgery
@@ -133,6 +136,8 @@ def run_meanfield(t, shed_primary, injected, suppression, fkill_arr, finv_arr, p
             rec[irec, M_LARGEST] = largest
             rec[irec, M_EXTINCT] = extinct
             rec[irec, M_DETECT_FLUX] = detect_flux
+            rec[irec, M_CTC_DIED] = ctc_died
+            rec[irec, M_INJECTED] = injected_total
             irec += 1
         if k == K:
             break
@@ -146,9 +151,11 @@ def run_meanfield(t, shed_primary, injected, suppression, fkill_arr, finv_arr, p
         src = shed_primary[k] / dt + par[P_MU] * finv_arr[k] * met_xg
         shed += src * dt
         c += injected[k]
+        injected_total += injected[k]
         c, left = _exp_integrate(c, src, kc, dt)
         a_in = left * par[P_ARREST_EXTRAV]
         died += left - a_in
+        ctc_died += left - a_in
         arrived += a_in
         p_pro = par[P_PROLIF] * (1.0 - h)
         p_dor = par[P_DORMANT] + par[P_PROLIF] * h
@@ -248,6 +255,8 @@ def run_meanfield(t, shed_primary, injected, suppression, fkill_arr, finv_arr, p
             rec[irec, M_STARTED] = started
             rec[irec, M_EXTINCT] = extinct
             rec[irec, M_DETECT_FLUX] = detect_flux
+            rec[irec, M_CTC_DIED] = ctc_died
+            rec[irec, M_INJECTED] = injected_total
             irec += 1
             break
     out[MO_STATUS] = status

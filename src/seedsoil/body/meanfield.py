@@ -70,6 +70,8 @@ def simulate_meanfield(inputs: BodyInputs, n_cells: int | None = None) -> Patien
         "cells_shed": rec[:, MK.M_SHED],
         "cells_arrived": rec[:, MK.M_ARRIVED],
         "cells_died": rec[:, MK.M_DIED],
+        "ctc_died": rec[:, MK.M_CTC_DIED],
+        "cells_injected": rec[:, MK.M_INJECTED],
         "colonies_started": rec[:, MK.M_STARTED],
         "detectable_metastases": rec[:, MK.M_DETECTABLE],
         "largest_colony": rec[:, MK.M_LARGEST],

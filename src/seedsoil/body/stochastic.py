@@ -64,6 +64,8 @@ def timeseries_frame(rec: np.ndarray, inputs: BodyInputs) -> pd.DataFrame:
         "cells_shed": rec[:, K.R_SHED],
         "cells_arrived": rec[:, K.R_ARRIVED],
         "cells_died": rec[:, K.R_DIED],
+        "ctc_died": rec[:, K.R_CTC_DIED],
+        "cells_injected": rec[:, K.R_INJECTED],
         "colonies_started": rec[:, K.R_STARTED],
         "detectable_metastases": rec[:, K.R_DETECTABLE],
         "largest_colony": rec[:, K.R_LARGEST],

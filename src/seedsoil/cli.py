@@ -1,0 +1,208 @@
+"""``seedsoil`` command line: run | params | validate | report.
+
+Every command is a thin layer over one library call. Bad input (a wrong scenario
+value, a missing file) prints one line naming the field, the value, the unit and
+the allowed range, and exits with code 2, without a traceback.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .errors import RunExistsError, ScenarioError
+
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
+                  help="seedsoil: in-silico metastasis experiments.")
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _fail(msg: str, code: int = 2) -> None:
+    err_console.print(f"[bold red]error:[/] {msg}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_").lower() or "variant"
+
+
+@app.command()
+def run(
+    scenario: Path = typer.Argument(..., help="scenario TOML file"),
+    seed: Optional[int] = typer.Option(None, help="root seed (default: scenario's simulation.seed, else random)"),
+    out: Optional[Path] = typer.Option(None, help="run directory (default: out/<scenario name>)"),
+    engine: Optional[str] = typer.Option(None, help="stochastic | meanfield (default: the scenario's)"),
+    force: bool = typer.Option(False, help="replace an existing run directory"),
+    report: bool = typer.Option(True, help="write report.html"),
+    variants: bool = typer.Option(True, help="also run the scenario's [[variant]]s on the same patient"),
+) -> None:
+    """Simulate one patient (and its variants) and write a run directory."""
+    from .body.simulate import simulate
+    from .rng import new_seed
+    from .scenario import load_scenario
+    from .store import atomic_dir, run_metadata, write_tables
+
+    try:
+        sc = load_scenario(scenario)
+        if engine is not None and engine not in ("stochastic", "meanfield"):
+            raise ScenarioError(f"--engine = {engine!r}: must be stochastic or meanfield", field="engine", value=engine)
+        eng = engine or sc.simulation.engine
+        if seed is None:
+            seed = sc.simulation.seed if sc.simulation.seed is not None else new_seed()
+        out_dir = out or Path("out") / slug(sc.name)
+        if out_dir.exists() and not force:
+            raise RunExistsError(f"{out_dir} exists; pass --force to replace it")
+        labels = ["base"] + (sc.variant_names() if variants else [])
+        results = {}
+        with console.status("simulating…") as status:
+            for label in labels:
+                status.update(f"simulating {label}…")
+                scn = sc if label == "base" else sc.variant(label)
+                results[label] = simulate(scn, seed=seed, engine=eng)
+    except (ScenarioError, RunExistsError) as exc:
+        _fail(str(exc))
+        return
+
+    def fill(tmp: Path) -> None:
+        for label, res in results.items():
+            folder = tmp if label == "base" else tmp / "variants" / slug(label)
+            folder.mkdir(parents=True, exist_ok=True)
+            write_tables(res, folder)
+            meta = run_metadata(res, variant=None if label == "base" else label)
+            (folder / "run.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
+        comparison = summary_frame(results)
+        comparison.to_csv(tmp / "summary.csv")
+        if report:
+            from .report import write_report
+
+            write_report(results, tmp / "report.html")
+
+    atomic_dir(out_dir, fill, force=force)
+    print_summary(results, title=f"{sc.name} — seed {seed}, {eng} engine")
+    console.print(f"run written to [bold]{out_dir}[/]" + (f" (report: {out_dir / 'report.html'})" if report else ""))
+
+
+def summary_frame(results):
+    import pandas as pd
+
+    rows = {label: dict(r.summary_rows()) for label, r in results.items()}
+    return pd.DataFrame(rows)
+
+
+def print_summary(results, title: str = "") -> None:
+    table = Table(title=title, show_lines=False)
+    table.add_column("")
+    for label in results:
+        table.add_column(label, justify="right")
+    first = next(iter(results.values()))
+    keys = [k for k, _ in first.summary_rows()]
+    rows = {label: dict(r.summary_rows()) for label, r in results.items()}
+    for key in keys:
+        table.add_row(key, *[str(rows[label].get(key, "")) for label in results])
+    console.print(table)
+
+
+@app.command()
+def params(
+    scale: Optional[str] = typer.Option(None, help="only this scale (body, ...)"),
+    grep: Optional[str] = typer.Option(None, help="only parameters whose name, note or source contains WORD"),
+    format: str = typer.Option("table", "--format", help="table | json"),
+) -> None:
+    """Print the parameter library with units, ranges and sources."""
+    from .params import load_library
+
+    rows = load_library().table(scale=scale, grep=grep)
+    if format == "json":
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return
+    if format != "table":
+        _fail(f"--format = {format!r}: must be table or json")
+    table = Table(show_lines=False)
+    for col in ("name", "value", "unit", "range", "source"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        v = r["value"]
+        table.add_row(r["name"], f"{v:g}" if isinstance(v, float) else str(v), r["unit"], r["range"], r["source"])
+    console.print(table)
+    console.print(f"{len(rows)} parameters")
+
+
+@app.command()
+def validate(
+    cases: list[str] = typer.Argument(None, help="case names (default: all)"),
+    list_: bool = typer.Option(False, "--list", help="list the cases and exit"),
+) -> None:
+    """Run the validation cases; exit code 1 if any fails."""
+    from .validate import all_cases, run_cases
+
+    if list_:
+        for name, c in sorted(all_cases().items()):
+            console.print(f"{name}  [dim]{c.source}[/]")
+        return
+    try:
+        results = run_cases(cases or None)
+    except KeyError as exc:
+        _fail(str(exc.args[0]))
+        return
+    table = Table(title="seedsoil validate")
+    for col in ("case", "check", "expected", "got", "tolerance", "pass"):
+        table.add_column(col, overflow="fold")
+
+    def fmt(x) -> str:
+        if isinstance(x, float):
+            return f"{x:.4g}" if math.isfinite(x) else str(x)
+        if isinstance(x, tuple):
+            return "[" + ", ".join(fmt(v) for v in x) + "]"
+        return str(x)
+
+    n_fail = 0
+    for res in results:
+        if res.error:
+            table.add_row(res.case.name, "(error)", "", res.error, "", "[red]FAIL[/]")
+            n_fail += 1
+            continue
+        for c in res.checks:
+            ok = c.passed
+            n_fail += not ok
+            table.add_row(res.case.name, c.name, fmt(c.expected), fmt(c.got), c.tolerance_text(),
+                          "[green]pass[/]" if ok else "[red]FAIL[/]")
+    console.print(table)
+    n_checks = sum(len(r.checks) for r in results)
+    console.print(f"{len(results)} cases, {n_checks} checks, {n_fail} failed")
+    if n_fail:
+        raise typer.Exit(1)
+
+
+@app.command("report")
+def report_cmd(run_dir: Path = typer.Argument(..., help="a run directory written by `seedsoil run`")) -> None:
+    """(Re)write report.html of an existing run directory."""
+    from .report import write_report
+    from .store import load_result
+
+    try:
+        results = load_result(run_dir)
+    except FileNotFoundError as exc:
+        _fail(f"{run_dir}: not a run directory ({exc.filename} missing)")
+        return
+    path = write_report(results, Path(run_dir) / "report.html")
+    console.print(f"wrote {path}")
+
+
+def main() -> None:
+    try:
+        app()
+    except ScenarioError as exc:  # raised outside a command's own handling
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

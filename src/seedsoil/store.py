@@ -1,0 +1,146 @@
+"""Run directories: ``run.json`` + Parquet tables, written atomically.
+
+A run directory holds the normalized scenario, the seed, the package version,
+timings and the content hash of the inputs (``run.json``), and the result
+tables as Parquet. It is written to a temporary sibling folder and renamed into
+place, so a reader never sees a half-written run; an existing run is replaced
+only with ``force=True``.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import shutil
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import pandas as pd
+
+from .errors import RunExistsError
+
+RUN_FILE = "run.json"
+TABLES = ("timeseries", "colonies", "events")
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, float):
+        return None if not math.isfinite(x) else x
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if hasattr(x, "item"):
+        return _jsonable(x.item())
+    return x
+
+
+def run_metadata(result, *, variant: str | None = None) -> dict[str, Any]:
+    from . import __version__
+
+    sc = result.scenario
+    return _jsonable({
+        "seedsoil_version": __version__,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "engine": result.engine,
+        "seed": result.seed,
+        "variant": variant,
+        "scenario_name": sc.name,
+        "content_hash": input_hash(sc, result.seed, result.engine),
+        "scenario": sc.to_dict(),
+        "summary": result.summary,
+        "timings": result.timings,
+    })
+
+
+def input_hash(scenario, seed: int | None, engine: str) -> str:
+    """Content hash of everything that determines a run's result."""
+    import hashlib
+
+    from . import __version__
+
+    blob = json.dumps({"scenario": scenario.content_hash(), "seed": seed, "engine": engine,
+                       "version": __version__}, sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()
+
+
+def write_tables(result, folder: Path) -> None:
+    for name in TABLES:
+        df: pd.DataFrame = getattr(result, name)
+        df.to_parquet(folder / f"{name}.parquet", index=False)
+
+
+def atomic_dir(out_dir: str | Path, fill: Callable[[Path], None], *, force: bool = False) -> Path:
+    """Create ``out_dir`` by filling a temporary sibling and renaming it into place."""
+    out = Path(out_dir)
+    if out.exists() and not force:
+        raise RunExistsError(f"{out} exists; pass --force (force=True) to replace it")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        fill(tmp)
+        if out.exists():
+            old = out.with_name(f".{out.name}.old-{os.getpid()}")
+            os.replace(out, old)
+            os.replace(tmp, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def write_run(result, out_dir: str | Path, *, force: bool = False, variant: str | None = None,
+              extra: Iterable[Callable[[Any, Path], None]] = ()) -> Path:
+    """Write one patient run; ``extra`` writers (e.g. the HTML report) run inside the atomic folder."""
+
+    def fill(tmp: Path) -> None:
+        write_tables(result, tmp)
+        for writer in extra:
+            writer(result, tmp)
+        (tmp / RUN_FILE).write_text(json.dumps(run_metadata(result, variant=variant), indent=2, sort_keys=True))
+
+    return atomic_dir(out_dir, fill, force=force)
+
+
+def read_run(run_dir: str | Path) -> dict[str, Any]:
+    """Metadata and tables of a run directory: ``{"run": dict, "timeseries": DataFrame, ...}``."""
+    d = Path(run_dir)
+    meta = json.loads((d / RUN_FILE).read_text())
+    out: dict[str, Any] = {"run": meta}
+    for name in TABLES:
+        path = d / f"{name}.parquet"
+        if path.exists():
+            out[name] = pd.read_parquet(path)
+    return out
+
+
+def load_result(run_dir: str | Path) -> dict[str, Any]:
+    """Rebuild ``{label: PatientResult}`` from a run directory (base and variants)."""
+    from .body.result import PatientResult
+    from .scenario import Scenario
+
+    root = Path(run_dir)
+    folders = [("base", root)]
+    vroot = root / "variants"
+    if vroot.is_dir():
+        for d in sorted(vroot.iterdir()):
+            if (d / RUN_FILE).exists():
+                folders.append((d.name, d))
+    out = {}
+    for label, d in folders:
+        data = read_run(d)
+        meta = data["run"]
+        label = meta.get("variant") or label
+        summary = {k: (math.nan if v is None else v) for k, v in meta["summary"].items()}
+        out[label] = PatientResult(scenario=Scenario.from_dict(meta["scenario"]), seed=meta["seed"],
+                                   engine=meta["engine"], timeseries=data["timeseries"],
+                                   colonies=data["colonies"], events=data["events"], summary=summary,
+                                   timings=meta.get("timings", {}))
+    return out

@@ -114,17 +114,20 @@ def print_summary(results, title: str = "") -> None:
 def params(
     scale: Optional[str] = typer.Option(None, help="only this scale (body, ...)"),
     grep: Optional[str] = typer.Option(None, help="only parameters whose name, note or source contains WORD"),
-    format: str = typer.Option("table", "--format", help="table | json"),
+    format: str = typer.Option("table", "--format", help="table | json | markdown"),
 ) -> None:
     """Print the parameter library with units, ranges and sources."""
-    from .params import load_library
+    from .params import load_library, markdown_table
 
     rows = load_library().table(scale=scale, grep=grep)
     if format == "json":
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
         return
+    if format == "markdown":
+        sys.stdout.write(markdown_table(rows))
+        return
     if format != "table":
-        _fail(f"--format = {format!r}: must be table or json")
+        _fail(f"--format = {format!r}: must be table, json or markdown")
     table = Table(show_lines=False)
     for col in ("name", "value", "unit", "range", "source"):
         table.add_column(col, overflow="fold")

@@ -33,3 +33,15 @@ def simulate(scenario: Scenario | str | Path, *, seed: int | None = None, engine
     from .stochastic import simulate_stochastic
 
     return simulate_stochastic(inputs, int(seed))
+
+
+def simulate_summary(scenario: Scenario | str | Path, *, seed: int, keys: tuple[int, ...] = ()) -> dict:
+    """Summary dict of one stochastic patient, without building tables (fast path).
+
+    ``keys`` extend the random stream, e.g. ``(patient_index,)`` in a cohort.
+    Equal to ``simulate(...).summary`` when ``keys`` is empty.
+    """
+    sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    from .stochastic import summarize_stochastic
+
+    return summarize_stochastic(build_inputs(sc), int(seed), *keys)

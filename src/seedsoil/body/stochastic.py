@@ -108,3 +108,35 @@ def out_dict(out: np.ndarray) -> dict[str, float]:
         "relapse_day": float(out[K.O_RELAPSE_T]),
         "relapse_colony": int(out[K.O_RELAPSE_COL]),
     }
+
+
+def summarize_stochastic(inputs: BodyInputs, seed: int, *keys: int) -> dict:
+    """The patient's summary only (no tables): the lean path for cohorts and benchmarks.
+
+    Gives the same numbers as ``simulate_stochastic(...).summary`` for the same
+    seed and keys.
+    """
+    col, rec, snap, out = run_kernel(inputs, seed, *keys)
+    sched = inputs.schedule
+    surgery = sched.surgery_day if math.isfinite(sched.surgery_day) else math.nan
+    o = out_dict(out)
+    last = rec[-1]
+    relapse_day = o["relapse_day"]
+    return {
+        "status": STATUS_TEXT[int(out[K.O_STATUS])],
+        "diagnosis_day": sched.diagnosis_day,
+        "surgery_day": surgery,
+        "end_day": o["end_day"],
+        **snap_dict(snap),
+        "relapse": bool(math.isfinite(relapse_day)),
+        "relapse_day": relapse_day,
+        "time_to_relapse_days": relapse_day - surgery if math.isfinite(relapse_day) else math.nan,
+        "relapse_colony": o["relapse_colony"],
+        "death_day": o["death_day"],
+        "metastases_detected": int(np.isfinite(col[:, K.C_DETECTED]).sum()),
+        "cells_shed_total": float(last[K.R_SHED]),
+        "cells_arrived_total": float(last[K.R_ARRIVED]),
+        "colonies_started_total": float(last[K.R_STARTED]),
+        "metastatic_cells_end": float(last[K.R_MET_CELLS]),
+        "dormant_cells_end": float(last[K.R_DORMANT_CELLS]),
+    }

@@ -191,3 +191,16 @@ def load_library(scales: tuple[str, ...] = SCALES) -> ParameterLibrary:
                 raise ValueError(f"params/{scale}.toml: default of {p.name} = {p.value} is outside {p.range}")
             entries[p.name] = p
     return ParameterLibrary(MappingProxyType(entries))
+
+
+def markdown_table(rows: list[dict[str, Any]]) -> str:
+    """The parameter table as Markdown (used for docs/parameters.md)."""
+
+    def cell(x: Any) -> str:
+        text = f"{x:g}" if isinstance(x, float) else str(x)
+        return text.replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| parameter | value | unit | allowed | source | meaning |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append("| " + " | ".join(cell(r[k]) for k in ("name", "value", "unit", "range", "source", "note")) + " |")
+    return "\n".join(lines) + "\n"

@@ -7,8 +7,10 @@ a fixed step ``dt``:
   binomial / Poisson transitions per step;
 * each colony is tracked from the moment a cell starts dividing, as a row of the
   ``col`` table: below ``exact_threshold`` cells it is simulated event by event
-  (Gillespie) inside the step, up to ``stochastic_threshold`` by tau-leaping,
-  and above it deterministically with its growth law's closed form.
+  (Gillespie) inside the step; up to ``stochastic_threshold`` it leaps a whole
+  step with the exact linear birth-death transition for rates frozen over the
+  step (``bd_leap``, unbiased in the mean, unlike Poisson tau-leaping); above it
+  grows deterministically with its growth law's closed form.
 
 Randomness comes only from the ``rng`` (a NumPy Generator passed in), so a run
 is a pure function of its inputs and the generator's seed.
@@ -122,6 +124,32 @@ def _birth_death_rates(par, code, lp, x, effectors, fkill):
     if death < 0.0:
         death = 0.0
     return birth, death
+
+
+@jit
+def bd_leap(rng, x, b, d, dt):
+    """Size after ``dt`` of a linear birth-death process from ``x`` cells with per-cell rates
+    b, d held fixed over the step: exact in distribution (Kendall 1948). Each cell's lineage
+    is extinct w.p. alpha, else geometric on {1, 2, ...} with ratio beta."""
+    n = np.int64(x)
+    if n <= 0:
+        return 0.0
+    r = b - d
+    if abs(r) * dt < 1e-9:
+        alpha = d * dt / (1.0 + d * dt)
+        beta = b * dt / (1.0 + b * dt)
+    else:
+        er = math.exp(r * dt)
+        denom = b * er - d
+        alpha = d * (er - 1.0) / denom
+        beta = b * (er - 1.0) / denom
+    alpha = min(max(alpha, 0.0), 1.0)
+    surv = rng.binomial(n, 1.0 - alpha)
+    if surv == 0:
+        return 0.0
+    if beta <= 0.0:
+        return float(surv)
+    return float(surv + rng.negative_binomial(surv, 1.0 - beta))
 
 
 @jit
@@ -323,11 +351,12 @@ def run_patient(rng, t, shed_primary, injected, suppression, fkill_arr, finv_arr
                     col[i, C_NSWITCH] += 1.0
                 elif x >= 1.0:
                     x -= rng.binomial(np.int64(x), p_dorm_die)
+            elif p_revert > 0.0 and rng.random() < p_revert:
+                # IL-1beta pushes the colony back to a dormant ZEB1-high state
+                col[i, C_STATE] = DORMANT
+                col[i, C_NSWITCH] += 1.0
             elif x < par[P_DET]:
-                if p_revert > 0.0 and rng.random() < p_revert:
-                    col[i, C_STATE] = DORMANT
-                    col[i, C_NSWITCH] += 1.0
-                elif x < par[P_EXACT]:
+                if x < par[P_EXACT]:
                     # exact event-by-event simulation inside the step
                     s = 0.0
                     while x > 0.0:
@@ -344,17 +373,13 @@ def run_patient(rng, t, shed_primary, injected, suppression, fkill_arr, finv_arr
                             x -= 1.0
                         if x >= par[P_EXACT]:
                             # hand over to tau-leaping for the rest of the step
-                            rem = dt - s
                             b, d = _birth_death_rates(par, code, lp, x, e, fkill)
-                            births = rng.poisson(b * x * rem)
-                            deaths = rng.binomial(np.int64(x), 1.0 - math.exp(-d * rem))
-                            x = x + births - deaths
+                            x = bd_leap(rng, x, b, d, dt - s)
                             break
                 else:
+                    # leap: rates frozen over the step, exact linear birth-death transition
                     b, d = _birth_death_rates(par, code, lp, x, e, fkill)
-                    births = rng.poisson(b * x * dt)
-                    deaths = rng.binomial(np.int64(x), 1.0 - math.exp(-d * dt))
-                    x = x + births - deaths
+                    x = bd_leap(rng, x, b, d, dt)
             else:
                 x = law_advance(code, lp, x, dt) * math.exp(-kill_rate(par, x, e) * fkill * dt)
             if x < 1.0 and x < par[P_DET]:

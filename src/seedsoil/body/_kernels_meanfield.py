@@ -10,7 +10,11 @@ with new colonies entering P at y = 0 (x = 1 cell) at the boundary flux
 F(t) = A p_P (1 − h) + a D (arrivals that divide at once, and dormant single
 cells that wake). Finite volumes, first-order upwind, explicit with a CFL
 sub-step: conservative by construction, so the colony number changes by
-exactly the boundary flux minus what leaves through x = 1 (extinction).
+exactly the boundary flux minus what leaves through x = 1 (extinction). The
+lowest cell holds colonies of about one cell: when they shrink they leave at
+the per-colony hazard of losing that cell (|v|, or the dormant death rate),
+not at the continuum rate |v|/Δy, which would kill a single dormant cell in
+days instead of years.
 
 The linear compartments (circulating cells C, dormant single cells D) are
 advanced with exact exponential integrators for a constant source over a step.
@@ -190,7 +194,9 @@ def run_meanfield(t, shed_primary, injected, suppression, fkill_arr, finv_arr, p
             for f in range(n_cells + 1):
                 v = v_f[f]
                 if f == 0:
-                    flux[f] = v * n_p[0] / dy if v < 0.0 else 0.0
+                    # colonies of about one cell: shrinking means losing that cell, a per-colony
+                    # hazard |v| (as for a single cell), not the continuum outflow |v| n / dy
+                    flux[f] = v * n_p[0] if v < 0.0 else 0.0
                 elif f == n_cells:
                     flux[f] = v * n_p[n_cells - 1] / dy if v > 0.0 else 0.0
                 else:
@@ -203,9 +209,11 @@ def run_meanfield(t, shed_primary, injected, suppression, fkill_arr, finv_arr, p
                 n_p[j] += h_sub * (flux[j] - flux[j + 1])
             # dormant colonies shrink at the dormant death rate (velocity −vq in y)
             if vq > 0.0:
-                out0 = vq * n_q[0] / dy * h_sub
+                # a dormant colony of about one cell dies when that cell dies (hazard vq)
+                out0 = vq * n_q[0] * h_sub
                 extinct += out0
-                for j in range(n_cells - 1):
+                n_q[0] += h_sub * (vq * n_q[1] / dy - vq * n_q[0])
+                for j in range(1, n_cells - 1):
                     n_q[j] += h_sub * vq * (n_q[j + 1] - n_q[j]) / dy
                 n_q[n_cells - 1] -= h_sub * vq * n_q[n_cells - 1] / dy
             # switching between proliferating and dormant colonies

@@ -119,6 +119,7 @@ def test_meanfield_counts_converge_in_time_step():
 
 
 @pytest.mark.parametrize("name", ["iwata_2000_primary", "iwata_2000_meanfield", "castano_2018_direction",
+                                  "kuznetsov_1994_body_engine",
                                   "kuznetsov_1994_equilibria"])
 def test_validation_case_passes(name):
     from seedsoil.validate import run_cases

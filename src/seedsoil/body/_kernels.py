@@ -176,6 +176,17 @@ def _new_colony(col, n, t, seeded, origin, parent, from_pool):
 
 
 @jit
+def _push(live, nlive, i):
+    """Append colony ``i`` to the live list (doubling its storage when full)."""
+    if nlive >= live.shape[0]:
+        grown = np.empty(live.shape[0] * 2, dtype=np.int64)
+        grown[:nlive] = live[:nlive]
+        live = grown
+    live[nlive] = i
+    return live
+
+
+@jit
 def _seeding_weights(col, live, nlive, gamma):
     """Cumulative x^gamma over live colonies, to pick the parent of a metastasis-borne cell."""
     cum = np.empty(nlive)
@@ -298,11 +309,7 @@ def run_patient(rng, t, shed_primary, injected, suppression, fkill_arr, finv_arr
                     jp = np.searchsorted(cum, rng.random() * cum[nparents - 1])
                     parent = float(live[min(jp, nparents - 1)])
                 col = _new_colony(col, ncol, seeded, seeded, float(o), parent, 0.0)
-                if nlive >= live.shape[0]:
-                    live2 = np.empty(live.shape[0] * 2, dtype=np.int64)
-                    live2[:nlive] = live[:nlive]
-                    live = live2
-                live[nlive] = ncol
+                live = _push(live, nlive, ncol)
                 nlive += 1
                 ncol += 1
         # ---- 4. dormant single cells: death or awakening
@@ -322,11 +329,7 @@ def run_patient(rng, t, shed_primary, injected, suppression, fkill_arr, finv_arr
                 for _ in range(n_act):
                     tt = tk + rng.random() * dt
                     col = _new_colony(col, ncol, tt, np.nan, float(o), -1.0, 1.0)
-                    if nlive >= live.shape[0]:
-                        live2 = np.empty(live.shape[0] * 2, dtype=np.int64)
-                        live2[:nlive] = live[:nlive]
-                        live = live2
-                    live[nlive] = ncol
+                    live = _push(live, nlive, ncol)
                     nlive += 1
                     ncol += 1
         # ---- 5. colonies

@@ -55,6 +55,34 @@ def _exp_integrate(y0, source, rate, dt):
 
 
 @jit
+def _write_record(rec, i, t, primary, c, d, sp, sq, mass, e, shed, arrived, died, started, det, largest,
+                  extinct, detect_flux, ctc_died, injected_total):
+    if i >= rec.shape[0]:
+        grown = np.full((rec.shape[0] * 2, N_MREC), np.nan)
+        grown[:i] = rec[:i]
+        rec = grown
+    rec[i, M_T] = t
+    rec[i, M_PRIMARY] = primary
+    rec[i, M_CTC] = c
+    rec[i, M_DORMANT_CELLS] = d
+    rec[i, M_COL_PROLIF] = sp
+    rec[i, M_COL_DORMANT] = sq
+    rec[i, M_MET_CELLS] = mass
+    rec[i, M_E] = e
+    rec[i, M_SHED] = shed
+    rec[i, M_ARRIVED] = arrived
+    rec[i, M_DIED] = died
+    rec[i, M_STARTED] = started
+    rec[i, M_DETECTABLE] = det
+    rec[i, M_LARGEST] = largest
+    rec[i, M_EXTINCT] = extinct
+    rec[i, M_DETECT_FLUX] = detect_flux
+    rec[i, M_CTC_DIED] = ctc_died
+    rec[i, M_INJECTED] = injected_total
+    return rec
+
+
+@jit
 def run_meanfield(t, shed_primary, injected, suppression, fkill_arr, finv_arr, primary, par,
                   code, lp, n_cells, y_max, record_stride, cfl):
     """Advance the expected state over the grid ``t``.
@@ -120,28 +148,8 @@ def run_meanfield(t, shed_primary, injected, suppression, fkill_arr, finv_arr, p
                 if acc >= 1.0:
                     largest = x_c[j]
                     break
-            if irec >= rec.shape[0]:
-                rec2 = np.full((rec.shape[0] * 2, N_MREC), np.nan)
-                rec2[:irec] = rec[:irec]
-                rec = rec2
-            rec[irec, M_T] = t[k]
-            rec[irec, M_PRIMARY] = primary[k]
-            rec[irec, M_CTC] = c
-            rec[irec, M_DORMANT_CELLS] = d
-            rec[irec, M_COL_PROLIF] = sp
-            rec[irec, M_COL_DORMANT] = sq
-            rec[irec, M_MET_CELLS] = mass
-            rec[irec, M_E] = e
-            rec[irec, M_SHED] = shed
-            rec[irec, M_ARRIVED] = arrived
-            rec[irec, M_DIED] = died
-            rec[irec, M_STARTED] = started
-            rec[irec, M_DETECTABLE] = det
-            rec[irec, M_LARGEST] = largest
-            rec[irec, M_EXTINCT] = extinct
-            rec[irec, M_DETECT_FLUX] = detect_flux
-            rec[irec, M_CTC_DIED] = ctc_died
-            rec[irec, M_INJECTED] = injected_total
+            rec = _write_record(rec, irec, t[k], primary[k], c, d, sp, sq, mass, e, shed, arrived, died,
+                                started, det, largest, extinct, detect_flux, ctc_died, injected_total)
             irec += 1
         if k == K:
             break
@@ -246,25 +254,14 @@ def run_meanfield(t, shed_primary, injected, suppression, fkill_arr, finv_arr, p
             # final record at the stopping time
             sp = 0.0
             sq = 0.0
+            det = 0.0
             for j in range(n_cells):
                 sp += n_p[j]
                 sq += n_q[j]
-            rec[irec, M_T] = t[k + 1]
-            rec[irec, M_PRIMARY] = primary[k + 1]
-            rec[irec, M_CTC] = c
-            rec[irec, M_DORMANT_CELLS] = d
-            rec[irec, M_COL_PROLIF] = sp
-            rec[irec, M_COL_DORMANT] = sq
-            rec[irec, M_MET_CELLS] = mass
-            rec[irec, M_E] = e
-            rec[irec, M_SHED] = shed
-            rec[irec, M_ARRIVED] = arrived
-            rec[irec, M_DIED] = died
-            rec[irec, M_STARTED] = started
-            rec[irec, M_EXTINCT] = extinct
-            rec[irec, M_DETECT_FLUX] = detect_flux
-            rec[irec, M_CTC_DIED] = ctc_died
-            rec[irec, M_INJECTED] = injected_total
+                if j >= j_det:
+                    det += n_p[j] + n_q[j]
+            rec = _write_record(rec, irec, t[k + 1], primary[k + 1], c, d, sp, sq, mass, e, shed, arrived, died,
+                                started, det, np.nan, extinct, detect_flux, ctc_died, injected_total)
             irec += 1
             break
     out[MO_STATUS] = status

@@ -91,11 +91,10 @@ def simulate_meanfield(inputs: BodyInputs, n_cells: int | None = None) -> Patien
     outd = {"end_day": end_day, "death_day": float(out[MK.MO_DEATH_T]),
             "relapse_day": float(out[MK.MO_RELAPSE_T]), "relapse_colony": -1}
     empty = pd.DataFrame({"colony_id": pd.Series([], dtype=np.int64), "detected_day": pd.Series([], dtype=float)})
-    summary = build_summary(inputs, ts, empty, snap, outd, status)
+    summary = build_summary(inputs, ts.iloc[-1], float(ts["detectable_metastases"].iloc[-1]), snap, outd, status)
     lam = float(ts["expected_detections_after_surgery"].iloc[-1])
     summary["expected_detections_after_surgery"] = lam
     summary["relapse_probability"] = 1.0 - math.exp(-lam)
-    summary["metastases_detected"] = float(ts["detectable_metastases"].iloc[-1])
     summary["grid_outflow_top"] = float(out[MK.MO_OUTFLOW_RIGHT])
     events = build_events(inputs, empty, summary)
     return PatientResult(scenario=inputs.scenario, seed=None, engine="meanfield", timeseries=ts, colonies=dist,

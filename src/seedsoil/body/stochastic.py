@@ -79,7 +79,8 @@ def simulate_stochastic(inputs: BodyInputs, seed: int, *keys: int) -> PatientRes
     colonies = colony_frame(col)
     ts = timeseries_frame(rec, inputs)
     status = STATUS_TEXT[int(out[K.O_STATUS])]
-    summary = build_summary(inputs, ts, colonies, snap_dict(snap), out_dict(out), status)
+    detected = int(np.isfinite(colonies["detected_day"]).sum())
+    summary = build_summary(inputs, ts.iloc[-1], detected, snap_dict(snap), out_dict(out), status)
     events = build_events(inputs, colonies, summary)
     return PatientResult(scenario=inputs.scenario, seed=seed, engine="stochastic", timeseries=ts,
                          colonies=colonies, events=events, summary=summary,
@@ -117,26 +118,10 @@ def summarize_stochastic(inputs: BodyInputs, seed: int, *keys: int) -> dict:
     seed and keys.
     """
     col, rec, snap, out = run_kernel(inputs, seed, *keys)
-    sched = inputs.schedule
-    surgery = sched.surgery_day if math.isfinite(sched.surgery_day) else math.nan
-    o = out_dict(out)
     last = rec[-1]
-    relapse_day = o["relapse_day"]
-    return {
-        "status": STATUS_TEXT[int(out[K.O_STATUS])],
-        "diagnosis_day": sched.diagnosis_day,
-        "surgery_day": surgery,
-        "end_day": o["end_day"],
-        **snap_dict(snap),
-        "relapse": bool(math.isfinite(relapse_day)),
-        "relapse_day": relapse_day,
-        "time_to_relapse_days": relapse_day - surgery if math.isfinite(relapse_day) else math.nan,
-        "relapse_colony": o["relapse_colony"],
-        "death_day": o["death_day"],
-        "metastases_detected": int(np.isfinite(col[:, K.C_DETECTED]).sum()),
-        "cells_shed_total": float(last[K.R_SHED]),
-        "cells_arrived_total": float(last[K.R_ARRIVED]),
-        "colonies_started_total": float(last[K.R_STARTED]),
-        "metastatic_cells_end": float(last[K.R_MET_CELLS]),
-        "dormant_cells_end": float(last[K.R_DORMANT_CELLS]),
-    }
+    final = {"cells_shed": last[K.R_SHED], "cells_arrived": last[K.R_ARRIVED],
+             "colonies_started": last[K.R_STARTED], "metastatic_cells": last[K.R_MET_CELLS],
+             "dormant_cells": last[K.R_DORMANT_CELLS]}
+    detected = int(np.isfinite(col[:, K.C_DETECTED]).sum())
+    return build_summary(inputs, final, detected, snap_dict(snap), out_dict(out),
+                         STATUS_TEXT[int(out[K.O_STATUS])])

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
@@ -10,14 +10,16 @@ import pandas as pd
 from .model import BodyInputs
 
 
-def build_summary(inputs: BodyInputs, ts: pd.DataFrame, colonies: pd.DataFrame, snap: dict[str, float],
-                  out: dict[str, float], status: str) -> dict[str, Any]:
+FINAL_COLUMNS = ("cells_shed", "cells_arrived", "colonies_started", "metastatic_cells", "dormant_cells")
+
+
+def build_summary(inputs: BodyInputs, final: Mapping[str, float], metastases_detected: float,
+                  snap: dict[str, float], out: dict[str, float], status: str) -> dict[str, Any]:
+    """The clinical summary. ``final`` holds the last recorded values of ``FINAL_COLUMNS``."""
     sched = inputs.schedule
     surgery = sched.surgery_day if math.isfinite(sched.surgery_day) else math.nan
     relapse_day = out["relapse_day"]
-    last = ts.iloc[-1]
-    detected = int(np.isfinite(colonies["detected_day"]).sum()) if len(colonies) else 0
-    s: dict[str, Any] = {
+    return {
         "status": status,
         "diagnosis_day": sched.diagnosis_day,
         "surgery_day": surgery,
@@ -28,14 +30,13 @@ def build_summary(inputs: BodyInputs, ts: pd.DataFrame, colonies: pd.DataFrame, 
         "time_to_relapse_days": relapse_day - surgery if math.isfinite(relapse_day) else math.nan,
         "relapse_colony": out["relapse_colony"],
         "death_day": out["death_day"],
-        "metastases_detected": detected,
-        "cells_shed_total": float(last["cells_shed"]),
-        "cells_arrived_total": float(last["cells_arrived"]),
-        "colonies_started_total": float(last["colonies_started"]),
-        "metastatic_cells_end": float(last["metastatic_cells"]),
-        "dormant_cells_end": float(last["dormant_cells"]),
+        "metastases_detected": metastases_detected,
+        "cells_shed_total": float(final["cells_shed"]),
+        "cells_arrived_total": float(final["cells_arrived"]),
+        "colonies_started_total": float(final["colonies_started"]),
+        "metastatic_cells_end": float(final["metastatic_cells"]),
+        "dormant_cells_end": float(final["dormant_cells"]),
     }
-    return s
 
 
 def build_events(inputs: BodyInputs, colonies: pd.DataFrame, summary: dict[str, Any]) -> pd.DataFrame:

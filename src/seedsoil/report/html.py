@@ -1,0 +1,365 @@
+"""One self-contained HTML report of a patient run and its variants.
+
+The page opens offline: figures are inline SVG (text drawn as paths, so no
+fonts are needed) in ``data:`` URIs, the stylesheet is inlined, and there are
+no scripts and no external URLs. matplotlib is imported only when figures are
+drawn.
+"""
+from __future__ import annotations
+
+import base64
+import io
+import json
+import math
+import os
+import tempfile
+import warnings
+from html import escape
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Mapping
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..body.result import PatientResult
+    from ..scenario import Scenario, Therapy
+
+#: metastasis_detected rows shown in the events table before the rest are counted
+MAX_DETECTION_ROWS = 20
+
+CAPTIONS = {
+    "burden": "Cells in the primary tumour and in all metastases (log scale). The pale band is the largest "
+              "single colony: relapse is when it crosses the detection size (dashed). Vertical lines: surgery "
+              "(black) and relapse (pink). Line style tells the variants apart.",
+    "states": "Circulating tumour cells, dormant ZEB1-high single disseminated cells, and colonies that "
+              "proliferate or are held dormant (log scale; the mean-field engine shows expected "
+              "numbers).",
+    "colonies": "Histogram of the largest size each colony reached, for colonies alive at the end of the run "
+                "and colonies that went extinct (log scales).",
+    "colonies/meanfield": "Expected number of colonies per decade of size, proliferating and dormant, at surgery "
+                          "and at the end of each run (log scales).",
+    "timeline": "Clinical timeline of each variant: diagnosis, surgery, therapies (shaded spans), detected "
+                "metastases (ticks), relapse, death and the end of the run.",
+    "inflammation": "Systemic IL-1β (left axis) and immune effector cells (right axis). The dotted line is the "
+                    "IL-1β level that half-suppresses the awakening of dormant disseminated cells.",
+}
+
+
+# --------------------------------------------------------------------------- formatting
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "—"
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _finite(x: Any) -> bool:
+    try:
+        return x is not None and math.isfinite(float(x))
+    except (TypeError, ValueError):
+        return False
+
+
+def _table(header: list[str], rows: list[list[str]], *, cls: str = "", numeric: set[int] = frozenset(),
+           row_classes: list[str] | None = None, cell_classes: list[list[str]] | None = None) -> str:
+    """An HTML table; cells are already-escaped HTML."""
+    out = [f'<table class="{cls}">' if cls else "<table>", "<thead><tr>"]
+    out += [f'<th class="num">{h}</th>' if i in numeric else f"<th>{h}</th>" for i, h in enumerate(header)]
+    out.append("</tr></thead><tbody>")
+    for r, row in enumerate(rows):
+        rc = row_classes[r] if row_classes else ""
+        out.append(f'<tr class="{rc}">' if rc else "<tr>")
+        for i, cell in enumerate(row):
+            classes = [c for c in ("num" if i in numeric else "", cell_classes[r][i] if cell_classes else "") if c]
+            out.append(f'<td class="{" ".join(classes)}">{cell}</td>' if classes else f"<td>{cell}</td>")
+        out.append("</tr>")
+    out.append("</tbody></table>")
+    return "".join(out)
+
+
+def _css() -> str:
+    return resources.files(__package__).joinpath("style.css").read_text(encoding="utf-8")
+
+
+def _as_results(results: Any) -> dict[str, "PatientResult"]:
+    from .figures import as_results
+
+    return as_results(results)
+
+
+# --------------------------------------------------------------------------- figures
+def _svg_data_uri(draw: Callable[..., Any], results: Mapping[str, "PatientResult"], key: str) -> str:
+    """Draw one figure and return it as a base64 ``data:image/svg+xml`` URI.
+
+    SVG text is converted to paths (no font needed to display it) and ids are
+    salted with the figure key, so the output is reproducible.
+    """
+    import matplotlib
+    from matplotlib.figure import Figure
+
+    with matplotlib.rc_context({"svg.fonttype": "path", "svg.hashsalt": f"seedsoil-{key}",
+                                "font.size": 10.0, "axes.titlesize": 12.0}):
+        figsize = (8.5, 5.6) if key != "timeline" else (8.5, 2.0 + 0.6 * len(results))
+        fig = Figure(figsize=figsize, layout="constrained")
+        draw(results, ax=fig.add_subplot())
+        buf = io.BytesIO()
+        fig.savefig(buf, format="svg", metadata={"Date": None})
+    return "data:image/svg+xml;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _figures_html(results: Mapping[str, "PatientResult"]) -> str:
+    from .figures import FIGURES, time_reference
+
+    _, xlabel = time_reference(results)
+    parts = [f'<p class="note">Time axes: {escape(xlabel)}.</p>']
+    meanfield = all(r.engine == "meanfield" for r in results.values())
+    for key, title, draw in FIGURES:
+        text = CAPTIONS.get(f"{key}/meanfield", CAPTIONS.get(key, "")) if meanfield else CAPTIONS.get(key, "")
+        caption = f"<figcaption><b>{escape(title)}.</b> {escape(text)}</figcaption>"
+        try:
+            uri = _svg_data_uri(draw, results, key)
+        except Exception as exc:  # a figure that cannot be drawn must not lose the whole run's report
+            warnings.warn(f"report figure {key!r} could not be drawn: {exc!r}", RuntimeWarning, stacklevel=2)
+            parts.append(f'<figure id="fig-{key}"><div class="figure-error">figure could not be drawn: '
+                         f"{escape(repr(exc))}</div>{caption}</figure>")
+            continue
+        parts.append(f'<figure id="fig-{key}"><img src="{uri}" alt="{escape(title)}">{caption}</figure>')
+    return "\n".join(parts)
+
+
+# --------------------------------------------------------------------------- sections
+def _summary_html(results: Mapping[str, "PatientResult"]) -> str:
+    labels = list(results)
+    rows_by = {label: dict(r.summary_rows()) for label, r in results.items()}
+    keys: list[str] = []
+    for label in labels:
+        for key, _ in results[label].summary_rows():
+            if key not in keys:
+                keys.append(key)
+    base = labels[0]
+    rows, classes = [], []
+    for key in keys:
+        values = [rows_by[label].get(key, "") for label in labels]
+        rows.append([escape(key)] + [escape(str(v)) for v in values])
+        classes.append([""] + ["changed" if i and v != values[0] else "" for i, v in enumerate(values)])
+    header = [""] + [escape(label) for label in labels]
+    note = (f'<p class="note">Days since the first cancer cell (t = 0). Shaded cells differ from '
+            f"“{escape(base)}”.</p>" if len(labels) > 1 else
+            '<p class="note">Days since the first cancer cell (t = 0).</p>')
+    return _table(header, rows, cls="summary", numeric=set(range(1, len(labels) + 1)), cell_classes=classes) + note
+
+
+def describe_therapy(t: "Therapy") -> str:
+    """One line, in words, of a scenario therapy (internal units: days, nM, mg)."""
+    if t.kind == "il1r_blockade":
+        what = f"IL-1 receptor blockade ({t.blocked_fraction:.0%} of receptors blocked)"
+    elif t.kind == "il1b_mimetic":
+        what = f"IL-1β mimetic holding {t.level:.3g} nM IL-1β"
+    else:
+        dose = f", {t.dose:g} mg" if t.dose is not None else ""
+        every = f" every {t.interval:g} days" if t.interval is not None else ""
+        what = f"drug {t.drug or '?'}{dose}{every}"
+    anchor = "after surgery" if t.relative_to == "surgery" else "after t = 0"
+    months = t.duration / 30.4375
+    return f"{what}, from day {t.start:g} {anchor} for {t.duration:g} days ({months:.3g} months)"
+
+
+def _parameter_changes(base: "Scenario", other: "Scenario") -> dict[str, tuple[Any, Any]]:
+    names = set(base.parameters) | set(other.parameters)
+    return {n: (base.parameters.get(n), other.parameters.get(n)) for n in sorted(names)
+            if base.parameters.get(n) != other.parameters.get(n)}
+
+
+def _variants_html(results: Mapping[str, "PatientResult"]) -> str:
+    labels = list(results)
+    base = results[labels[0]].scenario
+    parts = []
+    for i, label in enumerate(labels):
+        sc = results[label].scenario
+        base_therapies = list(base.therapies)
+        items = []
+        for t in sc.therapies:
+            added = i > 0 and t not in base_therapies
+            items.append(f"<li>{escape(describe_therapy(t))}{' <b>(added by this variant)</b>' if added else ''}</li>")
+        therapies = f'<ul class="therapies">{"".join(items)}</ul>' if items else "<p>No therapy.</p>"
+        changes = ""
+        if i > 0:
+            diff = _parameter_changes(base, sc)
+            if diff:
+                changes = "<p>Parameters changed from “{}”: {}.</p>".format(
+                    escape(labels[0]), "; ".join(f"<code>{escape(n)}</code> {escape(_fmt(a))} → {escape(_fmt(b))}"
+                                                for n, (a, b) in diff.items()))
+        res = results[label]
+        seed = "no seed (deterministic)" if res.seed is None else f"seed {res.seed}"
+        if i == 0:
+            head = "the patient as given"
+        else:
+            head = "the same patient" + (" (same seed)" if res.engine == "stochastic" else "")
+        parts.append(f'<div class="variant"><h3>{escape(label)}</h3>'
+                     f'<p class="note">{escape(head)}; {escape(res.engine)} engine, {escape(seed)}</p>'
+                     f"{therapies}{changes}</div>")
+    return "\n".join(parts)
+
+
+def _events_html(results: Mapping[str, "PatientResult"]) -> str:
+    parts = []
+    for label, r in results.items():
+        ev = r.events
+        surgery = r.summary.get("surgery_day")
+        rows, row_classes = [], []
+        if ev is not None and len(ev):
+            ev = ev.sort_values("day", kind="stable")
+            events = ev["event"].astype(str).tolist()
+            n_detect = events.count("metastasis_detected")
+            shown = 0
+            skipped_last = None
+            for day, event, colony, detail in zip(ev["day"], events, ev["colony_id"], ev["detail"].astype(str)):
+                if event == "metastasis_detected":
+                    shown += 1
+                    if shown > MAX_DETECTION_ROWS:
+                        skipped_last = day
+                        continue
+                since = f"{(float(day) - float(surgery)) / 365.25:+.2f}" if _finite(surgery) else "—"
+                col = "" if colony is None or int(colony) < 0 else str(int(colony))
+                rows.append([f"{float(day):,.1f}", since, escape(event), col, escape(detail)])
+                row_classes.append("")
+            if n_detect > MAX_DETECTION_ROWS:
+                more = n_detect - MAX_DETECTION_ROWS
+                rows.append(["", "", "metastasis_detected", "",
+                             f"… and {more:,} more metastases detected (the last on day {float(skipped_last):,.1f}); "
+                             f"{n_detect:,} in all"])
+                row_classes.append("more")
+        table = (_table(["day", "years since surgery", "event", "colony", "detail"], rows, numeric={0, 1, 3},
+                        row_classes=row_classes) if rows else "<p>No events.</p>")
+        parts.append(f"<h3>{escape(label)}</h3>{table}")
+    return "\n".join(parts)
+
+
+def _parameters_html(results: Mapping[str, "PatientResult"]) -> str:
+    from ..params import load_library
+
+    lib = load_library()
+    labels = list(results)
+    base = results[labels[0]].scenario
+    rows: list[list[str]] = []
+
+    def add(where: str, name: str, value: Any) -> None:
+        entry = lib.entries.get(name)
+        unit = entry.unit if entry is not None else ""
+        default = _fmt(entry.value) if entry is not None else "—"
+        source = entry.source if entry is not None else "not in the parameter library"
+        rows.append([escape(where), f"<code>{escape(name)}</code>", escape(_fmt(value)), escape(default),
+                     escape(unit or "dimensionless"), escape(source)])
+
+    for name, value in base.overrides.items():
+        add(labels[0], name, value)
+    for label in labels[1:]:
+        for name, (_, value) in _parameter_changes(base, results[label].scenario).items():
+            add(label, name, value)
+    if not rows:
+        return "<p>None: every parameter is the library default (<code>seedsoil params</code> lists them).</p>"
+    source_column = [["", "", "", "", "", "source"] for _ in rows]  # long text, set smaller by the stylesheet
+    table = _table(["run", "parameter", "value", "library default", "unit", "source"], rows, numeric={2, 3},
+                   cell_classes=source_column)
+    return (table + '<p class="note">Values in internal units (days, cells, mm, nM). Every other parameter is the '
+            "library default (<code>seedsoil params</code>).</p>")
+
+
+def _scenario_html(results: Mapping[str, "PatientResult"]) -> str:
+    labels = list(results)
+    first = results[labels[0]].scenario
+
+    def dump(sc: "Scenario") -> str:
+        return escape(json.dumps(sc.to_dict(), indent=2, sort_keys=False, default=str, ensure_ascii=False))
+
+    parts = [f"<details><summary>Scenario “{escape(first.name)}”, normalized (internal units), as JSON</summary>"
+             f"<pre>{dump(first)}</pre>"]
+    for label in labels[1:]:
+        sc = results[label].scenario
+        parts.append(f"<details><summary>Variant “{escape(label)}” as run</summary><pre>{dump(sc)}</pre></details>")
+    parts.append("</details>")
+    return "".join(parts)
+
+
+# --------------------------------------------------------------------------- page
+def render_report(results: "PatientResult | Mapping[str, PatientResult]") -> str:
+    """The report as one HTML string (see :func:`write_report`)."""
+    from .. import __version__
+
+    res = _as_results(results)
+    labels = list(res)
+    first = res[labels[0]]
+    sc = first.scenario
+    engines = sorted({r.engine for r in res.values()})
+    seeds = sorted({str(r.seed) for r in res.values()})
+    seed_text = "none (deterministic)" if seeds == ["None"] else ", ".join(seeds)
+    description = f'<p class="description">{escape(sc.meta.description)}</p>' if sc.meta.description else ""
+    total_s = sum(float(r.timings.get("total_s", 0.0)) for r in res.values() if r.timings)
+    timing = f" · simulated in {total_s:.2g} s" if total_s > 0 else ""
+    variants = (f" · {len(labels)} runs: {', '.join(escape(label) for label in labels)}" if len(labels) > 1 else "")
+    sections = [
+        ("summary", "Summary", _summary_html(res)),
+        ("figures", "Figures", _figures_html(res)),
+        ("therapies", "Therapies and variants", _variants_html(res)),
+        ("events", "Events", '<p class="note">Days since the first cancer cell (t = 0).</p>' + _events_html(res)),
+        ("parameters", "Parameters changed from the library", _parameters_html(res)),
+        ("scenario", "Scenario", _scenario_html(res)),
+    ]
+    nav = "".join(f'<a href="#{key}">{escape(title)}</a>' for key, title, _ in sections)
+    body = "\n".join(f'<section id="{key}"><h2>{escape(title)}</h2>\n{content}</section>'
+                     for key, title, content in sections)
+    title = f"{sc.name} — seedsoil report"
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="seedsoil {escape(__version__)}">
+<title>{escape(title)}</title>
+<style>
+{_css()}
+</style>
+</head>
+<body>
+<main>
+<header>
+<h1>{escape(sc.name)} <span class="kind">· patient report</span></h1>
+{description}
+<p class="meta"><b>engine</b> {escape(", ".join(engines))} · <b>seed</b> {escape(seed_text)} · <b>seedsoil</b> {escape(__version__)}{timing}{variants}</p>
+<nav>{nav}</nav>
+</header>
+{body}
+<footer>Written by seedsoil {escape(__version__)}. This file is self-contained: it loads nothing from the network.</footer>
+</main>
+</body>
+</html>
+"""
+
+
+def write_report(results: "PatientResult | Mapping[str, PatientResult]", path: str | os.PathLike[str]) -> Path:
+    """Write one self-contained HTML report and return its path.
+
+    ``results``: a :class:`~seedsoil.body.result.PatientResult` or a mapping
+    ``{label: PatientResult}`` with the base run first, then its variants (as
+    ``seedsoil run`` produces). The file is written atomically.
+    """
+    text = render_report(results)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a report is meant to be shared
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+__all__ = ["write_report", "render_report", "describe_therapy", "MAX_DETECTION_ROWS"]

@@ -1,0 +1,277 @@
+"""The HTML report: self-contained (nothing fetched from the network), one figure per
+plot, the summary of every variant, and it really renders in a headless browser.
+
+All runs are real (the breast example with a shorter follow-up, both engines).
+"""
+from __future__ import annotations
+
+import base64
+import json
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+from html import unescape
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import seedsoil
+from seedsoil.report import render_report, write_report
+from seedsoil.report.figures import (FIGURES, plot_burden, plot_colony_sizes, plot_inflammation_immune,
+                                     plot_state_composition, plot_timeline, time_reference)
+from seedsoil.params import load_library
+from seedsoil.report.html import MAX_DETECTION_ROWS
+from seedsoil.units import sphere_cells
+
+ENGINES = ("stochastic", "meanfield")
+FOLLOW_UP_DAYS = 1500.0
+CHROMIUM_TIMEOUT_S = 120
+
+
+# --------------------------------------------------------------------------- fixtures
+@pytest.fixture(scope="module")
+def scenario(breast_example):
+    sc = seedsoil.load_scenario(breast_example)
+    return sc.with_settings(simulation={"follow_up": FOLLOW_UP_DAYS})
+
+
+@pytest.fixture(scope="module", params=ENGINES)
+def results(request, scenario):
+    """{label: PatientResult}: the base patient first, then its variants, as `seedsoil run` builds it."""
+    engine = request.param
+    out = {"base": seedsoil.simulate(scenario, engine=engine)}
+    for name in scenario.variant_names():
+        out[name] = seedsoil.simulate(scenario.variant(name), engine=engine)
+    return out
+
+
+@pytest.fixture(scope="module")
+def report(results, tmp_path_factory):
+    engine = next(iter(results.values())).engine
+    path = write_report(results, tmp_path_factory.mktemp(f"report-{engine}") / "report.html")
+    return path, path.read_text(encoding="utf-8")
+
+
+class _Tags(HTMLParser):
+    """Every start tag with its attributes, and the text of each <pre>."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.pre: list[str] = []
+        self._in_pre = False
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+        if tag == "pre":
+            self._in_pre = True
+            self.pre.append("")
+
+    def handle_endtag(self, tag):
+        if tag == "pre":
+            self._in_pre = False
+
+    def handle_data(self, data):
+        if self._in_pre:
+            self.pre[-1] += data
+
+
+def parse(html: str) -> _Tags:
+    p = _Tags()
+    p.feed(html)
+    p.close()
+    return p
+
+
+# --------------------------------------------------------------------------- self-contained
+def test_report_fetches_nothing(report):
+    path, html = report
+    assert path.is_file() and path.name == "report.html"
+    tags = parse(html).tags
+    for tag, attrs in tags:
+        for name in ("src", "href", "srcset", "action", "poster", "data", "xlink:href"):
+            value = (attrs.get(name) or "").strip().lower()
+            if not value:
+                continue
+            assert not value.startswith(("http:", "https:", "//", "file:", "ftp:")), (tag, name, value[:80])
+            assert value.startswith(("data:", "#")), (tag, name, value[:80])
+    assert not [t for t, _ in tags if t in ("script", "link", "iframe", "object", "embed")]
+    lowered = html.lower()
+    assert "<script" not in lowered
+    assert "@import" not in lowered and "url(" not in lowered  # the inlined CSS loads nothing either
+    assert "<style>" in lowered
+
+
+def test_one_svg_image_per_figure(report):
+    _, html = report
+    images = [attrs for tag, attrs in parse(html).tags if tag == "img"]
+    assert len(images) == len(FIGURES)
+    for attrs in images:
+        src = attrs["src"]
+        assert src.startswith("data:image/svg+xml;base64,")
+        svg = base64.b64decode(src.split(",", 1)[1]).decode("utf-8")
+        assert "<svg" in svg and svg.rstrip().endswith("</svg>")
+        # namespaces are identifiers, not fetches; nothing else may point outside the file
+        assert not re.search(r'(?:href|src)\s*=\s*["\']https?:', svg)
+        assert attrs.get("alt")
+    assert "figure could not be drawn" not in html
+
+
+def test_title_names_scenario_engine_seed_and_version(report, results):
+    _, html = report
+    first = next(iter(results.values()))
+    assert f"<title>{first.scenario.name}" in html
+    header = html.split("</header>")[0]
+    assert first.engine in header
+    assert seedsoil.__version__ in header
+    if first.seed is not None:
+        assert str(first.seed) in header
+    else:
+        assert "deterministic" in header
+
+
+def test_summary_table_side_by_side(report, results):
+    _, html = report
+    summary = html.split('<section id="summary">')[1].split("</section>")[0]
+    header = summary.split("</thead>")[0]
+    for label in results:
+        assert f"<th class=\"num\">{label}</th>" in header
+    for label, r in results.items():
+        for key, value in r.summary_rows():
+            assert f"<td>{key}</td>" in summary, key
+            assert str(value) in unescape(summary), (label, key, value)
+    # one row per summary label, one value column per variant
+    body = summary.split("<tbody>")[1].split("</tbody>")[0]
+    rows = body.split("</tr>")[:-1]
+    assert len(rows) == len(next(iter(results.values())).summary_rows())
+    assert all(row.count("<td") == 1 + len(results) for row in rows)
+
+
+def test_variants_therapies_parameters_and_scenario(report, results, scenario):
+    _, html = report
+    therapies = html.split('<section id="therapies">')[1].split("</section>")[0]
+    assert "IL-1β mimetic holding 0.0057 nM" in therapies and "added by this variant" in therapies
+    params = html.split('<section id="parameters">')[1].split("</section>")[0]
+    lib = load_library()
+    for name in scenario.overrides:
+        assert name in params
+        assert unescape(params).count(lib[name].source) >= 1
+    pre = parse(html).pre
+    assert json.loads(pre[0]) == json.loads(json.dumps(scenario.to_dict(), default=str))
+    assert len(pre) == len(results)  # the base scenario, then each variant as run
+
+
+def test_events_table_lists_every_run(report, results):
+    _, html = report
+    events = html.split('<section id="events">')[1].split("</section>")[0]
+    for label, r in results.items():
+        assert f"<h3>{label}</h3>" in events
+        for event in set(r.events["event"].astype(str)):
+            assert f"<td>{event}</td>" in events
+
+
+# --------------------------------------------------------------------------- other inputs
+def test_many_detections_are_collapsed(scenario):
+    # waking dormant cells 10x faster gives dozens of detectable metastases
+    sc = scenario.with_parameters(dormancy__activation_rate=0.01)
+    result = seedsoil.simulate(sc, engine="stochastic")
+    n = int((result.events["event"] == "metastasis_detected").sum())
+    assert n > MAX_DETECTION_ROWS + 5, "the scenario no longer produces many detections; pick another"
+    html = render_report(result)  # a single result is accepted too
+    assert html.count("<td>metastasis_detected</td>") == MAX_DETECTION_ROWS + 1  # + the summary row
+    more = re.findall(r'<tr class="more">(.*?)</tr>', html)
+    assert len(more) == 1
+    assert f"{n - MAX_DETECTION_ROWS:,} more" in more[0] and f"{n:,} in all" in more[0]
+
+
+def test_report_from_a_run_directory(scenario, tmp_path):
+    """`seedsoil report RUN_DIR` rebuilds results from Parquet (plain dtypes) and JSON."""
+    from seedsoil.store import load_result, write_run
+
+    for engine in ENGINES:
+        write_run(seedsoil.simulate(scenario, engine=engine), tmp_path / engine)
+        back = load_result(tmp_path / engine)
+        html = write_report(back, tmp_path / engine / "report.html").read_text(encoding="utf-8")
+        assert html.count("<img ") == len(FIGURES)
+        assert "figure could not be drawn" not in html
+
+
+def test_without_surgery_time_is_since_t0():
+    sc = seedsoil.default_scenario().with_settings(simulation={"follow_up": 800.0})
+    result = seedsoil.simulate(sc, seed=3, engine="stochastic")
+    offsets, label = time_reference({"base": result})
+    assert offsets == {"base": 0.0} and "t = 0" in label
+    html = render_report(result)
+    assert html.count("<img ") == len(FIGURES) and "figure could not be drawn" not in html
+
+
+# --------------------------------------------------------------------------- figures
+@pytest.mark.parametrize("plot", [plot_burden, plot_state_composition, plot_colony_sizes, plot_timeline,
+                                  plot_inflammation_immune])
+def test_plot_functions_draw_on_the_given_axes(plot, results):
+    from matplotlib.figure import Figure
+
+    fig = Figure()
+    ax = fig.add_subplot()
+    assert plot(results, ax=ax) is ax
+    assert ax.get_xlabel() and (ax.get_ylabel() or plot is plot_timeline)
+    assert ax.lines or ax.patches or ax.collections
+    own = plot(next(iter(results.values())))  # ax=None: a new figure, not registered with pyplot
+    assert own.figure is not fig
+
+
+def test_burden_axes_units_and_reference_lines(results):
+    ax = plot_burden(results)
+    assert ax.get_yscale() == "log"
+    assert "(cells)" in ax.get_ylabel() and "years" in ax.get_xlabel() and "surgery" in ax.get_xlabel()
+    p = next(iter(results.values())).scenario.parameters
+    detection = sphere_cells(p["detection.metastasis_diameter"], p["cells.density"])
+    horizontal = {round(float(line.get_ydata()[0]), 6) for line in ax.lines
+                  if len(set(np.asarray(line.get_ydata(), float))) == 1 and line.get_xdata()[0] == 0}
+    assert round(detection, 6) in horizontal and round(float(p["cells.lethal_burden"]), 6) in horizontal
+    assert len({str(line.get_linestyle()) for line in ax.lines if line.get_color() == "#d62728"}) == len(results)
+
+
+def test_importing_seedsoil_does_not_import_matplotlib():
+    code = ("import sys, seedsoil, seedsoil.report; "
+            "bad = sorted(m for m in sys.modules if m.split('.')[0] == 'matplotlib'); "
+            "assert not bad, bad")
+    env = dict(os.environ)
+    src = str(Path(seedsoil.__file__).resolve().parents[1])  # the tree under test, installed or not
+    env["PYTHONPATH"] = os.pathsep.join([src] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+
+
+# --------------------------------------------------------------------------- browser
+def test_report_renders_in_headless_chromium(report, tmp_path):
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("chromium is not installed (CI installs it in .ci/run; locally: apt-get install chromium)")
+    path, _ = report
+    png = tmp_path / "report.png"
+    cmd = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+           f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr", "--v=0",
+           f"--screenshot={png}", "--window-size=1200,3000", path.resolve().as_uri()]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=CHROMIUM_TIMEOUT_S)
+    assert png.is_file(), f"no screenshot (exit {proc.returncode}); stderr:\n{proc.stderr[-3000:]}"
+    console = [line for line in proc.stderr.splitlines()
+               if ":CONSOLE" in line or "Uncaught" in line or "Failed to load resource" in line]
+    assert not console, "\n".join(console)
+
+    import matplotlib.image
+
+    pixels = np.asarray(matplotlib.image.imread(png), dtype=float)[..., :3]
+    assert pixels.shape[:2] == (3000, 1200)
+    assert pixels.std() > 0.05, "the screenshot is blank"
+    non_white = float((pixels.min(axis=-1) < 0.95).mean())
+    assert non_white > 0.03, f"only {non_white:.1%} of the page is not white"
+    # the figures are drawn: the first one (under the summary) fills the middle of the page
+    middle = pixels[1000:2000]
+    assert float((middle.min(axis=-1) < 0.95).mean()) > 0.02 and not math.isclose(middle.std(), 0.0)

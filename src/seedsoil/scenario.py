@@ -201,7 +201,7 @@ class Scenario:
         its ``therapy`` entries are added to the base therapies."""
         for vname, overlay in self.variants:
             if vname == name:
-                return _apply_overlay(self, overlay, vname)
+                return _apply_overlay(self, overlay, vname, vname)
         raise KeyError(f"no variant {name!r}; this scenario has: {', '.join(self.variant_names()) or 'none'}")
 
     def content_hash(self) -> str:
@@ -337,7 +337,8 @@ def _merge(into: dict[str, Any], overlay: Mapping[str, Any]) -> None:
             into[k] = v
 
 
-def _apply_overlay(base: Scenario, overlay: Mapping[str, Any], where: str) -> Scenario:
+def _apply_overlay(base: Scenario, overlay: Mapping[str, Any], where: str,
+                   variant_name: str | None = None) -> Scenario:
     data = base.to_dict()
     data.pop("variant", None)
     overlay = dict(overlay)
@@ -345,6 +346,8 @@ def _apply_overlay(base: Scenario, overlay: Mapping[str, Any], where: str) -> Sc
     if isinstance(extra_therapy, Mapping):
         extra_therapy = [extra_therapy]
     _merge(data, overlay)
+    if variant_name is not None:
+        data.setdefault("scenario", {})["name"] = f"{base.name} / {variant_name}"
     if extra_therapy:
         data["therapy"] = list(data.get("therapy", [])) + list(extra_therapy)
     try:

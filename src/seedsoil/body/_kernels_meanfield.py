@@ -260,8 +260,15 @@ def run_meanfield(t, shed_primary, injected, suppression, fkill_arr, finv_arr, p
                 sq += n_q[j]
                 if j >= j_det:
                     det += n_p[j] + n_q[j]
+            acc = 0.0
+            largest = 0.0
+            for j in range(n_cells - 1, -1, -1):
+                acc += n_p[j] + n_q[j]
+                if acc >= 1.0:
+                    largest = x_c[j]
+                    break
             rec = _write_record(rec, irec, t[k + 1], primary[k + 1], c, d, sp, sq, mass, e, shed, arrived, died,
-                                started, det, np.nan, extinct, detect_flux, ctc_died, injected_total)
+                                started, det, largest, extinct, detect_flux, ctc_died, injected_total)
             irec += 1
             break
     out[MO_STATUS] = status

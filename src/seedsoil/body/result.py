@@ -26,7 +26,7 @@ TIMESERIES_COLUMNS = {
     "cells_injected": "cumulative cells injected into the circulation",
     "colonies_started": "cumulative colonies started (a cell began dividing)",
     "detectable_metastases": "colonies above the detection diameter",
-    "largest_colony": "cells in the largest colony",
+    "largest_colony": "cells in the largest colony (mean-field: the size above which one colony is expected)",
 }
 
 

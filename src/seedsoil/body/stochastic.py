@@ -82,6 +82,8 @@ def simulate_stochastic(inputs: BodyInputs, seed: int, *keys: int) -> PatientRes
     detected = int(np.isfinite(colonies["detected_day"]).sum())
     summary = build_summary(inputs, ts.iloc[-1], detected, snap_dict(snap), out_dict(out), status)
     events = build_events(inputs, colonies, summary)
+    if not inputs.scenario.output.colonies:
+        colonies = colonies.iloc[0:0]
     return PatientResult(scenario=inputs.scenario, seed=seed, engine="stochastic", timeseries=ts,
                          colonies=colonies, events=events, summary=summary,
                          timings={"kernel_s": t1 - t0, "total_s": time.perf_counter() - t0})

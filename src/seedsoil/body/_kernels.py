@@ -272,7 +272,9 @@ def run_patient(rng, t, shed_primary, injected, suppression, fkill_arr, finv_arr
         # ---- 2. circulation: each CTC leaves at rate kc, arresting + extravasating w.p. pa
         arrivals = np.zeros(2, dtype=np.int64)
         for o in range(2):
-            fresh = (new0 + inj) if o == 0 else new1
+            fresh = new0 if o == 0 else new1
+            if o == 0:
+                ctc[0] += inj  # an injected bolus is there from the start of the step
             leave = 0
             if ctc[o] > 0:
                 leave += rng.binomial(ctc[o], p_old)
@@ -354,11 +356,14 @@ def run_patient(rng, t, shed_primary, injected, suppression, fkill_arr, finv_arr
                     col[i, C_NSWITCH] += 1.0
                 elif x >= 1.0:
                     x -= rng.binomial(np.int64(x), p_dorm_die)
-            elif p_revert > 0.0 and rng.random() < p_revert:
+            elif p_revert > 0.0 and rng.random() < (p_revert if col[i, C_ACTIVATED] <= tk else
+                                                    1.0 - math.exp(-par[P_REVERT] * h * (t_next - col[i, C_ACTIVATED]))):
                 # IL-1beta pushes the colony back to a dormant ZEB1-high state
                 col[i, C_STATE] = DORMANT
                 col[i, C_NSWITCH] += 1.0
             elif x < par[P_DET]:
+                # a colony born in this step grows only for the rest of it
+                dti = dt if col[i, C_ACTIVATED] <= tk else t_next - col[i, C_ACTIVATED]
                 if x < par[P_EXACT]:
                     # exact event-by-event simulation inside the step
                     s = 0.0
@@ -368,7 +373,7 @@ def run_patient(rng, t, shed_primary, injected, suppression, fkill_arr, finv_arr
                         if total <= 0.0:
                             break
                         s += rng.exponential(1.0 / total)
-                        if s > dt:
+                        if s > dti:
                             break
                         if rng.random() * (b + d) < b:
                             x += 1.0
@@ -377,14 +382,15 @@ def run_patient(rng, t, shed_primary, injected, suppression, fkill_arr, finv_arr
                         if x >= par[P_EXACT]:
                             # hand over to tau-leaping for the rest of the step
                             b, d = _birth_death_rates(par, code, lp, x, e, fkill)
-                            x = bd_leap(rng, x, b, d, dt - s)
+                            x = bd_leap(rng, x, b, d, dti - s)
                             break
                 else:
                     # leap: rates frozen over the step, exact linear birth-death transition
                     b, d = _birth_death_rates(par, code, lp, x, e, fkill)
-                    x = bd_leap(rng, x, b, d, dt)
+                    x = bd_leap(rng, x, b, d, dti)
             else:
-                x = law_advance(code, lp, x, dt) * math.exp(-kill_rate(par, x, e) * fkill * dt)
+                dti = dt if col[i, C_ACTIVATED] <= tk else t_next - col[i, C_ACTIVATED]
+                x = law_advance(code, lp, x, dti) * math.exp(-kill_rate(par, x, e) * fkill * dti)
             if x < 1.0 and x < par[P_DET]:
                 x = 0.0
             col[i, C_SIZE] = x

@@ -18,9 +18,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Annotated, Any, Literal, Mapping
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, ValidationError
 
-from .errors import ScenarioError
+from .errors import ScenarioError, UnitError
 from .params import Interval, ParameterLibrary, load_library
 from .units import parse_quantity
 
@@ -32,7 +32,10 @@ def _quantity(unit: str, interval: str, label: str | None = None):
     rng = Interval.parse(interval)
 
     def check(v: object) -> float:
-        x = parse_quantity(v, unit, field="value")
+        try:
+            x = parse_quantity(v, unit, field="value")
+        except UnitError as exc:
+            raise ValueError(exc.reason) from None  # type: ignore[attr-defined]
         if x not in rng:
             u = f" {label or unit}" if (label or unit) else ""
             raise ValueError(f"out of range; allowed {rng}{u}")
@@ -67,13 +70,13 @@ class Simulation(_Section):
     follow_up: PositiveDays = 3652.5  # after surgery (or after t = 0 without surgery)
     max_time: PositiveDays = 36525.0  # hard stop since t = 0 (100 years)
     stop_at: Literal["relapse", "death"] = "death"  # death: run to death or end of follow-up
-    seed: int | None = None
+    seed: Annotated[StrictInt, Field(ge=0, le=2**63 - 1)] | None = None
     #: colonies below this size are simulated event by event (exact SSA)
     exact_threshold: _quantity("", "[1, 1e6]", "cells") = 64.0  # type: ignore[valid-type]
     #: colonies above this size grow deterministically
     stochastic_threshold: _quantity("", "[1, 1e12]", "cells") = 1e4  # type: ignore[valid-type]
     #: mean-field: cells of the log-size grid
-    grid_cells: int = 800
+    grid_cells: Annotated[StrictInt, Field(ge=10, le=100_000)] = 800
 
 
 class Surgery(_Section):
@@ -105,11 +108,16 @@ class Injection(_Section):
 
 class Output(_Section):
     record_every: PositiveDays = 7.0
-    colonies: bool = True
-    report: bool = True
+    colonies: StrictBool = True
+    report: StrictBool = True
 
 
 # --------------------------------------------------------------------------- errors
+def _printable(name: str) -> str:
+    """A key as it can stand in a one-line message."""
+    return name if name.isprintable() else repr(name)[1:-1]
+
+
 def _hint(key: str, options: list[str]) -> str:
     close = difflib.get_close_matches(key, options, n=1, cutoff=0.6)
     return f"; did you mean '{close[0]}'?" if close else ""
@@ -123,13 +131,12 @@ def _format_pydantic(section: str, exc: ValidationError, data: Mapping[str, Any]
     etype = err["type"]
     if etype == "extra_forbidden":
         key = str(err["loc"][-1])
-        msg = f"{fieldname}: unknown key{_hint(key, list(model.model_fields))}"
+        msg = f"{_printable(fieldname)}: unknown key{_hint(key, list(model.model_fields))}"
     elif etype == "missing":
         msg = f"{fieldname}: required value is missing"
     elif etype == "value_error":
         cause = err.get("ctx", {}).get("error")
         text = str(cause) if cause is not None else err["msg"]
-        text = text.replace("value = ", "", 1)
         msg = f"{fieldname} = {value!r}: {text}"
     else:
         msg = f"{fieldname} = {value!r}: {err['msg']}"
@@ -255,13 +262,14 @@ class Scenario:
                     options = [n for n in list(lib) + sorted(groups) if n.startswith(prefix)]
                     short = [n[len(prefix):] for n in options]
                     hint = _hint(str(key), short)
-                    raise ScenarioError(f"{name}: unknown parameter{hint}", field=name, value=value)
+                    raise ScenarioError(f"{_printable(name)}: unknown parameter{hint}", field=name, value=value)
 
         for key, value in data.items():
             if key in STRUCTURAL:
                 continue
             if key not in groups:
-                raise ScenarioError(f"{key}: unknown section{_hint(str(key), top_level)}", field=str(key), value=value)
+                raise ScenarioError(f"{_printable(str(key))}: unknown section{_hint(str(key), top_level)}",
+                                    field=str(key), value=value)
             if not isinstance(value, Mapping):
                 raise ScenarioError(f"{key} = {value!r}: must be a table [{key}]", field=str(key), value=value)
             walk(value, f"{key}.")
@@ -320,13 +328,35 @@ class Scenario:
             if v["name"] in [n for n, _ in variants]:
                 raise ScenarioError(f"variant[{i}].name = {v['name']!r}: duplicate name", field=f"variant[{i}].name",
                                     value=v["name"])
-            _apply_overlay(base, overlay, f"variant[{i}]")  # validate now
-            variants.append((v["name"], MappingProxyType(dict(overlay))))
+            merged = _apply_overlay(base, overlay, f"variant[{i}]")  # validate now
+            variants.append((v["name"], MappingProxyType(_normalise_overlay(overlay, merged))))
         if variants:
             base = cls(meta=meta, parameters=base.parameters, simulation=sim, surgery=surgery,  # type: ignore[arg-type]
                        therapies=therapies, injection=injection, output=output,  # type: ignore[arg-type]
                        overrides=base.overrides, variants=tuple(variants))
         return base
+
+
+def _normalise_overlay(overlay: Mapping[str, Any], merged: "Scenario") -> dict[str, Any]:
+    """The overlay in internal units (so equal variants hash equally whatever their spelling)."""
+    out: dict[str, Any] = {}
+    for key, val in overlay.items():
+        if key == "therapy":
+            added = merged.therapies[len(merged.therapies) - len(val if isinstance(val, list) else [val]):]
+            out["therapy"] = [{k: x for k, x in t.model_dump().items() if x is not None} for t in added]
+        elif key in ("simulation", "surgery", "output"):
+            section = getattr(merged, key).model_dump()
+            out[key] = {k: section[k] for k in val}
+        else:
+            def walk(node: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+                res: dict[str, Any] = {}
+                for k, x in node.items():
+                    name = f"{prefix}{k}"
+                    res[k] = walk(x, f"{name}.") if isinstance(x, Mapping) else merged.parameters[name]
+                return res
+
+            out[key] = walk(val, f"{key}.") if isinstance(val, Mapping) else val
+    return out
 
 
 def _merge(into: dict[str, Any], overlay: Mapping[str, Any]) -> None:

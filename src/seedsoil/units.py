@@ -6,6 +6,7 @@ concentration nM, rates per day. Inside the engines numbers carry no units.
 from __future__ import annotations
 
 import math
+import re
 from functools import lru_cache
 
 import pint
@@ -37,44 +38,72 @@ def _normalise_unit(unit: str) -> str:
     return u.replace("µ", "u").replace("μ", "u")
 
 
+_SUSPICIOUS = re.compile(r"[,;$#@!?&|\\]|\.\.")
+
+
+def _fail(field: str, value: object, reason: str) -> UnitError:
+    err = UnitError(f"{field} = {_show(value)}: {reason}", field=field, value=value)
+    err.reason = reason  # type: ignore[attr-defined]
+    return err
+
+
+def _example(unit: str) -> str:
+    return f'"2 {unit}"' if _normalise_unit(unit) != "dimensionless" else '"2"'
+
+
+def _show(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def parse_quantity(value: object, unit: str, *, field: str = "value") -> float:
     """Return ``value`` expressed in ``unit`` as a float.
 
     ``value`` may be a number (already in ``unit``) or a string with a unit
     (``"3 h"``, ``"0.5 / day"``, ``"2 cm"``). Raises :class:`UnitError` naming the
-    field when the string cannot be parsed or has the wrong dimension.
+    field when the string cannot be parsed, has the wrong dimension or does not
+    fit in a float. The error's ``reason`` attribute holds the message without
+    the field prefix.
     """
     target = _normalise_unit(unit)
+    wanted = f"a number in {unit}" if target != "dimensionless" else "a plain number"
     if isinstance(value, bool):
-        raise UnitError(f"{field} = {value!r}: expected a number in {unit or 'dimensionless'}, got a boolean",
-                        field=field, value=value)
+        raise _fail(field, value, f"expected {wanted}, got a boolean")
     if isinstance(value, (int, float)):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:
+            raise _fail(field, value, "too large for a floating-point number") from None
     if not isinstance(value, str):
-        raise UnitError(f"{field} = {value!r}: expected a number or a string with a unit "
-                        f"such as \"3 {unit or ''}\"".rstrip(), field=field, value=value)
+        example = f" or a string with a unit such as \"3 {unit}\"" if target != "dimensionless" else ""
+        raise _fail(field, value, f"expected {wanted}{example}")
     text = value.strip().replace("µ", "u").replace("μ", "u")
+    if _SUSPICIOUS.search(text) or not text:
+        raise _fail(field, value, f"could not read it as a quantity; write e.g. {_example(unit)}")
     ureg = registry()
     try:
         q = ureg.Quantity(text)
     except Exception as exc:  # pint raises many kinds; all mean "unreadable"
-        raise UnitError(f"{field} = {value!r}: could not read it as a quantity ({type(exc).__name__}); "
-                        f"write e.g. \"2 {unit}\"", field=field, value=value) from None
+        raise _fail(field, value, f"could not read it as a quantity ({type(exc).__name__}); "
+                                  f"write e.g. {_example(unit)}") from None
     try:
         if target == "dimensionless":
-            mag = q.to("dimensionless").magnitude if isinstance(q, pint.Quantity) else float(q)
+            mag = q.to("dimensionless").magnitude if isinstance(q, pint.Quantity) else q
         else:
             if not isinstance(q, pint.Quantity) or q.dimensionless:
                 # a bare number written as a string: take it as given in the field's unit
-                mag = float(q.magnitude if isinstance(q, pint.Quantity) else q)
+                mag = q.magnitude if isinstance(q, pint.Quantity) else q
                 if isinstance(q, pint.Quantity) and str(q.units) not in ("dimensionless", ""):
                     q.to(target)  # raises for e.g. "5 cells" where time is needed
             else:
                 mag = q.to(target).magnitude
+        mag = float(mag)
     except pint.DimensionalityError:
-        raise UnitError(f"{field} = {value!r}: wrong unit, it must convert to {unit}",
-                        field=field, value=value) from None
-    mag = float(mag)
+        reason = f"wrong unit, it must convert to {unit}" if target != "dimensionless" else \
+            "wrong unit, it must be a plain number"
+        raise _fail(field, value, reason) from None
+    except (OverflowError, TypeError, ValueError):
+        raise _fail(field, value, "too large or not a real number") from None
     return mag
 
 

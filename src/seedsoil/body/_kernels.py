@@ -102,6 +102,8 @@ def kill_rate(par, x, effectors):
     half = par[P_KILL_HALF] * effectors / par[P_EREF]
     if half <= 0.0:
         return 0.0
+    if par[P_KILL_EXP] == 1.0:  # the default; pow is the kernel's hot spot
+        return par[P_KILL_MAX] / (1.0 + x / half)
     return par[P_KILL_MAX] / (1.0 + (x / half) ** par[P_KILL_EXP])
 
 
@@ -225,6 +227,8 @@ def run_patient(rng, t, shed_primary, injected, suppression, fkill_arr, finv_arr
     ctc = np.zeros(2, dtype=np.int64)  # by origin: 0 first site (primary/injection), 1 metastases
     pool = np.zeros(2, dtype=np.int64)  # dormant single cells by origin
     e = par[P_E0]
+    arrivals = np.zeros(2, dtype=np.int64)
+    seeding_from_mets = par[P_FROM_METS] > 0.0
     shed = 0.0
     arrived = 0.0
     died = 0.0
@@ -270,7 +274,8 @@ def run_patient(rng, t, shed_primary, injected, suppression, fkill_arr, finv_arr
         inj = np.int64(injected[k])
         injected_total += inj
         # ---- 2. circulation: each CTC leaves at rate kc, arresting + extravasating w.p. pa
-        arrivals = np.zeros(2, dtype=np.int64)
+        arrivals[0] = 0
+        arrivals[1] = 0
         for o in range(2):
             fresh = new0 if o == 0 else new1
             if o == 0:
@@ -413,7 +418,8 @@ def run_patient(rng, t, shed_primary, injected, suppression, fkill_arr, finv_arr
             else:
                 n_prolif += 1
             met_cells += x
-            sum_xg += x ** gamma
+            if seeding_from_mets:
+                sum_xg += x ** gamma
             if x > largest:
                 largest = x
             j += 1

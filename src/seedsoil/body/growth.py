@@ -66,6 +66,8 @@ class Exponential(GrowthLaw):
     def time_to(self, x0, x1):
         if x1 <= x0:
             return 0.0
+        if x0 <= 0:
+            return math.inf
         return math.log(x1 / x0) / self.rate_constant if self.rate_constant > 0 else math.inf
 
 
@@ -160,6 +162,8 @@ class PowerLaw(GrowthLaw):
         c, g, b = self.coefficient, self.exponent, self.loss_rate
         if x1 <= x0:
             return 0.0
+        if x0 <= 0:
+            return math.inf  # no tumour never grows
         u0, u1 = x0 ** (1.0 - g), x1 ** (1.0 - g)
         if b > 0:
             us = c / b

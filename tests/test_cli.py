@@ -1,0 +1,231 @@
+"""The ``seedsoil`` command line: params, run (run directory, --force, reproducibility),
+validate --list. Commands run as subprocesses (``python -m seedsoil.cli``); independent
+ones run concurrently to keep the file quick."""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from seedsoil import simulate
+from seedsoil.params import load_library
+from seedsoil.scenario import Scenario, load_scenario
+from seedsoil.store import TABLES, input_hash
+
+LIB = load_library()
+OTHER_SEED = 12345
+
+
+def _no_traceback(res) -> None:
+    assert "Traceback" not in res.stderr, res.stderr
+
+
+# ----------------------------------------------------------------------------- params / validate
+@pytest.fixture(scope="module")
+def info_runs(cli_many, tmp_path_factory):
+    commands = {
+        "table": ["params"],
+        "grep": ["params", "--grep", "shedding"],
+        "json": ["params", "--format", "json"],
+        "grep_json": ["params", "--grep", "IL-1beta", "--format", "json"],
+        "markdown": ["params", "--format", "markdown"],
+        "bad_format": ["params", "--format", "xml"],
+        "validate_list": ["validate", "--list"],
+    }
+    results = cli_many(list(commands.values()), cwd=tmp_path_factory.mktemp("cli_info"))
+    return dict(zip(commands, results))
+
+
+def test_params_table(info_runs):
+    res = info_runs["table"]
+    _no_traceback(res)
+    assert res.returncode == 0, res.stderr
+    assert f"{len(LIB)} parameters" in res.stdout
+    for name in LIB:
+        assert name in res.stdout, name
+    for header in ("name", "value", "unit", "range", "source"):
+        assert header in res.stdout
+
+
+def test_params_grep(info_runs):
+    res = info_runs["grep"]
+    assert res.returncode == 0, res.stderr
+    rows = LIB.table(grep="shedding")
+    assert 0 < len(rows) < len(LIB)
+    assert f"{len(rows)} parameters" in res.stdout
+    for row in rows:
+        assert row["name"] in res.stdout
+    assert "shedding.rate" in res.stdout
+    assert "primary.gompertz.rate_constant" not in res.stdout
+
+
+def test_params_json(info_runs):
+    res = info_runs["json"]
+    assert res.returncode == 0, res.stderr
+    rows = json.loads(res.stdout)
+    assert [r["name"] for r in rows] == list(LIB)
+    for r in rows:
+        assert isinstance(r["source"], str) and r["source"].strip(), r["name"]
+        assert "unit" in r and isinstance(r["unit"], str), r["name"]
+        p = LIB[r["name"]]
+        assert r["value"] == p.value and r["unit"] == p.unit and r["scale"] == p.scale
+        assert r["range"] == (str(p.range) if p.range else " | ".join(p.choices or ()))
+        assert set(r) >= {"scale", "name", "value", "unit", "range", "source", "note"}
+
+
+def test_params_grep_json_matches_the_library_filter(info_runs):
+    res = info_runs["grep_json"]
+    assert res.returncode == 0, res.stderr
+    rows = json.loads(res.stdout)
+    assert rows == json.loads(json.dumps(LIB.table(grep="IL-1beta")))
+    assert rows and all("il-1beta" in " ".join((r["name"], r["note"], r["source"], r["unit"])).lower()
+                        for r in rows)
+
+
+def test_params_markdown(info_runs):
+    res = info_runs["markdown"]
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.rstrip("\n").split("\n")
+    assert lines[0] == "| parameter | value | unit | allowed | source | meaning |"
+    assert lines[1] == "|---|---|---|---|---|---|"
+    assert len(lines) == len(LIB) + 2
+    for line, name in zip(lines[2:], LIB):
+        assert line.startswith(f"| {name} | ") and line.endswith(" |")
+        cells = re.split(r"(?<!\\)\|", line)[1:-1]  # split on unescaped pipes
+        assert len(cells) == 6, line
+
+
+def test_params_bad_format_is_a_one_line_error(info_runs):
+    res = info_runs["bad_format"]
+    _no_traceback(res)
+    assert res.returncode == 2
+    assert len(res.stderr.strip().splitlines()) == 1 and "--format" in res.stderr
+
+
+def test_validate_list(info_runs):
+    from seedsoil.validate import all_cases
+
+    res = info_runs["validate_list"]
+    _no_traceback(res)
+    assert res.returncode == 0, res.stderr
+    cases = all_cases()
+    assert cases
+    for name in cases:
+        assert name in res.stdout, name
+    assert "checks," not in res.stdout  # listed, not run (a run ends with "N cases, M checks, K failed")
+
+
+# ----------------------------------------------------------------------------- run
+def short_scenario_text(example: Path) -> str:
+    text = example.read_text(encoding="utf-8")
+    new, n = re.subn(r'(?m)^follow_up\s*=\s*"[^"]*"', 'follow_up = "400 day"', text)
+    assert n == 1, "the example no longer sets simulation.follow_up on its own line"
+    return new
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def runs(cli, cli_many, breast_example, tmp_path_factory):
+    work = tmp_path_factory.mktemp("cli_run")
+    scenario = work / "short.toml"
+    scenario.write_text(short_scenario_text(breast_example), encoding="utf-8")
+    first = cli("run", "short.toml", "--out", "runA", "--no-report", cwd=work)  # may compile the engine
+    assert first.returncode == 0, first.stderr
+    before = snapshot(work / "runA")
+    shutil.copytree(work / "runA", work / "runC")
+    again, same_seed, forced = cli_many([
+        ["run", "short.toml", "--out", "runA", "--no-report"],
+        ["run", "short.toml", "--out", "runB", "--no-report"],
+        ["run", "short.toml", "--out", "runC", "--no-report", "--force", "--seed", str(OTHER_SEED)],
+    ], cwd=work)
+    return {"work": work, "scenario": scenario, "first": first, "before": before, "again": again,
+            "same_seed": same_seed, "forced": forced}
+
+
+def read_tables(folder: Path) -> dict[str, pd.DataFrame]:
+    return {name: pd.read_parquet(folder / f"{name}.parquet") for name in TABLES}
+
+
+def test_run_writes_a_run_directory(runs):
+    res, work = runs["first"], runs["work"]
+    _no_traceback(res)
+    out = work / "runA"
+    sc = load_scenario(runs["scenario"])
+    seed = sc.simulation.seed
+    assert seed is not None and seed != OTHER_SEED
+    meta = json.loads((out / "run.json").read_text())
+    assert {"scenario", "seed", "seedsoil_version", "content_hash", "engine", "summary"} <= set(meta)
+    assert meta["seed"] == seed and meta["engine"] == "stochastic" and meta["variant"] is None
+    assert re.fullmatch(r"[0-9a-f]{64}", meta["content_hash"])
+    assert isinstance(meta["seedsoil_version"], str) and meta["seedsoil_version"]
+    assert Scenario.from_dict(meta["scenario"]) == sc
+    assert meta["content_hash"] == input_hash(sc, seed, "stochastic")
+    assert meta["scenario"]["simulation"]["follow_up"] == 400.0
+    tables = read_tables(out)
+    ts = tables["timeseries"]
+    assert len(ts) > 10 and ts["day"].iloc[-1] == pytest.approx(meta["summary"]["end_day"])
+    assert {"day", "cells_shed", "cells_arrived", "colonies_started"} <= set(ts.columns)
+    assert len(tables["colonies"]) == ts["colonies_started"].iloc[-1]
+    assert "end" in set(tables["events"]["event"])
+    assert (out / "summary.csv").is_file()
+    assert not (out / "report.html").exists()  # --no-report
+    # one folder per variant, with its own run.json and tables
+    assert sc.variant_names()
+    vdirs = [d for d in (out / "variants").iterdir() if d.is_dir()]
+    assert len(vdirs) == len(sc.variant_names())
+    for vdir in vdirs:
+        vmeta = json.loads((vdir / "run.json").read_text())
+        assert vmeta["variant"] in sc.variant_names() and vmeta["seed"] == seed
+        assert Scenario.from_dict(vmeta["scenario"]) == sc.variant(vmeta["variant"])
+        read_tables(vdir)
+    # no temporary folders left next to the runs (atomic write: .<name>.tmp-* / .<name>.old-*)
+    assert not [p.name for p in work.iterdir() if p.name.startswith(".")]
+
+
+def test_run_matches_the_library_call(runs):
+    sc = load_scenario(runs["scenario"])
+    res = simulate(sc, seed=sc.simulation.seed)
+    tables = read_tables(runs["work"] / "runA")
+    pd.testing.assert_frame_equal(tables["timeseries"], res.timeseries, check_exact=True)
+    pd.testing.assert_frame_equal(tables["colonies"], res.colonies, check_exact=True, check_categorical=False)
+
+
+def test_rerun_without_force_exits_2_and_keeps_the_run(runs):
+    res = runs["again"]
+    _no_traceback(res)
+    assert res.returncode == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--force" in lines[0] and "runA" in lines[0]
+    assert snapshot(runs["work"] / "runA") == runs["before"]
+
+
+def test_same_seed_gives_identical_tables(runs):
+    assert runs["same_seed"].returncode == 0, runs["same_seed"].stderr
+    a, b = runs["work"] / "runA", runs["work"] / "runB"
+    for sub in [Path("."), *[p.relative_to(a) for p in (a / "variants").iterdir()]]:
+        ta, tb = read_tables(a / sub), read_tables(b / sub)
+        for name in TABLES:
+            pd.testing.assert_frame_equal(ta[name], tb[name], check_exact=True)
+    ma, mb = (json.loads((d / "run.json").read_text()) for d in (a, b))
+    assert ma["content_hash"] == mb["content_hash"] and ma["scenario"] == mb["scenario"]
+
+
+def test_force_replaces_the_run(runs):
+    res = runs["forced"]
+    _no_traceback(res)
+    assert res.returncode == 0, res.stderr
+    c = runs["work"] / "runC"
+    meta = json.loads((c / "run.json").read_text())
+    assert meta["seed"] == OTHER_SEED
+    assert json.loads((c / "variants" / next((c / "variants").iterdir()).name / "run.json").read_text())["seed"] \
+        == OTHER_SEED
+    old = read_tables(runs["work"] / "runA")["timeseries"]
+    assert not read_tables(c)["timeseries"].equals(old)
+    assert meta["content_hash"] != json.loads((runs["work"] / "runA" / "run.json").read_text())["content_hash"]

@@ -41,8 +41,9 @@ def run(
     out: Optional[Path] = typer.Option(None, help="run directory (default: out/<scenario name>)"),
     engine: Optional[str] = typer.Option(None, help="stochastic | meanfield (default: the scenario's)"),
     force: bool = typer.Option(False, help="replace an existing run directory"),
-    report: bool = typer.Option(True, help="write report.html"),
-    variants: bool = typer.Option(True, help="also run the scenario's [[variant]]s on the same patient"),
+    report: Optional[bool] = typer.Option(None, "--report/--no-report",
+                                          help="write report.html (default: the scenario's output.report)"),
+    variants: bool = typer.Option(True, help="also run the scenario's variants on the same patient"),
 ) -> None:
     """Simulate one patient (and its variants) and write a run directory."""
     from .body.simulate import simulate
@@ -55,6 +56,10 @@ def run(
         if engine is not None and engine not in ("stochastic", "meanfield"):
             raise ScenarioError(f"--engine = {engine!r}: must be stochastic or meanfield", field="engine", value=engine)
         eng = engine or sc.simulation.engine
+        if report is None:
+            report = sc.output.report
+        if seed is not None and seed < 0:
+            raise ScenarioError(f"--seed = {seed}: must be an integer >= 0", field="seed", value=seed)
         if seed is None:
             seed = sc.simulation.seed if sc.simulation.seed is not None else new_seed()
         out_dir = out or Path("out") / slug(sc.name)

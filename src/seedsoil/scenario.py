@@ -99,6 +99,19 @@ class Therapy(_Section):
     interval: PositiveDays | None = None
 
 
+THERAPY_FIELDS = {
+    "common": {"kind", "start", "duration", "relative_to"},
+    "il1r_blockade": {"blocked_fraction"},
+    "il1b_mimetic": {"level"},
+    "drug": {"drug", "dose", "interval"},
+}
+
+
+def _therapy_dict(t: Therapy) -> dict[str, Any]:
+    keep = THERAPY_FIELDS["common"] | THERAPY_FIELDS[t.kind]
+    return {k: v for k, v in t.model_dump().items() if k in keep and v is not None}
+
+
 class Injection(_Section):
     """Cells put straight into the circulation (an experimental injection)."""
 
@@ -184,7 +197,7 @@ class Scenario:
         if self.surgery is not None:
             out["surgery"] = {k: v for k, v in self.surgery.model_dump().items() if v is not None}
         if self.therapies:
-            out["therapy"] = [{k: v for k, v in t.model_dump().items() if v is not None} for t in self.therapies]
+            out["therapy"] = [_therapy_dict(t) for t in self.therapies]
         if self.injection is not None:
             out["injection"] = self.injection.model_dump()
         out["output"] = self.output.model_dump()
@@ -290,6 +303,12 @@ class Scenario:
         if not isinstance(raw_t, list):
             raise ScenarioError("therapy: write one [[therapy]] table per therapy", field="therapy", value=raw_t)
         therapies = tuple(_section(Therapy, f"therapy[{i}]", t) for i, t in enumerate(raw_t))
+        for i, (raw, t) in enumerate(zip(raw_t, therapies)):
+            extra = sorted(set(raw) - THERAPY_FIELDS["common"] - THERAPY_FIELDS[t.kind])  # type: ignore[union-attr]
+            if extra:
+                raise ScenarioError(f"therapy[{i}].{extra[0]}: not a setting of kind = {t.kind!r} "  # type: ignore[union-attr]
+                                    f"(it takes {', '.join(sorted(THERAPY_FIELDS[t.kind]))})",  # type: ignore[union-attr]
+                                    field=f"therapy[{i}].{extra[0]}", value=raw[extra[0]])
         for i, t in enumerate(therapies):
             if t.relative_to == "surgery" and surgery is None:  # type: ignore[union-attr]
                 raise ScenarioError(f"therapy[{i}].relative_to = 'surgery': the scenario has no [surgery]; "
@@ -343,7 +362,7 @@ def _normalise_overlay(overlay: Mapping[str, Any], merged: "Scenario") -> dict[s
     for key, val in overlay.items():
         if key == "therapy":
             added = merged.therapies[len(merged.therapies) - len(val if isinstance(val, list) else [val]):]
-            out["therapy"] = [{k: x for k, x in t.model_dump().items() if x is not None} for t in added]
+            out["therapy"] = [_therapy_dict(t) for t in added]
         elif key in ("simulation", "surgery", "output"):
             section = getattr(merged, key).model_dump()
             out[key] = {k: section[k] for k in val}

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from seedsoil.errors import ScenarioError
 from seedsoil.params import Interval, load_library
+from seedsoil.body import hooks
 from seedsoil.scenario import STRUCTURAL, Injection, Meta, Output, Scenario, Simulation, Surgery, Therapy, load_scenario
 
 LIB = load_library()
@@ -192,6 +193,23 @@ STRUCT_MODELS = {"scenario": Meta, "simulation": Simulation, "surgery": Surgery,
 STRUCT_CONTEXT = {"scenario": {}, "simulation": {}, "surgery": {"day": 10.0}, "injection": {"cells": 10.0},
                   "output": {}}
 THERAPY_OK = {"kind": "il1r_blockade", "relative_to": "start"}
+#: a therapy of the kind that takes each kind-specific field (a therapy rejects other kinds' fields)
+THERAPY_FOR_FIELD = {
+    "level": {"kind": "il1b_mimetic", "relative_to": "start"},
+    "dose": {"kind": "drug", "relative_to": "start", "drug": "proptest", "dose": 1.0, "interval": 1.0},
+    "interval": {"kind": "drug", "relative_to": "start", "drug": "proptest", "dose": 1.0, "interval": 1.0},
+    "drug": {"kind": "drug", "relative_to": "start", "drug": "proptest", "dose": 1.0, "interval": 1.0},
+}
+
+
+def _proptest_exposure(times, dosing):
+    """A real (if simple) PK model so drug therapies validate: constant 1 nM while dosing."""
+    import numpy as np
+
+    return np.where((times >= dosing.start_day) & (times < dosing.stop_day), 1.0, 0.0)
+
+
+hooks.register_drug("proptest", _proptest_exposure)
 
 
 @st.composite
@@ -267,7 +285,8 @@ STRUCT_OTHER = [
 def with_struct_value(section: str, field: str, value: Any, index: int = 0) -> tuple[dict[str, Any], str]:
     """A scenario holding ``value`` in section.field, and the dotted path of that field."""
     if section == "therapy":
-        return ({"therapy": [dict(THERAPY_OK) for _ in range(index)] + [{**THERAPY_OK, field: value}]},
+        base = THERAPY_FOR_FIELD.get(field, THERAPY_OK)
+        return ({"therapy": [dict(THERAPY_OK) for _ in range(index)] + [{**base, field: value}]},
                 f"therapy[{index}].{field}")
     if section == "surgery":
         ctx = {"day": 10.0} if field == "delay" else {}

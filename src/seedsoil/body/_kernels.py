@@ -202,7 +202,8 @@ def _seeding_weights(col, live, nlive, gamma):
 @jit
 def run_patient(rng, t, shed_primary, injected, suppression, fkill_arr, finv_arr, primary,
                 par, code, lp, record_stride, col_capacity):
-    """Simulate one patient. Returns (col, ncol, rec, snap, out).
+    """Simulate one patient. Returns (col, rec, snap, out): the colony table, the records,
+    the snapshot at surgery and the outcome vector (indices C_*, R_*, S_*, O_* above).
 
     ``t`` is the time grid (K+1 points); per-step arrays have K entries and hold
     the value for step k (from t[k] to t[k+1]); ``primary`` has K+1 entries.

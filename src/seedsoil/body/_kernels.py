@@ -50,8 +50,9 @@ N_REC = 16
 (S_SHED, S_ARRIVED, S_STARTED, S_DORMANT_CELLS, S_COL_PROLIF, S_COL_DORMANT,
  S_MET_CELLS, S_DETECTABLE, S_TAKEN) = range(9)
 N_SNAP = 9
-(O_STATUS, O_END_T, O_DEATH_T, O_RELAPSE_T, O_RELAPSE_COL, O_NCOL, O_NREC, O_E_END) = range(8)
-N_OUT = 8
+(O_STATUS, O_END_T, O_DEATH_T, O_RELAPSE_T, O_RELAPSE_COL, O_NCOL, O_NREC, O_E_END,
+ O_DETECTABLE_AT_RELAPSE) = range(9)
+N_OUT = 9
 STATUS_END, STATUS_DEATH, STATUS_RELAPSE = 0, 1, 2
 
 
@@ -428,6 +429,8 @@ def run_patient(rng, t, shed_primary, injected, suppression, fkill_arr, finv_arr
         for jj in range(nlive):
             if col[live[jj], C_SIZE] >= par[P_DETECT]:
                 n_detectable += 1
+        if out[O_RELAPSE_T] == t_next:
+            out[O_DETECTABLE_AT_RELAPSE] = n_detectable
         # ---- 6. effector cells
         burden = met_cells + (primary[k + 1] if par[P_BURDEN_TOTAL] > 0.0 else 0.0)
         e = effector_step(par, e, burden, dt)

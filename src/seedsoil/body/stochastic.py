@@ -110,6 +110,8 @@ def out_dict(out: np.ndarray) -> dict[str, float]:
         "death_day": float(out[K.O_DEATH_T]),
         "relapse_day": float(out[K.O_RELAPSE_T]),
         "relapse_colony": int(out[K.O_RELAPSE_COL]),
+        "detectable_at_relapse": float(out[K.O_DETECTABLE_AT_RELAPSE]) if math.isfinite(out[K.O_RELAPSE_T])
+        else math.nan,
     }
 
 

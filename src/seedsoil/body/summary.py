@@ -29,6 +29,7 @@ def build_summary(inputs: BodyInputs, final: Mapping[str, float], metastases_det
         "relapse_day": relapse_day,
         "time_to_relapse_days": relapse_day - surgery if math.isfinite(relapse_day) else math.nan,
         "relapse_colony": out["relapse_colony"],
+        "metastases_at_relapse": out.get("detectable_at_relapse", math.nan),
         "death_day": out["death_day"],
         "metastases_detected": metastases_detected,
         "cells_shed_total": float(final["cells_shed"]),

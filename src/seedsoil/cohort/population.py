@@ -1,0 +1,386 @@
+"""Virtual populations: parameter distributions joined by a Gaussian copula.
+
+A population declares, for some model parameters and for covariates, a marginal
+distribution (lognormal, normal, uniform, categorical, empirical, fixed, each
+optionally truncated) and pairwise rank correlations. Patient ``i`` of a trial
+with root seed ``s`` is drawn from its own stream ``(s, i, POPULATION)``, so it
+is the same patient whatever the cohort size, chunking or number of workers.
+
+Covariates (e.g. inflammatory vs non-inflammatory primary, menopausal status)
+are recorded for every patient and may set parameters per category.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import numpy as np
+from scipy import stats
+
+from ..errors import ScenarioError
+from ..params import ParameterLibrary, load_library
+from ..rng import stream
+from ..units import parse_quantity
+
+#: purpose key of the population stream (the body engine uses 0)
+STREAM_POPULATION = 1
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """A marginal distribution given by its quantile function on (0, 1)."""
+
+    kind: str = "fixed"
+    truncate: tuple[float, float] | None = None
+
+    def _frozen(self):  # scipy frozen distribution for continuous kinds
+        raise TypeError("not continuous")
+
+    def support(self) -> tuple[float, float]:
+        lo, hi = self._support()
+        if self.truncate is not None:
+            lo, hi = max(lo, self.truncate[0]), min(hi, self.truncate[1])
+        return lo, hi
+
+    def _support(self) -> tuple[float, float]:
+        return (-math.inf, math.inf)
+
+    def ppf(self, u: np.ndarray) -> np.ndarray:
+        u = np.asarray(u, dtype=float)
+        if self.truncate is not None:
+            d = self._frozen()
+            lo, hi = d.cdf(self.truncate[0]), d.cdf(self.truncate[1])
+            u = lo + u * (hi - lo)
+        return self._ppf(u)
+
+    def _ppf(self, u: np.ndarray) -> np.ndarray:
+        return self._frozen().ppf(u)
+
+    def values(self) -> tuple | None:
+        """The finite set of values (discrete kinds), else None."""
+        return None
+
+
+@dataclass(frozen=True)
+class LogNormal(Distribution):
+    """ln X ~ N(ln median, sigma²)."""
+
+    median: float = 1.0
+    sigma: float = 1.0
+
+    def _frozen(self):
+        return stats.lognorm(s=self.sigma, scale=self.median)
+
+    def _support(self):
+        return (0.0, math.inf)
+
+
+@dataclass(frozen=True)
+class Normal(Distribution):
+    mean: float = 0.0
+    sd: float = 1.0
+
+    def _frozen(self):
+        return stats.norm(loc=self.mean, scale=self.sd)
+
+
+@dataclass(frozen=True)
+class Uniform(Distribution):
+    low: float = 0.0
+    high: float = 1.0
+
+    def _frozen(self):
+        return stats.uniform(loc=self.low, scale=self.high - self.low)
+
+    def _support(self):
+        return (self.low, self.high)
+
+
+@dataclass(frozen=True)
+class Categorical(Distribution):
+    """Finite values with probabilities (in declared order)."""
+
+    choices: tuple = ()
+    probabilities: tuple[float, ...] = ()
+
+    def _ppf(self, u):
+        cum = np.cumsum(self.probabilities)
+        idx = np.minimum(np.searchsorted(cum / cum[-1], u, side="right"), len(self.choices) - 1)
+        return np.asarray(self.choices, dtype=object)[idx]
+
+    def ppf(self, u):
+        return self._ppf(np.asarray(u, dtype=float))
+
+    def values(self):
+        return self.choices
+
+    def _support(self):
+        nums = [c for c in self.choices if isinstance(c, (int, float)) and not isinstance(c, bool)]
+        return (min(nums), max(nums)) if len(nums) == len(self.choices) else (math.nan, math.nan)
+
+
+@dataclass(frozen=True)
+class Empirical(Distribution):
+    """Equally likely observed values (e.g. measured patient values)."""
+
+    observed: tuple = ()
+
+    def ppf(self, u):
+        u = np.asarray(u, dtype=float)
+        idx = np.minimum((u * len(self.observed)).astype(np.int64), len(self.observed) - 1)
+        return np.asarray(self.observed, dtype=object if isinstance(self.observed[0], str) else float)[idx]
+
+    def values(self):
+        return tuple(sorted(set(self.observed), key=str))
+
+    def _support(self):
+        if isinstance(self.observed[0], str):
+            return (math.nan, math.nan)
+        return (min(self.observed), max(self.observed))
+
+
+@dataclass(frozen=True)
+class Fixed(Distribution):
+    value: Any = 0.0
+
+    def ppf(self, u):
+        return np.full(np.shape(u), self.value, dtype=object if isinstance(self.value, str) else float)
+
+    def values(self):
+        return (self.value,)
+
+    def _support(self):
+        return (self.value, self.value) if not isinstance(self.value, str) else (math.nan, math.nan)
+
+
+KINDS = {"lognormal": (LogNormal, {"median": True, "sigma": False}),
+         "normal": (Normal, {"mean": True, "sd": True}),
+         "uniform": (Uniform, {"low": True, "high": True}),
+         "categorical": (Categorical, {"values": None, "probabilities": None}),
+         "empirical": (Empirical, {"values": None}),
+         "fixed": (Fixed, {"value": None})}
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One sampled quantity: a model parameter (``parameter`` set) or a covariate."""
+
+    name: str
+    distribution: Distribution
+    parameter: str | None = None
+    #: covariate category -> {parameter: value} applied to the patient
+    overrides: Mapping[Any, Mapping[str, Any]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Population:
+    variables: tuple[Variable, ...] = ()
+    correlation: np.ndarray | None = None  # in the order of ``variables``
+
+    @property
+    def names(self) -> list[str]:
+        return [v.name for v in self.variables]
+
+    def _cholesky(self) -> np.ndarray:
+        k = len(self.variables)
+        return np.linalg.cholesky(self.correlation) if self.correlation is not None else np.eye(k)
+
+    def draw(self, seed: int, patients: np.ndarray) -> dict[str, np.ndarray]:
+        """Values of every variable for the given patient indices (one stream per patient)."""
+        k = len(self.variables)
+        if k == 0:
+            return {}
+        chol = self._cholesky()
+        z = np.empty((len(patients), k))
+        for row, i in enumerate(patients):
+            z[row] = stream(seed, int(i), STREAM_POPULATION).standard_normal(k)
+        u = stats.norm.cdf(z @ chol.T)
+        u = np.clip(u, 1e-15, 1 - 1e-15)
+        return {v.name: v.distribution.ppf(u[:, j]) for j, v in enumerate(self.variables)}
+
+    def patient_parameters(self, draws: Mapping[str, np.ndarray], row: int) -> dict[str, Any]:
+        """The parameter overrides of one patient (sampled parameters and covariate effects)."""
+        out: dict[str, Any] = {}
+        for v in self.variables:
+            x = draws[v.name][row]
+            if v.parameter is not None:
+                out[v.parameter] = x.item() if hasattr(x, "item") else x
+            elif v.overrides:
+                out.update(v.overrides.get(x.item() if hasattr(x, "item") else x, {}))
+        return out
+
+
+# --------------------------------------------------------------------------- parsing
+def _num(value: object, unit: str, where: str) -> float:
+    return parse_quantity(value, unit, field=where)
+
+
+def _distribution(spec: Mapping[str, Any], unit: str, where: str, *, numeric: bool) -> Distribution:
+    if not isinstance(spec, Mapping):
+        raise ScenarioError(f"{where}: must be a table with a 'distribution' key", field=where, value=spec)
+    kind = spec.get("distribution")
+    if kind not in KINDS:
+        raise ScenarioError(f"{where}.distribution = {kind!r}: must be one of {', '.join(KINDS)}",
+                            field=f"{where}.distribution", value=kind)
+    cls, keys = KINDS[kind]
+    allowed = set(keys) | {"distribution", "truncate", "overrides"}
+    extra = sorted(set(spec) - allowed)
+    if extra:
+        raise ScenarioError(f"{where}.{extra[0]}: not a setting of a {kind} distribution "
+                            f"(it takes {', '.join(sorted(keys))}, truncate)", field=f"{where}.{extra[0]}",
+                            value=spec[extra[0]])
+    missing = [k for k in keys if k not in spec]
+    if missing:
+        raise ScenarioError(f"{where}.{missing[0]}: required for a {kind} distribution", field=f"{where}.{missing[0]}",
+                            value=None)
+    trunc = None
+    if "truncate" in spec:
+        t = spec["truncate"]
+        if not (isinstance(t, list) and len(t) == 2):
+            raise ScenarioError(f"{where}.truncate = {t!r}: write [low, high]", field=f"{where}.truncate", value=t)
+        trunc = (_num(t[0], unit, f"{where}.truncate"), _num(t[1], unit, f"{where}.truncate"))
+        if not trunc[0] < trunc[1]:
+            raise ScenarioError(f"{where}.truncate = {t!r}: low must be below high", field=f"{where}.truncate",
+                                value=t)
+    if kind == "lognormal":
+        med = _num(spec["median"], unit, f"{where}.median")
+        sig = _num(spec["sigma"], "", f"{where}.sigma")
+        if med <= 0 or sig <= 0:
+            raise ScenarioError(f"{where}: lognormal needs median > 0 and sigma > 0", field=where, value=spec)
+        dist: Distribution = LogNormal(kind=kind, truncate=trunc, median=med, sigma=sig)
+    elif kind == "normal":
+        sd = _num(spec["sd"], unit, f"{where}.sd")
+        if sd <= 0:
+            raise ScenarioError(f"{where}.sd = {spec['sd']!r}: must be > 0", field=f"{where}.sd", value=spec["sd"])
+        dist = Normal(kind=kind, truncate=trunc, mean=_num(spec["mean"], unit, f"{where}.mean"), sd=sd)
+    elif kind == "uniform":
+        lo, hi = _num(spec["low"], unit, f"{where}.low"), _num(spec["high"], unit, f"{where}.high")
+        if not lo < hi:
+            raise ScenarioError(f"{where}: uniform needs low < high", field=where, value=spec)
+        dist = Uniform(kind=kind, truncate=trunc, low=lo, high=hi)
+    elif kind == "categorical":
+        vals, probs = spec["values"], spec["probabilities"]
+        if not (isinstance(vals, list) and isinstance(probs, list) and len(vals) == len(probs) and vals):
+            raise ScenarioError(f"{where}: values and probabilities must be lists of equal length",
+                                field=where, value=spec)
+        p = [_num(x, "", f"{where}.probabilities") for x in probs]
+        if any(x < 0 for x in p) or abs(sum(p) - 1.0) > 1e-9:
+            raise ScenarioError(f"{where}.probabilities = {probs!r}: must be >= 0 and sum to 1",
+                                field=f"{where}.probabilities", value=probs)
+        vals = [_num(x, unit, f"{where}.values") for x in vals] if numeric else list(vals)
+        dist = Categorical(kind=kind, choices=tuple(vals), probabilities=tuple(p))
+    elif kind == "empirical":
+        vals = spec["values"]
+        if not isinstance(vals, list) or not vals:
+            raise ScenarioError(f"{where}.values: a non-empty list", field=f"{where}.values", value=vals)
+        vals = [_num(x, unit, f"{where}.values") for x in vals] if numeric else list(vals)
+        dist = Empirical(kind=kind, observed=tuple(vals))
+    else:
+        v = spec["value"]
+        dist = Fixed(kind=kind, value=_num(v, unit, f"{where}.value") if numeric else v)
+    if trunc is not None and kind not in ("lognormal", "normal", "uniform"):
+        raise ScenarioError(f"{where}.truncate: only continuous distributions can be truncated",
+                            field=f"{where}.truncate", value=spec["truncate"])
+    return dist
+
+
+def _within(dist: Distribution, ival) -> bool:
+    """Whether every value the distribution can produce lies in the interval ``ival``."""
+    discrete = dist.values()
+    if discrete is not None:
+        return all(float(x) in ival for x in discrete)
+    lo, hi = dist.support()
+    lo_open = math.isinf(lo) or (isinstance(dist, LogNormal) and dist.truncate is None)
+    hi_open = math.isinf(hi)
+    if math.isinf(lo) and not math.isinf(ival.low) or math.isinf(hi) and not math.isinf(ival.high):
+        return False
+    lo_ok = lo > ival.low or (lo == ival.low and (ival.low_closed or lo_open))
+    hi_ok = hi < ival.high or (hi == ival.high and (ival.high_closed or hi_open))
+    return lo_ok and hi_ok
+
+
+def parse_population(spec: Mapping[str, Any] | None, library: ParameterLibrary | None = None) -> Population:
+    """Validate a ``[population]`` table (see module docstring and docs/cohort.md)."""
+    lib = library or load_library()
+    if not spec:
+        return Population()
+    if not isinstance(spec, Mapping):
+        raise ScenarioError("population: must be a table", field="population", value=spec)
+    extra = sorted(set(spec) - {"parameters", "covariates", "correlation"})
+    if extra:
+        raise ScenarioError(f"population.{extra[0]}: unknown key (population takes parameters, covariates, "
+                            "correlation)", field=f"population.{extra[0]}", value=spec[extra[0]])
+    variables: list[Variable] = []
+    for name, dspec in (spec.get("parameters") or {}).items():
+        where = f"population.parameters.{name}"
+        if name not in lib:
+            import difflib
+
+            close = difflib.get_close_matches(name, list(lib), n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise ScenarioError(f"{where}: unknown parameter{hint}", field=where, value=dspec)
+        p = lib[name]
+        numeric = p.kind == "number"
+        dist = _distribution(dspec, p.unit, where, numeric=numeric)
+        if numeric and p.range is not None and not _within(dist, p.range):
+            lo, hi = dist.support()
+            raise ScenarioError(
+                f"{where}: a {dist.kind} distribution takes values in [{lo:g}, {hi:g}] but the parameter allows "
+                f"{p.range} {p.unit}; truncate it (truncate = [low, high]) or choose another distribution",
+                field=where, value=dspec)
+        elif not numeric:
+            vals = dist.values()
+            if vals is None or any((p.choices and v not in p.choices) or (p.kind == "bool" and not isinstance(v, bool))
+                                   for v in vals):
+                raise ScenarioError(f"{where}: values must be among {', '.join(map(str, p.choices or (True, False)))}",
+                                    field=where, value=dspec)
+        variables.append(Variable(name=name, distribution=dist, parameter=name))
+    for name, dspec in (spec.get("covariates") or {}).items():
+        where = f"population.covariates.{name}"
+        numeric = isinstance(dspec, Mapping) and dspec.get("distribution") in ("lognormal", "normal", "uniform")
+        dist = _distribution(dspec, "", where, numeric=numeric)
+        overrides: dict[Any, dict[str, Any]] = {}
+        for cat, ov in (dspec.get("overrides") or {}).items():
+            if dist.values() is None or cat not in [str(v) for v in dist.values()]:
+                raise ScenarioError(f"{where}.overrides.{cat}: not a value of this covariate", field=f"{where}.overrides",
+                                    value=cat)
+            if not isinstance(ov, Mapping):
+                raise ScenarioError(f"{where}.overrides.{cat}: must be a table of parameter = value",
+                                    field=f"{where}.overrides.{cat}", value=ov)
+            coerced = {}
+            for pname, pval in ov.items():
+                if pname not in lib:
+                    raise ScenarioError(f"{where}.overrides.{cat}.{pname}: unknown parameter",
+                                        field=f"{where}.overrides.{cat}.{pname}", value=pval)
+                coerced[pname] = lib[pname].coerce(pval, where=f"{where}.overrides.{cat}.")
+            key = next(v for v in dist.values() if str(v) == cat)
+            overrides[key] = coerced
+        variables.append(Variable(name=name, distribution=dist, overrides=overrides))
+    names = [v.name for v in variables]
+    corr = None
+    pairs = spec.get("correlation") or []
+    if pairs:
+        corr = np.eye(len(variables))
+        for j, pair in enumerate(pairs):
+            where = f"population.correlation[{j}]"
+            if not (isinstance(pair, list) and len(pair) == 3):
+                raise ScenarioError(f"{where} = {pair!r}: write [\"name a\", \"name b\", rho]", field=where, value=pair)
+            a, b, rho = pair
+            for x in (a, b):
+                if x not in names:
+                    raise ScenarioError(f"{where}: {x!r} is not a population variable ({', '.join(names)})",
+                                        field=where, value=pair)
+            rho = _num(rho, "", where)
+            if not -1 < rho < 1 or a == b:
+                raise ScenarioError(f"{where}: rho = {rho:g} must be in (-1, 1) between two different variables",
+                                    field=where, value=pair)
+            ia, ib = names.index(a), names.index(b)
+            corr[ia, ib] = corr[ib, ia] = rho
+        try:
+            np.linalg.cholesky(corr)
+        except np.linalg.LinAlgError:
+            raise ScenarioError("population.correlation: the correlations are not jointly possible (the matrix is "
+                                "not positive definite); weaken some of them", field="population.correlation",
+                                value=pairs) from None
+    return Population(variables=tuple(variables), correlation=corr)

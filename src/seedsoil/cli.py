@@ -116,6 +116,59 @@ def print_summary(results, title: str = "") -> None:
 
 
 @app.command()
+def trial(
+    trial_file: Path = typer.Argument(..., help="trial TOML file ([trial], [population], [[arm]])"),
+    patients: Optional[int] = typer.Option(None, help="number of virtual patients (default: the file's)"),
+    executor: str = typer.Option("local", help="local | dask"),
+    scheduler: Optional[str] = typer.Option(None, help="Dask scheduler address (default: start a LocalCluster)"),
+    workers: Optional[int] = typer.Option(None, help="worker processes (default: all cores)"),
+    out: Optional[Path] = typer.Option(None, help="trial folder (default: out/<trial name>)"),
+    resume: bool = typer.Option(False, help="continue an unfinished run, skipping finished chunks"),
+    force: bool = typer.Option(False, help="replace what the folder holds"),
+    seed: Optional[int] = typer.Option(None, help="root seed (default: the file's)"),
+    chunk_size: Optional[int] = typer.Option(None, help="patients per chunk (results do not depend on it)"),
+    report: bool = typer.Option(True, "--report/--no-report", help="write report.html"),
+) -> None:
+    """Run a virtual trial and print its endpoints, hazard ratios and log-rank tests."""
+    from .cohort.trial import TrialStateError, load_trial, run_trial
+
+    if executor not in ("local", "dask"):
+        _fail(f"--executor = {executor!r}: must be local or dask")
+    for name, value in (("patients", patients), ("workers", workers), ("chunk-size", chunk_size)):
+        if value is not None and value < 1:
+            _fail(f"--{name} = {value}: must be >= 1")
+    if seed is not None and seed < 0:
+        _fail(f"--seed = {seed}: must be >= 0")
+    try:
+        tr = load_trial(trial_file)
+        result = run_trial(tr, patients=patients, executor=executor, scheduler=scheduler, workers=workers, out=out,
+                           resume=resume, force=force, progress=True, report=report, seed=seed,
+                           chunk_size=chunk_size)
+    except (ScenarioError, TrialStateError) as exc:
+        _fail(str(exc))
+        return
+    except KeyboardInterrupt:
+        err_console.print("stopped: finished chunks are kept; run again with --resume to continue")
+        raise typer.Exit(130)
+    print_table(result.tables["endpoints"], f"{result.trial.name}: endpoints ({result.trial.patients} patients, "
+                f"{result.trial.design} design)")
+    for key in ("hazard_ratios_dmfs", "logrank_dmfs"):
+        if key in result.tables:
+            print_table(result.tables[key], key.replace("_", " "))
+    hit = " (cache hit: same inputs, nothing recomputed)" if result.cache_hit else ""
+    console.print(f"trial written to [bold]{result.out_dir}[/]{hit}")
+
+
+def print_table(df, title: str = "") -> None:
+    table = Table(title=title)
+    for col in df.columns:
+        table.add_column(str(col), overflow="fold")
+    for row in df.itertuples(index=False):
+        table.add_row(*[f"{v:.4g}" if isinstance(v, float) else str(v) for v in row])
+    console.print(table)
+
+
+@app.command()
 def params(
     scale: Optional[str] = typer.Option(None, help="only this scale (body, ...)"),
     grep: Optional[str] = typer.Option(None, help="only parameters whose name, note or source contains WORD"),

@@ -498,3 +498,25 @@ def test_bad_input_raises_a_helpful_error(small_trial, call, match):
 def test_integer_events_are_accepted(small_trial):
     as_int = small_trial.assign(dmfs_event=small_trial["dmfs_event"].astype(int))
     pd.testing.assert_frame_equal(stats.km(as_int), stats.km(small_trial))
+
+
+def test_smoothed_hazard_matches_lifelines_at_its_evaluation_points():
+    """The same Ramlau-Hansen estimator as lifelines, evaluated where lifelines evaluates it."""
+    from lifelines import NelsonAalenFitter
+
+    from seedsoil.cohort.stats import ramlau_hansen
+
+    rng = np.random.default_rng(21)
+    t = rng.exponential(500.0, 300)  # no ties: lifelines' tie-corrected increments equal d/n then
+    e = rng.random(300) < 0.8
+    naf = NelsonAalenFitter().fit(t, e)
+    theirs = naf.smoothed_hazard_(100.0).iloc[:, 0]
+    ours, lower, upper = ramlau_hansen(t, e, theirs.index.to_numpy(dtype=float), 100.0, 1.959963984540054)
+    np.testing.assert_allclose(ours, theirs.to_numpy(), rtol=1e-10, atol=1e-15)
+    band = naf.smoothed_hazard_confidence_intervals_(100.0, hazard_=theirs.to_numpy()).to_numpy(dtype=float)
+    ok = np.isfinite(lower)
+    np.testing.assert_allclose(lower[ok], np.fmin(band[:, 0], band[:, 1])[ok], rtol=1e-8)
+    np.testing.assert_allclose(upper[ok], np.fmax(band[:, 0], band[:, 1])[ok], rtol=1e-8)
+    table = pd.DataFrame({"patient": np.arange(300), "arm": "a", "dmfs_days": t, "dmfs_event": e,
+                          "os_days": t, "os_event": False, "relapse_days": t, "relapse_status": 0})
+    assert len(stats.smoothed_hazard(table, "dmfs", bandwidth_days=100.0, points=51)) == 51

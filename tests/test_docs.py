@@ -16,7 +16,7 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 DOCS = REPO_ROOT / "docs"
-DOC_FILES = ("index.md", "tutorial.md", "model.md", "parameters.md", "validation.md")
+DOC_FILES = ("index.md", "tutorial.md", "model.md", "parameters.md", "validation.md", "cohort.md")
 
 _FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```\s*$", re.S | re.M)
 
@@ -68,7 +68,7 @@ def test_tutorial_python_blocks_run_in_order(tmp_path, monkeypatch):
     assert "demonib" not in hooks.registered_drugs(), "the tutorial must unregister its drug"
 
 
-@pytest.mark.parametrize("name", ["index.md", "model.md"])
+@pytest.mark.parametrize("name", ["index.md", "model.md", "cohort.md"])
 def test_other_python_blocks_run(name, tmp_path, monkeypatch):
     assert blocks(DOCS / name, "python")
     run_python_blocks(name, tmp_path, monkeypatch)
@@ -80,8 +80,13 @@ def test_tutorial_toml_snippets_are_valid():
 
     snippets = [b for p in DOC_FILES for b in blocks(DOCS / p, "toml")]
     assert snippets
+    from seedsoil.cohort import trial_from_dict
+
     for body in snippets:
         data = tomllib.loads(body)
+        if "trial" in data:  # a trial file: validated as a trial, its scenario path relative to examples/
+            trial_from_dict(data, base_dir=REPO_ROOT / "examples")
+            continue
         data.setdefault("surgery", {"day": 700.0})
         Scenario.from_dict(data)
 

@@ -18,4 +18,16 @@ from .errors import ScenarioError, SeedsoilError
 from .scenario import Scenario, default_scenario, load_scenario
 
 __all__ = ["simulate", "Scenario", "load_scenario", "default_scenario", "PatientResult", "ScenarioError",
-           "SeedsoilError", "__version__"]
+           "SeedsoilError", "run_trial", "load_trial", "TrialResult", "__version__"]
+
+_LAZY = {"run_trial": "seedsoil.cohort.trial", "load_trial": "seedsoil.cohort.trial",
+         "TrialResult": "seedsoil.cohort.trial"}
+
+
+def __getattr__(name: str):
+    """Cohort entry points are imported on first use (they pull in scipy.stats and lifelines)."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'seedsoil' has no attribute {name!r}")

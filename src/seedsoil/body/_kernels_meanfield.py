@@ -55,6 +55,30 @@ def _exp_integrate(y0, source, rate, dt):
 
 
 @jit
+def _tally(n_p, n_q, x_c, j_det):
+    """Colony counts (proliferating, dormant), cells, detectable colonies, and the size above
+    which one colony is expected."""
+    sp = 0.0
+    sq = 0.0
+    mass = 0.0
+    det = 0.0
+    for j in range(n_p.shape[0]):
+        sp += n_p[j]
+        sq += n_q[j]
+        mass += (n_p[j] + n_q[j]) * x_c[j]
+        if j >= j_det:
+            det += n_p[j] + n_q[j]
+    acc = 0.0
+    largest = 0.0
+    for j in range(n_p.shape[0] - 1, -1, -1):
+        acc += n_p[j] + n_q[j]
+        if acc >= 1.0:
+            largest = x_c[j]
+            break
+    return sp, sq, mass, det, largest
+
+
+@jit
 def _write_record(rec, i, t, primary, c, d, sp, sq, mass, e, shed, arrived, died, started, det, largest,
                   extinct, detect_flux, ctc_died, injected_total):
     if i >= rec.shape[0]:
@@ -130,24 +154,7 @@ def run_meanfield(t, shed_primary, injected, suppression, fkill_arr, finv_arr, p
     for k in range(K + 1):
         # ---- record state at t[k]
         if k % record_stride == 0 or k == K:
-            sp = 0.0
-            sq = 0.0
-            mass = 0.0
-            det = 0.0
-            for j in range(n_cells):
-                sp += n_p[j]
-                sq += n_q[j]
-                mass += (n_p[j] + n_q[j]) * x_c[j]
-                if j >= j_det:
-                    det += n_p[j] + n_q[j]
-            # size above which one colony is expected
-            acc = 0.0
-            largest = 0.0
-            for j in range(n_cells - 1, -1, -1):
-                acc += n_p[j] + n_q[j]
-                if acc >= 1.0:
-                    largest = x_c[j]
-                    break
+            sp, sq, mass, det, largest = _tally(n_p, n_q, x_c, j_det)
             rec = _write_record(rec, irec, t[k], primary[k], c, d, sp, sq, mass, e, shed, arrived, died,
                                 started, det, largest, extinct, detect_flux, ctc_died, injected_total)
             irec += 1
@@ -252,21 +259,7 @@ def run_meanfield(t, shed_primary, injected, suppression, fkill_arr, finv_arr, p
             k_end = k + 1
         if k_end == k + 1:
             # final record at the stopping time
-            sp = 0.0
-            sq = 0.0
-            det = 0.0
-            for j in range(n_cells):
-                sp += n_p[j]
-                sq += n_q[j]
-                if j >= j_det:
-                    det += n_p[j] + n_q[j]
-            acc = 0.0
-            largest = 0.0
-            for j in range(n_cells - 1, -1, -1):
-                acc += n_p[j] + n_q[j]
-                if acc >= 1.0:
-                    largest = x_c[j]
-                    break
+            sp, sq, mass, det, largest = _tally(n_p, n_q, x_c, j_det)
             rec = _write_record(rec, irec, t[k + 1], primary[k + 1], c, d, sp, sq, mass, e, shed, arrived, died,
                                 started, det, largest, extinct, detect_flux, ctc_died, injected_total)
             irec += 1

@@ -1,0 +1,307 @@
+"""The virtual-trial report: written by run_trial, self-contained, one figure per plot, the
+numbers of the trial's tables, and it really renders in a headless browser.
+
+One real trial (the IL-1β example, 120 paired patients, 3 arms, covariate
+``inflammatory``) is run once for the module.
+"""
+from __future__ import annotations
+
+import base64
+import dataclasses
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+from html import unescape
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import seedsoil
+from seedsoil.cohort import stats
+from seedsoil.cohort.trial import TrialResult, run_trial
+from seedsoil.report import trial_figures as tf
+from seedsoil.report.trial import render_trial_report, trial_figures, write_trial_report
+
+PATIENTS = 120
+CHROMIUM_TIMEOUT_S = 120
+EXPECTED_FIGURES = {"km_dmfs", "km_os", "hazard", "incidence", "forest", "subgroups", "subgroups_parameters",
+                    "population"}
+
+
+# --------------------------------------------------------------------------- fixtures
+@pytest.fixture(scope="module")
+def trial_run(examples_dir, tmp_path_factory):
+    """(result, report path): run_trial writes report.html itself."""
+    out = tmp_path_factory.mktemp("trial") / "t"
+    result = run_trial(examples_dir / "trial_il1b.toml", patients=PATIENTS, workers=1, out=out, report=True)
+    return result, out / "report.html"
+
+
+@pytest.fixture(scope="module")
+def result(trial_run) -> TrialResult:
+    return trial_run[0]
+
+
+@pytest.fixture(scope="module")
+def html(trial_run) -> str:
+    return trial_run[1].read_text(encoding="utf-8")
+
+
+class _Tags(HTMLParser):
+    """Every start tag with its attributes."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+
+def tags(html: str) -> list[tuple[str, dict[str, str | None]]]:
+    p = _Tags()
+    p.feed(html)
+    p.close()
+    return p.tags
+
+
+def section(html: str, key: str) -> str:
+    return html.split(f'<section id="{key}">')[1].split("</section>")[0]
+
+
+# --------------------------------------------------------------------------- the file
+def test_run_trial_writes_the_report(trial_run):
+    result, path = trial_run
+    assert path.is_file() and path.stat().st_size > 10_000
+    assert not [p.name for p in path.parent.iterdir() if p.name.startswith(".report.html")]  # no temp file left
+    assert oct(path.stat().st_mode & 0o777) == oct(0o644)
+
+
+def test_report_fetches_nothing(html):
+    all_tags = tags(html)
+    for tag, attrs in all_tags:
+        for name in ("src", "href", "srcset", "action", "poster", "data", "xlink:href"):
+            value = (attrs.get(name) or "").strip().lower()
+            if not value:
+                continue
+            assert not value.startswith(("http:", "https:", "//", "file:", "ftp:")), (tag, name, value[:80])
+            assert value.startswith(("data:", "#")), (tag, name, value[:80])
+    assert not [t for t, _ in all_tags if t in ("script", "link", "iframe", "object", "embed")]
+    lowered = html.lower()
+    assert "<script" not in lowered
+    assert "@import" not in lowered and "url(" not in lowered
+    assert not re.search(r'(?:src|href)\s*=\s*["\']?\s*https?:', lowered)
+
+
+def test_one_svg_image_per_figure(html, result):
+    figures = trial_figures(result)
+    assert {f.key for f in figures} == EXPECTED_FIGURES
+    images = [attrs for tag, attrs in tags(html) if tag == "img"]
+    assert len(images) == len(figures)
+    for figure in figures:
+        block = html.split(f'<figure id="fig-{figure.key}">')[1].split("</figure>")[0]
+        assert block.count("<img ") == 1, figure.key
+    for attrs in images:
+        src = attrs["src"]
+        assert src.startswith("data:image/svg+xml;base64,")
+        svg = base64.b64decode(src.split(",", 1)[1]).decode("utf-8")
+        assert "<svg" in svg and svg.rstrip().endswith("</svg>")
+        assert not re.search(r'(?:href|src)\s*=\s*["\']https?:', svg)
+        assert attrs.get("alt")
+    assert "figure could not be drawn" not in html
+
+
+def test_title_names_trial_design_patients_seed_and_version(html, result):
+    trial = result.trial
+    assert f"<title>{trial.name}" in html
+    header = unescape(html.split("</header>")[0])
+    for text in (trial.name, trial.design, f"{PATIENTS}", str(trial.seed), seedsoil.__version__):
+        assert text in header, text
+
+
+def test_every_arm_is_named(html, result):
+    text = unescape(html)
+    for arm in result.trial.arm_names:
+        for key in ("arms", "endpoints"):
+            assert arm in unescape(section(html, key)), (key, arm)
+        if arm != result.trial.control:
+            assert arm in unescape(section(html, "comparisons"))
+            assert arm in unescape(section(html, "subgroups"))
+    assert text.count(result.trial.control) >= 3
+
+
+def test_endpoints_table_has_the_trial_numbers(html, result):
+    endpoints = unescape(section(html, "endpoints"))
+    body = endpoints.split("<tbody>")[1].split("</tbody>")[0]
+    rows = body.split("</tr>")[:-1]
+    assert len(rows) == len(result.trial.arm_names)
+    table = result.tables["endpoints"].set_index("arm")
+    medians = result.tables["medians_dmfs"].set_index("arm")
+    for arm, row in zip(result.trial.arm_names, rows):
+        assert arm in row
+        cells = re.findall(r"<td[^>]*>(.*?)</td>", row)
+        assert cells[1:4] == [str(int(table.loc[arm, c])) for c in ("n", "relapses", "deaths")]
+        assert tf.fmt_years(float(medians.loc[arm, "median_days"])) in cells[4]
+        assert f"{float(table.loc[arm, 'dmfs_at_horizon']):.1%}" == cells[6]
+
+
+def test_comparisons_table_has_hazard_ratios_and_logrank(html, result):
+    comparisons = unescape(section(html, "comparisons"))
+    for ep in ("dmfs", "os"):
+        hr = result.tables[f"hazard_ratios_{ep}"]
+        lr = result.tables[f"logrank_{ep}"]
+        for _, row in hr.iterrows():
+            assert tf.fmt_hr(row["hr"], row["ci_lower"], row["ci_upper"]) in comparisons
+        for _, row in lr.iterrows():
+            assert f"{row['test_statistic']:.2f}" in comparisons
+    assert "log-rank" in comparisons
+
+
+def test_subgroup_section_names_the_covariate_and_its_levels(html, result):
+    subgroups = unescape(section(html, "subgroups"))
+    assert "inflammatory" in subgroups
+    table = tf.subgroup_table(result, "covariates")
+    assert set(table["level"]) == {"no", "yes"}
+    # the subgroup hazard ratios are those of the trial's own subgroup table
+    own = result.tables["subgroups_dmfs"].set_index(["level", "arm"])
+    for _, row in table.iterrows():
+        ref = own.loc[(row["level"], row["arm"])]
+        assert math.isclose(row["hr"], ref["hr"], rel_tol=1e-9)
+        assert tf.fmt_hr(row["hr"], row["ci_lower"], row["ci_upper"]) in subgroups
+    # sampled parameters are split in thirds of the patients, each patient counted once
+    thirds = tf.subgroup_table(result, "parameters")
+    n_arms_compared = len(result.trial.arm_names) - 1
+    for name in ("shedding.rate", "primary.gompertz.rate_constant"):
+        rows = thirds[thirds["subgroup"] == name]
+        assert len(rows) == 3 * n_arms_compared
+        assert rows["n"].sum() == n_arms_compared * len(result.eligible["patient"].unique())
+        assert name in subgroups
+
+
+def test_population_section(html, result):
+    population = unescape(section(html, "population"))
+    for var in result.trial.population.variables:
+        assert var.name in population
+    assert "lognormal, median 0.032 1/day, sigma 1" in population
+    assert "categorical: no 50%, yes 50%" in population
+
+
+# --------------------------------------------------------------------------- figures
+@pytest.mark.parametrize("plot", [lambda r, ax: tf.plot_km(r, "dmfs", ax=ax), lambda r, ax: tf.plot_km(r, "os", ax=ax),
+                                  lambda r, ax: tf.plot_relapse_hazard(r, ax=ax),
+                                  lambda r, ax: tf.plot_cumulative_incidence(r, ax=ax),
+                                  lambda r, ax: tf.plot_hazard_ratios(r, ax=ax),
+                                  lambda r, ax: tf.plot_subgroups(r, ax=ax),
+                                  lambda r, ax: tf.plot_population_variable(r, "cov_inflammatory", ax=ax),
+                                  lambda r, ax: tf.plot_population_variable(r, "param_shedding.rate", ax=ax)],
+                         ids=["km_dmfs", "km_os", "hazard", "incidence", "forest", "subgroups", "covariate",
+                              "parameter"])
+def test_plot_functions_draw_on_the_given_axes(plot, result):
+    from matplotlib.figure import Figure
+
+    fig = Figure()
+    ax = fig.add_subplot()
+    assert plot(result, ax) is ax
+    assert ax.get_xlabel() and (ax.lines or ax.patches or ax.collections)
+    own = plot(result, None)  # ax=None: a new figure, not registered with pyplot
+    assert own.figure is not fig
+
+
+def test_km_curves_are_the_stats_estimates(result):
+    df = result.eligible
+    ax = tf.plot_km(result, "dmfs")
+    curves = stats.km(df, "dmfs")
+    marks = stats.censor_marks(df, "dmfs")
+    styles = tf.arm_styles(result)
+    for arm in result.trial.arm_names:
+        colour = styles[arm][0]
+        lines = [line for line in ax.lines if line.get_color() == colour]
+        step = next(line for line in lines if line.get_linestyle() != "None")
+        tick = next(line for line in lines if line.get_marker() == "|")
+        expected = curves[curves["arm"] == arm]
+        assert np.allclose(step.get_xdata(), expected["days"] / 365.25)
+        assert np.allclose(step.get_ydata(), expected["survival"])
+        assert len(tick.get_xdata()) == int((marks["arm"] == arm).sum())
+    assert ax.get_ylim()[0] == 0.0 and "years" in ax.get_xlabel()
+
+
+def test_forest_plot_is_log_scaled_with_a_line_at_one(result):
+    ax = tf.plot_hazard_ratios(result)
+    assert ax.get_xscale() == "log"
+    verticals = [line for line in ax.lines if np.allclose(line.get_xdata(), 1.0) and len(set(line.get_ydata())) == 2]
+    assert verticals
+    lo, hi = ax.get_xlim()
+    hr = result.tables["hazard_ratios_dmfs"]
+    assert lo < hr["ci_lower"].min() and hi > hr["ci_upper"].max() and lo < 1 < hi
+
+
+def test_a_single_arm_trial_without_tables_still_reports(result, tmp_path):
+    """Comparisons and subgroups need two arms; the tables are computed when absent."""
+    trial = dataclasses.replace(result.trial, arms=result.trial.arms[:1])
+    control = trial.arms[0][0]
+    single = TrialResult(trial=trial, patients=result.patients[result.patients["arm"] == control].copy(),
+                         out_dir=None, tables={})
+    path = write_trial_report(single, tmp_path / "single" / "report.html")
+    html = path.read_text(encoding="utf-8")
+    keys = {f.key for f in trial_figures(single)}
+    assert keys == {"km_dmfs", "km_os", "hazard", "incidence", "population"}
+    assert html.count("<img ") == len(keys) and "figure could not be drawn" not in html
+    assert "One arm only" in html
+    assert render_trial_report(single).count("<img ") == len(keys)
+
+
+def test_randomized_design(examples_dir, tmp_path):
+    """Each patient in one arm: the population counts each patient once, no pairing is claimed."""
+    from seedsoil.cohort.trial import load_trial
+
+    trial = load_trial(examples_dir / "trial_il1b.toml").with_options(design="randomized")
+    res = run_trial(trial, patients=60, workers=1, out=tmp_path / "r", report=True)
+    html = (tmp_path / "r" / "report.html").read_text(encoding="utf-8")
+    assert html.count("<img ") == len(trial_figures(res)) and "figure could not be drawn" not in html
+    assert "randomized" in html.split("</header>")[0] and "cluster-robust" not in html
+    assert len(tf.population_rows(res)) == 60 == res.patients["patient"].nunique()
+
+
+def test_importing_the_trial_report_does_not_import_matplotlib():
+    code = ("import sys, seedsoil, seedsoil.report.trial, seedsoil.report.trial_figures; "
+            "bad = sorted(m for m in sys.modules if m.split('.')[0] == 'matplotlib'); "
+            "assert not bad, bad")
+    env = dict(os.environ)
+    src = str(Path(seedsoil.__file__).resolve().parents[1])
+    env["PYTHONPATH"] = os.pathsep.join([src] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+
+
+# --------------------------------------------------------------------------- browser
+def test_report_renders_in_headless_chromium(trial_run, tmp_path):
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("chromium is not installed (CI installs it in .ci/run; locally: apt-get install chromium)")
+    _, path = trial_run
+    png = tmp_path / "report.png"
+    cmd = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+           f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr", "--v=0",
+           f"--screenshot={png}", "--window-size=1200,3000", path.resolve().as_uri()]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=CHROMIUM_TIMEOUT_S)
+    assert png.is_file(), f"no screenshot (exit {proc.returncode}); stderr:\n{proc.stderr[-3000:]}"
+    console = [line for line in proc.stderr.splitlines()
+               if ":CONSOLE" in line or "Uncaught" in line or "Failed to load resource" in line]
+    assert not console, "\n".join(console)
+
+    import matplotlib.image
+
+    pixels = np.asarray(matplotlib.image.imread(png), dtype=float)[..., :3]
+    assert pixels.shape[:2] == (3000, 1200)
+    assert pixels.std() > 0.05, "the screenshot is blank"
+    non_white = float((pixels.min(axis=-1) < 0.95).mean())
+    assert non_white > 0.03, f"only {non_white:.1%} of the page is not white"
+    # the Kaplan–Meier figure (under the arms and endpoints tables) fills the middle of the page
+    middle = pixels[1000:2000]
+    assert float((middle.min(axis=-1) < 0.95).mean()) > 0.02 and not math.isclose(middle.std(), 0.0)

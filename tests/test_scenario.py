@@ -105,7 +105,8 @@ def test_range_errors_state_interval_and_unit(data, field, allowed):
 
 @pytest.mark.parametrize("text", ["1,5 day", "1..2 day", "3 $ day"])
 def test_malformed_numbers_are_rejected_not_misread(text):
-    error_of({"simulation": {"dt": text}})
+    exc = error_of({"simulation": {"dt": text}})
+    assert exc.field == "simulation.dt" and "could not read it as a quantity" in str(exc)
 
 
 # ----------------------------------------------------------------------------- hints

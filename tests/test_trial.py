@@ -19,7 +19,6 @@ from seedsoil.cohort.trial import (
     TrialStateError,
     allocation,
     load_trial,
-    part_path,
     run_trial,
     trial_from_dict,
 )

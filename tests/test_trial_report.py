@@ -11,7 +11,6 @@ import dataclasses
 import math
 import os
 import re
-import shutil
 import subprocess
 import sys
 from html import unescape
@@ -280,28 +279,17 @@ def test_importing_the_trial_report_does_not_import_matplotlib():
 
 # --------------------------------------------------------------------------- browser
 def test_report_renders_in_headless_chromium(trial_run, tmp_path):
-    chromium = shutil.which("chromium")
-    if chromium is None:
+    from seedsoil.testing import chromium, render_in_chromium
+
+    if chromium() is None:
         pytest.skip("chromium is not installed (CI installs it in .ci/run; locally: apt-get install chromium)")
     _, path = trial_run
-    png = tmp_path / "report.png"
-    cmd = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync",
-           f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr", "--v=0",
-           f"--screenshot={png}", "--window-size=1200,3000", path.resolve().as_uri()]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=CHROMIUM_TIMEOUT_S)
-    assert png.is_file(), f"no screenshot (exit {proc.returncode}); stderr:\n{proc.stderr[-3000:]}"
-    console = [line for line in proc.stderr.splitlines()
-               if ":CONSOLE" in line or "Uncaught" in line or "Failed to load resource" in line]
-    assert not console, "\n".join(console)
-
-    import matplotlib.image
-
-    pixels = np.asarray(matplotlib.image.imread(png), dtype=float)[..., :3]
+    page = render_in_chromium(path, tmp_path, timeout_s=CHROMIUM_TIMEOUT_S)
+    assert not page.console_errors, "\n".join(page.console_errors)
+    pixels = page.pixels
     assert pixels.shape[:2] == (3000, 1200)
     assert pixels.std() > 0.05, "the screenshot is blank"
-    non_white = float((pixels.min(axis=-1) < 0.95).mean())
-    assert non_white > 0.03, f"only {non_white:.1%} of the page is not white"
+    assert page.non_white_fraction > 0.03, f"only {page.non_white_fraction:.1%} of the page is not white"
     # the Kaplan–Meier figure (under the arms and endpoints tables) fills the middle of the page
     middle = pixels[1000:2000]
     assert float((middle.min(axis=-1) < 0.95).mean()) > 0.02 and not math.isclose(middle.std(), 0.0)

@@ -22,7 +22,7 @@ import math
 import numpy as np
 
 from .._jit import jit
-from .growth import EXPONENTIAL, GOMPERTZ, LOGISTIC, POWER_LAW
+from .growth import EXPONENTIAL, GOMPERTZ, LOGISTIC
 
 # ---- indices into the parameter vector ``par``
 (P_MU, P_GAMMA, P_FROM_METS, P_CTC_RATE, P_ARREST_EXTRAV, P_PROLIF, P_DORMANT,

@@ -21,7 +21,6 @@ STREAM_BODY = 0
 
 def run_kernel(inputs: BodyInputs, seed: int, *keys: int):
     """Run the kernel for ``inputs`` with the stream (seed, *keys, STREAM_BODY)."""
-    sim = inputs.scenario.simulation
     stride = max(int(round(inputs.scenario.output.record_every / inputs.dt)), 1)
     rng = stream(seed, *keys, STREAM_BODY)
     return K.run_patient(rng, inputs.t, inputs.shed_primary, inputs.injected, inputs.suppression,

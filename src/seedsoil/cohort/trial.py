@@ -290,9 +290,9 @@ def _atomic_write(df: pd.DataFrame, path: Path) -> None:
 
 
 def _atomic_text(text: str, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    from ..store import write_text_atomic
+
+    write_text_atomic(path, text)
 
 
 def part_path(out: Path, chunk: int) -> Path:

@@ -12,7 +12,6 @@ import io
 import json
 import math
 import os
-import tempfile
 import warnings
 from html import escape
 from importlib import resources
@@ -347,19 +346,9 @@ def write_report(results: "PatientResult | Mapping[str, PatientResult]", path: s
     ``{label: PatientResult}`` with the base run first, then its variants (as
     ``seedsoil run`` produces). The file is written atomically.
     """
-    text = render_report(results)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a report is meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    from ..store import write_text_atomic
+
+    return write_text_atomic(path, render_report(results))
 
 
 __all__ = ["write_report", "render_report", "describe_therapy", "MAX_DETECTION_ROWS"]

@@ -17,7 +17,6 @@ import io
 import json
 import math
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass
 from html import escape
@@ -408,19 +407,9 @@ def write_trial_report(result: "TrialResult", path: str | os.PathLike[str]) -> P
     ``result``: the :class:`~seedsoil.cohort.trial.TrialResult` of
     :func:`~seedsoil.cohort.run_trial` (which calls this for ``report.html``).
     """
-    text = render_trial_report(result)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a report is meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    from ..store import write_text_atomic
+
+    return write_text_atomic(path, render_trial_report(result))
 
 
 __all__ = ["write_trial_report", "render_trial_report", "trial_figures", "TrialFigure"]

@@ -138,6 +138,13 @@ def _instrument() -> dict:
 
     wrap(T, "_atomic_write", lambda df, path: "write_parts" if path.parent.name == T.PARTS else "write_patients")
     wrap(T, "read_patients", lambda *a, **k: "read_parts")
+    # the driver's CPU time when the simulation phase ends (run_trial reads the parts back next)
+    read = T.read_patients
+
+    def mark(*args, **kw):
+        phases.setdefault("driver_cpu_at_sim_end", time.process_time())
+        return read(*args, **kw)
+    T.read_patients = mark
     wrap(T, "analyse", lambda *a, **k: "analyse")
     try:
         import seedsoil.report.trial as R
@@ -175,6 +182,9 @@ def child(cfg: dict) -> int:
             r = table.iloc[0]
             hr = {k: float(r[k]) for k in ("hr", "ci_lower", "ci_upper")}
         out_bytes = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+        html = out / "report.html"
+        report_mib = html.stat().st_size / MIB if html.exists() else math.nan
+        sim_end = phases.pop("driver_cpu_at_sim_end", math.nan)
         report = {
             "patients": trial.patients, "arms": len(trial.arms), "workers": cfg["workers"],
             "chunk_size": trial.chunk_size, "n_chunks": trial.n_chunks,
@@ -184,7 +194,7 @@ def child(cfg: dict) -> int:
             "rows": int(len(pats)), "eligible": float(len(elig) / max(len(pats), 1)),
             "not_simulated": int((pats["status"] == "not_simulated").sum()),
             "by_arm": by_arm, "hr_dmfs": hr, "out_mib": out_bytes / MIB, "cache_hit": res.cache_hit,
-            "phases": phases,
+            "phases": phases, "report_mib": report_mib, "driver_sim_cpu_s": sim_end - c0,
         }
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -326,6 +336,7 @@ def run_config(patients: int, workers: int, chunk_size: int | None, label: str) 
     workers_cpu = sum(i["cpu"] for i in sampler.procs.values() if i["role"] == "worker")
     rep["workers_cpu_s"] = workers_cpu
     rep["cpu_s"] = rep["driver_cpu_s"] + workers_cpu
+    rep["sim_cpu_s"] = rep["driver_sim_cpu_s"] + workers_cpu  # simulation phase: workers + driver until then
     rep["n_worker_procs"] = sum(i["role"] == "worker" for i in sampler.procs.values())
     # other processes on the machine: system-wide busy CPU minus this child tree and this process
     rep["others_cores"] = max(0.0, (busy1 - busy0) - rep["process_cpu_s"] - (self1 - self0)) / (w1 - w0)
@@ -435,13 +446,13 @@ def main(argv=None) -> int:
     line = "-" * 118
     print(line)
     print("1. throughput and speed-up (run_trial wall-clock, end to end; CPU = driver + workers)")
-    hdr = (f"   {'run':32s}{'wall s':>9s}{'sim s':>9s}{'post s':>8s}{'CPU s':>9s}{'CPU ms/pt-arm':>14s}"
+    hdr = (f"   {'run':32s}{'wall s':>9s}{'sim s':>9s}{'post s':>8s}{'CPU s':>9s}{'sim CPU ms/pt-arm':>18s}"
            f"{'cores':>6s}{'patients/s':>12s}{'pt-arms/s':>11s}{'others':>8s}{'load 1m':>14s}")
     print(hdr)
     for r in runs:
         pa = r["patients"] * r["arms"]
         print(f"   {r['label']:32s}{r['wall_s']:9.1f}{r['simulate_s']:9.1f}{r['wall_s'] - r['simulate_s']:8.1f}"
-              f"{r['cpu_s']:9.1f}{r['cpu_s'] / pa * 1e3:14.2f}{r['cpu_s'] / r['wall_s']:6.2f}"
+              f"{r['cpu_s']:9.1f}{r['sim_cpu_s'] / pa * 1e3:18.2f}{r['cpu_s'] / r['wall_s']:6.2f}"
               f"{r['patients'] / r['wall_s']:12.1f}"
               f"{pa / r['wall_s']:11.1f}{r['others_cores']:8.2f}"
               f"{r['load_before'][0]:7.2f}>{r['load_after'][0]:.2f}")
@@ -459,6 +470,8 @@ def main(argv=None) -> int:
         ph = r["phases"]
         rest = (r["wall_s"] - r["simulate_s"]) - sum(ph.get(k, 0.0) for k in names[1:])
         print(f"     {r['label']:30s}" + "".join(f"{ph.get(k, math.nan):9.2f}" for k in names) + f"{rest:9.2f}")
+    print("   sim CPU ms/pt-arm = CPU time of the simulation phase (workers, and the driver until it reads the parts "
+          "back) per patient-arm;")
     print("   cores = CPU s / wall s (cores this run got on average); 'others' = cores used on average by other "
           "processes on the machine (system busy CPU minus ours);")
     print("   'load 1m' = 1-minute load average before > after the run. sim s = run_trial's simulate_s; "
@@ -489,7 +502,7 @@ def main(argv=None) -> int:
         hr_s = f"HR(DMFS) {hr['hr']:.3f} [{hr['ci_lower']:.3f}, {hr['ci_upper']:.3f}]" if hr else "HR n/a"
         print(f"   {r['label']:32s}{r['rows']:,} rows, eligible {r['eligible']:.3f}, not simulated "
               f"{r['not_simulated']}, {r['n_worker_procs']} worker proc(s), {r['n_chunks']} chunks, "
-              f"output {r['out_mib']:.1f} MiB")
+              f"output {r['out_mib']:.1f} MiB (report.html {r['report_mib']:.1f} MiB)")
         print(f"   {'':32s}{arms}; {hr_s}")
     print(f"   sampler CPU (this process, all runs): {sum(r['sampler_cpu_s'] for r in runs):.1f} s over "
           f"{sum(r['process_wall_s'] for r in runs):.0f} s of runs")

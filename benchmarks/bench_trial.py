@@ -25,6 +25,8 @@ into a fresh temporary output folder, deleted afterwards:
   1. warm-up: 20 patients, 1 worker (numba's on-disk cache is written or loaded);
   2. 10,000 patients, ``workers=1`` (in-process, no pool);
   3. 10,000 patients, ``workers=2`` (a local pool of 2 spawned worker processes);
+     (2) and (3) are run once more if other processes took our cores during
+     either (``--speedup-tries``); the fastest run of each counts;
   4. 100,000 patients, ``workers=2``.
 
 ``wall_s`` is the wall-clock time of the ``run_trial`` call for (4): end to end,
@@ -56,8 +58,10 @@ not coincide). Each is split into the simulation phase and the post-processing
 after it, since ``run_trial`` reads all part files back into one table at the end.
 
 Run:  PYTHONPATH=src python benchmarks/bench_trial.py [--quick]
-A full run takes about 15 minutes on an idle 2-core machine (~6 ms of CPU per
-patient-arm). ``--quick`` (2,000 and 10,000 patients) is a smoke test of ~2 minutes.
+A full run takes about 25 minutes on the 2-core machine: ~7 ms of CPU per
+patient-arm, and the 100,000-patient run spends ~7 minutes in serial
+post-processing (statistics and report). ``--quick`` (2,000 and 10,000 patients)
+is a smoke test of ~3 minutes.
 """
 from __future__ import annotations
 
@@ -158,6 +162,9 @@ def _instrument() -> dict:
 
 def child(cfg: dict) -> int:
     """Run one configuration; print one JSON line (monotonic timestamps for the parent's sampler)."""
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # remove the temporary folder when stopped
     t_import = time.monotonic()
     _import_seedsoil()
     from seedsoil.cohort.trial import run_trial
@@ -399,6 +406,9 @@ def main(argv=None) -> int:
     ap.add_argument("--workers", type=int, default=2, help="workers of the parallel runs")
     ap.add_argument("--chunk-size", type=int, default=None, help="patients per chunk (default: the trial file's)")
     ap.add_argument("--warmup", type=int, default=20, help="patients of the warm-up run")
+    ap.add_argument("--speedup-tries", type=int, default=2,
+                    help="run the 1- and 2-worker pair up to this many times while other processes take our cores "
+                         "(the fastest run of each counts)")
     ap.add_argument("--quick", action="store_true", help="2,000 and 10,000 patients: a smoke test")
     a = ap.parse_args(argv)
     if a.child is not None:
@@ -430,16 +440,34 @@ def main(argv=None) -> int:
           f"{trial.design}, seed {trial.seed}, chunks of {trial.chunk_size}, horizon {trial.horizon_days:g} days")
     print(flush=True)
 
+    ncpu = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+    def contended(r) -> bool:
+        # our demand: the driver (1 worker) or the workers; beyond the spare cores, others slow us down
+        return r["others_cores"] > max(0, ncpu - r["workers"]) + 0.25
+
     runs = []
-    plan = [(a.warmup, 1, "warm-up"), (a.mid, 1, f"{a.mid:,} patients, 1 worker"),
-            (a.mid, a.workers, f"{a.mid:,} patients, {a.workers} workers"),
-            (a.patients, a.workers, f"{a.patients:,} patients, {a.workers} workers")]
-    for n, w, label in plan:
+
+    def run(n, w, label):
         print(f"  running {label} ...", flush=True)
-        runs.append(run_config(n, w, a.chunk_size, label))
-        r = runs[-1]
-        print(f"    {r['wall_s']:.1f} s wall, {r['cpu_s']:.1f} s CPU, load {_load(r['load_after'])}", flush=True)
-    warm, one, two, big = runs
+        r = run_config(n, w, a.chunk_size, label)
+        runs.append(r)
+        print(f"    {r['wall_s']:.1f} s wall, {r['cpu_s']:.1f} s CPU, others {r['others_cores']:.2f} cores, "
+              f"load {_load(r['load_after'])}", flush=True)
+        return r
+
+    warm = run(a.warmup, 1, "warm-up")
+    # the speed-up pair; tried again (up to --speedup-tries) while other processes took our cores
+    ones, twos = [], []
+    for k in range(max(1, a.speedup_tries)):
+        tag = f" (try {k + 1})" if k else ""
+        ones.append(run(a.mid, 1, f"{a.mid:,} patients, 1 worker{tag}"))
+        twos.append(run(a.mid, a.workers, f"{a.mid:,} patients, {a.workers} workers{tag}"))
+        if not (contended(ones[-1]) or contended(twos[-1])):
+            break
+    one = min(ones, key=lambda r: r["wall_s"])  # the least disturbed run of each
+    two = min(twos, key=lambda r: r["wall_s"])
+    big = run(a.patients, a.workers, f"{a.patients:,} patients, {a.workers} workers")
     n_arms = big["arms"]
 
     # ---- report
@@ -458,6 +486,9 @@ def main(argv=None) -> int:
               f"{r['load_before'][0]:7.2f}>{r['load_after'][0]:.2f}")
     speedup = one["wall_s"] / two["wall_s"]
     speedup_sim = one["simulate_s"] / two["simulate_s"]
+    if len(ones) > 1:
+        print(f"   the {a.mid:,}-patient pair was run {len(ones)} times (other processes took cores); the speed-up uses "
+              f"the fastest of each: '{one['label']}' and '{two['label']}'")
     print(f"   speed-up 1 -> {a.workers} workers ({a.mid:,} patients): {speedup:.2f}x end to end, "
           f"{speedup_sim:.2f}x in the simulation phase (ideal {a.workers}); CPU {two['cpu_s'] / one['cpu_s']:.2f}x "
           f"of the 1-worker run's")
@@ -510,10 +541,8 @@ def main(argv=None) -> int:
           f"(interpreter start, imports, numba cache load, run)")
     print(line)
     warnings = []
-    ncpu = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     for r in runs[1:]:
-        # our demand: the driver (1 worker) or the workers; beyond the spare cores, others slow us down
-        if r["others_cores"] > max(0, ncpu - r["workers"]) + 0.25:
+        if contended(r):
             warnings.append(f"{r['label']}: other processes used {r['others_cores']:.2f} cores on average on this "
                             f"{ncpu}-core machine; its wall-clock figures are inflated (CPU figures are not)")
     for r in runs:

@@ -127,3 +127,31 @@ def sphere_cells(diameter_mm: float, cell_density_per_mm3: float) -> float:
 def sphere_diameter(cells: float, cell_density_per_mm3: float) -> float:
     """Diameter (mm) of a sphere holding ``cells`` cells at the given density."""
     return (6.0 * cells / (math.pi * cell_density_per_mm3)) ** (1.0 / 3.0)
+
+
+@lru_cache(maxsize=256)
+def internal_unit(unit: str) -> str:
+    """The internal unit for a quantity written in ``unit``: time in days, amount of
+    substance per volume in nM, other lengths in mm; e.g. ``"1/nM/min"`` → ``"1 / nanomolar / day"``.
+
+    Raises :class:`UnitError` for a unit pint does not know.
+    """
+    u = _normalise_unit(unit)
+    if u == "dimensionless":
+        return ""
+    ureg = registry()
+    try:
+        dims = dict(ureg.parse_units(u).dimensionality)
+    except Exception:  # pint raises several kinds for unknown or malformed units
+        raise _fail("unit", unit, "not a unit pint knows") from None
+    t = dims.pop("[time]", 0)
+    n = dims.pop("[substance]", 0)
+    length = dims.pop("[length]", 0) + 3 * n  # what remains after n × (substance / volume)
+    mass = dims.pop("[mass]", 0)
+    if dims:
+        raise _fail("unit", unit, f"has dimensions seedsoil does not use ({', '.join(dims)})")
+    parts = []
+    for base, power in (("day", t), ("nM", n), ("mm", length), ("mg", mass)):
+        if power:
+            parts.append(base if power == 1 else f"{base}**{power:g}")
+    return " * ".join(parts) if parts else ""

@@ -1,0 +1,442 @@
+"""Generate, cache and load the numba kernels of one network.
+
+The network's right-hand side, its Jacobian in the species and its Jacobian in
+the inputs are derived symbolically (sympy), simplified by common-subexpression
+elimination, and written as plain Python into a module together with the
+Rosenbrock stepping loop (``_DRIVER``). The module lives in a cache folder keyed
+by a hash of the generated text (which depends on the network's structure, not
+its parameter values), so numba's on-disk cache works across runs and a network
+structure is compiled once per machine.
+
+Cache folder: ``$SEEDSOIL_CACHE/cell`` or ``~/.cache/seedsoil/cell``.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import sys
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+from types import ModuleType
+from typing import Mapping
+
+import sympy as sp
+
+from .network import Network
+
+#: Bumped whenever the generated text changes meaning (invalidates caches).
+CODEGEN_VERSION = "9"
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("SEEDSOIL_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "seedsoil")
+    d = Path(root) / "cell"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+#: Decorator of the generated helpers (IEEE semantics for 0/0 and overflow: the
+#: step controller rejects non-finite error estimates).
+_DECO = "@njit(cache=True, nogil=True, error_model='numpy')"
+
+
+def _printer(expr: sp.Expr) -> str:
+    return sp.pycode(expr, fully_qualified_modules=False, standard="python3")
+
+
+def _local(name: str) -> str:
+    """The generated code's variable for a network name: prefixed, so that no species or
+    parameter can shadow the arrays (y, p, u, dy, J), the CSE temporaries (_x0...) or math."""
+    return f"n_{name}"
+
+
+def _renamed(net: Network) -> dict[sp.Symbol, sp.Symbol]:
+    return {s: sp.Symbol(_local(n), **s.assumptions0) for n, s in net.symbols.items()}
+
+
+def _block(name: str, outs: list[tuple[str, sp.Expr]], net: Network, args: str) -> list[str]:
+    """One njit function assigning each (target, expression), with CSE. Expressions are in
+    the renamed symbols (:func:`_renamed`)."""
+    subs_lines = [(_local(n), f"y[{i}]") for i, n in enumerate(net.species_names)]
+    subs_lines += [(_local(n), f"p[{i}]") for i, n in enumerate(net.parameter_names)]
+    subs_lines += [(_local(n), f"u[{i}]") for i, n in enumerate(net.input_names)]
+    used = {s.name for s in set().union(*(e.free_symbols for _, e in outs))} if outs else set()
+    subs_lines = [f"    {v} = {src}" for v, src in subs_lines if v in used]
+    exprs = [e for _, e in outs]
+    repl, reduced = sp.cse(exprs, symbols=sp.numbered_symbols("_x"), optimizations="basic")
+    lines = [_DECO, f"def {name}({args}):"]
+    lines += subs_lines
+    lines += [f"    {s} = {_printer(e)}" for s, e in repl]
+    lines += [f"    {t} = {_printer(e)}" for (t, _), e in zip(outs, reduced)]
+    if len(lines) == 2:
+        lines.append("    pass")
+    return lines
+
+
+def _fill_in(n: int, pattern: list[tuple[int, int]]) -> set[tuple[int, int]]:
+    nz = {(i, i) for i in range(n)} | set(pattern)
+    for k in range(n):
+        rows = [i for i in range(k + 1, n) if (i, k) in nz]
+        cols = [j for j in range(k + 1, n) if (k, j) in nz]
+        for i in rows:
+            for j in cols:
+                nz.add((i, j))
+    return nz
+
+
+def _clean(d: sp.Expr) -> sp.Expr:
+    """sympy writes d(x^n)/dx as n x^n / x, which is 0/0 at x = 0; fold it to n x^(n-1)."""
+    return sp.powsimp(sp.expand_power_base(d))
+
+
+def exponent_parameters(net: Network) -> dict[str, int]:
+    """Parameters with a small integer value that appear in an exponent (Hill coefficients).
+
+    Writing their value into the kernel turns ``pow(x, n)`` calls into a few
+    multiplications, the largest single saving in the right-hand side. The
+    solver only does this for parameters that are the same in every cell.
+    """
+    found: dict[str, int] = {}
+    for e in net.rate_exprs:
+        for pw in e.atoms(sp.Pow):
+            for s in pw.exp.free_symbols:
+                if s.name in net.parameter_index:
+                    v = net.parameter(s.name).value
+                    if float(v).is_integer() and 1 <= v <= 10:
+                        found[s.name] = int(v)
+    return found
+
+
+def _sparse_lu(n: int, pattern: list[tuple[int, int]]) -> list[str]:
+    """Straight-line LU (no pivoting) of G = I/(h γ) − J for the Jacobian's sparsity, with fill-in.
+
+    Like the Kinetic PreProcessor's KppDecomp: G is diagonally dominant for the
+    small h γ a stiff step needs when the Jacobian's diagonal is ≤ 0 (decay terms),
+    so pivoting is not needed; a zero or non-finite pivot returns False and the
+    step is retried with h halved. Only structural non-zeros are touched.
+    """
+    nz = _fill_in(n, pattern)  # symbolic elimination in the natural order
+    dec = [_DECO, "def lu_decomp(G):"]
+    for k in range(n):
+        dec += [f"    if not (G[{k}, {k}] != 0.0 and abs(G[{k}, {k}]) < inf):", "        return False"]
+        rows = [i for i in range(k + 1, n) if (i, k) in nz]
+        cols = [j for j in range(k + 1, n) if (k, j) in nz]
+        if rows:
+            dec.append(f"    piv = 1.0 / G[{k}, {k}]")
+        for i in rows:
+            dec.append(f"    G[{i}, {k}] *= piv")
+            for j in cols:
+                dec.append(f"    G[{i}, {j}] -= G[{i}, {k}] * G[{k}, {j}]")
+    dec.append("    return True")
+    sol = [_DECO, "def lu_subst(G, b):"]
+    for i in range(n):
+        terms = " - ".join(f"G[{i}, {j}] * b[{j}]" for j in range(i) if (i, j) in nz)
+        if terms:
+            sol.append(f"    b[{i}] = b[{i}] - {terms}")
+    for i in range(n - 1, -1, -1):
+        terms = " - ".join(f"G[{i}, {j}] * b[{j}]" for j in range(i + 1, n) if (i, j) in nz)
+        sol.append(f"    b[{i}] = (b[{i}] - {terms}) / G[{i}, {i}]" if terms else f"    b[{i}] = b[{i}] / G[{i}, {i}]")
+    build = [_DECO, "def build_g(J, ghinv, G):"]
+    for i, j in sorted(nz):
+        if i == j:
+            build.append(f"    G[{i}, {j}] = ghinv - J[{i}, {j}]")
+        elif (i, j) in pattern:
+            build.append(f"    G[{i}, {j}] = -J[{i}, {j}]")
+        else:
+            build.append(f"    G[{i}, {j}] = 0.0")
+    return dec + [""] + sol + [""] + build + [""]
+
+
+def generate_source(net: Network, inline: Mapping[str, int] | None = None) -> str:
+    ys = [net.symbols[n] for n in net.species_names]
+    us = [net.symbols[n] for n in net.input_names]
+    subs = {net.symbols[k]: sp.Integer(v) for k, v in (inline or {}).items()}
+    f = [e.subs(subs) if subs else e for e in net.rhs_exprs]
+    rename = _renamed(net)
+    ys = [rename[y] for y in ys]
+    us = [rename[u] for u in us]
+    f = [e.xreplace(rename) for e in f]
+    rhs = [(f"dy[{i}]", e) for i, e in enumerate(f)]
+    jac, jac_u, pattern = [], [], []
+    for i, e in enumerate(f):
+        for k, y in enumerate(ys):
+            d = _clean(sp.diff(e, y))
+            if d != 0:
+                jac.append((f"J[{i}, {k}]", d))
+                pattern.append((i, k))
+        for k, u in enumerate(us):
+            d = _clean(sp.diff(e, u))
+            if d != 0:
+                jac_u.append((f"Ju[{i}, {k}]", d))
+    head = [
+        f"# generated by seedsoil.cell._codegen (version {CODEGEN_VERSION}); do not edit. The text depends",
+        "# only on the network's structure, so networks differing in parameter values share it.",
+        f"# parameters written in as integers: {dict(sorted((inline or {}).items()))!r}",
+        "import numpy as np",
+        "from math import exp, log, sqrt, inf, nan",
+        "from numba import njit, prange",
+        "",
+        f"NS = {len(ys)}",
+        f"NU = {len(us)}",
+        f"JAC_PATTERN = {pattern!r}",
+        "",
+    ]
+    body = (_block("rhs", rhs, net, "y, p, u, dy") + [""] + _block("jac", jac, net, "y, p, u, J") + [""]
+            + _block("jac_u", jac_u, net, "y, p, u, Ju") + [""] + _sparse_lu(len(ys), pattern))
+    return "\n".join(head + body) + _DRIVER
+
+
+@lru_cache(maxsize=64)
+def _source_cached(net: Network, inline: tuple[tuple[str, int], ...]) -> str:
+    return generate_source(net, dict(inline))
+
+
+@lru_cache(maxsize=64)
+def _load(path: str, modname: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(modname, path)
+    mod = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    sys.modules[modname] = mod
+    spec.loader.exec_module(mod)  # type: ignore[union-attr]
+    return mod
+
+
+def kernels(net: Network, inline: Mapping[str, int] | None = None) -> ModuleType:
+    """The compiled kernel module of ``net`` (generated on first use, then cached on disk).
+
+    ``inline``: parameter name → integer value written into the code (see
+    :func:`exponent_parameters`); those columns of the parameter matrix are ignored.
+    """
+    src = _source_cached(net, tuple(sorted((inline or {}).items())))
+    digest = hashlib.sha256((CODEGEN_VERSION + src).encode()).hexdigest()[:16]
+    name = f"seedsoil_cellnet_{digest}"
+    path = cache_dir() / f"{name}.py"
+    if not path.exists() or path.read_text() != src:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        with os.fdopen(fd, "w") as fh:
+            fh.write(src)
+        os.replace(tmp, path)  # atomic: concurrent processes see the old file or the whole new one
+    return _load(str(path), name)
+
+
+# The stepping loop. One cell per iteration of the parallel loop: each cell has
+# its own adaptive step, so results do not depend on how cells are batched or on
+# the number of threads. Output at t_out by cubic Hermite interpolation between
+# accepted steps (both end slopes are known), so output times do not cut steps.
+# Steps never cross a breakpoint of the piecewise-linear input table.
+_DRIVER = '''
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _inputs(U, ut, c, t, seg, u):
+    """Piecewise-linear input at t inside segment seg; returns the slope into u's sibling."""
+    m = ut.shape[0]
+    cu = c if U.shape[0] > 1 else 0
+    if m == 1 or t <= ut[0]:
+        for k in range(NU):
+            u[k] = U[cu, 0, k]
+        return
+    if t >= ut[m - 1]:
+        for k in range(NU):
+            u[k] = U[cu, m - 1, k]
+        return
+    w = (t - ut[seg]) / (ut[seg + 1] - ut[seg])
+    for k in range(NU):
+        u[k] = U[cu, seg, k] + w * (U[cu, seg + 1, k] - U[cu, seg, k])
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _slope(U, ut, c, seg, du):
+    m = ut.shape[0]
+    cu = c if U.shape[0] > 1 else 0
+    for k in range(NU):
+        if m == 1 or seg < 0 or seg >= m - 1:
+            du[k] = 0.0
+        else:
+            du[k] = (U[cu, seg + 1, k] - U[cu, seg, k]) / (ut[seg + 1] - ut[seg])
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def solve_cell(c_in, y0, P, U, ut, t_out, A, C, M, E, alpha, gamma, newf, elo, rtol, atol, h0, hmax,
+               max_steps, clip, out, stats):
+    c = np.int64(c_in)  # prange hands an unsigned index; keep index arithmetic in int64
+    S = M.shape[0]
+    y = y0[c].copy()
+    p = P[c] if P.shape[0] > 1 else P[0]
+    ynew = np.empty(NS)
+    ytmp = np.empty(NS)
+    f0 = np.empty(NS)
+    f1 = np.empty(NS)
+    fs = np.empty(NS)
+    dfdt = np.empty(NS)
+    yerr = np.empty(NS)
+    K = np.empty((S, NS))
+    ch = np.empty(S)
+    J = np.zeros((NS, NS))
+    G = np.zeros((NS, NS))
+    Ju = np.zeros((NS, NU))
+    u = np.empty(NU)
+    du = np.empty(NU)
+    nout = t_out.shape[0]
+    t = t_out[0]
+    t_end = t_out[nout - 1]
+    m = ut.shape[0]
+    # segment of the input table holding t (-1 before the first breakpoint)
+    seg = -1
+    while seg + 1 < m and ut[seg + 1] <= t:
+        seg += 1
+    for k in range(NS):
+        out[c, 0, k] = y[k]
+    iout = 1
+    _inputs(U, ut, c, t, seg, u)
+    rhs(y, p, u, f0)
+    h = min(max(h0, 1e-12), hmax)
+    n_acc = 0
+    n_rej = 0
+    status = 0
+    reject_last = False
+    reject_more = False
+    while t < t_end:
+        if n_acc + n_rej >= max_steps:
+            status = 1
+            break
+        # next breakpoint of the inputs (steps stop there: the slope changes)
+        t_b = t_end
+        if m > 1 and seg + 1 < m and ut[seg + 1] < t_b:
+            t_b = ut[seg + 1]
+        if h > t_b - t:
+            h = t_b - t
+        if t + 0.1 * h == t or h < 1e-14:
+            status = 2
+            break
+        jac(y, p, u, J)
+        varying = m > 1 and seg >= 0 and seg < m - 1
+        if varying:
+            jac_u(y, p, u, Ju)
+            _slope(U, ut, c, seg, du)
+            for i in range(NS):
+                s = 0.0
+                for k in range(NU):
+                    s += Ju[i, k] * du[k]
+                dfdt[i] = s
+        while True:
+            build_g(J, 1.0 / (h * gamma[0]), G)
+            if not lu_decomp(G):
+                h *= 0.5
+                n_rej += 1
+                if n_rej > max_steps:
+                    status = 3
+                    break
+                continue
+            for st in range(S):
+                for j in range(st):
+                    ch[j] = C[st, j] / h
+                if st == 0:
+                    for i in range(NS):
+                        fs[i] = f0[i]
+                elif newf[st]:
+                    for i in range(NS):
+                        s = y[i]
+                        for j in range(st):
+                            s += A[st, j] * K[j, i]
+                        ytmp[i] = s
+                    if m > 1:
+                        _inputs(U, ut, c, t + alpha[st] * h, seg, u)
+                    rhs(ytmp, p, u, fs)
+                hg = h * gamma[st]
+                for i in range(NS):
+                    s = fs[i]
+                    for j in range(st):
+                        s += ch[j] * K[j, i]
+                    if varying and hg != 0.0:
+                        s += hg * dfdt[i]
+                    K[st, i] = s
+                lu_subst(G, K[st])
+            err = 0.0
+            for i in range(NS):
+                s = y[i]
+                e = 0.0
+                for j in range(S):
+                    s += M[j] * K[j, i]
+                    e += E[j] * K[j, i]
+                ynew[i] = s
+                yerr[i] = e
+                ymax = max(abs(y[i]), abs(s))
+                sc = atol + rtol * ymax
+                err += (e / sc) ** 2
+            err = (err / NS) ** 0.5
+            if err != err:
+                err = 1e10
+            err = max(err, 1e-10)
+            fac = min(6.0, max(0.2, 0.9 / err ** (1.0 / elo)))
+            hnew = h * fac
+            if err <= 1.0:
+                t1 = t + h
+                if t_b - t1 <= 1e-12 * max(1.0, abs(t_b)):
+                    t1 = t_b
+                for i in range(NS):
+                    if clip and ynew[i] < 0.0:
+                        ynew[i] = 0.0
+                # advance the input segment if the step ended on a breakpoint
+                while seg + 1 < m and ut[seg + 1] <= t1:
+                    seg += 1
+                _inputs(U, ut, c, t1, seg, u)
+                rhs(ynew, p, u, f1)
+                while iout < nout and t_out[iout] <= t1:
+                    th = (t_out[iout] - t) / h
+                    h00 = (1.0 + 2.0 * th) * (1.0 - th) ** 2
+                    h10 = th * (1.0 - th) ** 2
+                    h01 = th * th * (3.0 - 2.0 * th)
+                    h11 = th * th * (th - 1.0)
+                    for i in range(NS):
+                        out[c, iout, i] = h00 * y[i] + h10 * h * f0[i] + h01 * ynew[i] + h11 * h * f1[i]
+                    iout += 1
+                for i in range(NS):
+                    y[i] = ynew[i]
+                    f0[i] = f1[i]
+                t = t1
+                n_acc += 1
+                hnew = min(hnew, hmax)
+                if reject_last:
+                    hnew = min(hnew, h)
+                reject_last = False
+                reject_more = False
+                h = hnew
+                break
+            else:
+                if reject_more:
+                    hnew = h * 0.1
+                reject_more = reject_last
+                reject_last = True
+                h = hnew
+                n_rej += 1
+                if n_acc + n_rej >= max_steps:
+                    status = 1
+                    break
+        if status != 0:
+            break
+    while iout < nout:  # only after a failure: mark the rest as missing
+        for i in range(NS):
+            out[c, iout, i] = nan
+        iout += 1
+    stats[c, 0] = n_acc
+    stats[c, 1] = n_rej
+    stats[c, 2] = status
+
+
+@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
+def solve_batch(y0, P, U, ut, t_out, A, C, M, E, alpha, gamma, newf, elo, rtol, atol, h0, hmax,
+                max_steps, clip, out, stats):
+    for icell in prange(y0.shape[0]):
+        solve_cell(icell, y0, P, U, ut, t_out, A, C, M, E, alpha, gamma, newf, elo, rtol, atol, h0, hmax,
+                   max_steps, clip, out, stats)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def solve_serial(y0, P, U, ut, t_out, A, C, M, E, alpha, gamma, newf, elo, rtol, atol, h0, hmax,
+                 max_steps, clip, out, stats):
+    for c in range(y0.shape[0]):
+        solve_cell(c, y0, P, U, ut, t_out, A, C, M, E, alpha, gamma, newf, elo, rtol, atol, h0, hmax,
+                   max_steps, clip, out, stats)
+'''
+

@@ -12,11 +12,11 @@ import pandas as pd
 import pytest
 
 from seedsoil import simulate
-from seedsoil.params import load_library
+from seedsoil.params import ALL_SCALES, load_library
 from seedsoil.scenario import Scenario, load_scenario
 from seedsoil.store import TABLES, input_hash
 
-LIB = load_library()
+LIB = load_library(ALL_SCALES)
 OTHER_SEED = 12345
 
 

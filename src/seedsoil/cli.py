@@ -171,14 +171,16 @@ def print_table(df, title: str = "") -> None:
 
 @app.command()
 def params(
-    scale: Optional[str] = typer.Option(None, help="only this scale (body, ...)"),
+    scale: Optional[str] = typer.Option(None, help="only this scale (body, cell, pharm)"),
     grep: Optional[str] = typer.Option(None, help="only parameters whose name, note or source contains WORD"),
     format: str = typer.Option("table", "--format", help="table | json | markdown"),
 ) -> None:
     """Print the parameter library with units, ranges and sources."""
-    from .params import load_library, markdown_table
+    from .params import ALL_SCALES, load_library, markdown_table
 
-    rows = load_library().table(scale=scale, grep=grep)
+    if scale is not None and scale not in ALL_SCALES:
+        _fail(f"--scale = {scale!r}: must be one of {', '.join(ALL_SCALES)}")
+    rows = load_library(ALL_SCALES).table(scale=scale, grep=grep)
     if format == "json":
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
         return

@@ -6,12 +6,15 @@ The body engine asks two questions of drug therapies, on its time grid:
   pharmacokinetic model (:func:`register_drug`), and
 * ``effects``: exposures -> multiplicative factors on body processes, from the
   registered effect models (:func:`register_effect`). Known factors are
-  ``invasion_factor`` (multiplies shedding; the cell and tissue scales fill it)
-  and ``immune_kill_factor`` (multiplies immune killing of colony cells, e.g.
-  JAK inhibitors weakening NK cells).
+  ``invasion_factor`` (multiplies shedding; the cell and tissue scales fill it),
+  ``immune_kill_factor`` (multiplies immune killing of colony cells, e.g.
+  JAK inhibitors weakening NK cells) and ``dormancy_signal_factor`` (multiplies
+  the IL-1β suppression of colonisation, e.g. an IL-1R antagonist).
 
-With nothing registered both factors are 1. The cell-scale package registers its
-PK presets here; a user can register their own in a few lines.
+Factors are averaged over each engine step (sub-sampled every 30 min), so a
+drug dosed every 12 h is not aliased by a 1-day step. With nothing registered
+all factors are 1. :mod:`seedsoil.body.drugs` registers the pharm presets here
+the first time a scenario names a drug; a user can register their own in a few lines.
 """
 from __future__ import annotations
 
@@ -22,7 +25,10 @@ import numpy as np
 
 from ..errors import ScenarioError
 
-FACTORS = ("invasion_factor", "immune_kill_factor")
+FACTORS = ("invasion_factor", "immune_kill_factor", "dormancy_signal_factor")
+
+#: Sub-samples per day when factors are averaged over an engine step.
+SAMPLES_PER_DAY = 48
 
 
 @dataclass(frozen=True)
@@ -74,10 +80,18 @@ def registered_drugs() -> list[str]:
     return sorted(_DRUGS)
 
 
+def _ensure_presets() -> None:
+    from .drugs import register_presets
+
+    register_presets()
+
+
 def check_drug_therapy(therapy, where: str) -> None:
     """Validate a ``kind = "drug"`` therapy against the registry (raises ScenarioError)."""
     if not therapy.drug:
         raise ScenarioError(f"{where}.drug: a drug therapy needs a drug name", field=f"{where}.drug", value=None)
+    if therapy.drug not in _DRUGS:
+        _ensure_presets()
     if therapy.drug not in _DRUGS:
         known = ", ".join(registered_drugs()) or "none registered yet (seedsoil.body.hooks.register_drug)"
         raise ScenarioError(f"{where}.drug = {therapy.drug!r}: unknown drug; known: {known}",
@@ -96,11 +110,23 @@ def exposures(times: np.ndarray, schedules: list[Dosing]) -> dict[str, np.ndarra
     return out
 
 
-def factors(times: np.ndarray, schedules: list[Dosing]) -> dict[str, np.ndarray]:
-    """Product of all registered effects, per factor, on ``times`` (1 where nothing acts)."""
+def factors(times: np.ndarray, schedules: list[Dosing], *, step: float | None = None) -> dict[str, np.ndarray]:
+    """Product of all registered effects, per factor, on ``times`` (1 where nothing acts).
+
+    With ``step`` (days), ``times`` are step midpoints and each factor is the mean
+    over the step, sampled at ``SAMPLES_PER_DAY`` points per day (at least one).
+    """
+    if step is not None and schedules:
+        k = max(int(np.ceil(step * SAMPLES_PER_DAY)), 1)
+        offsets = step * ((np.arange(k) + 0.5) / k - 0.5)
+        fine = (np.asarray(times, float)[:, None] + offsets[None, :]).ravel()
+        sub = factors(fine, schedules)
+        return {f: v.reshape(len(times), k).mean(axis=1) for f, v in sub.items()}
     result = {f: np.ones_like(times, dtype=float) for f in FACTORS}
     if not schedules:
         return result
+    if any(s.drug not in _DRUGS for s in schedules):
+        _ensure_presets()
     exp = exposures(times, schedules)
     for effect in _EFFECTS:
         for name, arr in effect(times, exp).items():

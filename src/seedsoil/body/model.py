@@ -154,8 +154,8 @@ def build_inputs(sc: Scenario) -> BodyInputs:
         elif kind == "drug":
             schedules.append(hooks.Dosing(th.drug, th.dose, th.interval, start, stop))
     h = suppression(I_mid, p["dormancy.suppression_half_concentration"], p["dormancy.suppression_hill"])
-    h = h * (1.0 - blocked)
-    fac = hooks.factors(t_mid, schedules)
+    fac = hooks.factors(t_mid, schedules, step=dt)
+    h = h * (1.0 - blocked) * fac["dormancy_signal_factor"]
     finv = fac["invasion_factor"]
     fkill = fac["immune_kill_factor"]
     # expected cells shed by the primary per step (trapezoid of mu * f * N^gamma)

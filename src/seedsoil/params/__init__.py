@@ -29,7 +29,11 @@ from typing import Any, Iterator, Mapping
 from ..errors import ScenarioError
 from ..units import parse_quantity
 
+#: Scales whose parameters a scenario file sets (the body engine's).
 SCALES = ("body",)
+#: Every scale of the library, for ``seedsoil params`` and docs/parameters.md: the cell
+#: scale's phenotype and coupling numbers and the drug presets are read by their packages.
+ALL_SCALES = ("body", "cell", "pharm")
 
 _INTERVAL = re.compile(r"^\s*([\[(])\s*([^,]+?)\s*,\s*([^,]+?)\s*([\])])\s*$")
 

@@ -16,6 +16,9 @@ CASE_MODULES = (
     "seedsoil.validate.cases_body",
     "seedsoil.validate.cases_immune",
     "seedsoil.validate.cases_luzzi",
+    "seedsoil.validate.cases_cell",
+    "seedsoil.validate.cases_drugs",
+    "seedsoil.validate.cases_pharm",
 )
 
 

@@ -1,0 +1,125 @@
+"""Drug therapies in one patient: PK preset → unbound exposure → effects on body processes.
+
+The built-in presets of :mod:`seedsoil.pharm` are registered with the body's hooks
+(:mod:`seedsoil.body.hooks`) the first time a scenario names a drug. Their
+effects, per time point:
+
+* **invasion_factor** (multiplies shedding): the cell-scale population's motility
+  (mean speed relative to untreated, :func:`seedsoil.cell.phenotype.phenotype_response`)
+  at the network-equivalent JAK1 / ROCK inhibitor level the drug reaches. Until the
+  tissue scale provides an escape rate, motility stands in for it (assumption).
+* **immune_kill_factor** (multiplies immune killing): NK-cell killing needs
+  cytokine signalling through JAK1 (IL-15 → JAK1/JAK3 → STAT5); a JAK inhibitor
+  removes the JAK-dependent share ``coupling.nk_jak_share`` in proportion to its
+  cellular inhibition (Bottos et al. 2016, doi:10.1038/ncomms12258; Schönberg et al.
+  2015, doi:10.1158/0008-5472.CAN-14-3211).
+* **dormancy_signal_factor** (multiplies the IL-1β suppression of colonisation):
+  the remaining IL-1R1 signal under a competitive antagonist (anakinra).
+
+So a JAK inhibitor has two opposite effects on metastasis: fewer cells leave,
+and more of those that arrive escape NK cells. Which wins depends on when it is
+given and on the patient; ``seedsoil validate`` shows a regime of each sign.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Mapping
+
+import numpy as np
+
+from . import hooks
+
+#: Network inputs fed by drug targets, with the network parameter holding the
+#: potency their units refer to (Hill coefficient 1 in the network).
+_TARGET_INPUTS = (
+    (("JAK1",), "JAKi", "ic50_jak1"),
+    (("ROCK1", "ROCK", "ROCK2"), "ROCKi", "ic50_rock"),
+)
+_NK_TARGETS = ("pSTAT3_whole_blood", "JAK1")
+_IL1R_TARGETS = ("IL1R1", "IL1R")
+
+#: Network-equivalent inhibitor levels (nM) on which the motility response is tabulated.
+RESPONSE_GRID = np.concatenate([[0.0], np.geomspace(0.1, 1e5, 19)])
+
+
+def coupling_parameters() -> dict[str, float]:
+    from ..params import load_library
+
+    lib = load_library(("cell",))
+    return {k: float(v) for k, v in lib.defaults().items() if k.startswith("coupling.")}
+
+
+@lru_cache(maxsize=16)
+def motility_curve(network_input: str) -> tuple[np.ndarray, np.ndarray]:
+    """Population motility (relative mean speed) against the network input level (nM)."""
+    from ..cell.phenotype import phenotype_response
+
+    n = int(coupling_parameters()["coupling.response_cells"])
+    values = np.array([phenotype_response({network_input: float(c)} if c > 0 else {}, n_cells=n).motility
+                       for c in RESPONSE_GRID])
+    return RESPONSE_GRID, values
+
+
+def _interp_log(c: np.ndarray, grid: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Linear in log10(1 + c): exact at the grid points, monotone between them."""
+    return np.interp(np.log10(1.0 + c), np.log10(1.0 + grid), values)
+
+
+def _network_equivalent(activity: np.ndarray, network_ic50: float) -> np.ndarray:
+    """The network-input level giving the same remaining target activity (Hill 1 in the network)."""
+    a = np.clip(activity, 1e-12, 1.0)
+    return network_ic50 * (1.0 / a - 1.0)
+
+
+def drug_effects(times: np.ndarray, exposures: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The effect model registered with the hooks: exposures (unbound nM) → factors."""
+    from ..cell import builtin_network
+    pharm_presets = _pharm()
+
+    known = set(pharm_presets.presets())
+    q = coupling_parameters()
+    net = builtin_network()
+    out = {f: np.ones_like(times, dtype=float) for f in hooks.FACTORS}
+    for name, c in exposures.items():
+        if name not in known:
+            continue  # a user-registered drug: its own effect model handles it
+        drug = pharm_presets.preset(name)
+        c = np.asarray(c, dtype=float)
+        for targets, net_input, ic50_name in _TARGET_INPUTS:
+            target = next((t for t in targets if t in drug.targets), None)
+            if target is None:
+                continue
+            eq = _network_equivalent(drug.activity(target, c), net.parameter(ic50_name).value)
+            grid, mot = motility_curve(net_input)
+            out["invasion_factor"] *= _interp_log(eq, grid, mot)
+        nk_target = next((t for t in _NK_TARGETS if t in drug.targets), None)
+        if nk_target is not None:
+            a = drug.activity(nk_target, c)
+            out["immune_kill_factor"] *= 1.0 - q["coupling.nk_jak_share"] * (1.0 - a)
+        il1_target = next((t for t in _IL1R_TARGETS if t in drug.targets), None)
+        if il1_target is not None:
+            out["dormancy_signal_factor"] *= drug.activity(il1_target, c)
+    return out
+
+
+def _pharm():
+    """The module seedsoil.pharm.presets (the package re-exports a function of the same name)."""
+    import importlib
+
+    return importlib.import_module("seedsoil.pharm.presets")
+
+
+_REGISTERED = False
+
+
+def register_presets() -> None:
+    """Register every pharm preset and the effect model with the body hooks (idempotent)."""
+    global _REGISTERED
+    if _REGISTERED:
+        return
+    pharm_presets = _pharm()
+
+    for name in pharm_presets.presets():
+        hooks.register_drug(name, pharm_presets.preset(name).exposure)
+    hooks.register_effect(drug_effects)
+    _REGISTERED = True

@@ -29,6 +29,7 @@ validate: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m pip install -q -e ".[test,bench]"
 	$(BIN)/python benchmarks/bench_body.py
+	$(BIN)/python benchmarks/bench_cell.py
 	$(BIN)/python benchmarks/bench_trial.py
 
 clean:

@@ -469,3 +469,22 @@ def test_example_direction_il1b_mimetic_lowers_dmfs_hazard(tmp_path):
     assert list(res.tables["endpoints"]["arm"]) == [CONTROL, MIMETIC, BLOCKADE]
     assert sorted(hr.index) == sorted([MIMETIC, BLOCKADE])
     assert "subgroups_dmfs" in res.tables
+
+
+def test_read_patients_shares_text_values_without_changing_the_table():
+    """Part files each bring their own copy of every status / note / covariate string; the
+    driver's table keeps one object per distinct value (less memory), values and dtypes as read."""
+    from seedsoil.cohort.trial import _share_strings
+
+    texts = [f"level {i % 3}" for i in range(300)]
+    df = pd.DataFrame({"status": ["".join(["dea", "th"]) for _ in range(300)],  # 300 equal, distinct objects
+                       "level": ["".join(t) for t in texts], "x": np.arange(300.0),
+                       "with_none": [None if i % 7 == 0 else "a" for i in range(300)],
+                       "mixed": [1 if i % 2 else "1" for i in range(300)],
+                       "unique": [f"note {i}" for i in range(300)]})
+    before = df.copy(deep=True)
+    _share_strings(df)
+    pd.testing.assert_frame_equal(df, before, check_exact=True)
+    assert len({id(v) for v in df["status"]}) == 1 and len({id(v) for v in df["level"]}) == 3
+    assert df["with_none"].isna().sum() == before["with_none"].isna().sum()
+    assert list(map(type, df["mixed"])) == list(map(type, before["mixed"]))

@@ -18,6 +18,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import seedsoil
@@ -293,3 +294,109 @@ def test_report_renders_in_headless_chromium(trial_run, tmp_path):
     # the Kaplan–Meier figure (under the arms and endpoints tables) fills the middle of the page
     middle = pixels[1000:2000]
     assert float((middle.min(axis=-1) < 0.95).mean()) > 0.02 and not math.isclose(middle.std(), 0.0)
+
+
+# --------------------------------------------------------------------------- large cohorts
+def synthetic_result(examples_dir, n: int, seed: int = 5) -> TrialResult:
+    """A paired two-arm TrialResult of ``n`` patients with the example's population columns,
+    its survival times drawn from exponentials (continuous: almost every time distinct)."""
+    from seedsoil.cohort.trial import analyse, load_trial
+
+    trial = load_trial(examples_dir / "trial_il1b.toml").with_options(patients=n)
+    trial = dataclasses.replace(trial, arms=trial.arms[:2])
+    rng = np.random.default_rng(seed)
+    u_relapse, u_death, u_censor = rng.random(n), rng.random(n), rng.random(n)
+    inflammatory = np.where(rng.random(n) < 0.5, "yes", "no")
+    shedding = rng.lognormal(np.log(0.032), 1.0, n)
+    growth = rng.normal(0.00172, 0.0004, n)
+    frames = []
+    for (arm, _), hr in zip(trial.arms, (1.0, 0.6)):
+        relapse = -np.log(u_relapse) * 1500.0 / hr
+        death = -np.log(u_death) * 6000.0
+        censor = 1000.0 + u_censor * 2700.0
+        dmfs = np.minimum.reduce([relapse, death, censor])
+        status = np.select([dmfs == relapse, dmfs == death], [1, 2], 0)
+        os_days = np.where(status == 1, np.minimum(relapse + 400.0, censor), dmfs)
+        frames.append(pd.DataFrame({
+            "patient": np.arange(n), "arm": arm, "status": "end_of_follow_up", "eligible": True,
+            "dmfs_days": dmfs, "dmfs_event": status > 0, "os_days": os_days,
+            "os_event": (status == 2) | ((status == 1) & (relapse + 400.0 <= censor)),
+            "relapse_days": dmfs, "relapse_status": status, "n_mets_at_relapse": np.where(status == 1, 1.0, np.nan),
+            "note": "", "param_primary.gompertz.rate_constant": growth, "param_shedding.rate": shedding,
+            "cov_inflammatory": inflammatory}))
+    patients = pd.concat(frames, ignore_index=True).sort_values(["patient"], kind="stable").reset_index(drop=True)
+    patients["arm"] = pd.Categorical(patients["arm"], categories=trial.arm_names)
+    return TrialResult(trial=trial, patients=patients, out_dir=None, tables=analyse(trial, patients))
+
+
+def _svg_sizes(html: str) -> dict[str, int]:
+    sizes = {}
+    for key in EXPECTED_FIGURES:
+        block = html.split(f'<figure id="fig-{key}">')[1].split("</figure>")[0]
+        sizes[key] = len(base64.b64decode(re.search(r'src="data:image/svg\+xml;base64,([^"]+)"', block).group(1)))
+    return sizes
+
+
+def test_report_size_does_not_grow_with_the_number_of_patients(examples_dir):
+    """Figures are drawn at their own resolution and no table lists patients: five times the
+    patients gives (almost) the same page. (Both sizes fill every slice of the time axis the
+    curves are drawn at; below that a page is smaller still.)"""
+    pages = {n: render_trial_report(synthetic_result(examples_dir, n)) for n in (10_000, 50_000)}
+    small, large = pages[10_000], pages[50_000]
+    for html in pages.values():
+        assert "figure could not be drawn" not in html and html.count("<img ") == len(EXPECTED_FIGURES)
+        assert "drawn at the figure's resolution" in unescape(section(html, "survival"))
+    assert len(large) < 1.15 * len(small), (len(small), len(large))
+    assert len(large) < 4 * 2**20
+    sizes_small, sizes_large = _svg_sizes(small), _svg_sizes(large)
+    for key in EXPECTED_FIGURES:
+        assert sizes_large[key] < 1.15 * sizes_small[key] + 20_000, (key, sizes_small[key], sizes_large[key])
+    # no per-patient listing: the page holds far fewer numbers than the cohort has patients
+    assert unescape(large).count("<tr") < 100
+
+
+def test_large_cohort_curves_are_the_estimates_at_the_figure_resolution(examples_dir):
+    result = synthetic_result(examples_dir, 12_000, seed=6)
+    df = tf._eligible(result)
+    ax = tf.plot_km(result, "dmfs")
+    curves = stats.km(df, "dmfs")
+    marks = stats.censor_marks(df, "dmfs")
+    x_max = tf.follow_up_years(result)
+    width = x_max / tf.MAX_CURVE_POINTS
+    styles = tf.arm_styles(result)
+    for arm in result.trial.arm_names:
+        lines = [line for line in ax.lines if line.get_color() == styles[arm][0]]
+        step = next(line for line in lines if line.get_linestyle() != "None")
+        tick = next(line for line in lines if line.get_marker() == "|")
+        x, y = np.asarray(step.get_xdata(), float), np.asarray(step.get_ydata(), float)
+        expected = curves[curves["arm"] == arm]
+        ex, ey = expected["days"].to_numpy() / 365.25, expected["survival"].to_numpy()
+        assert len(ex) > tf.MAX_CURVE_POINTS >= len(x)
+        assert 0 < len(tick.get_xdata()) <= tf.MAX_CURVE_POINTS < int((marks["arm"] == arm).sum())
+        # the drawn step function equals the Kaplan-Meier curve one slice of the axis later
+        probe = np.linspace(0.0, x_max - 1e-9, 5_001)
+        drawn = y[np.searchsorted(x, probe, side="right") - 1]
+        true_late = ey[np.searchsorted(ex, np.minimum(probe + width, ex[-1]), side="right") - 1]
+        true_now = ey[np.searchsorted(ex, probe, side="right") - 1]
+        assert np.all(drawn <= true_now + 1e-12) and np.all(drawn >= true_late - 1e-12)
+
+
+def test_thin_steps_keeps_small_curves_and_bounds_large_ones():
+    rng = np.random.default_rng(7)
+    x = np.sort(rng.uniform(0.0, 10.0, 50))
+    y = np.cumprod(rng.uniform(0.9, 1.0, 50))
+    same = tf.thin_steps(x, y, x_max=10.0)
+    assert np.array_equal(same[0], x) and np.array_equal(same[1], y)
+    x = np.r_[0.0, np.sort(rng.uniform(0.0, 10.0, 100_000))]
+    y = np.cumprod(np.r_[1.0, rng.uniform(0.99999, 1.0, 100_000)])
+    tx, ty = tf.thin_steps(x, y, x_max=10.0, bins=1000)
+    assert len(tx) <= 1000 and tx[0] == 0.0 and ty[-1] == y[-1]
+    # each kept point: the first time of its slice and the value after the slice's last step
+    probe = np.linspace(0.0, 10.0, 20_001)[:-1]
+    slice_start = np.floor(probe / 0.01) * 0.01
+    drawn = ty[np.searchsorted(tx, probe, side="right") - 1]
+    exact = y[np.searchsorted(x, probe, side="right") - 1]
+    exact_slice_end = y[np.searchsorted(x, np.minimum(slice_start + 0.01, 10.0), side="left") - 1]
+    assert np.all((drawn == exact) | (drawn == exact_slice_end))
+    mx, my = tf.thin_marks(x, y, x_max=10.0, bins=1000)
+    assert len(mx) <= 1000 and np.all(np.diff(np.floor(mx / 0.01)) > 0)

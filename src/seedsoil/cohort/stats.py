@@ -10,7 +10,11 @@ first is the control unless ``control=`` names another.
 
 Every function validates its input, fits lifelines estimators arm by arm and returns a
 long ("tidy") DataFrame whose columns carry their units in their names (``*_days``,
-``hazard_per_year``). Endpoints are named, not given as column pairs:
+``hazard_per_year``). Where lifelines loops over patients or times in Python (the Cox
+model and its cluster-robust errors, the log-rank test, the Aalen–Johansen band), the
+same algorithm runs here on running sums over the sorted times, so a trial of 10^5
+patients per arm takes seconds and memory proportional to its table; the tests check
+these against lifelines. Endpoints are named, not given as column pairs:
 
 ``"dmfs"``
     distant-metastasis-free survival, event = relapse or death.
@@ -173,6 +177,13 @@ def _durations_events(rows: pd.DataFrame, endpoint: str) -> tuple[np.ndarray, np
     return durations, events
 
 
+def _arm_rows(data: pd.DataFrame, arm: Any, endpoint: str | None = None,
+              columns: Sequence[str] = ()) -> pd.DataFrame:
+    """The rows of ``arm``, with only the columns of ``endpoint`` and ``columns`` (a small copy)."""
+    wanted = [*(_endpoint_columns(endpoint) if endpoint else ()), *columns]
+    return data.loc[(data["arm"] == arm).to_numpy(), list(dict.fromkeys(wanted))]
+
+
 def _prepare(patients: Any, endpoint: str) -> pd.DataFrame:
     time_col, event_col = _endpoint_columns(endpoint)
     return _require_columns(patients, [time_col, event_col])
@@ -198,7 +209,7 @@ def km(patients: pd.DataFrame, endpoint: Endpoint = "dmfs", *, alpha: float = 0.
     alpha = _check_alpha(alpha)
     frames = []
     for arm in _arms(data):
-        durations, events = _durations_events(data[data["arm"] == arm], endpoint)
+        durations, events = _durations_events(_arm_rows(data, arm, endpoint), endpoint)
         kmf = _fit_km(durations, events, alpha)
         sf = kmf.survival_function_.iloc[:, 0]
         frames.append(pd.DataFrame({
@@ -222,7 +233,7 @@ def censor_marks(patients: pd.DataFrame, endpoint: Endpoint = "dmfs") -> pd.Data
     data = _prepare(patients, endpoint)
     frames = []
     for arm in _arms(data):
-        durations, events = _durations_events(data[data["arm"] == arm], endpoint)
+        durations, events = _durations_events(_arm_rows(data, arm, endpoint), endpoint)
         censored_days, counts = np.unique(durations[~events], return_counts=True)
         kmf = _fit_km(durations, events, 0.05)
         survival = kmf.survival_function_at_times(censored_days).to_numpy(dtype=float) if len(censored_days) else []
@@ -243,7 +254,7 @@ def medians(patients: pd.DataFrame, endpoint: Endpoint = "dmfs", *, alpha: float
     alpha = _check_alpha(alpha)
     rows = []
     for arm in _arms(data):
-        durations, events = _durations_events(data[data["arm"] == arm], endpoint)
+        durations, events = _durations_events(_arm_rows(data, arm, endpoint), endpoint)
         kmf = _fit_km(durations, events, alpha)
         ci = median_survival_times(kmf.confidence_interval_)
         rows.append({"arm": arm, "n": len(durations), "events": int(events.sum()),
@@ -300,7 +311,7 @@ def rmst(patients: pd.DataFrame, endpoint: Endpoint, horizon_days: float, *,
     control = _resolve_control(arms, control)
     rows = []
     for arm in arms:
-        durations, events = _durations_events(data[data["arm"] == arm], endpoint)
+        durations, events = _durations_events(_arm_rows(data, arm, endpoint), endpoint)
         kmf = _fit_km(durations, events, 0.05)
         _warn_beyond_follow_up(arm, kmf, horizon_days, "RMST")
         rows.append({"arm": arm, "rmst_days": float(restricted_mean_survival_time(kmf, t=horizon_days)),
@@ -319,22 +330,59 @@ def logrank(patients: pd.DataFrame, endpoint: Endpoint = "dmfs", control: str | 
     (the same patients in every arm) it is conservative. Use :func:`hazard_ratios`
     with ``paired=True`` for a test that uses the pairing.
     """
-    from lifelines.statistics import logrank_test
-
     data = _prepare(patients, endpoint)
     arms = _arms(data)
     control = _resolve_control(arms, control)
     _require_two_arms(arms)
-    t_control, e_control = _durations_events(data[data["arm"] == control], endpoint)
+    durations, events = _durations_events(data, endpoint)
+    arm_of_row = data["arm"].to_numpy()
+    is_control = arm_of_row == control
     rows = []
     for arm in arms:
         if arm == control:
             continue
-        t_arm, e_arm = _durations_events(data[data["arm"] == arm], endpoint)
-        result = logrank_test(t_arm, t_control, event_observed_A=e_arm, event_observed_B=e_control)
-        rows.append({"arm": arm, "control": control, "test_statistic": float(result.test_statistic),
-                     "p_value": float(result.p_value)})
+        is_arm = arm_of_row == arm
+        statistic, p_value = _logrank_test(durations[is_arm], durations[is_control], events[is_arm],
+                                           events[is_control])
+        rows.append({"arm": arm, "control": control, "test_statistic": statistic, "p_value": p_value})
     return pd.DataFrame(rows)
+
+
+def _logrank_test(durations_a: np.ndarray, durations_b: np.ndarray, events_a: np.ndarray,
+                  events_b: np.ndarray) -> tuple[float, float]:
+    """Two-sample log-rank test (chi-squared statistic, p-value), as lifelines' ``logrank_test``.
+
+    The same sums as ``lifelines.statistics.multivariate_logrank_test`` with two groups
+    (observed minus expected deaths of group A over the distinct times, hypergeometric
+    variance), on arrays over the distinct times instead of lifelines' per-group survival
+    tables joined in pandas.
+    """
+    from scipy import stats as sps
+
+    t = np.r_[durations_a, durations_b].astype(float)
+    e = np.r_[events_a, events_b].astype(bool)
+    group = np.r_[np.zeros(len(durations_a), dtype=np.int64), np.ones(len(durations_b), dtype=np.int64)]
+    times, at = np.unique(t, return_inverse=True)
+    k = len(times)
+    removed = np.column_stack([np.bincount(at[group == j], minlength=k) for j in (0, 1)]).astype(float)
+    observed = np.column_stack([np.bincount(at[(group == j) & e], minlength=k) for j in (0, 1)]).astype(float)
+    before = np.vstack([np.zeros((1, 2)), np.cumsum(removed, axis=0)[:-1]])
+    n_ij = removed.sum(0) - before  # at risk in each group just before each time
+    d_i = observed.sum(1)
+    n_i = removed.sum() - np.r_[0.0, np.cumsum(removed.sum(1))[:-1]]
+    expected = n_ij * (d_i / n_i)[:, None]
+    z = observed.sum(0) - expected.sum(0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = (n_i - d_i) / (n_i - 1)
+    ratio[~np.isfinite(ratio)] = 1.0
+    factor = ratio * d_i / n_i**2
+    v_ = np.nan_to_num(np.column_stack([n_ij, n_i]) * np.sqrt(factor)[:, None], nan=0.0)
+    v = -np.dot(v_.T, v_)
+    ix = np.arange(2)
+    v[ix, ix] = v[ix, ix] - v[-1, ix]
+    v = v[:-1, :-1]
+    statistic = float(z[:-1] @ np.linalg.pinv(v[:-1, :-1]) @ z[:-1])
+    return statistic, float(sps.chi2.sf(statistic, 1))
 
 
 def _require_two_arms(arms: list[str]) -> None:
@@ -352,8 +400,12 @@ def _nan_hr(arm: str, control: str) -> dict[str, Any]:
 
 def _hazard_ratios(data: pd.DataFrame, endpoint: str, arms: list[str], control: str, paired: bool,
                    alpha: float, context: str = "") -> pd.DataFrame:
-    """Cox fit on validated data; ``arms`` may include arms absent from ``data`` (NaN rows)."""
-    from lifelines import CoxPHFitter
+    """Cox fit on validated data; ``arms`` may include arms absent from ``data`` (NaN rows).
+
+    The fit is lifelines' ``CoxPHFitter`` algorithm (Efron ties, same Newton–Raphson
+    iterates, same cluster-robust sandwich) in O(n log n): see :mod:`._cox`.
+    """
+    from ._cox import fit_cox
 
     durations, events = _durations_events(data, endpoint)
     arm_of_row = data["arm"].to_numpy()
@@ -374,21 +426,14 @@ def _hazard_ratios(data: pd.DataFrame, endpoint: str, arms: list[str], control: 
     results = {}
     if fitted:
         keep = np.isin(arm_of_row, [control, *fitted])
-        # indicator names are positional so any arm name (even "duration") is safe
-        design = pd.DataFrame({"_days": durations[keep], "_event": events[keep]})
+        kept_arms = arm_of_row[keep]
+        covariates = np.column_stack([(kept_arms == arm).astype(float) for arm in fitted])
+        clusters = data["patient"].to_numpy()[keep] if paired else None
+        fit = fit_cox(durations[keep], events[keep], covariates, clusters).summary(alpha)
         for i, arm in enumerate(fitted):
-            design[f"_arm{i}"] = (arm_of_row[keep] == arm).astype(float)
-        if paired:
-            design["_patient"] = data["patient"].to_numpy()[keep]
-        cph = CoxPHFitter(alpha=alpha).fit(design, duration_col="_days", event_col="_event",
-                                           cluster_col="_patient" if paired else None)
-        summary = cph.summary
-        level = f"{100 * (1 - alpha):g}%"
-        for i, arm in enumerate(fitted):
-            row = summary.loc[f"_arm{i}"]
-            results[arm] = {"arm": arm, "control": control, "hr": float(row["exp(coef)"]),
-                            "ci_lower": float(row[f"exp(coef) lower {level}"]),
-                            "ci_upper": float(row[f"exp(coef) upper {level}"]), "p_value": float(row["p"])}
+            results[arm] = {"arm": arm, "control": control, "hr": float(fit["hr"][i]),
+                            "ci_lower": float(fit["ci_lower"][i]), "ci_upper": float(fit["ci_upper"][i]),
+                            "p_value": float(fit["p_value"][i])}
     return pd.DataFrame([results.get(a, _nan_hr(a, control)) for a in others], columns=_HR_COLUMNS)
 
 
@@ -505,6 +550,41 @@ def _break_mixed_ties(durations: np.ndarray, status: np.ndarray, step_days: floa
     return adjusted
 
 
+def _aalen_johansen_bounds(ajf, overall_km, alpha: float) -> np.ndarray:
+    """lifelines' Aalen–Johansen confidence bounds (``AalenJohansenFitter._bounds``), vectorized.
+
+    Greenwood-type variance (Collett, Modelling Survival Data in Medical Research, 3rd ed.,
+    p. 411), for F_j the incidence at the j-th time, S the all-cause KM survival just before,
+    d all events, d1 events of interest and n at risk::
+
+        Var F_j = Σ_{i≤j} (F_j − F_i)² d_i / (n_i (n_i − d_i)) + Σ_{i≤j} S_i² d1_i (n_i − d1_i) / n_i³
+                  − 2 Σ_{i≤j} (F_j − F_i) S_i d1_i / n_i²
+
+    expanded in powers of F_j as lifelines does (running sums, in the same order of
+    operations), then a log(−log) band. Returns the two bounds as lifelines orders them
+    (n × 2).
+    """
+    from scipy.stats import norm
+
+    table = ajf.event_table
+    F = ajf.cumulative_density_.iloc[:, 0].reindex(table.index).to_numpy(dtype=float)
+    lag_s = overall_km.survival_function_.iloc[:, 0].reindex(table.index).shift().fillna(1).to_numpy(dtype=float)
+    observed = table["observed"].to_numpy(dtype=float)
+    at_risk = table["at_risk"].to_numpy(dtype=float)
+    d1 = table[ajf.label_cmprisk].to_numpy(dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        a = observed / at_risk / (at_risk - observed)
+        first = np.cumsum(a * F**2) + np.cumsum(-(2 * a * F)) * F + np.cumsum(a) * F**2
+        second = np.cumsum(lag_s**2 * d1 * (at_risk - d1) / at_risk**3)
+        c = lag_s * d1 / at_risk**2
+        third = np.cumsum(-(c * F)) + np.cumsum(c) * F
+        variance = first + second - 2 * third
+        transformed = np.log(-np.log(F))
+        se = np.sqrt(variance) / (F * np.absolute(np.log(F)))
+        z = norm.ppf(1 - alpha / 2)
+        return np.column_stack([np.exp(-np.exp(transformed + z * se)), np.exp(-np.exp(transformed - z * se))])
+
+
 def cumulative_incidence(patients: pd.DataFrame, *, alpha: float = 0.05) -> pd.DataFrame:
     """Aalen–Johansen cumulative incidence of relapse, with death before relapse as a competing risk.
 
@@ -522,14 +602,17 @@ def cumulative_incidence(patients: pd.DataFrame, *, alpha: float = 0.05) -> pd.D
     alpha = _check_alpha(alpha)
     frames = []
     for arm in _arms(data):
-        rows = data[data["arm"] == arm]
+        rows = _arm_rows(data, arm, columns=["relapse_days", "relapse_status"])
         durations = rows["relapse_days"].to_numpy(dtype=float)
         status = rows["relapse_status"].to_numpy(dtype=int)
         fit_durations = _break_mixed_ties(durations, status)
-        ajf = AalenJohansenFitter(alpha=alpha).fit(fit_durations, status, event_of_interest=1)
+        # the estimate from lifelines, its variance from _aalen_johansen_bounds (lifelines' own
+        # variance is a Python loop over the distinct times)
+        ajf = AalenJohansenFitter(alpha=alpha, calculate_variance=False).fit(fit_durations, status,
+                                                                            event_of_interest=1)
         incidence = ajf.cumulative_density_.iloc[:, 0]
         # lifelines labels the bounds the wrong way round; order them by value
-        bounds = ajf.confidence_interval_.to_numpy(dtype=float)
+        bounds = _aalen_johansen_bounds(ajf, _fit_km(fit_durations, status, alpha), alpha)
         frame = pd.DataFrame({"arm": arm, "days": incidence.index.to_numpy(dtype=float),
                               "incidence": incidence.to_numpy(),
                               "ci_lower": np.fmin(bounds[:, 0], bounds[:, 1]),
@@ -541,16 +624,37 @@ def cumulative_incidence(patients: pd.DataFrame, *, alpha: float = 0.05) -> pd.D
 
 
 # --------------------------------------------------------------------------- hazard over time
+#: elements of the largest (grid points x event times) kernel block :func:`ramlau_hansen` holds at once
+KERNEL_BLOCK = 1 << 20
+
+
 def ramlau_hansen(durations: np.ndarray, events: np.ndarray, grid: np.ndarray, bandwidth: float,
                   z: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Epanechnikov-smoothed Nelson–Aalen hazard (per day) at ``grid`` and its log-scale band."""
+    """Epanechnikov-smoothed Nelson–Aalen hazard (per day) at ``grid`` and its log-scale band.
+
+    The kernel vanishes beyond one bandwidth, so each block of grid points sums only the
+    event times within reach; memory is bounded by :data:`KERNEL_BLOCK` whatever the
+    cohort size.
+    """
     times, counts = np.unique(durations[events], return_counts=True)
     order = np.sort(durations)
     at_risk = len(order) - np.searchsorted(order, times, side="left")
-    u = (grid[:, None] - times[None, :]) / bandwidth
-    k = np.where(np.abs(u) < 1.0, 0.75 * (1.0 - u * u), 0.0)
-    hazard = k @ (counts / at_risk) / bandwidth
-    var = (k * k) @ (counts / at_risk**2) / bandwidth**2
+    increments, increments2 = counts / at_risk, counts / at_risk**2
+    grid = np.asarray(grid, dtype=float)
+    hazard, var = np.zeros(len(grid)), np.zeros(len(grid))
+    reach = bandwidth * (1.0 + 1e-9)  # a little wider than the support: the kernel itself cuts at |u| < 1
+    first = np.searchsorted(times, grid - reach, side="left")
+    last = np.searchsorted(times, grid + reach, side="right")
+    rows = max(1, KERNEL_BLOCK // max(1, len(times)))
+    for start in range(0, len(grid), rows):
+        block = slice(start, start + rows)
+        a, b = int(first[block].min()), int(last[block].max())
+        if b <= a:
+            continue
+        u = (grid[block, None] - times[None, a:b]) / bandwidth
+        k = np.where(np.abs(u) < 1.0, 0.75 * (1.0 - u * u), 0.0)
+        hazard[block] = k @ increments[a:b] / bandwidth
+        var[block] = (k * k) @ increments2[a:b] / bandwidth**2
     with np.errstate(divide="ignore", invalid="ignore"):
         spread = np.exp(z * np.sqrt(var) / hazard)
     lower, upper = hazard / spread, hazard * spread
@@ -567,10 +671,10 @@ def smoothed_hazard(patients: pd.DataFrame, endpoint: Endpoint, bandwidth_days: 
     h(t) = (1/b) Σ K((t − t_i)/b) d_i/n_i with the Epanechnikov kernel K, variance
     (1/b²) Σ K² d_i/n_i², and a log-transformed pointwise band. Evaluated on ``points``
     equally spaced days from 0 to the last event (lifelines evaluates at every
-    observed time, which needs memory quadratic in the cohort size; this needs
-    ``points`` × distinct event times). Columns ``arm``, ``days``, ``hazard_per_year``
-    (events per patient-year at risk), ``lower``/``upper`` (per year; NaN where no
-    event falls within one bandwidth). No boundary correction: within one bandwidth of
+    observed time, which needs memory quadratic in the cohort size; this needs at most
+    ``points`` × distinct event times of work and bounded memory). Columns ``arm``,
+    ``days``, ``hazard_per_year`` (events per patient-year at risk), ``lower``/``upper``
+    (per year; NaN where no event falls within one bandwidth). No boundary correction: within one bandwidth of
     day 0 and of the last event the estimate is biased low (about half at day 0).
     """
     from scipy.stats import norm
@@ -581,7 +685,7 @@ def smoothed_hazard(patients: pd.DataFrame, endpoint: Endpoint, bandwidth_days: 
     z = norm.ppf(1 - alpha / 2)
     frames = []
     for arm in _arms(data):
-        durations, events = _durations_events(data[data["arm"] == arm], endpoint)
+        durations, events = _durations_events(_arm_rows(data, arm, endpoint), endpoint)
         durations = np.asarray(durations, dtype=float)
         events = np.asarray(events, dtype=bool)
         grid = np.linspace(0.0, durations[events].max() if events.any() else 0.0, points)
@@ -607,9 +711,10 @@ def endpoint_summary(patients: pd.DataFrame, horizon_days: float) -> pd.DataFram
     columns = ["dmfs_days", "dmfs_event", "os_days", "os_event", "relapse_days", "relapse_status"]
     data = _require_columns(patients, columns)
     horizon_days = _check_positive("horizon_days", horizon_days)
+    mets_column = ["n_mets_at_relapse"] if "n_mets_at_relapse" in data.columns else []
     rows = []
     for arm in _arms(data):
-        arm_rows = data[data["arm"] == arm]
+        arm_rows = _arm_rows(data, arm, columns=[*columns, *mets_column])
         dmfs_t, dmfs_e = _durations_events(arm_rows, "dmfs")
         os_t, os_e = _durations_events(arm_rows, "os")
         dmfs_km = _fit_km(dmfs_t, dmfs_e, 0.05)

@@ -330,8 +330,36 @@ def _prepare_dir(trial: Trial, out: Path, *, resume: bool, force: bool) -> list[
 def read_patients(out: Path, trial: Trial) -> pd.DataFrame:
     parts = [pd.read_parquet(part_path(out, c)) for c in range(trial.n_chunks)]
     df = pd.concat(parts, ignore_index=True)
+    del parts
     df["arm"] = pd.Categorical(df["arm"], categories=trial.arm_names)
+    _share_strings(df)
+    _release_arrow_memory()
     return df
+
+
+def _share_strings(df: pd.DataFrame) -> None:
+    """Make the rows of each text column (status, note, covariate levels) share one string object
+    per distinct value, in place: each part file brings its own copies, ~60 bytes a row and column.
+    Values and dtypes are unchanged; columns with missing, non-text or mostly distinct values are
+    left alone."""
+    for column in df.columns:
+        values = df[column]
+        if values.dtype != object or pd.api.types.infer_dtype(values, skipna=False) != "string":
+            continue
+        codes, uniques = pd.factorize(values)
+        if 2 * len(uniques) <= len(values):
+            df[column] = np.asarray(uniques, dtype=object)[codes]
+
+
+def _release_arrow_memory() -> None:
+    """Hand the buffers pyarrow's allocator keeps after a large read or write back to the system
+    (otherwise the process keeps the high-water mark of the Parquet conversion)."""
+    try:
+        import pyarrow
+
+        pyarrow.default_memory_pool().release_unused()
+    except (ImportError, AttributeError):  # pragma: no cover
+        pass
 
 
 @dataclass
@@ -356,11 +384,25 @@ class TrialResult:
         raise AttributeError(name)
 
 
+#: the per-patient columns the statistics read, besides the ``cov_*`` covariates (and, for
+#: the report's subgroups and population, the ``param_*`` sampled parameters)
+ANALYSIS_COLUMNS = ("patient", "arm", "dmfs_days", "dmfs_event", "os_days", "os_event", "relapse_days",
+                    "relapse_status", "n_mets_at_relapse")
+
+
+def eligible_rows(patients: pd.DataFrame, prefixes: tuple[str, ...] = ("cov_",)) -> pd.DataFrame:
+    """The eligible rows of ``patients`` with only the columns the statistics need
+    (:data:`ANALYSIS_COLUMNS` and those starting with ``prefixes``), in table order: a
+    working copy a fraction of the size of the whole table."""
+    columns = [c for c in patients.columns if c in ANALYSIS_COLUMNS or c.startswith(prefixes)]
+    return patients.loc[patients["eligible"].astype(bool).to_numpy(), columns]
+
+
 def analyse(trial: Trial, patients: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """The trial's summary tables (see seedsoil.cohort.stats)."""
     from . import stats
 
-    df = patients[patients["eligible"].astype(bool)].copy()
+    df = eligible_rows(patients)
     paired = trial.design == "paired"
     tables: dict[str, pd.DataFrame] = {}
     tables["endpoints"] = stats.endpoint_summary(df, trial.horizon_days)
@@ -413,6 +455,7 @@ def run_trial(trial: Trial | str | Path, *, patients: int | None = None, executo
     tables = analyse(tr, patients_df)
     if not cache_hit:
         _atomic_write(patients_df, out_dir / "patients.parquet")
+        _release_arrow_memory()
         for name, table in tables.items():
             table.to_csv(out_dir / f"{name}.csv.tmp", index=False)
             os.replace(out_dir / f"{name}.csv.tmp", out_dir / f"{name}.csv")

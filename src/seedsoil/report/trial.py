@@ -70,13 +70,23 @@ def trial_figures(result: "TrialResult") -> list[TrialFigure]:
     n_compared = max(n_arms - 1, 1)
     horizon = f"{trial.horizon_days / tf.DAYS_PER_YEAR:.3g}"
     bandwidth = f"{tf.HAZARD_BANDWIDTH_DAYS / tf.DAYS_PER_YEAR:.3g}"
+    # a large cohort's step curves are drawn at the figure's resolution: say so where it may apply
+    largest = tf.largest_arm(result)
+    steps = (f" An arm with more than {tf.MAX_CURVE_POINTS:,} distinct times is drawn at the figure's resolution "
+             f"(steps within 1/{tf.MAX_CURVE_POINTS:,} of the time axis as one step).")
+    ticks = (f" With more than {tf.MAX_CENSOR_TICKS:,} censoring times, ticks within 1/{tf.MAX_CENSOR_TICKS:,} of "
+             "the axis are drawn as one.")
+    km_note = (steps if largest > tf.MAX_CURVE_POINTS else "") + (ticks if largest > tf.MAX_CENSOR_TICKS else "")
+    cif_note = steps if largest > tf.MAX_CURVE_POINTS else ""
     figures = [
         TrialFigure("km_dmfs", "Kaplan–Meier: distant-metastasis-free survival",
                     "Probability of being alive without a detected distant metastasis, by arm, with the pointwise "
-                    "95 % interval (pale band). Ticks: censored patients. Under the axis: patients still at risk.",
+                    "95 % interval (pale band). Ticks: censored patients. Under the axis: patients still at risk."
+                    + km_note,
                     lambda r, fig: tf.plot_km(r, "dmfs", ax=fig.add_subplot()), (8.5, 5.6 + 0.17 * n_arms)),
         TrialFigure("km_os", "Kaplan–Meier: overall survival",
-                    "Probability of being alive, by arm, with the pointwise 95 % interval. Ticks: censored patients.",
+                    "Probability of being alive, by arm, with the pointwise 95 % interval. Ticks: censored patients."
+                    + km_note,
                     lambda r, fig: tf.plot_km(r, "os", ax=fig.add_subplot()), (8.5, 5.6 + 0.17 * n_arms)),
         TrialFigure("hazard", "Hazard of relapse over time",
                     f"Relapses per patient-year among patients still at risk (cause-specific: death first censors), "
@@ -85,7 +95,7 @@ def trial_figures(result: "TrialResult") -> list[TrialFigure]:
                     lambda r, fig: tf.plot_relapse_hazard(r, ax=fig.add_subplot()), (8.5, 4.8)),
         TrialFigure("incidence", "Cumulative incidence of relapse",
                     "Aalen–Johansen probability of having relapsed by each time, counting death before relapse as a "
-                    "competing risk (not 1 − Kaplan–Meier), with its pointwise 95 % band.",
+                    "competing risk (not 1 − Kaplan–Meier), with its pointwise 95 % band." + cif_note,
                     lambda r, fig: tf.plot_cumulative_incidence(r, ax=fig.add_subplot()), (8.5, 4.8)),
     ]
     if n_arms > 1:
@@ -314,6 +324,15 @@ def _population_html(result: "TrialResult") -> str:
 # --------------------------------------------------------------------------- page
 def render_trial_report(result: "TrialResult") -> str:
     """The trial report as one HTML string (see :func:`write_trial_report`)."""
+    from . import trial_figures as tf
+
+    # every figure and table reads one eligible table, made once: the page costs a small
+    # multiple of that table's memory, and the figures are bounded whatever the cohort size
+    with tf.shared_eligible(result):
+        return _render(result)
+
+
+def _render(result: "TrialResult") -> str:
     from .. import __version__
     from . import trial_figures as tf
 
@@ -369,7 +388,7 @@ def render_trial_report(result: "TrialResult") -> str:
     description = trial.base.meta.description
     description = f'<p class="description">{escape(description)}</p>' if description else ""
     n_patients = result.patients["patient"].nunique()
-    n_eligible = result.eligible["patient"].nunique()
+    n_eligible = tf._eligible(result)["patient"].nunique()
     total_s = float(result.timings.get("total_s", 0.0)) if result.timings else 0.0
     timing = f" · simulated in {total_s:.3g} s" if total_s > 0 else ""
     arms = ", ".join(escape(a) for a in trial.arm_names)

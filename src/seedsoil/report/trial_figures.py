@@ -13,10 +13,11 @@ matplotlib is imported inside the functions, so importing this module is cheap.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import warnings
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -35,6 +36,13 @@ DAYS_PER_YEAR = 365.25
 HAZARD_BANDWIDTH_DAYS = 365.25
 #: a covariate or parameter with more distinct values than this is split into thirds
 MAX_SUBGROUP_LEVELS = 8
+#: a step curve (Kaplan–Meier, cumulative incidence) with more points than this is drawn at
+#: the resolution of the figure: one point per 1/MAX_CURVE_POINTS of the time axis (see
+#: :func:`thin_steps`), so a figure's size does not grow with the cohort
+MAX_CURVE_POINTS = 2000
+#: at most this many censoring ticks per curve: one per 1/MAX_CENSOR_TICKS of the time axis
+#: (a tick is 1.1 points wide, about 1/400 of the axis, so closer ticks merge anyway)
+MAX_CENSOR_TICKS = 500
 
 CONTROL_COLOUR = "#3a3a3a"
 ARM_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
@@ -65,13 +73,48 @@ def arm_styles(result: "TrialResult") -> dict[str, tuple[str, Any]]:
     return out
 
 
+#: eligible tables of the results whose report is being drawn (see :func:`shared_eligible`)
+_SHARED: dict[int, pd.DataFrame | None] = {}
+
+
+@contextlib.contextmanager
+def shared_eligible(result: "TrialResult") -> Iterator[None]:
+    """Within the block every figure and table of ``result`` reads one eligible table
+    (:func:`_eligible`, computed on first use) instead of each making its own copy.
+    The table must not be modified in place; ``result.patients`` must not change meanwhile."""
+    key = id(result)
+    if key in _SHARED:  # nested: the outer block owns it
+        yield
+        return
+    _SHARED[key] = None
+    try:
+        yield
+    finally:
+        _SHARED.pop(key, None)
+
+
 def _eligible(result: "TrialResult") -> pd.DataFrame:
-    """Eligible rows with a plain-string arm column in trial order (stats takes arms by first appearance)."""
-    df = result.eligible.copy()
-    df["arm"] = df["arm"].astype(str)
+    """Eligible rows with a plain-string arm column in trial order (stats takes arms by first appearance).
+
+    Only the columns the statistics and figures read (``patient``, ``arm``, the endpoints,
+    ``cov_*``, ``param_*``; :func:`seedsoil.cohort.trial.eligible_rows`).
+    """
+    from ..cohort.trial import eligible_rows
+
+    key = id(result)
+    shared = _SHARED.get(key)
+    if shared is not None:
+        return shared
+    df = eligible_rows(result.patients, ("cov_", "param_"))
+    arm = df["arm"]
+    # the arm names themselves (object dtype), not one new string per row
+    df = df.assign(arm=arm.astype(object) if isinstance(arm.dtype, pd.CategoricalDtype) else arm.astype(str))
     order = {arm: i for i, arm in enumerate(result.trial.arm_names)}
-    return df.sort_values(["arm", "patient"], key=lambda s: s.map(order) if s.name == "arm" else s,
-                          kind="stable").reset_index(drop=True)
+    df = df.sort_values(["arm", "patient"], key=lambda s: s.map(order) if s.name == "arm" else s,
+                        kind="stable").reset_index(drop=True)
+    if key in _SHARED:
+        _SHARED[key] = df
+    return df
 
 
 def _arms_present(result: "TrialResult", df: pd.DataFrame) -> list[str]:
@@ -110,9 +153,11 @@ def _table_or(result: "TrialResult", name: str, compute) -> pd.DataFrame:
 
 def follow_up_years(result: "TrialResult") -> float:
     """Longest follow-up of an eligible patient (years since surgery): the time axis of every figure."""
-    df = result.eligible
-    days = pd.concat([df[c] for c in ("dmfs_days", "os_days", "relapse_days") if c in df], ignore_index=True)
-    x = float(pd.to_numeric(days, errors="coerce").max()) / DAYS_PER_YEAR if len(days) else math.nan
+    df = _eligible(result)
+    maxima = [float(pd.to_numeric(df[c], errors="coerce").max()) for c in ("dmfs_days", "os_days", "relapse_days")
+              if c in df]
+    maxima = [m for m in maxima if not math.isnan(m)]
+    x = max(maxima) / DAYS_PER_YEAR if maxima else math.nan
     return x if math.isfinite(x) and x > 0 else 1.0
 
 
@@ -175,6 +220,50 @@ def _right_text(ax: "Axes", y: float, text: str, colour: str) -> None:
             va="center", fontsize="small", color=colour, clip_on=False)
 
 
+def _bins(x: np.ndarray, x_max: float, bins: int) -> np.ndarray:
+    """Index of the 1/bins slice of [0, x_max] each x falls in."""
+    return np.clip(np.floor(np.asarray(x, dtype=float) / x_max * bins), 0, bins - 1).astype(np.int64)
+
+
+def thin_steps(x: Any, *values: Any, x_max: float,
+               bins: int = MAX_CURVE_POINTS) -> tuple[np.ndarray, ...]:
+    """A right-continuous step function reduced to the resolution of its axis.
+
+    ``x`` ascending; each of ``values`` holds from its ``x`` to the next. With at most
+    ``bins`` points the arrays come back unchanged. Otherwise the axis [0, ``x_max``] is
+    cut into ``bins`` equal slices and each slice with points keeps one: the ``x`` of
+    its first point with the values of its last. The drawn curve (``where="post"``)
+    is then the exact curve everywhere except inside a slice with several steps, where
+    those steps are drawn as one (at 2,000 slices, a fraction of a printed point).
+    """
+    x = np.asarray(x, dtype=float)
+    values = tuple(np.asarray(v) for v in values)
+    if len(x) <= bins or not (math.isfinite(x_max) and x_max > 0):
+        return (x, *values)
+    which = _bins(x, x_max, bins)
+    first = np.flatnonzero(np.r_[True, which[1:] != which[:-1]])
+    last = np.r_[first[1:] - 1, len(x) - 1]
+    return (x[first], *(v[last] for v in values))
+
+
+def thin_marks(x: Any, y: Any, *, x_max: float, bins: int = MAX_CENSOR_TICKS) -> tuple[np.ndarray, np.ndarray]:
+    """Censoring ticks (``x`` ascending, ``y`` the curve there) reduced to one per 1/bins of the axis
+    (the first in each slice) when there are more than ``bins``; ticks closer than that overlap anyway."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if len(x) <= bins or not (math.isfinite(x_max) and x_max > 0):
+        return x, y
+    which = _bins(x, x_max, bins)
+    first = np.flatnonzero(np.r_[True, which[1:] != which[:-1]])
+    return x[first], y[first]
+
+
+def largest_arm(result: "TrialResult") -> int:
+    """Eligible patients in the largest arm: a curve has at most this many steps and ticks, so
+    beyond :data:`MAX_CENSOR_TICKS` (ticks) or :data:`MAX_CURVE_POINTS` (steps) it may be thinned."""
+    counts = _eligible(result)["arm"].value_counts()
+    return int(counts.max()) if len(counts) else 0
+
+
 # --------------------------------------------------------------------------- survival
 def plot_km(result: "TrialResult", endpoint: str = "dmfs", ax: "Axes | None" = None, *, ci: bool = True,
             at_risk: bool = True) -> "Axes":
@@ -182,7 +271,10 @@ def plot_km(result: "TrialResult", endpoint: str = "dmfs", ax: "Axes | None" = N
 
     Ticks mark censored patients (:func:`seedsoil.cohort.stats.censor_marks`); the pale
     band is the pointwise 95 % interval; the legend gives each arm's median (years).
-    ``at_risk`` writes the number of patients still at risk under the x axis.
+    ``at_risk`` writes the number of patients still at risk under the x axis. A curve
+    with more than :data:`MAX_CURVE_POINTS` points, or more than :data:`MAX_CENSOR_TICKS`
+    censoring ticks, is drawn at the figure's resolution (:func:`thin_steps`,
+    :func:`thin_marks`).
     """
     from matplotlib.transforms import ScaledTranslation, blended_transform_factory
 
@@ -193,20 +285,21 @@ def plot_km(result: "TrialResult", endpoint: str = "dmfs", ax: "Axes | None" = N
     med = _table_or(result, f"medians_{endpoint}", lambda: stats.medians(df, endpoint)).set_index("arm")
     styles = arm_styles(result)
     arms = _arms_present(result, df)
+    x_max = follow_up_years(result)
     for arm in arms:
         colour, ls = styles[arm]
         c = curves[curves["arm"] == arm]
-        x = _years(c["days"])
+        x, survival, lower, upper = thin_steps(_years(c["days"]), c["survival"], c["ci_lower"], c["ci_upper"],
+                                               x_max=x_max)
         median = fmt_years(float(med.loc[arm, "median_days"])) if arm in med.index else "—"
         median = f"median {median} y" if median[0].isdigit() else f"median {median}"
-        ax.step(x, c["survival"], where="post", color=colour, linestyle=ls, linewidth=1.8,
-                label=f"{arm} ({median})")
+        ax.step(x, survival, where="post", color=colour, linestyle=ls, linewidth=1.8, label=f"{arm} ({median})")
         if ci:
-            ax.fill_between(x, c["ci_lower"], c["ci_upper"], step="post", color=colour, alpha=0.10, linewidth=0)
+            ax.fill_between(x, lower, upper, step="post", color=colour, alpha=0.10, linewidth=0)
         m = marks[marks["arm"] == arm]
-        ax.plot(_years(m["days"]), m["survival"], linestyle="none", marker="|", markersize=7, markeredgewidth=1.1,
-                color=colour)
-    ticks = _year_ticks(ax, follow_up_years(result))
+        mx, my = thin_marks(_years(m["days"]), m["survival"], x_max=x_max)
+        ax.plot(mx, my, linestyle="none", marker="|", markersize=7, markeredgewidth=1.1, color=colour)
+    ticks = _year_ticks(ax, x_max)
     ax.set_ylim(0.0, 1.02)
     ax.set_xlabel("time since surgery (years)")
     ax.set_ylabel(f"{endpoint.upper()} probability")
@@ -272,25 +365,29 @@ def plot_cumulative_incidence(result: "TrialResult", ax: "Axes | None" = None) -
     """Cumulative incidence of relapse per arm (probability), death before relapse a competing risk.
 
     Aalen–Johansen estimate (:func:`seedsoil.cohort.stats.cumulative_incidence`) with
-    its pointwise 95 % band; the legend counts the competing deaths per arm.
+    its pointwise 95 % band; the legend counts the competing deaths per arm. A curve
+    with more than :data:`MAX_CURVE_POINTS` points is drawn at the figure's resolution
+    (:func:`thin_steps`).
     """
     ax = _new_axes(ax)
     df = _eligible(result)
     cif = stats.cumulative_incidence(df)
     styles = arm_styles(result)
     top = 0.0
+    x_max = follow_up_years(result)
     for arm in _arms_present(result, df):
         colour, ls = styles[arm]
         c = cif[cif["arm"] == arm].sort_values("days")
-        x = _years(c["days"])
         rows = df[df["arm"] == arm]
         relapses = int((rows["relapse_status"] == 1).sum())
         deaths = int((rows["relapse_status"] == 2).sum())
-        ax.step(x, c["incidence"], where="post", color=colour, linestyle=ls, linewidth=1.8,
-                label=f"{arm} ({relapses} relapses, {deaths} deaths first)")
-        ax.fill_between(x, c["ci_lower"], c["ci_upper"], step="post", color=colour, alpha=0.10, linewidth=0)
         top = max(top, float(np.nanmax(c[["incidence", "ci_upper"]].to_numpy(float))) if len(c) else 0.0)
-    _year_ticks(ax, follow_up_years(result))
+        x, incidence, lower, upper = thin_steps(_years(c["days"]), c["incidence"], c["ci_lower"], c["ci_upper"],
+                                                x_max=x_max)
+        ax.step(x, incidence, where="post", color=colour, linestyle=ls, linewidth=1.8,
+                label=f"{arm} ({relapses} relapses, {deaths} deaths first)")
+        ax.fill_between(x, lower, upper, step="post", color=colour, alpha=0.10, linewidth=0)
+    _year_ticks(ax, x_max)
     ax.set_ylim(0.0, min(1.0, max(top, 0.05) * 1.12))
     ax.set_xlabel("time since surgery (years)")
     ax.set_ylabel("probability of relapse")
@@ -601,5 +698,6 @@ def describe_distribution(result: "TrialResult", name: str) -> str:
 
 __all__ = ["plot_km", "plot_relapse_hazard", "plot_cumulative_incidence", "plot_hazard_ratios", "plot_subgroups",
            "plot_population_variable", "plot_population", "hazard_ratio_table", "subgroup_table",
-           "subgroup_rows", "subgroup_figsize", "population_rows",
+           "subgroup_rows", "subgroup_figsize", "population_rows", "thin_steps", "thin_marks", "MAX_CURVE_POINTS",
+           "MAX_CENSOR_TICKS",
            "population_columns", "describe_distribution", "arm_styles", "HAZARD_BANDWIDTH_DAYS"]

@@ -58,9 +58,9 @@ not coincide). Each is split into the simulation phase and the post-processing
 after it, since ``run_trial`` reads all part files back into one table at the end.
 
 Run:  PYTHONPATH=src python benchmarks/bench_trial.py [--quick]
-A full run takes about 25 minutes on the 2-core machine: ~7 ms of CPU per
-patient-arm, and the 100,000-patient run spends ~7 minutes in serial
-post-processing (statistics and report). ``--quick`` (2,000 and 10,000 patients)
+A full run takes about 15 minutes on the 2-core machine: ~7 ms of CPU per
+patient-arm; the serial post-processing (statistics and report) of the 100,000-patient
+run takes about 10 s. ``--quick`` (2,000 and 10,000 patients)
 is a smoke test of ~3 minutes.
 """
 from __future__ import annotations

@@ -109,17 +109,17 @@ def _pharm():
     return importlib.import_module("seedsoil.pharm.presets")
 
 
-_REGISTERED = False
-
-
 def register_presets() -> None:
-    """Register every pharm preset and the effect model with the body hooks (idempotent)."""
-    global _REGISTERED
-    if _REGISTERED:
-        return
-    pharm_presets = _pharm()
+    """Register every pharm preset and the effect model with the body hooks.
 
+    Idempotent, and it repairs: a preset or the effect model that was unregistered
+    (or a registry that was cleared) is registered again; a drug a user registered
+    under a preset's name is left alone.
+    """
+    pharm_presets = _pharm()
+    known = set(hooks.registered_drugs())
     for name in pharm_presets.presets():
-        hooks.register_drug(name, pharm_presets.preset(name).exposure)
-    hooks.register_effect(drug_effects)
-    _REGISTERED = True
+        if name not in known:
+            hooks.register_drug(name, pharm_presets.preset(name).exposure)
+    if drug_effects not in hooks.registered_effects():
+        hooks.register_effect(drug_effects)

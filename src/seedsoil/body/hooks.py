@@ -80,6 +80,10 @@ def registered_drugs() -> list[str]:
     return sorted(_DRUGS)
 
 
+def registered_effects() -> list[EffectModel]:
+    return list(_EFFECTS)
+
+
 def _ensure_presets() -> None:
     from .drugs import register_presets
 
@@ -90,7 +94,7 @@ def check_drug_therapy(therapy, where: str) -> None:
     """Validate a ``kind = "drug"`` therapy against the registry (raises ScenarioError)."""
     if not therapy.drug:
         raise ScenarioError(f"{where}.drug: a drug therapy needs a drug name", field=f"{where}.drug", value=None)
-    if therapy.drug not in _DRUGS:
+    if therapy.drug not in _DRUGS or not _EFFECTS:
         _ensure_presets()
     if therapy.drug not in _DRUGS:
         known = ", ".join(registered_drugs()) or "none registered yet (seedsoil.body.hooks.register_drug)"
@@ -103,8 +107,12 @@ def check_drug_therapy(therapy, where: str) -> None:
 
 def exposures(times: np.ndarray, schedules: list[Dosing]) -> dict[str, np.ndarray]:
     """Summed concentration (nM) of each drug at ``times``."""
+    if any(s.drug not in _DRUGS for s in schedules):
+        _ensure_presets()
     out: dict[str, np.ndarray] = {}
     for s in schedules:
+        if s.drug not in _DRUGS:
+            raise KeyError(f"drug {s.drug!r} is not registered (known: {', '.join(registered_drugs())})")
         c = np.asarray(_DRUGS[s.drug](times, s), dtype=float)
         out[s.drug] = out.get(s.drug, 0.0) + c
     return out
@@ -125,8 +133,7 @@ def factors(times: np.ndarray, schedules: list[Dosing], *, step: float | None = 
     result = {f: np.ones_like(times, dtype=float) for f in FACTORS}
     if not schedules:
         return result
-    if any(s.drug not in _DRUGS for s in schedules):
-        _ensure_presets()
+    _ensure_presets()  # a cheap check; repairs a registry that was cleared or reloaded
     exp = exposures(times, schedules)
     for effect in _EFFECTS:
         for name, arr in effect(times, exp).items():

@@ -27,7 +27,7 @@ import sympy as sp
 from .network import Network
 
 #: Bumped whenever the generated text changes meaning (invalidates caches).
-CODEGEN_VERSION = "9"
+CODEGEN_VERSION = "10"
 
 
 def cache_dir() -> Path:
@@ -149,7 +149,43 @@ def _sparse_lu(n: int, pattern: list[tuple[int, int]]) -> list[str]:
     return dec + [""] + sol + [""] + build + [""]
 
 
-def generate_source(net: Network, inline: Mapping[str, int] | None = None) -> str:
+def _stage_code(method: str) -> str:
+    """The stages and the new solution of one Rosenbrock step, unrolled with the tableau's
+    numbers written in (zero terms left out). The arithmetic is that of the generic loop
+    term by term, in the same order, so results do not change; what goes is the loop
+    overhead and the multiplications by zero."""
+    from ._rosenbrock import METHODS
+
+    A, C, M, E, alpha, gamma, newf = METHODS[method].arrays()
+    S = len(M)
+    ind = " " * 12
+    out = []
+    for st in range(S):
+        out.append(f"{ind}# stage {st + 1}")
+        if st == 0:
+            out += [f"{ind}for i in range(NS):", f"{ind}    fs[i] = f0[i]"]
+        elif newf[st]:
+            terms = "".join(f" + {A[st, j]!r} * K[{j}, i]" for j in range(st) if A[st, j] != 0.0)
+            out += [f"{ind}for i in range(NS):", f"{ind}    ytmp[i] = y[i]{terms}",
+                    f"{ind}if m > 1:", f"{ind}    _inputs(U, ut, c, t + {alpha[st]!r} * h, seg, u)",
+                    f"{ind}rhs(ytmp, p, u, fs)"]
+        for j in range(st):
+            if C[st, j] != 0.0:
+                out.append(f"{ind}ch{j} = {C[st, j]!r} / h")
+        terms = "".join(f" + ch{j} * K[{j}, i]" for j in range(st) if C[st, j] != 0.0)
+        out += [f"{ind}for i in range(NS):", f"{ind}    K[{st}, i] = fs[i]{terms}"]
+        if gamma[st] != 0.0:
+            out += [f"{ind}if varying:", f"{ind}    hg = h * {gamma[st]!r}", f"{ind}    for i in range(NS):",
+                    f"{ind}        K[{st}, i] += hg * dfdt[i]"]
+        out.append(f"{ind}lu_subst(G, K[{st}])")
+    mterms = "".join(f" + {M[j]!r} * K[{j}, i]" for j in range(S) if M[j] != 0.0)
+    eterms = "".join(f" + {E[j]!r} * K[{j}, i]" for j in range(S) if E[j] != 0.0)
+    out += [f"{ind}err = 0.0", f"{ind}for i in range(NS):", f"{ind}    s = y[i]{mterms}",
+            f"{ind}    e = 0.0{eterms}", f"{ind}    ynew[i] = s", f"{ind}    yerr[i] = e"]
+    return "\n".join(out) + "\n"
+
+
+def generate_source(net: Network, inline: Mapping[str, int] | None = None, method: str = "rodas4") -> str:
     ys = [net.symbols[n] for n in net.species_names]
     us = [net.symbols[n] for n in net.input_names]
     subs = {net.symbols[k]: sp.Integer(v) for k, v in (inline or {}).items()}
@@ -185,12 +221,12 @@ def generate_source(net: Network, inline: Mapping[str, int] | None = None) -> st
     ]
     body = (_block("rhs", rhs, net, "y, p, u, dy") + [""] + _block("jac", jac, net, "y, p, u, J") + [""]
             + _block("jac_u", jac_u, net, "y, p, u, Ju") + [""] + _sparse_lu(len(ys), pattern))
-    return "\n".join(head + body) + _DRIVER
+    return "\n".join(head + body) + _DRIVER.replace("            # @@STAGES@@\n", _stage_code(method))
 
 
 @lru_cache(maxsize=64)
-def _source_cached(net: Network, inline: tuple[tuple[str, int], ...]) -> str:
-    return generate_source(net, dict(inline))
+def _source_cached(net: Network, inline: tuple[tuple[str, int], ...], method: str) -> str:
+    return generate_source(net, dict(inline), method)
 
 
 @lru_cache(maxsize=64)
@@ -202,13 +238,13 @@ def _load(path: str, modname: str) -> ModuleType:
     return mod
 
 
-def kernels(net: Network, inline: Mapping[str, int] | None = None) -> ModuleType:
+def kernels(net: Network, inline: Mapping[str, int] | None = None, method: str = "rodas4") -> ModuleType:
     """The compiled kernel module of ``net`` (generated on first use, then cached on disk).
 
     ``inline``: parameter name → integer value written into the code (see
     :func:`exponent_parameters`); those columns of the parameter matrix are ignored.
     """
-    src = _source_cached(net, tuple(sorted((inline or {}).items())))
+    src = _source_cached(net, tuple(sorted((inline or {}).items())), method)
     digest = hashlib.sha256((CODEGEN_VERSION + src).encode()).hexdigest()[:16]
     name = f"seedsoil_cellnet_{digest}"
     path = cache_dir() / f"{name}.py"
@@ -328,39 +364,7 @@ def solve_cell(c_in, y0, P, U, ut, t_out, A, C, M, E, alpha, gamma, newf, elo, r
                     status = 3
                     break
                 continue
-            for st in range(S):
-                for j in range(st):
-                    ch[j] = C[st, j] / h
-                if st == 0:
-                    for i in range(NS):
-                        fs[i] = f0[i]
-                elif newf[st]:
-                    for i in range(NS):
-                        s = y[i]
-                        for j in range(st):
-                            s += A[st, j] * K[j, i]
-                        ytmp[i] = s
-                    if m > 1:
-                        _inputs(U, ut, c, t + alpha[st] * h, seg, u)
-                    rhs(ytmp, p, u, fs)
-                hg = h * gamma[st]
-                for i in range(NS):
-                    s = fs[i]
-                    for j in range(st):
-                        s += ch[j] * K[j, i]
-                    if varying and hg != 0.0:
-                        s += hg * dfdt[i]
-                    K[st, i] = s
-                lu_subst(G, K[st])
-            err = 0.0
-            for i in range(NS):
-                s = y[i]
-                e = 0.0
-                for j in range(S):
-                    s += M[j] * K[j, i]
-                    e += E[j] * K[j, i]
-                ynew[i] = s
-                yerr[i] = e
+            # @@STAGES@@
                 ymax = max(abs(y[i]), abs(s))
                 sc = atol + rtol * ymax
                 err += (e / sc) ** 2

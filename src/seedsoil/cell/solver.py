@@ -170,7 +170,7 @@ def integrate(network: Network, y0: np.ndarray, P: np.ndarray, ut: np.ndarray, U
         for name, v in _codegen.exponent_parameters(network).items():
             if np.all(P[:, network.parameter_index[name]] == v):
                 fixed[name] = v
-    mod = _codegen.kernels(network, fixed)
+    mod = _codegen.kernels(network, fixed, method)
     t_out = np.ascontiguousarray(t_out, dtype=float)
     out = np.empty((n, len(t_out), len(network.species)))
     stats = np.zeros((n, 3), dtype=np.int64)

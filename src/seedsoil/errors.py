@@ -5,6 +5,15 @@ Every message says what was wrong and what to do next.
 from __future__ import annotations
 
 
+def did_you_mean(name: str, options, *, cutoff: float = 0.6) -> str:
+    """``"; did you mean 'x'?"`` for the closest of ``options`` to ``name``, or ``""``: the hint
+    every "unknown name" message ends with."""
+    import difflib
+
+    close = difflib.get_close_matches(name, list(options), n=1, cutoff=cutoff)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
 class SeedsoilError(Exception):
     """Base class for seedsoil errors."""
 

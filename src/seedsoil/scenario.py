@@ -9,7 +9,6 @@ the allowed range; unknown keys get a "did you mean" hint.
 """
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import tomllib
@@ -20,7 +19,7 @@ from typing import Annotated, Any, Literal, Mapping
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, ValidationError
 
-from .errors import ScenarioError, UnitError
+from .errors import ScenarioError, UnitError, did_you_mean
 from .params import Interval, ParameterLibrary, load_library
 from .units import parse_quantity
 
@@ -132,8 +131,7 @@ def _printable(name: str) -> str:
 
 
 def _hint(key: str, options: list[str]) -> str:
-    close = difflib.get_close_matches(key, options, n=1, cutoff=0.6)
-    return f"; did you mean '{close[0]}'?" if close else ""
+    return did_you_mean(key, options)
 
 
 def _format_pydantic(section: str, exc: ValidationError, data: Mapping[str, Any], model: type[BaseModel]) -> ScenarioError:

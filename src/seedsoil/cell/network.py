@@ -33,7 +33,7 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import sympy as sp
 
-from ..errors import ScenarioError
+from ..errors import ScenarioError, did_you_mean
 from ..params import Interval
 from ..units import internal_unit, parse_quantity
 from .expressions import RESERVED, parse_rate
@@ -415,12 +415,8 @@ def _convert_range(text: str, unit: str) -> str:
 
 
 def _unknown(kind: str, name: str, known: Iterable[str]) -> str:
-    import difflib
-
     known = list(known)
-    hint = difflib.get_close_matches(name, known, n=1)
-    extra = f"; did you mean {hint[0]!r}?" if hint else f"; known: {', '.join(known)}"
-    return f"unknown {kind} {name!r}{extra}"
+    return f"unknown {kind} {name!r}{did_you_mean(name, known) or '; known: ' + ', '.join(known)}"
 
 
 def load_network(path: str | Path) -> Network:

@@ -18,7 +18,7 @@ from typing import Any, Mapping
 import numpy as np
 from scipy import stats
 
-from ..errors import ScenarioError
+from ..errors import ScenarioError, did_you_mean
 from ..params import ParameterLibrary, load_library
 from ..rng import stream
 from ..units import parse_quantity
@@ -315,10 +315,7 @@ def parse_population(spec: Mapping[str, Any] | None, library: ParameterLibrary |
     for name, dspec in (spec.get("parameters") or {}).items():
         where = f"population.parameters.{name}"
         if name not in lib:
-            import difflib
-
-            close = difflib.get_close_matches(name, list(lib), n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
+            hint = did_you_mean(name, lib)
             raise ScenarioError(f"{where}: unknown parameter{hint}", field=where, value=dspec)
         p = lib[name]
         numeric = p.kind == "number"

@@ -12,7 +12,6 @@ expects (:func:`seedsoil.body.hooks.register_drug`), returning unbound nM::
 """
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from functools import lru_cache
 from types import MappingProxyType
@@ -21,7 +20,7 @@ from typing import Any, Mapping
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ..errors import ScenarioError
+from ..errors import ScenarioError, did_you_mean
 from ..params import ParameterLibrary, load_library
 from .pd import CompetitiveAntagonist, HillInhibition, TargetModel
 from .pk import FirstOrderAbsorption, LinearPK, OneCompartment, TwoCompartment, mg_per_L_to_nM, superpose
@@ -110,8 +109,7 @@ class Drug:
         """Remaining activity (0..1) of ``target`` at the given analyte concentration (nM),
         which is unbound (default) or total; converted to the basis the potency refers to."""
         if target not in self.targets:
-            close = difflib.get_close_matches(target, list(self.targets), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
+            hint = did_you_mean(target, self.targets)
             raise KeyError(f"{self.name} has no target {target!r}{hint} (it has {', '.join(self.targets)})")
         law = self.targets[target]
         c = np.asarray(concentration_nM, dtype=float)
@@ -213,8 +211,7 @@ def preset(name: str, parameters: Mapping[str, Any] | None = None) -> Drug:
     ``"drug.ruxolitinib.half_life"``, internal units) override library values."""
     known = presets()
     if name not in known:
-        close = difflib.get_close_matches(name.lower(), known, n=1, cutoff=0.5)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
+        hint = did_you_mean(name.lower(), known, cutoff=0.5)
         raise ScenarioError(f"drug = {name!r}: unknown preset{hint} (known: {', '.join(known)})",
                             field="drug", value=name)
     if not parameters:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import ScenarioError
+from ..errors import ScenarioError, did_you_mean
 from ..units import parse_quantity
 
 #: Routes a schedule can use. "oral" and "subcutaneous" enter through a first-order depot
@@ -78,10 +78,7 @@ class Schedule:
             if isinstance(self.n_doses, bool) or not isinstance(self.n_doses, (int, np.integer)) or self.n_doses < 1:
                 raise _bad("n_doses", self.n_doses, "a whole number >= 1")
         if self.route not in ROUTES:
-            import difflib
-
-            close = difflib.get_close_matches(str(self.route), ROUTES, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
+            hint = did_you_mean(str(self.route), ROUTES)
             raise ScenarioError(f"schedule.route = {self.route!r}: unknown route{hint} (known: {', '.join(ROUTES)})",
                                 field="schedule.route", value=self.route)
         if self.route == "iv_infusion":

@@ -74,16 +74,16 @@ def _network_equivalent(activity: np.ndarray, network_ic50: float) -> np.ndarray
 def drug_effects(times: np.ndarray, exposures: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The effect model registered with the hooks: exposures (unbound nM) → factors."""
     from ..cell import builtin_network
-    pharm_presets = _pharm()
+    from ..pharm.presets import preset, presets
 
-    known = set(pharm_presets.presets())
+    known = set(presets())
     q = coupling_parameters()
     net = builtin_network()
     out = {f: np.ones_like(times, dtype=float) for f in hooks.FACTORS}
     for name, c in exposures.items():
         if name not in known:
             continue  # a user-registered drug: its own effect model handles it
-        drug = pharm_presets.preset(name)
+        drug = preset(name)
         c = np.asarray(c, dtype=float)
         for targets, net_input, ic50_name in _TARGET_INPUTS:
             target = next((t for t in targets if t in drug.targets), None)
@@ -102,13 +102,6 @@ def drug_effects(times: np.ndarray, exposures: Mapping[str, np.ndarray]) -> dict
     return out
 
 
-def _pharm():
-    """The module seedsoil.pharm.presets (the package re-exports a function of the same name)."""
-    import importlib
-
-    return importlib.import_module("seedsoil.pharm.presets")
-
-
 def register_presets() -> None:
     """Register every pharm preset and the effect model with the body hooks.
 
@@ -116,10 +109,11 @@ def register_presets() -> None:
     (or a registry that was cleared) is registered again; a drug a user registered
     under a preset's name is left alone.
     """
-    pharm_presets = _pharm()
+    from ..pharm.presets import preset, presets
+
     known = set(hooks.registered_drugs())
-    for name in pharm_presets.presets():
+    for name in presets():
         if name not in known:
-            hooks.register_drug(name, pharm_presets.preset(name).exposure)
+            hooks.register_drug(name, preset(name).exposure)
     if drug_effects not in hooks.registered_effects():
         hooks.register_effect(drug_effects)

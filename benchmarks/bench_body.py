@@ -80,6 +80,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _common import cpu_model
 
 ROOT = Path(__file__).resolve().parents[1]
 try:
@@ -111,16 +112,6 @@ def pin_one_core() -> str:
         return f"pinned to CPU {cpus[-1]} (of {len(cpus)})"
     except (AttributeError, OSError) as exc:  # not Linux
         return f"not pinned ({type(exc).__name__})"
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def gxx_version() -> str:

@@ -50,7 +50,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -59,6 +58,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 import numpy as np  # noqa: E402
+from _common import cpu_model  # noqa: E402
 
 INPUTS = {"IL6": 0.5, "IL1B": 0.05, "JAKi": 10.0}
 RTOL, ATOL = 1e-6, 1e-9
@@ -142,7 +142,7 @@ def main(argv=None) -> int:
     var = default_variability(net)
     ncpu = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     print("seedsoil cell benchmark")
-    print(f"  cpu        : {platform.processor() or platform.machine()} ({os.cpu_count()} logical, {ncpu} usable)")
+    print(f"  cpu        : {cpu_model()} ({os.cpu_count()} logical, {ncpu} usable)")
     print(f"  versions   : seedsoil {seedsoil.__version__}, numba {numba.__version__}, numpy {np.__version__}, "
           f"libroadrunner {roadrunner.__version__}")
     print(f"  workload   : {a.cells:,} cells x {T_END_DAYS * 24:g} h, network '{net.name}' ({len(net.species)} "

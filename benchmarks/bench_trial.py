@@ -85,6 +85,8 @@ import time
 import tomllib
 from pathlib import Path
 
+from _common import cpu_model
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 TRIAL_FILE = EXAMPLES / "trial_il1b.toml"
@@ -374,16 +376,6 @@ def run_config(patients: int, workers: int, chunk_size: int | None, label: str) 
 
 
 # --------------------------------------------------------------------------- report helpers
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def _version(mod: str) -> str:
     try:
         m = __import__(mod)

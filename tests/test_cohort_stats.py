@@ -451,16 +451,9 @@ def test_horizon_past_follow_up_warns_only_while_the_curve_is_open(small_trial):
 
 
 def test_importing_stats_does_not_import_lifelines():
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
+    from seedsoil.testing import modules_loaded_by
 
-    src = str(Path(__file__).resolve().parents[1] / "src")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
-    code = "import sys, seedsoil.cohort.stats; assert 'lifelines' not in sys.modules, 'lifelines imported'"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
-    assert done.returncode == 0, done.stderr
+    assert modules_loaded_by("import seedsoil.cohort.stats", "lifelines") == []
 
 
 # --------------------------------------------------------------------------- bad input

@@ -1,8 +1,11 @@
 """Testing helpers shipped with seedsoil (for its own tests and for users' extensions)."""
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,3 +51,19 @@ def render_in_chromium(html: Path, workdir: Path, *, width: int = 1200, height: 
 
     pixels = np.asarray(matplotlib.image.imread(png), dtype=float)[..., :3]
     return Rendering(pixels=pixels, console_errors=console)
+
+
+def modules_loaded_by(imports: str, package: str, *, timeout_s: float = 300.0) -> list[str]:
+    """Modules of ``package`` (top-level name) that a fresh interpreter has loaded after
+    running ``imports`` (e.g. ``"import seedsoil.report"``): how the tests check that heavy
+    dependencies (matplotlib, lifelines) are imported only when used. The interpreter sees
+    this seedsoil tree first, installed or not."""
+    src = str(Path(__file__).resolve().parents[1])
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([src] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    code = (f"{imports}\nimport json, sys\n"
+            f"print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] == {package!r})))")
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=timeout_s)
+    if done.returncode != 0:
+        raise RuntimeError(f"{imports!r} failed in a fresh interpreter:\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])

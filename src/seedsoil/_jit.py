@@ -16,3 +16,12 @@ JIT_OPTIONS = {"cache": os.environ.get("SEEDSOIL_NUMBA_CACHE", "1") != "0", "nog
 def jit(fn):
     """Compile ``fn`` with the project's numba options."""
     return numba.njit(**JIT_OPTIONS)(fn)
+
+
+def jit_parallel(fn):
+    """Compile ``fn`` with the project's options and ``parallel=True`` (for ``numba.prange`` loops).
+
+    Kernels compiled this way must give the same result for any thread count: each
+    iteration writes only its own outputs and sums in a fixed order.
+    """
+    return numba.njit(parallel=True, **JIT_OPTIONS)(fn)

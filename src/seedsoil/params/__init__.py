@@ -33,7 +33,7 @@ from ..units import parse_quantity
 SCALES = ("body",)
 #: Every scale of the library, for ``seedsoil params`` and docs/parameters.md: the cell
 #: scale's phenotype and coupling numbers and the drug presets are read by their packages.
-ALL_SCALES = ("body", "cell", "pharm")
+ALL_SCALES = ("body", "cell", "pharm", "tissue")
 
 _INTERVAL = re.compile(r"^\s*([\[(])\s*([^,]+?)\s*,\s*([^,]+?)\s*([\])])\s*$")
 

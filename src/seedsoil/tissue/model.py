@@ -1,0 +1,158 @@
+"""From a tissue scenario and the cell scale's phenotype to a ready-to-step :class:`TissueEngine`.
+
+The invasive edge: a tumour mass fills ``x < tumour.edge`` (cells placed at
+random at the scenario's density), stroma with matrix of density
+``matrix.density`` and CAFs fills the rest up to the vessel at
+``vessel.position``, a line (2-D) or tube (3-D) along y. Each tumour cell gets a
+migration mode drawn from the population :class:`~seedsoil.cell.phenotype.Phenotype`
+under the scenario's drug exposure, with that mode's speed and persistence
+(params/cell.toml) and matrix hindrance; it divides only if it is in the
+dividing (ZEB1-low) share. CAFs carry the same JAK1/ROCK network: their matrix
+clearing and fibre alignment scale with their contractility relative to
+untreated cells (the network's pMLC2 under the exposure), times
+``caf.contractility``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+import numpy as np
+
+from ..cell.phenotype import MODES, Phenotype
+from ..rng import stream
+from . import _kernels as K
+from .engine import Agents, Matrix, Mechanics, TissueEngine
+from .scenario import TissueScenario
+
+#: purposes of the random streams drawn in NumPy when the tissue is set up
+_PLACE_TUMOUR, _PLACE_CAF, _MODES, _DIVIDING, _CAF_DIRECTION = range(5)
+
+
+@dataclass(frozen=True)
+class CellInputs:
+    """What the tissue takes from the cell scale for one exposure."""
+
+    mode_fractions: Mapping[str, float]
+    dividing_fraction: float
+    caf_contractility: float  # relative to untreated, before caf.contractility
+
+    @classmethod
+    def from_phenotypes(cls, treated: Phenotype, untreated: Phenotype) -> "CellInputs":
+        rel = treated.contractility / untreated.contractility if untreated.contractility > 0 else 1.0
+        return cls(dict(treated.mode_fractions), treated.dividing_fraction, float(rel))
+
+
+def cell_inputs(exposure: Mapping[str, float]) -> CellInputs:
+    """The cell scale's answer for ``exposure`` (network inputs, nM): mode fractions,
+    dividing share and relative contractility (cached: :func:`phenotype_response`)."""
+    from ..body.drugs import coupling_parameters
+    from ..cell.phenotype import phenotype_response
+
+    n = int(coupling_parameters()["coupling.response_cells"])
+    treated = phenotype_response(dict(exposure), n_cells=n)
+    untreated = phenotype_response({}, n_cells=n)
+    return CellInputs.from_phenotypes(treated, untreated)
+
+
+def mode_parameters() -> dict[str, np.ndarray]:
+    """Speed (µm/min) and persistence (min) per mode, in :data:`MODES` order (params/cell.toml)."""
+    from ..cell.phenotype import phenotype_parameters
+
+    q = phenotype_parameters()
+    return {"speed": np.array([q[f"speed.{m}"] for m in MODES]),
+            "persistence": np.array([q[f"persistence.{m}"] for m in MODES])}
+
+
+def domain_box(sc: TissueScenario) -> tuple[np.ndarray, np.ndarray]:
+    p = sc.parameters
+    hi = [p["domain.width"], p["domain.height"]] + ([p["domain.depth"]] if sc.dims == 3 else [])
+    return np.zeros(sc.dims), np.array(hi, dtype=float)
+
+
+def _uniform_in(rng: np.random.Generator, lo: np.ndarray, hi: np.ndarray, n: int) -> np.ndarray:
+    return lo + (hi - lo) * rng.random((n, len(lo)))
+
+
+def build_engine(sc: TissueScenario, cells: CellInputs, *, seed: int | None = None) -> TissueEngine:
+    """The scenario's tissue, ready to step. ``seed`` defaults to the scenario's."""
+    p = sc.parameters
+    d = sc.dims
+    seed = sc.seed if seed is None else int(seed)
+    lo, hi = domain_box(sc)
+    edge = float(p["tumour.edge"])
+    vessel_x = float(p["vessel.position"])
+    slab = float(np.prod(hi[1:]))  # height (× depth)
+    per_tumour = p["tumour.area_per_cell"] if d == 2 else p["tumour.volume_per_cell"]
+    per_caf = p["caf.area_per_cell"] if d == 2 else p["caf.volume_per_cell"]
+    n_tumour = int(round(edge * slab / per_tumour))
+    stroma_hi = hi.copy()
+    stroma_hi[0] = max(vessel_x, edge)
+    n_caf = int(round((stroma_hi[0] - edge) * slab / per_caf))
+
+    t_lo, t_hi = lo.copy(), hi.copy()
+    t_hi[0] = edge
+    pos_t = _uniform_in(stream(seed, _PLACE_TUMOUR), t_lo, t_hi, n_tumour)
+    s_lo = lo.copy()
+    s_lo[0] = edge
+    pos_c = _uniform_in(stream(seed, _PLACE_CAF), s_lo, stroma_hi, n_caf)
+
+    fr = np.array([cells.mode_fractions.get(m, 0.0) for m in MODES], dtype=float)
+    fr = fr / fr.sum() if fr.sum() > 0 else np.array([1.0, 0, 0, 0])
+    mode = stream(seed, _MODES).choice(len(MODES), size=n_tumour, p=fr).astype(np.int8)
+    mp = mode_parameters()
+    h_am, h_mes = p["matrix.hindrance_amoeboid"], p["matrix.hindrance_mesenchymal"]
+    hind_by_mode = np.array([h_am, h_mes, 0.5 * (h_am + h_mes), h_mes])
+    deg_by_mode = np.array([0.0, 1.0, 0.5, 0.0]) * p["tumour.degradation_mesenchymal"]
+    dividing = stream(seed, _DIVIDING).random(n_tumour) < cells.dividing_fraction
+
+    caf_c = cells.caf_contractility * p["caf.contractility"]
+    n = n_tumour + n_caf
+    agents = Agents.from_columns(np.vstack([pos_t, pos_c]) if n else np.zeros((0, d)), capacity=max(2 * n, 64))
+    a = agents
+    a.radius[:n_tumour] = p["tumour.radius"]
+    a.radius[n_tumour:n] = p["caf.radius"]
+    a.kind[:n_tumour] = K.TUMOUR
+    a.kind[n_tumour:n] = K.CAF
+    a.mode[:n_tumour] = mode
+    a.mode[n_tumour:n] = MODES.index("mesenchymal")
+    a.speed[:n_tumour] = mp["speed"][mode]
+    a.persist[:n_tumour] = mp["persistence"][mode]
+    a.hind[:n_tumour] = hind_by_mode[mode]
+    a.degrade[:n_tumour] = deg_by_mode[mode]
+    a.div_rate[:n_tumour] = np.where(dividing, p["tumour.division_rate"], 0.0)
+    a.death_rate[:n_tumour] = p["tumour.death_rate"]
+    a.speed[n_tumour:n] = p["caf.speed"]
+    a.persist[n_tumour:n] = p["caf.persistence"]
+    a.hind[n_tumour:n] = p["matrix.hindrance_caf"]
+    a.degrade[n_tumour:n] = p["caf.degradation"] * caf_c
+    a.align[n_tumour:n] = p["caf.alignment"] * caf_c
+    if n_caf:
+        # CAFs start polarised away from the tumour (part of their motility along +x)
+        rnd = stream(seed, _CAF_DIRECTION).normal(size=(n_caf, d))
+        rnd /= np.linalg.norm(rnd, axis=1, keepdims=True)
+        o = p["caf.orientation"]
+        direction = (1 - o) * rnd
+        direction[:, 0] += o
+        direction /= np.maximum(np.linalg.norm(direction, axis=1, keepdims=True), 1e-12)
+        a.mot[n_tumour:n] = p["caf.speed"] * direction
+
+    matrix = Matrix.uniform(lo, hi, p["matrix.voxel"], p["matrix.density"], d,
+                            track_speed=p["track.speed_gain"], track_persistence=p["track.persistence_gain"],
+                            guidance=p["track.guidance"])
+    nx = matrix.shape[0]
+    x_centres = matrix.lo[0] + (np.arange(nx) + 0.5) * matrix.voxel
+    in_tumour = np.tile(x_centres < edge, matrix.shape[1] * matrix.shape[2])
+    matrix.rho[in_tumour] = 0.0
+
+    rep = p["mechanics.repulsion"]
+    adh, het = p["mechanics.adhesion"], p["mechanics.heterotypic_adhesion"]
+    mech = Mechanics(dt=p["mechanics.dt"], repulsion=np.full((2, 2), rep), adhesion=np.array([[adh, het], [het, adh]]),
+                     adhesion_range=p["mechanics.adhesion_range"],
+                     motility_law=K.OU if p["motility.law"] == "ou" else K.TURN, walls=True,
+                     skin=p["mechanics.skin"], max_contacts=int(p["tumour.max_contacts"]))
+    z_mid = 0.5 * hi[2] if d == 3 else 0.0
+    vessels = np.array([[vessel_x, lo[1], z_mid, vessel_x, hi[1], z_mid]])
+    return TissueEngine(agents, lo, hi, mech, seed=seed, matrix=matrix, vessels=vessels,
+                        vessel_radius=p["vessel.radius"], intravasation_rate=p["vessel.intravasation_rate"],
+                        chemotaxis_speed=p["chemotaxis.speed"], chemotaxis_length=p["chemotaxis.length"])

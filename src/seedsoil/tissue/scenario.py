@@ -1,0 +1,202 @@
+"""Tissue scenarios (TOML) -> one validated, immutable :class:`TissueScenario`.
+
+A tissue scenario sets parameters of ``params/tissue.toml`` grouped as there
+(``[domain] width = "600 um"``, ``[caf] contractility = 0``), the drug
+``[exposure]`` as levels of the cell-scale network's inputs (``JAKi``, ``ROCKi``,
+nM, network-equivalent: what the body scale's drugs are converted to) and
+``[simulation] seed``. Values may carry units; they are converted once, here, to
+the tissue scale's units (µm, minutes). Anything invalid raises
+:class:`~seedsoil.errors.ScenarioError` naming the field, the value, the unit
+and the allowed range.
+
+Example::
+
+    [scenario]
+    name = "edge"
+    [simulation]
+    duration = "24 h"
+    seed = 1
+    [domain]
+    dimensions = 2
+    [exposure]
+    JAKi = "100 nM"
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Mapping
+
+from ..errors import ScenarioError, did_you_mean
+from ..params import ParameterLibrary, load_library
+from ..units import parse_quantity
+
+INTEGER_PARAMETERS = ("domain.dimensions", "tumour.max_contacts")
+
+
+def tissue_library() -> ParameterLibrary:
+    return load_library(("tissue",))
+
+
+def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in data.items():
+        name = f"{prefix}{k}"
+        if isinstance(v, Mapping):
+            out.update(_flatten(v, f"{name}."))
+        else:
+            out[name] = v
+    return out
+
+
+def _network_inputs() -> tuple[str, ...]:
+    from ..cell import builtin_network
+
+    return tuple(builtin_network().input_names)
+
+
+@dataclass(frozen=True)
+class TissueScenario:
+    """A validated tissue scenario: parameters (µm, min), exposure (nM), seed and name."""
+
+    name: str = "tissue"
+    description: str = ""
+    parameters: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType(tissue_library().defaults()))
+    exposure: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+    seed: int = 0
+
+    def __getitem__(self, name: str) -> Any:
+        return self.parameters[name]
+
+    @property
+    def dims(self) -> int:
+        return int(self.parameters["domain.dimensions"])
+
+    def to_dict(self) -> dict[str, Any]:
+        """Nested plain dict in internal units (round-trips through :meth:`from_dict`)."""
+        nested: dict[str, Any] = {"scenario": {"name": self.name, "description": self.description},
+                                  "simulation": {"seed": self.seed}}
+        for key, value in self.parameters.items():
+            group, leaf = key.rsplit(".", 1)
+            node = nested
+            for part in group.split("."):
+                node = node.setdefault(part, {})
+            node[leaf] = value
+        if self.exposure:
+            nested["exposure"] = dict(self.exposure)
+        return nested
+
+    @property
+    def content_hash(self) -> str:
+        blob = json.dumps(self.to_dict(), sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def with_parameters(self, **overrides: Any) -> "TissueScenario":
+        """A copy with parameters changed; keys use ``__`` for dots (``caf__contractility=0``)."""
+        d = self.to_dict()
+        for key, value in overrides.items():
+            parts = key.replace("__", ".").split(".")
+            node = d
+            for part in parts[:-1]:
+                node = node.setdefault(part, {})
+            node[parts[-1]] = value
+        return TissueScenario.from_dict(d)
+
+    def with_exposure(self, exposure: Mapping[str, float]) -> "TissueScenario":
+        d = self.to_dict()
+        d["exposure"] = dict(exposure)
+        return TissueScenario.from_dict(d)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "TissueScenario":
+        lib = tissue_library()
+        if not isinstance(data, Mapping):
+            raise ScenarioError("a tissue scenario must be a table", field="scenario", value=data)
+        data = dict(data)
+        meta = data.pop("scenario", {}) or {}
+        if not isinstance(meta, Mapping):
+            raise ScenarioError("scenario: must be a table with name and description", field="scenario", value=meta)
+        bad_meta = sorted(set(meta) - {"name", "description"})
+        if bad_meta:
+            raise ScenarioError(f"scenario.{bad_meta[0]}: unknown key (scenario takes name, description)",
+                                field=f"scenario.{bad_meta[0]}", value=meta[bad_meta[0]])
+        exposure_raw = data.pop("exposure", {}) or {}
+        sim = dict(data.get("simulation", {}) or {})
+        seed = sim.pop("seed", 0)
+        if sim or "simulation" in data:
+            data["simulation"] = sim
+        if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**63:
+            raise ScenarioError(f"simulation.seed = {seed!r}: must be an integer in [0, 2^63)",
+                                field="simulation.seed", value=seed)
+        params = dict(lib.defaults())
+        for key, raw in _flatten(data).items():
+            if key not in lib:
+                raise ScenarioError(f"{key}: unknown tissue parameter{did_you_mean(key, list(lib))} "
+                                    "(`seedsoil params --scale tissue` lists them)", field=key, value=raw)
+            value = lib[key].coerce(raw)
+            if key in INTEGER_PARAMETERS:
+                if float(value) != int(value):
+                    raise ScenarioError(f"{key} = {raw!r}: must be a whole number", field=key, value=raw)
+                value = int(value)
+            params[key] = value
+        inputs = _network_inputs()
+        exposure: dict[str, float] = {}
+        if not isinstance(exposure_raw, Mapping):
+            raise ScenarioError("exposure: must be a table of network inputs, e.g. JAKi = \"100 nM\"",
+                                field="exposure", value=exposure_raw)
+        for key, raw in exposure_raw.items():
+            if key not in inputs:
+                raise ScenarioError(f"exposure.{key}: not an input of the cell network{did_you_mean(key, inputs)} "
+                                    f"(inputs: {', '.join(inputs)})", field=f"exposure.{key}", value=raw)
+            v = parse_quantity(raw, "nM", field=f"exposure.{key}")
+            if not (math.isfinite(v) and v >= 0):
+                raise ScenarioError(f"exposure.{key} = {raw!r}: out of range; allowed [0, inf) nM",
+                                    field=f"exposure.{key}", value=raw)
+            if v > 0:
+                exposure[key] = v
+        _check_geometry(params)
+        return cls(name=str(meta.get("name", "tissue")), description=str(meta.get("description", "")),
+                   parameters=MappingProxyType(params), exposure=MappingProxyType(dict(sorted(exposure.items()))),
+                   seed=int(seed))
+
+
+def _check_geometry(p: Mapping[str, Any]) -> None:
+    width = p["domain.width"]
+    if not p["tumour.edge"] < width:
+        raise ScenarioError(f"tumour.edge = {p['tumour.edge']:g} um: must be inside the domain "
+                            f"(< domain.width = {width:g} um)", field="tumour.edge", value=p["tumour.edge"])
+    if not p["vessel.position"] <= width:
+        raise ScenarioError(f"vessel.position = {p['vessel.position']:g} um: must be inside the domain "
+                            f"(<= domain.width = {width:g} um)", field="vessel.position", value=p["vessel.position"])
+    if p["simulation.save_every"] > p["simulation.duration"]:
+        raise ScenarioError(f"simulation.save_every = {p['simulation.save_every']:g} min: must not exceed "
+                            f"simulation.duration ({p['simulation.duration']:g} min)",
+                            field="simulation.save_every", value=p["simulation.save_every"])
+    if p["simulation.save_every"] < p["mechanics.dt"]:
+        raise ScenarioError(f"simulation.save_every = {p['simulation.save_every']:g} min: must be at least "
+                            f"mechanics.dt ({p['mechanics.dt']:g} min)", field="simulation.save_every",
+                            value=p["simulation.save_every"])
+
+
+def load_tissue_scenario(path: str | Path) -> TissueScenario:
+    """Read and validate a tissue scenario TOML file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ScenarioError(f"{path}: cannot read the scenario file ({exc.strerror})", field="file",
+                            value=str(path)) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{path}: not valid TOML ({exc})", field="file", value=str(path)) from None
+    return TissueScenario.from_dict(data)
+
+
+def default_tissue_scenario() -> TissueScenario:
+    return TissueScenario.from_dict({})

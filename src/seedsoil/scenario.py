@@ -23,7 +23,7 @@ from .errors import ScenarioError, UnitError, did_you_mean
 from .params import Interval, ParameterLibrary, load_library
 from .units import parse_quantity
 
-STRUCTURAL = ("scenario", "simulation", "surgery", "therapy", "injection", "output", "variant")
+STRUCTURAL = ("scenario", "simulation", "surgery", "therapy", "injection", "output", "tissue", "variant")
 
 
 # --------------------------------------------------------------------------- quantities
@@ -118,6 +118,14 @@ class Injection(_Section):
     day: Days = 0.0
 
 
+class TissueLink(_Section):
+    """Coupling to the tissue scale: a saved :class:`~seedsoil.tissue.invasion.InvasionMap`
+    (JSON, from ``seedsoil tissue-map``) from which drugs' JAK1 / ROCK inhibition scales
+    shedding. A relative path is read from the scenario file's folder."""
+
+    invasion_map: str | None = None
+
+
 class Output(_Section):
     record_every: PositiveDays = 7.0
     colonies: StrictBool = True
@@ -178,6 +186,7 @@ class Scenario:
     injection: Injection | None
     output: Output
     overrides: Mapping[str, Any] = field(default_factory=dict)
+    tissue: TissueLink | None = None
     #: named overlays of this scenario ("the same patient, plus ..."); see :meth:`variant`
     variants: tuple[tuple[str, Mapping[str, Any]], ...] = ()
 
@@ -199,6 +208,8 @@ class Scenario:
         if self.injection is not None:
             out["injection"] = self.injection.model_dump()
         out["output"] = self.output.model_dump()
+        if self.tissue is not None:
+            out["tissue"] = self.tissue.model_dump()
         for name, value in sorted(self.overrides.items()):
             node = out
             *groups, leaf = name.split(".")
@@ -317,6 +328,11 @@ class Scenario:
                 check_drug_therapy(t, f"therapy[{i}]")
         injection = _section(Injection, "injection", data["injection"]) if "injection" in data else None
         output = _section(Output, "output", data.get("output", {}))
+        tissue = _section(TissueLink, "tissue", data["tissue"]) if "tissue" in data else None
+        if tissue is not None and tissue.invasion_map is not None:  # type: ignore[union-attr]
+            from .tissue.invasion import InvasionMap
+
+            InvasionMap.load(tissue.invasion_map)  # type: ignore[union-attr]  # fails here, at the boundary
         if sim.stochastic_threshold < sim.exact_threshold:  # type: ignore[union-attr]
             raise ScenarioError(
                 f"simulation.stochastic_threshold = {sim.stochastic_threshold:g}: must be >= "  # type: ignore[union-attr]
@@ -327,7 +343,7 @@ class Scenario:
                                 field="surgery", value=data["surgery"])
         base = cls(meta=meta, parameters=MappingProxyType(params), simulation=sim, surgery=surgery,  # type: ignore[arg-type]
                    therapies=therapies, injection=injection, output=output,  # type: ignore[arg-type]
-                   overrides=MappingProxyType(dict(sorted(overrides.items()))))
+                   overrides=MappingProxyType(dict(sorted(overrides.items()))), tissue=tissue)  # type: ignore[arg-type]
         raw_v = data.get("variant", [])
         if isinstance(raw_v, Mapping):
             raw_v = [raw_v]
@@ -350,7 +366,7 @@ class Scenario:
         if variants:
             base = cls(meta=meta, parameters=base.parameters, simulation=sim, surgery=surgery,  # type: ignore[arg-type]
                        therapies=therapies, injection=injection, output=output,  # type: ignore[arg-type]
-                       overrides=base.overrides, variants=tuple(variants))
+                       overrides=base.overrides, tissue=tissue, variants=tuple(variants))  # type: ignore[arg-type]
         return base
 
 
@@ -426,6 +442,9 @@ def load_scenario(path: str | Path) -> Scenario:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(f"{path}: not valid TOML: {exc}", field="file", value=str(path)) from None
+    link = data.get("tissue")
+    if isinstance(link, dict) and isinstance(link.get("invasion_map"), str):
+        link["invasion_map"] = str((path.parent / link["invasion_map"]).resolve())
     return Scenario.from_dict(data)
 
 
@@ -435,4 +454,4 @@ def default_scenario() -> Scenario:
 
 
 __all__ = ["Scenario", "load_scenario", "default_scenario", "Simulation", "Surgery", "Therapy", "Injection",
-           "Output", "Meta"]
+           "Output", "Meta", "TissueLink"]

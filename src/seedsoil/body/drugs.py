@@ -4,10 +4,12 @@ The built-in presets of :mod:`seedsoil.pharm` are registered with the body's hoo
 (:mod:`seedsoil.body.hooks`) the first time a scenario names a drug. Their
 effects, per time point:
 
-* **invasion_factor** (multiplies shedding): the cell-scale population's motility
+* **invasion_factor** (multiplies shedding): with a tissue-scale
+  :class:`~seedsoil.tissue.invasion.InvasionMap` (scenario ``[tissue] invasion_map``),
+  the escape rate into blood relative to no drug at the network-equivalent JAK1 / ROCK
+  inhibitor levels the drugs reach; without one, the cell-scale population's motility
   (mean speed relative to untreated, :func:`seedsoil.cell.phenotype.phenotype_response`)
-  at the network-equivalent JAK1 / ROCK inhibitor level the drug reaches. Until the
-  tissue scale provides an escape rate, motility stands in for it (assumption).
+  stands in for it (assumption).
 * **immune_kill_factor** (multiplies immune killing): NK-cell killing needs
   cytokine signalling through JAK1 (IL-15 → JAK1/JAK3 → STAT5); a JAK inhibitor
   removes the JAK-dependent share ``coupling.nk_jak_share`` in proportion to its
@@ -76,22 +78,25 @@ def drug_effects(times: np.ndarray, exposures: Mapping[str, np.ndarray]) -> dict
     from ..cell import builtin_network
     from ..pharm.presets import preset, presets
 
+    from ..tissue.invasion import current_map
+
     known = set(presets())
     q = coupling_parameters()
     net = builtin_network()
     out = {f: np.ones_like(times, dtype=float) for f in hooks.FACTORS}
+    # remaining activity of each tissue-path target (JAK1, ROCK) under all drugs together
+    activity = {net_input: None for _, net_input, _ in _TARGET_INPUTS}
     for name, c in exposures.items():
         if name not in known:
             continue  # a user-registered drug: its own effect model handles it
         drug = preset(name)
         c = np.asarray(c, dtype=float)
-        for targets, net_input, ic50_name in _TARGET_INPUTS:
+        for targets, net_input, _ in _TARGET_INPUTS:
             target = next((t for t in targets if t in drug.targets), None)
             if target is None:
                 continue
-            eq = _network_equivalent(drug.activity(target, c), net.parameter(ic50_name).value)
-            grid, mot = motility_curve(net_input)
-            out["invasion_factor"] *= _interp_log(eq, grid, mot)
+            a = drug.activity(target, c)
+            activity[net_input] = a if activity[net_input] is None else activity[net_input] * a
         nk_target = next((t for t in _NK_TARGETS if t in drug.targets), None)
         if nk_target is not None:
             a = drug.activity(nk_target, c)
@@ -99,6 +104,16 @@ def drug_effects(times: np.ndarray, exposures: Mapping[str, np.ndarray]) -> dict
         il1_target = next((t for t in _IL1R_TARGETS if t in drug.targets), None)
         if il1_target is not None:
             out["dormancy_signal_factor"] *= drug.activity(il1_target, c)
+    levels = {net_input: _network_equivalent(a, net.parameter(ic50_name).value)
+              for _, net_input, ic50_name in _TARGET_INPUTS if (a := activity[net_input]) is not None}
+    imap = current_map()
+    if imap is not None:
+        if levels:
+            out["invasion_factor"] *= imap.factor(**levels)
+    else:
+        for net_input, eq in levels.items():
+            grid, mot = motility_curve(net_input)
+            out["invasion_factor"] *= _interp_log(eq, grid, mot)
     return out
 
 

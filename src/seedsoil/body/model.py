@@ -154,7 +154,13 @@ def build_inputs(sc: Scenario) -> BodyInputs:
         elif kind == "drug":
             schedules.append(hooks.Dosing(th.drug, th.dose, th.interval, start, stop))
     h = suppression(I_mid, p["dormancy.suppression_half_concentration"], p["dormancy.suppression_hill"])
-    fac = hooks.factors(t_mid, schedules, step=dt)
+    if sc.tissue is not None and sc.tissue.invasion_map is not None:
+        from ..tissue.invasion import InvasionMap, active_map
+
+        with active_map(InvasionMap.load(sc.tissue.invasion_map)):
+            fac = hooks.factors(t_mid, schedules, step=dt)
+    else:
+        fac = hooks.factors(t_mid, schedules, step=dt)
     h = h * (1.0 - blocked) * fac["dormancy_signal_factor"]
     finv = fac["invasion_factor"]
     fkill = fac["immune_kill_factor"]

@@ -46,8 +46,7 @@ def voxel_of(x, y, z, dims, glo, inv_h, gdim):
     return ix, iy, iz
 
 
-@jit_parallel
-def cell_ids(pos, state, n, glo, inv_h, gdim, out):
+def _cell_ids(pos, state, n, glo, inv_h, gdim, out):
     """Voxel index of each active agent (−1 for inactive ones)."""
     dims = pos.shape[1]
     for i in numba.prange(n):
@@ -103,8 +102,7 @@ def _nearest_on_vessels(x, y, z, dims, vessels):
     return best, bx, by, bz, bk
 
 
-@jit_parallel
-def build_neighbours(pos, radius, state, n, start, order, glo, inv_h, gdim, adh_range, skin, nbr, nnb):
+def _build_neighbours(pos, radius, state, n, start, order, glo, inv_h, gdim, adh_range, skin, nbr, nnb):
     """Verlet neighbour lists: for each active agent, the agents within its interaction reach
     ``adh_range (r_i + r_j)`` plus ``skin`` µm, found through the voxel grid. Rows of
     ``nbr`` hold up to ``nbr.shape[1]`` entries; ``nnb[i]`` is the true count (larger than
@@ -143,8 +141,7 @@ def build_neighbours(pos, radius, state, n, start, order, glo, inv_h, gdim, adh_
         nnb[i] = cnt
 
 
-@jit_parallel
-def mechanics(pos, vel, mot, radius, kind, state, ids, speed, persist, hind, n,
+def _mechanics(pos, vel, mot, radius, kind, state, ids, speed, persist, hind, n,
               nbr, nnb, c_rep, c_adh, adh_range, wall_lo, wall_hi, walls,
               law, dt, seed, step,
               matrix_on, rho, axis, m_lo, inv_mh, mdim, track_speed, track_pers, guidance,
@@ -282,8 +279,7 @@ def mechanics(pos, vel, mot, radius, kind, state, ids, speed, persist, hind, n,
         contacts[i] = nc
 
 
-@jit_parallel
-def advance(pos, vel, vel_prev, radius, kind, state, ids, escape_step, n, dt, first, wall_lo, wall_hi,
+def _advance(pos, vel, vel_prev, radius, kind, state, ids, escape_step, n, dt, first, wall_lo, wall_hi,
             vessels, vessel_radius, p_intravasate, seed, step, pos_ref, moved):
     """Overdamped position update, second-order Adams-Bashforth
     ``x += dt (1.5 v − 0.5 v_prev)`` (forward Euler on the first step), kept inside the
@@ -314,6 +310,15 @@ def advance(pos, vel, vel_prev, radius, kind, state, ids, escape_step, n, dt, fi
                 state[i] = ESCAPED
                 escape_step[i] = step
                 moved[i] = math.inf  # the neighbour lists must drop it
+
+
+# Each parallel kernel also exists serial: for a few hundred agents the cost of waking
+# threads at every step exceeds the work (and on a busy machine it is far worse). Both
+# variants do the same arithmetic in the same order per agent, so results are equal.
+cell_ids, cell_ids_serial = jit_parallel(_cell_ids), jit(_cell_ids)
+build_neighbours, build_neighbours_serial = jit_parallel(_build_neighbours), jit(_build_neighbours)
+mechanics, mechanics_serial = jit_parallel(_mechanics), jit(_mechanics)
+advance, advance_serial = jit_parallel(_advance), jit(_advance)
 
 
 @jit

@@ -26,6 +26,8 @@ SCALARS = (
     ("death_rate", np.float64, 0.0), ("contacts", np.int32, 0), ("escape_step", np.int64, -1),
 )
 VECTORS = ("pos", "vel", "vel_prev", "mot")
+#: below this many agents the serial kernels run (thread wake-ups would cost more than the work)
+PARALLEL_MIN_AGENTS = 4096
 
 
 @dataclass
@@ -240,7 +242,8 @@ class TissueEngine:
         if len(self._cell) < a.capacity:
             self._cell = np.zeros(a.capacity, dtype=np.int64)
             self._order = np.zeros(a.capacity, dtype=np.int64)
-        K.cell_ids(a.pos, a.state, a.n, self.glo, 1.0 / self.voxel, self.gdim, self._cell)
+        cell_ids = K.cell_ids if self._parallel() else K.cell_ids_serial
+        cell_ids(a.pos, a.state, a.n, self.glo, 1.0 / self.voxel, self.gdim, self._cell)
         self.n_binned = K.bin_agents(self._cell, a.n, self.n_cells, self.start, self._order)
 
     def _sort(self) -> None:
@@ -267,8 +270,9 @@ class TissueEngine:
         if self._nbr.shape[0] < a.capacity:
             self._nbr = np.zeros((a.capacity, self._nbr.shape[1]), dtype=np.int32)
         m = self.mech
+        build = K.build_neighbours if self._parallel() else K.build_neighbours_serial
         while True:
-            K.build_neighbours(a.pos, a.radius, a.state, a.n, self.start, self._order, self.glo, 1.0 / self.voxel,
+            build(a.pos, a.radius, a.state, a.n, self.start, self._order, self.glo, 1.0 / self.voxel,
                                self.gdim, m.adhesion_range, m.skin, self._nbr, self._nnb)
             need = int(self._nnb[:a.n].max()) if a.n else 0
             if need <= self._nbr.shape[1]:
@@ -276,6 +280,9 @@ class TissueEngine:
             self._nbr = np.zeros((self._nbr.shape[0], need + 8), dtype=np.int32)
         self._pos_ref = a.pos.copy()
         self.rebuilds += 1
+
+    def _parallel(self) -> bool:
+        return self.agents.n >= PARALLEL_MIN_AGENTS and numba.get_num_threads() > 1
 
     def _ensure_capacity(self, extra: int) -> None:
         a = self.agents
@@ -291,13 +298,16 @@ class TissueEngine:
         half_skin_sq = (0.5 * m.skin) ** 2
         for _ in range(int(steps)):
             s = self.step_index
-            K.mechanics(a.pos, a.vel, a.mot, a.radius, a.kind, a.state, a.ids, a.speed, a.persist, a.hind, a.n,
-                        self._nbr, self._nnb, self.c_rep, self.c_adh, m.adhesion_range, self.lo, self.hi, m.walls,
-                        m.motility_law, m.dt, self.seed, s, mon, rho, axis, mlo, inv_mh, mdim, tsp, tpe, gui,
-                        self.vessels, self.chemotaxis_speed, self.chemotaxis_length, a.contacts)
-            K.advance(a.pos, a.vel, a.vel_prev, a.radius, a.kind, a.state, a.ids, a.escape_step, a.n, m.dt, s == 0,
-                      self.lo, self.hi, self.vessels, self.vessel_radius, self.p_intravasate, self.seed, s,
-                      self._pos_ref, self._moved)
+            par = self._parallel()
+            mechanics = K.mechanics if par else K.mechanics_serial
+            advance = K.advance if par else K.advance_serial
+            mechanics(a.pos, a.vel, a.mot, a.radius, a.kind, a.state, a.ids, a.speed, a.persist, a.hind, a.n,
+                      self._nbr, self._nnb, self.c_rep, self.c_adh, m.adhesion_range, self.lo, self.hi, m.walls,
+                      m.motility_law, m.dt, self.seed, s, mon, rho, axis, mlo, inv_mh, mdim, tsp, tpe, gui,
+                      self.vessels, self.chemotaxis_speed, self.chemotaxis_length, a.contacts)
+            advance(a.pos, a.vel, a.vel_prev, a.radius, a.kind, a.state, a.ids, a.escape_step, a.n, m.dt, s == 0,
+                    self.lo, self.hi, self.vessels, self.vessel_radius, self.p_intravasate, self.seed, s,
+                    self._pos_ref, self._moved)
             if self.remodelling:
                 K.remodel(a.pos, a.vel, a.state, a.degrade, a.align, a.n, m.dt, rho, axis, mlo, inv_mh, mdim)
             changed = a.n > 0 and float(self._moved[:a.n].max()) > half_skin_sq

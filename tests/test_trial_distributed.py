@@ -266,3 +266,21 @@ def test_killed_trial_resumes_without_recomputing_finished_parts(procs, trial_fi
     assert {k: after[k] for k in before} == before  # finished parts were not recomputed
     assert json.loads((out / "trial.json").read_text())["complete"] is True
     assert_same_table(pd.read_parquet(out / "patients.parquet"), reference)
+
+
+def test_invasion_map_on_the_dask_cluster_equals_the_in_process_map(cluster, tmp_path, monkeypatch):
+    """The tissue → body map through the same executors: remote workers give the same table."""
+    from seedsoil.cohort.execute import InProcess
+    from seedsoil.tissue import default_tissue_scenario
+    from seedsoil.tissue import invasion
+
+    monkeypatch.setattr(invasion, "_cache_dir", lambda: tmp_path)
+    address, client = cluster
+    sc = default_tissue_scenario().with_parameters(domain__height=150.0, domain__width=250.0,
+                                                   vessel__position=200.0, simulation__duration=120.0)
+    grid = {"ROCKi": [1000.0]}
+    local = invasion.invasion_map(sc, grid, replicates=2, executor=InProcess(), cache=False)
+    remote = invasion.invasion_map(sc, grid, replicates=2, executor="dask", scheduler=address, cache=False)
+    pd.testing.assert_frame_equal(local.table, remote.table, check_exact=True)
+    ran = client.run(lambda: "seedsoil.tissue.simulate" in sys.modules)
+    assert ran and all(ran.values()), ran

@@ -1,4 +1,4 @@
-"""``seedsoil`` command line: run | params | validate | report.
+"""``seedsoil`` command line: run | trial | tissue | params | validate | report.
 
 Every command is a thin layer over one library call. Bad input (a wrong scenario
 value, a missing file) prints one line naming the field, the value, the unit and
@@ -166,6 +166,74 @@ def print_table(df, title: str = "") -> None:
         table.add_column(str(col), overflow="fold")
     for row in df.itertuples(index=False):
         table.add_row(*[f"{v:.4g}" if isinstance(v, float) else str(v) for v in row])
+    console.print(table)
+
+
+@app.command()
+def tissue(
+    scenario: Path = typer.Argument(..., help="tissue scenario TOML file (e.g. examples/tissue_edge.toml)"),
+    seed: Optional[int] = typer.Option(None, help="seed (default: the scenario's simulation.seed)"),
+    out: Optional[Path] = typer.Option(None, help="run directory (default: out/<scenario name>)"),
+    force: bool = typer.Option(False, help="replace an existing run directory"),
+    animate: bool = typer.Option(False, help="also write tissue.gif, one frame per saved snapshot"),
+    threads: Optional[int] = typer.Option(None, help="numba threads (results do not depend on it)"),
+    png: bool = typer.Option(True, "--png/--no-png", help="write the snapshot PNGs and invasion.png"),
+) -> None:
+    """Simulate invasion at the tumour edge (tissue scale) and write a run directory."""
+    import time
+
+    from .tissue import load_tissue_scenario, simulate_tissue
+    from .tissue.output import write_tissue_run
+
+    t0 = time.perf_counter()
+    try:
+        if seed is not None and not 0 <= seed < 2**63:
+            raise ScenarioError(f"--seed = {seed}: must be an integer in [0, 2^63)", field="seed", value=seed)
+        if threads is not None and threads < 1:
+            raise ScenarioError(f"--threads = {threads}: must be >= 1", field="threads", value=threads)
+        sc = load_tissue_scenario(scenario)
+        out_dir = out or Path("out") / slug(sc.name)
+        if out_dir.exists() and not force:
+            raise RunExistsError(f"{out_dir} exists; pass --force to replace it")
+        with console.status(f"{sc.name}: cell-scale phenotype and tissue set-up…") as status:
+            def progress(t: float, t_end: float) -> None:
+                status.update(f"{sc.name}: simulated {t:g} of {t_end:g} min ({100 * t / t_end:.0f} %)")
+
+            result = simulate_tissue(sc, seed=seed, threads=threads, progress=progress)
+            status.update(f"{sc.name}: writing {out_dir}…")
+            write_tissue_run(result, out_dir, force=force, animate=animate, png=png)
+    except (ScenarioError, RunExistsError) as exc:
+        _fail(str(exc))
+        return
+    print_tissue_summary(result, wall_s=time.perf_counter() - t0)
+    console.print(f"run written to [bold]{out_dir}[/]")
+
+
+def print_tissue_summary(result, wall_s: float | None = None) -> None:
+    s = result.summary
+    ts = result.timeseries
+    sc = result.scenario
+    table = Table(title=f"{sc.name}: {sc.dims}-D tissue, {ts['time_min'].iloc[-1]:g} min, seed {result.seed}")
+    table.add_column("")
+    table.add_column("value", justify="right")
+    modes = ", ".join(f"{m} {100 * f:.0f} %" for m, f in result.cells.mode_fractions.items() if f > 0)
+    rows = [
+        ("tumour cells (start → end)", f"{s['tumour_cells_start']} → {s['tumour_cells_end']}"),
+        ("CAFs", str(int(ts["cafs"].iloc[-1]))),
+        ("migration modes (cell scale)", modes or "-"),
+        ("invading cells (end)", str(s["invading_cells"])),
+        ("invasion depth, 10 deepest (µm)", f"{s['depth_top10_um']:.1f}"),
+        ("invasion depth, deepest (µm)", f"{s['depth_max_um']:.1f}"),
+        ("escape events", str(s["escape_events"])),
+        ("escape rate (per tumour cell per day)",
+         f"{s['escape_rate_per_day']:.3g} [95 % CI {s['escape_rate_ci_low']:.3g}, {s['escape_rate_ci_high']:.3g}]"),
+        ("track fraction (matrix voxels)", f"{s['track_fraction']:.3f}"),
+    ]
+    if wall_s is not None:
+        sim = result.timings.get("simulate_s", float("nan"))
+        rows.append(("wall time (s)", f"{wall_s:.1f} (simulation {sim:.1f})"))
+    for k, v in rows:
+        table.add_row(k, v)
     console.print(table)
 
 

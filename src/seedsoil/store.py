@@ -97,6 +97,9 @@ def atomic_dir(out_dir: str | Path, fill: Callable[[Path], None], *, force: bool
         raise RunExistsError(f"{out} exists; pass --force (force=True) to replace it")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; a run directory is ordinary output
     try:
         fill(tmp)
         if out.exists():

@@ -144,11 +144,13 @@ def _build_neighbours(pos, radius, state, n, start, order, glo, inv_h, gdim, adh
 def _mechanics(pos, vel, mot, radius, kind, state, ids, speed, persist, hind, n,
               nbr, nnb, c_rep, c_adh, adh_range, wall_lo, wall_hi, walls,
               law, dt, seed, step,
-              matrix_on, rho, axis, m_lo, inv_mh, mdim, track_speed, track_pers, guidance,
-              vessels, chemo_speed, chemo_length, contacts):
+              matrix_on, rho, rho0, axis, m_lo, inv_mh, mdim, track_speed, track_pers, guidance,
+              vessels, vessel_radius, chemo_speed, chemo_length, contacts):
     """One mechanics step: update each agent's motility velocity, then its total velocity
     = motility (+ chemotaxis) + pair adhesion/repulsion over its neighbour list + wall
-    repulsion. Writes ``vel``, ``mot`` and ``contacts`` (neighbours closer than the sum of
+    and vessel repulsion (a vessel is an obstacle; cells that touch it may intravasate in
+    :func:`advance`). Track strength = fibre alignment × the cleared share of the voxel's
+    initial matrix (``rho0``), so there are no tracks where there was no matrix. Writes ``vel``, ``mot`` and ``contacts`` (neighbours closer than the sum of
     radii)."""
     dims = pos.shape[1]
     for i in numba.prange(n):
@@ -177,8 +179,8 @@ def _mechanics(pos, vel, mot, radius, kind, state, ids, speed, persist, hind, n,
                 axz = axis[m, 2]
             amag = math.sqrt(axx * axx + axy * axy + axz * axz)
             s_eff *= max(0.0, 1.0 - hind[i] * r_here)
-            if ki == TUMOUR and amag > 0.0:
-                tau = amag * (1.0 - r_here)  # a track: matrix aligned and cleared
+            if ki == TUMOUR and amag > 0.0 and rho0[m] > 0.0:
+                tau = amag * (1.0 - r_here / rho0[m])  # a track: matrix aligned and cleared
                 s_eff *= 1.0 + track_speed * tau
                 p_eff *= 1.0 + track_pers * tau
                 axx /= amag
@@ -272,6 +274,15 @@ def _mechanics(pos, vel, mot, radius, kind, state, ids, speed, persist, hind, n,
                     vy += push
                 else:
                     vz += push
+        if vessels.shape[0] > 0:
+            d, px, py, pz, kv = _nearest_on_vessels(xi, yi, zi, dims, vessels)
+            gap = d - vessel_radius[kv]
+            if gap < ri and d > 0.0:
+                t = 1.0 - max(gap, 0.0) / ri
+                push = c_rep[ki, ki] * t * t / d
+                vx += push * (xi - px)
+                vy += push * (yi - py)
+                vz += push * (zi - pz)
         vel[i, 0] = vx
         vel[i, 1] = vy
         if dims == 3:
@@ -355,20 +366,21 @@ def remodel(pos, vel, state, degrade, align, n, dt, rho, axis, m_lo, inv_mh, mdi
 @jit
 def proliferate(pos, vel, vel_prev, mot, radius, kind, mode, state, ids, speed, persist, hind, degrade, align,
                 div_rate, death_rate, contacts, max_contacts, n, capacity, begin, next_id, dt, seed, step,
-                wall_lo, wall_hi):
-    """Death and division of tumour cells for one step, in storage order from ``begin``.
+                wall_lo, wall_hi, stop):
+    """Death and division of tumour cells for one step, in storage order over rows ``[begin, stop)``.
 
     A cell dies with probability ``death_rate dt`` and, if it has at most
     ``max_contacts`` touching neighbours (contact inhibition), divides with
     probability ``div_rate dt``: the daughter gets a new id and the parent's
     phenotype, the pair is placed half a radius either side of the old centre.
+    ``stop`` is the number of agents at the start of the step, so that a call resumed after
+    the capacity ran out does not also process the daughters born earlier in the step.
     Returns (new n, next id, index to resume from when capacity ran out or −1, number of
     deaths and divisions).
     """
     dims = pos.shape[1]
-    n0 = n
     events = 0
-    for i in range(begin, n0):
+    for i in range(begin, stop):
         if state[i] != ACTIVE or kind[i] != TUMOUR:
             continue
         if death_rate[i] > 0.0 and uniform(seed, ids[i], step, _D_DEATH) < death_rate[i] * dt:

@@ -149,6 +149,7 @@ class Matrix:
     track_speed: float = 1.0
     track_persistence: float = 2.0
     guidance: float = 0.8
+    rho0: np.ndarray | None = None  # initial density (set when the engine starts)
 
     @classmethod
     def uniform(cls, lo, hi, voxel: float, density: float, dims: int, **kw) -> "Matrix":
@@ -170,8 +171,11 @@ class Matrix:
         return out[:, :, 0] if nz == 1 else out
 
     def track_strength(self) -> np.ndarray:
-        """Per voxel: alignment × cleared fraction (what speeds up and guides tumour cells)."""
-        return np.linalg.norm(self.axis, axis=1) * (1.0 - self.rho)
+        """Per voxel: alignment × cleared share of the initial matrix (what speeds up and guides
+        tumour cells); 0 where there was no matrix."""
+        rho0 = self.rho if self.rho0 is None else self.rho0
+        cleared = np.divide(rho0 - self.rho, rho0, out=np.zeros_like(self.rho), where=rho0 > 0)
+        return np.linalg.norm(self.axis, axis=1) * cleared
 
 
 class TissueEngine:
@@ -221,10 +225,12 @@ class TissueEngine:
         self.c_rep = np.ascontiguousarray(mechanics.repulsion, dtype=float)
         self.c_adh = np.ascontiguousarray(mechanics.adhesion, dtype=float)
         if matrix is None:
-            self._m = (False, np.zeros(1), np.zeros((1, self.dims)), np.zeros(3), 1.0, np.ones(3, dtype=np.int64),
-                       0.0, 0.0, 0.0)
+            self._m = (False, np.zeros(1), np.zeros(1), np.zeros((1, self.dims)), np.zeros(3), 1.0,
+                       np.ones(3, dtype=np.int64), 0.0, 0.0, 0.0)
         else:
-            self._m = (True, matrix.rho, matrix.axis, matrix.lo, 1.0 / matrix.voxel,
+            if matrix.rho0 is None:
+                matrix.rho0 = matrix.rho.copy()
+            self._m = (True, matrix.rho, matrix.rho0, matrix.axis, matrix.lo, 1.0 / matrix.voxel,
                        np.array(matrix.shape, dtype=np.int64), matrix.track_speed, matrix.track_persistence,
                        matrix.guidance)
         self.proliferating = bool(np.any(agents.div_rate[:agents.n] > 0) or np.any(agents.death_rate[:agents.n] > 0))
@@ -294,7 +300,7 @@ class TissueEngine:
         """Advance ``steps`` mechanics steps of ``mechanics.dt`` minutes."""
         a = self.agents
         m = self.mech
-        mon, rho, axis, mlo, inv_mh, mdim, tsp, tpe, gui = self._m
+        mon, rho, rho0, axis, mlo, inv_mh, mdim, tsp, tpe, gui = self._m
         half_skin_sq = (0.5 * m.skin) ** 2
         for _ in range(int(steps)):
             s = self.step_index
@@ -303,8 +309,8 @@ class TissueEngine:
             advance = K.advance if par else K.advance_serial
             mechanics(a.pos, a.vel, a.mot, a.radius, a.kind, a.state, a.ids, a.speed, a.persist, a.hind, a.n,
                       self._nbr, self._nnb, self.c_rep, self.c_adh, m.adhesion_range, self.lo, self.hi, m.walls,
-                      m.motility_law, m.dt, self.seed, s, mon, rho, axis, mlo, inv_mh, mdim, tsp, tpe, gui,
-                      self.vessels, self.chemotaxis_speed, self.chemotaxis_length, a.contacts)
+                      m.motility_law, m.dt, self.seed, s, mon, rho, rho0, axis, mlo, inv_mh, mdim, tsp, tpe, gui,
+                      self.vessels, self.vessel_radius, self.chemotaxis_speed, self.chemotaxis_length, a.contacts)
             advance(a.pos, a.vel, a.vel_prev, a.radius, a.kind, a.state, a.ids, a.escape_step, a.n, m.dt, s == 0,
                     self.lo, self.hi, self.vessels, self.vessel_radius, self.p_intravasate, self.seed, s,
                     self._pos_ref, self._moved)
@@ -313,12 +319,14 @@ class TissueEngine:
             changed = a.n > 0 and float(self._moved[:a.n].max()) > half_skin_sq
             if self.proliferating:
                 begin = 0
+                stop = a.n  # only the cells present at the start of the step divide or die in it
                 while begin >= 0:
                     self._ensure_capacity(max(64, a.n // 8))
                     a.n, self.next_id, begin, events = K.proliferate(
                         a.pos, a.vel, a.vel_prev, a.mot, a.radius, a.kind, a.mode, a.state, a.ids, a.speed,
                         a.persist, a.hind, a.degrade, a.align, a.div_rate, a.death_rate, a.contacts,
-                        m.max_contacts, a.n, a.capacity, begin, self.next_id, m.dt, self.seed, s, self.lo, self.hi)
+                        m.max_contacts, a.n, a.capacity, begin, self.next_id, m.dt, self.seed, s, self.lo, self.hi,
+                        stop)
                     changed = changed or events > 0
             self.step_index += 1
             if changed:

@@ -31,9 +31,10 @@ class TissueResult:
     """One tissue run. Times in minutes, lengths in µm; ``escape_rate`` per tumour cell per day.
 
     ``timeseries``: a row per saved time. ``escapes``: a row per intravasation
-    (id, time, mode, depth). ``snapshots``: per saved time, the agent columns
+    (id, time, mode). ``snapshots``: per saved time, the agent columns
     (:data:`SNAPSHOT_COLUMNS`) of active and escaped agents. ``matrix``: final
-    density and track strength on the matrix grid (x, y[, z]).
+    density and track strength on the matrix grid (x, y[, z]); ``matrix_frames``: the
+    same two fields at every saved time.
     """
 
     scenario: TissueScenario
@@ -43,6 +44,7 @@ class TissueResult:
     escapes: pd.DataFrame
     snapshots: list[dict[str, np.ndarray]]
     matrix: dict[str, np.ndarray]
+    matrix_frames: list[dict[str, np.ndarray]] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -89,9 +91,18 @@ def _row(engine: TissueEngine, edge: float) -> dict[str, float]:
     for k, m in enumerate(MODES):
         row[f"invading_{m}"] = float((inv_modes == k).mean()) if len(inv_modes) else float("nan")
     if engine.matrix is not None:
-        row["track_fraction"] = float((engine.matrix.track_strength() > 0.5).mean())  # share of matrix voxels
-        row["matrix_density_mean"] = float(engine.matrix.rho.mean())
+        m = engine.matrix
+        stroma = m.rho0 > 0
+        row["track_fraction"] = float((m.track_strength()[stroma] > 0.5).mean()) if stroma.any() else 0.0
+        row["matrix_density_mean"] = float(m.rho[stroma].mean()) if stroma.any() else 0.0
     return row
+
+
+def _matrix_frame(engine: TissueEngine) -> dict[str, np.ndarray]:
+    m = engine.matrix
+    if m is None:
+        return {}
+    return {"rho": m.grid("rho").copy(), "track": _grid_like(m, m.track_strength()), "voxel_um": np.float64(m.voxel)}
 
 
 def _snapshot(engine: TissueEngine) -> dict[str, np.ndarray]:
@@ -123,6 +134,7 @@ def simulate_tissue(scenario: TissueScenario, *, seed: int | None = None, cells:
     every = max(int(round(p["simulation.save_every"] / dt)), 1)
     rows = [_row(engine, edge)]
     snaps = [_snapshot(engine)] if snapshots else []
+    frames = [_matrix_frame(engine)] if snapshots else []
     done = 0
     while done < total:
         k = min(every, total - done)
@@ -131,6 +143,7 @@ def simulate_tissue(scenario: TissueScenario, *, seed: int | None = None, cells:
         rows.append(_row(engine, edge))
         if snapshots:
             snaps.append(_snapshot(engine))
+            frames.append(_matrix_frame(engine))
         if progress is not None:
             progress(engine.time, total * dt)
     t2 = _time.perf_counter()
@@ -140,7 +153,7 @@ def simulate_tissue(scenario: TissueScenario, *, seed: int | None = None, cells:
     escapes = pd.DataFrame({
         "id": a.ids[:a.n][esc],
         "time_min": a.escape_step[:a.n][esc] * dt + dt,
-        "mode": [MODES[m] for m in a.mode[:a.n][esc]],
+        "mode": pd.array([MODES[m] for m in a.mode[:a.n][esc]], dtype="string"),
     }).sort_values(["time_min", "id"], ignore_index=True)
     # tumour-cell time at risk: trapezoid over the saved counts (cells change by rare events)
     tt = ts["time_min"].to_numpy()
@@ -149,7 +162,6 @@ def simulate_tissue(scenario: TissueScenario, *, seed: int | None = None, cells:
     n_esc = int(len(escapes))
     cell_days = cell_min / MIN_PER_DAY
     lo, hi = poisson_rate_ci(n_esc, cell_days)
-    m = engine.matrix
     summary = {
         "escape_events": n_esc,
         "tumour_cell_days": cell_days,
@@ -165,10 +177,8 @@ def simulate_tissue(scenario: TissueScenario, *, seed: int | None = None, cells:
         "steps": total,
         "neighbour_rebuilds": engine.rebuilds,
     }
-    matrix = {"rho": m.grid("rho").copy(), "track": _grid_like(m, m.track_strength()),
-              "voxel_um": np.float64(m.voxel)} if m is not None else {}
     return TissueResult(scenario=scenario, seed=seed, cells=cells, timeseries=ts, escapes=escapes,
-                        snapshots=snaps, matrix=matrix, summary=summary,
+                        snapshots=snaps, matrix=_matrix_frame(engine), matrix_frames=frames, summary=summary,
                         timings={"cell_inputs_s": t1 - t0, "simulate_s": t2 - t1})
 
 

@@ -1,0 +1,503 @@
+"""Tissue run directories and figures: ``write_tissue_run(result, out_dir)``, ``read_tissue_run(run_dir)``.
+
+A tissue run directory (written atomically, like every seedsoil run, through
+:func:`seedsoil.store.atomic_dir`) holds::
+
+    run.json             seedsoil version, date, python, seed, scenario name, content hash,
+                         normalized scenario, cell-scale inputs, summary, timings, file list
+    timeseries.parquet   a row per saved time (TissueResult.timeseries)
+    escapes.parquet      a row per intravasation (TissueResult.escapes)
+    agents.zarr/         the agent columns at every saved time, and the final matrix
+    snapshot_<t>min.png  first, middle and last saved time (unless png=False)
+    invasion.png         invasion depth, invading cells and escapes over time (unless png=False)
+    tissue.gif           all saved times as an animation (animate=True)
+
+``agents.zarr`` layout (Zarr format 3). The number of agents changes between
+saved times, so the columns of all snapshots are concatenated along one axis
+(``agent_row``) and ``offsets`` says where each snapshot starts: the agents of
+snapshot ``k`` (at ``times[k]`` minutes) are rows ``offsets[k]:offsets[k + 1]``::
+
+    times    (S,)      float64  min     saved times
+    offsets  (S + 1,)  int64            row ranges
+    ids      (N,)      int64            agent id (stable over time, new ids for daughters)
+    kind     (N,)      int8             0 tumour cell, 1 CAF
+    mode     (N,)      int8             index into attrs["modes"] (seedsoil.cell.phenotype.MODES)
+    state    (N,)      int8             0 active, 1 escaped (dead agents are not saved)
+    pos      (N, d)    float64  um      position (x = invasion direction, y, [z])
+    matrix/rho    (nx, ny[, nz])  float64  relative matrix density at the end of the run
+    matrix/track  (nx, ny[, nz])  float64  track strength (alignment x cleared fraction, 0..1)
+    matrix/rho_t, matrix/track_t  (S, nx, ny[, nz])  the same at every saved time
+
+Units are in each array's ``attrs["unit"]``; the group attrs name the layout,
+the modes, kinds and states, and the domain box (um). ``matrix`` attrs give the
+voxel size (um) and the time of the fields (the end of the run).
+
+Figures follow :mod:`seedsoil.report.figures`: matplotlib is imported inside
+the functions, figures are not registered with pyplot (Agg), and the plot
+functions take ``ax=None`` and return the axes.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import platform
+import time as _time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..cell.phenotype import MODES
+from ..store import RUN_FILE, _jsonable, atomic_dir
+from .simulate import SNAPSHOT_COLUMNS
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.axes import Axes
+
+    from .scenario import TissueScenario
+    from .simulate import TissueResult
+
+TABLES = ("timeseries", "escapes")
+AGENTS = "agents.zarr"
+GIF = "tissue.gif"
+INVASION_PNG = "invasion.png"
+LAYOUT = "seedsoil.tissue.agents/1"
+KINDS = ("tumour", "caf")
+STATES = ("active", "escaped")
+DPI = 100
+CHUNK_ROWS = 2**20
+
+#: colour per tumour-cell migration mode (tab10), CAFs, tracks and the vessel
+MODE_COLOURS = {"amoeboid": "#d62728", "mesenchymal": "#1f77b4", "hybrid": "#9467bd", "both_low": "#e377c2"}
+CAF_COLOUR = "#2ca02c"
+TRACK_RGB = (1.0, 0.50, 0.05)
+VESSEL_COLOUR = "#7f0000"
+
+_UNITS = {"times": "min", "pos": "um"}
+_DIMS = {"ids": ["agent_row"], "kind": ["agent_row"], "mode": ["agent_row"], "state": ["agent_row"],
+         "pos": ["agent_row", "axis"], "times": ["snapshot"], "offsets": ["snapshot_edge"]}
+_NOTES = {
+    "times": "saved times (min)",
+    "offsets": "rows offsets[k]:offsets[k+1] of the agent columns belong to snapshot k",
+    "ids": "agent id",
+    "kind": "0 tumour cell, 1 CAF",
+    "mode": "migration mode: index into the group's attrs['modes']",
+    "state": "0 active, 1 escaped (intravasated)",
+    "pos": "position (um); axes x (invasion direction), y[, z]",
+}
+
+
+# --------------------------------------------------------------------------- metadata
+def tissue_input_hash(result: "TissueResult") -> str:
+    """Content hash of everything that determines a tissue run: scenario, seed, cell-scale inputs, version."""
+    from .. import __version__
+
+    blob = json.dumps({"scenario": result.scenario.content_hash, "seed": int(result.seed),
+                       "cells": _jsonable(dataclasses.asdict(result.cells)), "version": __version__},
+                      sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()
+
+
+def tissue_metadata(result: "TissueResult") -> dict[str, Any]:
+    """What ``run.json`` holds (JSON-ready)."""
+    from .. import __version__
+
+    sc = result.scenario
+    return _jsonable({
+        "seedsoil_version": __version__,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "scale": "tissue",
+        "seed": int(result.seed),
+        "scenario_name": sc.name,
+        "scenario_hash": sc.content_hash,
+        "content_hash": tissue_input_hash(result),
+        "scenario": sc.to_dict(),
+        "cells": dataclasses.asdict(result.cells),
+        "summary": dict(result.summary),
+        "timings": dict(result.timings),
+        "units": {"time": "min", "length": "um", "escape_rate": "per tumour cell per day"},
+    })
+
+
+# --------------------------------------------------------------------------- zarr
+def _zarr():
+    import zarr
+
+    return zarr
+
+
+def _concat(snapshots: Sequence[Mapping[str, np.ndarray]], dims: int) -> dict[str, np.ndarray]:
+    """Ragged snapshots -> concatenated columns + offsets."""
+    counts = np.array([len(s["ids"]) for s in snapshots], dtype=np.int64)
+    out = {"offsets": np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)}
+    empty = {"ids": np.zeros(0, np.int64), "kind": np.zeros(0, np.int8), "mode": np.zeros(0, np.int8),
+             "state": np.zeros(0, np.int8), "pos": np.zeros((0, dims))}
+    for c in SNAPSHOT_COLUMNS:
+        cols = [np.asarray(s[c]) for s in snapshots]
+        out[c] = np.ascontiguousarray(np.concatenate(cols) if cols else empty[c])
+    return out
+
+
+def write_agents_zarr(result: "TissueResult", path: str | Path) -> Path:
+    """Write the snapshots (ragged: columns + offsets + times) and the final matrix to a Zarr group."""
+    zarr = _zarr()
+    path = Path(path)
+    sc = result.scenario
+    d = sc.dims
+    snaps = result.snapshots
+    times = np.asarray(result.snapshot_times if snaps else np.zeros(0), dtype=np.float64)
+    if snaps and len(times) != len(snaps):
+        raise ValueError(f"{len(snaps)} snapshots but {len(times)} saved times")
+    from .model import domain_box
+
+    lo, hi = domain_box(sc)
+    root = zarr.open_group(str(path), mode="w", zarr_format=3, attributes=_jsonable({
+        "layout": LAYOUT,
+        "description": "agent columns at each saved time: rows offsets[k]:offsets[k+1] are snapshot k (times[k] min)",
+        "columns": list(SNAPSHOT_COLUMNS),
+        "modes": list(MODES),
+        "kinds": list(KINDS),
+        "states": list(STATES),
+        "dims": d,
+        "axes": ["x", "y", "z"][:d],
+        "domain_lo_um": lo.tolist(),
+        "domain_hi_um": hi.tolist(),
+        "scenario_name": sc.name,
+        "seed": int(result.seed),
+    }))
+    arrays = {"times": times, **_concat(snaps, d)}
+    for name, data in arrays.items():
+        attrs = {"note": _NOTES[name]}
+        if name in _UNITS:
+            attrs["unit"] = _UNITS[name]
+        _array(root, name, data, attrs, _DIMS[name])
+    m = result.matrix
+    if m:
+        axes = ["x", "y", "z"][:np.asarray(m["rho"]).ndim]
+        g = root.create_group("matrix", attributes=_jsonable({
+            "voxel_um": float(m["voxel_um"]), "time_min": float(result.timeseries["time_min"].iloc[-1]),
+            "axes": axes, "origin_um": lo.tolist(),
+            "description": "matrix fields at the end of the run; voxel [i, j(, k)] spans lo + voxel * (i, j(, k) + [0, 1])",
+        }))
+        _array(g, "rho", np.asarray(m["rho"]), {"unit": "1", "note": "relative matrix density"}, axes)
+        _array(g, "track", np.asarray(m["track"]),
+               {"unit": "1", "note": "track strength: fibre alignment x cleared fraction, 0..1"}, axes)
+        frames = [f for f in getattr(result, "matrix_frames", []) if f]
+        if frames and len(frames) == len(times):
+            _array(g, "rho_t", np.stack([f["rho"] for f in frames]),
+                   {"unit": "1", "note": "relative matrix density at each saved time"}, ["time"] + axes)
+            _array(g, "track_t", np.stack([f["track"] for f in frames]),
+                   {"unit": "1", "note": "track strength at each saved time"}, ["time"] + axes)
+    return path
+
+
+def _array(group, name: str, data: np.ndarray, attrs: dict[str, Any], dims: list[str]) -> None:
+    data = np.ascontiguousarray(data)
+    # few, large chunks (a run is read whole): up to 2^20 rows each along the first axis.
+    # Shape + dtype, then write: Group.create_array has no data= in zarr 3.0.x.
+    chunks = (max(min(int(data.shape[0]), CHUNK_ROWS), 1),) + tuple(max(int(n), 1) for n in data.shape[1:])
+    arr = group.create_array(name, shape=data.shape, dtype=data.dtype, chunks=chunks, attributes=attrs,
+                             dimension_names=dims)
+    if data.size:
+        arr[...] = data
+
+
+def read_agents_zarr(path: str | Path) -> dict[str, Any]:
+    """``{"times", "snapshots", "matrix", "attrs"}`` from an ``agents.zarr`` group."""
+    zarr = _zarr()
+    root = zarr.open_group(str(path), mode="r")
+    attrs = dict(root.attrs)
+    if attrs.get("layout") != LAYOUT:
+        raise ValueError(f"{path}: not a seedsoil tissue agents group (layout {attrs.get('layout')!r})")
+    times = np.asarray(root["times"][...])
+    off = np.asarray(root["offsets"][...])
+    cols = {c: np.asarray(root[c][...]) for c in SNAPSHOT_COLUMNS}
+    snapshots = [{c: cols[c][off[k]:off[k + 1]].copy() for c in SNAPSHOT_COLUMNS} for k in range(len(times))]
+    matrix: dict[str, Any] = {}
+    frames: list[dict[str, Any]] = []
+    if "matrix" in root:
+        g = root["matrix"]
+        matrix = {"rho": np.asarray(g["rho"][...]), "track": np.asarray(g["track"][...]),
+                  "voxel_um": np.float64(g.attrs["voxel_um"])}
+        if "rho_t" in g:
+            rho_t, track_t = np.asarray(g["rho_t"][...]), np.asarray(g["track_t"][...])
+            frames = [{"rho": rho_t[k], "track": track_t[k], "voxel_um": matrix["voxel_um"]} for k in range(len(rho_t))]
+    return {"times": times, "snapshots": snapshots, "matrix": matrix, "matrix_frames": frames, "attrs": attrs}
+
+
+# --------------------------------------------------------------------------- run directory
+def _time_label(t: float, width: int) -> str:
+    if float(t).is_integer():
+        return f"{int(t):0{width}d}"
+    return f"{t:0{width + 2}.1f}".replace(".", "p")
+
+
+def snapshot_indices(n: int) -> list[int]:
+    """The saved times drawn as PNG: first, middle and last."""
+    return sorted({0, n // 2, n - 1}) if n else []
+
+
+def write_tissue_run(result: "TissueResult", out_dir: str | Path, *, force: bool = False, animate: bool = False,
+                     png: bool = True) -> Path:
+    """Write a tissue run directory atomically (see the module docstring); returns its path.
+
+    An existing ``out_dir`` is replaced only with ``force=True`` (else
+    :class:`~seedsoil.errors.RunExistsError`). ``png``: snapshot PNGs and
+    ``invasion.png``; ``animate``: ``tissue.gif`` with every saved snapshot.
+    """
+
+    def fill(tmp: Path) -> None:
+        t0 = _time.perf_counter()
+        for name in TABLES:
+            getattr(result, name).to_parquet(tmp / f"{name}.parquet", index=False)
+        write_agents_zarr(result, tmp / AGENTS)
+        if png:
+            write_figures(result, tmp)
+        if animate and result.snapshots:
+            write_animation(result, tmp / GIF)
+        meta = tissue_metadata(result)
+        meta["timings"]["write_s"] = _time.perf_counter() - t0
+        meta["files"] = sorted(p.name for p in tmp.iterdir()) + [RUN_FILE]
+        (tmp / RUN_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True), encoding="utf-8")
+
+    return atomic_dir(out_dir, fill, force=force)
+
+
+def read_tissue_run(run_dir: str | Path) -> dict[str, Any]:
+    """A tissue run directory back: ``{"run": run.json dict, "scenario": TissueScenario,
+    "timeseries", "escapes": DataFrame, "times": saved times (min), "snapshots": list of
+    dicts like TissueResult.snapshots, "matrix": dict like TissueResult.matrix}``.
+
+    ``scenario`` is None when the stored scenario no longer validates (a run written by
+    another seedsoil version whose parameters differ); ``run["scenario"]`` still holds it.
+    """
+    from ..errors import ScenarioError
+    from .scenario import TissueScenario
+
+    d = Path(run_dir)
+    meta = json.loads((d / RUN_FILE).read_text(encoding="utf-8"))
+    if meta.get("scale") != "tissue":
+        raise ValueError(f"{d}: not a tissue run directory (run.json scale = {meta.get('scale')!r})")
+    try:
+        scenario = TissueScenario.from_dict(meta["scenario"])
+    except ScenarioError:
+        scenario = None
+    out: dict[str, Any] = {"run": meta, "scenario": scenario}
+    for name in TABLES:
+        out[name] = pd.read_parquet(d / f"{name}.parquet")
+    agents = read_agents_zarr(d / AGENTS)
+    out.update(times=agents["times"], snapshots=agents["snapshots"], matrix=agents["matrix"],
+               matrix_frames=agents["matrix_frames"])
+    return out
+
+
+# --------------------------------------------------------------------------- figures
+def _new_figure(figsize: tuple[float, float], layout: str | None = "constrained"):
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=figsize, dpi=DPI, layout=layout)
+
+
+def _domain(scenario: "TissueScenario") -> tuple[float, float]:
+    p = scenario.parameters
+    return float(p["domain.width"]), float(p["domain.height"])
+
+
+_MARGINS = (0.75, 2.35, 0.6, 0.65)  # inches: left, right (legend), bottom, top
+
+
+def _snapshot_axes_size(scenario: "TissueScenario") -> tuple[float, float]:
+    w, h = _domain(scenario)
+    return 6.0, float(np.clip(6.0 * h / w, 1.6, 6.0))
+
+
+def snapshot_figure(scenario: "TissueScenario"):
+    """An empty figure for :func:`plot_snapshot`: the domain at its aspect ratio (the x extent
+    6 inches wide) with room for the legend on the right. Fixed layout, so the frames of an
+    animation line up."""
+    aw, ah = _snapshot_axes_size(scenario)
+    left, right, bottom, top = _MARGINS
+    fw, fh = left + aw + right, bottom + ah + top
+    fig = _new_figure((fw, fh), layout=None)
+    fig.add_axes((left / fw, bottom / fh, aw / fw, ah / fh))
+    return fig
+
+
+def _matrix_at(result: "TissueResult", k: int) -> dict[str, Any] | None:
+    """The matrix at snapshot ``k`` (None if the run kept no matrix frames)."""
+    frames = getattr(result, "matrix_frames", None) or []
+    if k < len(frames) and frames[k]:
+        return frames[k]
+    if k == len(result.snapshots) - 1:
+        return result.matrix or None
+    return None
+
+
+def _project(grid: np.ndarray, how: str) -> np.ndarray:
+    g = np.asarray(grid, dtype=float)
+    if g.ndim == 3:  # 3-D: project onto x-y
+        return g.max(axis=2) if how == "max" else g.mean(axis=2)
+    return g
+
+
+def plot_snapshot(snapshot: Mapping[str, np.ndarray], scenario: "TissueScenario", matrix: Mapping[str, Any] | None = None,
+                  ax: "Axes | None" = None, *, time: float | None = None, legend: bool = True) -> "Axes":
+    """One saved time of the tissue, seen from above (3-D runs projected onto x-y).
+
+    Tumour cells are coloured by migration mode, CAFs green, drawn at their
+    radius; escaped cells are not shown. The vessel is the dark red band at
+    ``vessel.position``, the dashed line the initial tumour edge. With ``matrix``
+    (``TissueResult.matrix``: the fields at the *end* of the run, so pass it for
+    the last snapshot only) the matrix density is the grey background (darker =
+    denser; 3-D: mean over z) and the track strength an orange overlay (3-D: max
+    over z). ``time`` (min) goes in the title.
+    """
+    from matplotlib.collections import EllipseCollection
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    if ax is None:
+        ax = snapshot_figure(scenario).axes[0]
+    p = scenario.parameters
+    width, height = _domain(scenario)
+    if matrix:
+        voxel = float(matrix["voxel_um"])
+        rho = _project(matrix["rho"], "mean")
+        track = _project(matrix["track"], "max")
+        extent = (0.0, rho.shape[0] * voxel, 0.0, rho.shape[1] * voxel)
+        ax.imshow(rho.T, origin="lower", extent=extent, cmap="Greys", vmin=0.0, vmax=2.5,
+                  interpolation="nearest", zorder=0)
+        rgba = np.zeros(track.T.shape + (4,))
+        rgba[..., :3] = TRACK_RGB
+        rgba[..., 3] = 0.8 * np.clip(track.T, 0.0, 1.0)
+        ax.imshow(rgba, origin="lower", extent=extent, interpolation="nearest", zorder=1)
+    else:
+        ax.set_facecolor("#fbfbfb")
+
+    pos = np.asarray(snapshot["pos"], dtype=float)
+    kind = np.asarray(snapshot["kind"])
+    mode = np.asarray(snapshot["mode"])
+    state = np.asarray(snapshot["state"])
+    show = state == 0  # active; escaped cells have left the tissue
+    if pos.ndim == 2 and pos.shape[1] == 3:  # draw deeper cells first
+        order = np.argsort(pos[:, 2], kind="stable")
+        pos, kind, mode, show = pos[order], kind[order], mode[order], show[order]
+    tumour = show & (kind == 0)
+    caf = show & (kind == 1)
+    mode_rgb = [MODE_COLOURS.get(m, "#7f7f7f") for m in MODES]
+    colours = np.where(caf, CAF_COLOUR, np.array(mode_rgb, dtype=object)[np.clip(mode, 0, len(MODES) - 1)])
+    radius = np.where(kind == 1, float(p["caf.radius"]), float(p["tumour.radius"]))
+    if show.any():
+        coll = EllipseCollection(2 * radius[show], 2 * radius[show], np.zeros(int(show.sum())), units="xy",
+                                 offsets=pos[show, :2], offset_transform=ax.transData,
+                                 facecolors=list(colours[show]), edgecolors="white", linewidths=0.3,
+                                 alpha=0.9, zorder=3)
+        ax.add_collection(coll)
+
+    vx, vr = float(p["vessel.position"]), float(p["vessel.radius"])
+    ax.axvspan(vx - vr, vx + vr, color=VESSEL_COLOUR, alpha=0.85, lw=0, zorder=2)
+    ax.axvline(vx, color=VESSEL_COLOUR, lw=1.5, zorder=2)
+    edge = float(p["tumour.edge"])
+    ax.axvline(edge, color="black", lw=0.8, ls="--", alpha=0.6, zorder=2)
+    ax.set_xlim(0.0, width)
+    ax.set_ylim(0.0, height)
+    ax.set_aspect("equal")
+    ax.set_xlabel("x (µm), invasion direction →" + ("  [x-y projection]" if scenario.dims == 3 else ""))
+    ax.set_ylabel("y (µm)")
+    n_t, n_c = int(tumour.sum()), int(caf.sum())
+    n_esc = int(((state == 1) & (np.asarray(snapshot["kind"]) == 0)).sum())
+    n_inv = int((tumour & (pos[:, 0] - edge > float(p["tumour.radius"]))).sum())
+    head = f"{scenario.name}" + (f", t = {_fmt_time(time)}" if time is not None else "")
+    ax.set_title(f"{head}\n{n_t} tumour cells ({n_inv} invading), {n_c} CAFs, {n_esc} escaped", fontsize=9)
+    if legend:
+        handles = [Line2D([], [], ls="", marker="o", ms=7, mfc=MODE_COLOURS.get(m, "#7f7f7f"), mec="white",
+                          label=f"tumour: {m.replace('_', ' ')}") for m in MODES]
+        handles += [Line2D([], [], ls="", marker="o", ms=7, mfc=CAF_COLOUR, mec="white", label="CAF"),
+                    Line2D([], [], color=VESSEL_COLOUR, lw=3, label="vessel"),
+                    Line2D([], [], color="black", lw=0.8, ls="--", label="initial tumour edge")]
+        if matrix:
+            handles += [Patch(color="#bdbdbd", label="matrix (grey: density)"),
+                        Patch(color=TRACK_RGB, alpha=0.8, label="CAF tracks")]
+        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False, fontsize=8)
+    return ax
+
+
+def _fmt_time(t: float) -> str:
+    return f"{t:g} min ({t / 60:.1f} h)" if t >= 60 else f"{t:g} min"
+
+
+def plot_invasion(timeseries: pd.DataFrame, ax: "Axes | None" = None) -> "Axes":
+    """Invasion over time: depth of the 10 deepest and of the deepest tumour cell beyond the
+    initial edge (µm, left axis); invading cells and cumulative escapes (right axis)."""
+    from matplotlib.lines import Line2D
+
+    if ax is None:
+        ax = _new_figure((7.0, 4.4)).add_subplot()
+    ts = timeseries
+    t = ts["time_min"].to_numpy(dtype=float)
+    hours = len(t) > 0 and t.max() >= 180
+    x = t / 60.0 if hours else t
+    ax.plot(x, ts["depth_top10_um"], color="#1f77b4", lw=2, label="depth, 10 deepest cells (µm)")
+    ax.plot(x, ts["depth_max_um"], color="#1f77b4", lw=1, ls="--", label="depth, deepest cell (µm)")
+    ax.set_xlabel("time (h)" if hours else "time (min)")
+    ax.set_ylabel("invasion depth beyond the initial edge (µm)", color="#1f77b4")
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    tw = ax.twinx()
+    tw.plot(x, ts["invading_cells"], color="#d62728", lw=2, label="invading tumour cells")
+    tw.step(x, ts["escaped"], where="post", color="black", lw=1.5, label="escaped (cumulative)")
+    tw.set_ylabel("cells")
+    tw.set_ylim(bottom=0)
+    handles = [Line2D([], [], color="#1f77b4", lw=2), Line2D([], [], color="#1f77b4", lw=1, ls="--"),
+               Line2D([], [], color="#d62728", lw=2), Line2D([], [], color="black", lw=1.5)]
+    labels = ["depth, 10 deepest (µm)", "depth, deepest (µm)", "invading cells", "escaped (cumulative)"]
+    ax.legend(handles, labels, loc="upper left", fontsize=8, framealpha=0.85)
+    return ax
+
+
+def write_figures(result: "TissueResult", folder: str | Path) -> list[Path]:
+    """``snapshot_<t>min.png`` (first, middle, last saved time) and ``invasion.png``."""
+    folder = Path(folder)
+    out = []
+    snaps = result.snapshots
+    times = result.snapshot_times
+    width = len(str(int(max(times.max(), 0)))) if len(times) else 1
+    for k in snapshot_indices(len(snaps)):
+        ax = plot_snapshot(snaps[k], result.scenario, _matrix_at(result, k), time=float(times[k]))
+        path = folder / f"snapshot_{_time_label(float(times[k]), width)}min.png"
+        ax.figure.savefig(path, dpi=DPI)
+        out.append(path)
+    ax = plot_invasion(result.timeseries)
+    s = result.summary
+    ax.set_title(f"{result.scenario.name} (seed {result.seed}): {s.get('escape_events', 0)} escapes, "
+                 f"{s.get('escape_rate_per_day', 0):.3g} per tumour cell per day", fontsize=9)
+    path = folder / INVASION_PNG
+    ax.figure.savefig(path, dpi=DPI)
+    out.append(path)
+    return out
+
+
+def write_animation(result: "TissueResult", path: str | Path, *, fps: float = 4.0, dpi: int = 80) -> Path:
+    """``tissue.gif``: one frame per saved snapshot (matplotlib's PillowWriter, no ffmpeg needed).
+
+    The matrix (density in grey, tracks in colour) is drawn on every frame.
+    """
+    from matplotlib.animation import PillowWriter
+
+    path = Path(path)
+    snaps = result.snapshots
+    times = result.snapshot_times
+    fig = snapshot_figure(result.scenario)
+    box = fig.axes[0].get_position()
+    writer = PillowWriter(fps=fps)
+    with writer.saving(fig, str(path), dpi):
+        for k, snap in enumerate(snaps):
+            fig.clear()
+            ax = fig.add_axes(box)
+            plot_snapshot(snap, result.scenario, _matrix_at(result, k), ax=ax, time=float(times[k]))
+            writer.grab_frame()
+    return path

@@ -136,3 +136,24 @@ def test_invasion_map_does_not_depend_on_the_executor_and_is_cached(tmp_path, mo
     d = invasion_map(sc, grid, replicates=2, executor="nonsense-would-fail-if-run")  # read from the cache
     pd.testing.assert_frame_equal(c.table, d.table, check_dtype=False)
     assert math.isclose(c.table["relative"].iloc[0], 1.0)
+
+
+def test_tissue_map_cli_feeds_a_patient_run(cli, tmp_path, examples_dir):
+    """`seedsoil tissue-map` writes a map; a patient scenario linking it runs with a drug."""
+    (tmp_path / "edge.toml").write_text('[scenario]\nname = "tiny edge"\n[domain]\nheight = "150 um"\n'
+                                        'width = "250 um"\n[vessel]\nposition = "200 um"\n'
+                                        'intravasation_rate = "0.2 / min"\n[simulation]\nduration = "3 h"\n')
+    res = cli("tissue-map", "edge.toml", "--jaki", "300", "--replicates", "2", "--workers", "1",
+              "--out", "map.json", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    m = InvasionMap.load(tmp_path / "map.json")
+    assert list(m.table["JAKi"]) == [0.0, 300.0] and "events" in res.stdout
+    again = cli("tissue-map", "edge.toml", "--jaki", "300", "--out", "map.json", cwd=tmp_path)
+    assert again.returncode == 2 and "--force" in again.stderr
+    bad = cli("tissue-map", "edge.toml", "--jaki", "ten", "--out", "m2.json", cwd=tmp_path)
+    assert bad.returncode == 2 and "--jaki" in bad.stderr and "Traceback" not in bad.stderr
+    patient = (examples_dir / "drugs_after_surgery.toml").read_text()
+    (tmp_path / "patient.toml").write_text(patient + '\n[tissue]\ninvasion_map = "map.json"\n')
+    assert m.table["events"].iloc[0] > 0  # the reference point needs escapes for a relative rate (fixed seed)
+    run = cli("run", "patient.toml", "--out", "run", "--no-report", "--no-variants", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr

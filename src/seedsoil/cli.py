@@ -1,4 +1,4 @@
-"""``seedsoil`` command line: run | trial | tissue | params | validate | report.
+"""``seedsoil`` command line: run | trial | tissue | tissue-map | params | validate | report.
 
 Every command is a thin layer over one library call. Bad input (a wrong scenario
 value, a missing file) prints one line naming the field, the value, the unit and
@@ -237,9 +237,70 @@ def print_tissue_summary(result, wall_s: float | None = None) -> None:
     console.print(table)
 
 
+def _levels(text: str | None, flag: str) -> list[float]:
+    if not text:
+        return []
+    try:
+        return [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise ScenarioError(f"{flag} = {text!r}: write comma-separated levels in nM, e.g. 10,100,1000",
+                            field=flag, value=text) from None
+
+
+@app.command("tissue-map")
+def tissue_map(
+    scenario: Path = typer.Argument(..., help="tissue scenario TOML file"),
+    out: Path = typer.Option(..., help="where to write the map (JSON), for a patient scenario's [tissue] invasion_map"),
+    jaki: Optional[str] = typer.Option(None, help="JAK1 inhibitor levels, nM network-equivalent, e.g. 10,100,1000"),
+    rocki: Optional[str] = typer.Option(None, help="ROCK inhibitor levels, nM network-equivalent, e.g. 300,3000"),
+    replicates: int = typer.Option(8, help="seeds per exposure (paired across exposures)"),
+    seed: Optional[int] = typer.Option(None, help="root seed (default: the scenario's simulation.seed)"),
+    executor: str = typer.Option("local", help="local | dask"),
+    workers: Optional[int] = typer.Option(None, help="worker processes (local) or Dask workers to start"),
+    scheduler: Optional[str] = typer.Option(None, help="Dask scheduler address (executor dask)"),
+    force: bool = typer.Option(False, help="replace an existing map file"),
+) -> None:
+    """Escape rate over a grid of drug exposures (the tissue → body InvasionMap)."""
+    from .tissue import load_tissue_scenario
+    from .tissue.invasion import invasion_map
+
+    try:
+        if executor not in ("local", "dask"):
+            raise ScenarioError(f"--executor = {executor!r}: must be local or dask", field="executor", value=executor)
+        if replicates < 1:
+            raise ScenarioError(f"--replicates = {replicates}: must be >= 1", field="replicates", value=replicates)
+        grid = {k: v for k, v in (("JAKi", _levels(jaki, "--jaki")), ("ROCKi", _levels(rocki, "--rocki"))) if v}
+        if not grid:
+            raise ScenarioError("give --jaki and/or --rocki levels (nM)", field="jaki", value=None)
+        if out.exists() and not force:
+            raise RunExistsError(f"{out} exists; pass --force to replace it")
+        sc = load_tissue_scenario(scenario)
+        with console.status(f"{sc.name}: tissue runs over {', '.join(grid)}…"):
+            m = invasion_map(sc, grid, replicates=replicates, seed=seed, executor=executor, workers=workers,
+                             scheduler=scheduler)
+    except (ScenarioError, RunExistsError) as exc:
+        _fail(str(exc))
+        return
+    m.save(out)
+    t = m.table
+    table = Table(title=f"{sc.name}: escape rate per tumour cell per day ({replicates} replicates per point)")
+    for c in m.inputs:
+        table.add_column(f"{c} (nM)", justify="right")
+    for c in ("events", "rate [95 % CI]", "relative [95 % CI]", "depth (µm)"):
+        table.add_column(c, justify="right")
+    for _, r in t.iterrows():
+        table.add_row(*[f"{r[c]:g}" for c in m.inputs], str(int(r["events"])),
+                      f"{r['rate']:.3g} [{r['rate_low']:.3g}, {r['rate_high']:.3g}]",
+                      f"{r['relative']:.3g} [{r['relative_low']:.3g}, {r['relative_high']:.3g}]",
+                      f"{r['depth_um']:.0f} ± {r['depth_se']:.0f}")
+    console.print(table)
+    console.print(f"map written to [bold]{escape(str(out))}[/]; use it in a patient scenario as "
+                  + escape(f'[tissue] invasion_map = "{out}"'))
+
+
 @app.command()
 def params(
-    scale: Optional[str] = typer.Option(None, help="only this scale (body, cell, pharm)"),
+    scale: Optional[str] = typer.Option(None, help="only this scale (body, cell, pharm, tissue)"),
     grep: Optional[str] = typer.Option(None, help="only parameters whose name, note or source contains WORD"),
     format: str = typer.Option("table", "--format", help="table | json | markdown"),
 ) -> None:

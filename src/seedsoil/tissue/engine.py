@@ -224,6 +224,10 @@ class TissueEngine:
         self._order = np.zeros(agents.capacity, dtype=np.int64)
         self.c_rep = np.ascontiguousarray(mechanics.repulsion, dtype=float)
         self.c_adh = np.ascontiguousarray(mechanics.adhesion, dtype=float)
+        for name, c in (("repulsion", self.c_rep), ("adhesion", self.c_adh)):
+            if c.shape != (2, 2) or not np.array_equal(c, c.T) or np.any(c < 0):
+                raise ValueError(f"Mechanics.{name} must be a symmetric, non-negative 2 x 2 table by kind "
+                                 f"(tumour, CAF), so pair forces are equal and opposite; got {c.tolist()}")
         if matrix is None:
             self._m = (False, np.zeros(1), np.zeros(1), np.zeros((1, self.dims)), np.zeros(3), 1.0,
                        np.ones(3, dtype=np.int64), 0.0, 0.0, 0.0)

@@ -26,7 +26,7 @@ from .engine import Agents, Matrix, Mechanics, TissueEngine
 from .scenario import TissueScenario
 
 #: purposes of the random streams drawn in NumPy when the tissue is set up
-_PLACE_TUMOUR, _PLACE_CAF, _MODES, _DIVIDING, _CAF_DIRECTION = range(5)
+_PLACE_TUMOUR, _PLACE_CAF, _MODES, _DIVIDING, _CAF_DIRECTION, _MOTILITY = range(6)
 
 
 @dataclass(frozen=True)
@@ -122,6 +122,9 @@ def build_engine(sc: TissueScenario, cells: CellInputs, *, seed: int | None = No
     a.degrade[:n_tumour] = deg_by_mode[mode]
     a.div_rate[:n_tumour] = np.where(dividing, p["tumour.division_rate"], 0.0)
     a.death_rate[:n_tumour] = p["tumour.death_rate"]
+    if n_tumour and p["motility.law"] == "ou":
+        # start from the stationary OU velocity (N(0, S²/d) per axis), not from rest
+        a.mot[:n_tumour] = stream(seed, _MOTILITY).normal(size=(n_tumour, d)) * (a.speed[:n_tumour, None] / np.sqrt(d))
     a.speed[n_tumour:n] = p["caf.speed"]
     a.persist[n_tumour:n] = p["caf.persistence"]
     a.hind[n_tumour:n] = p["matrix.hindrance_caf"]

@@ -121,9 +121,20 @@ def simulate_tissue(scenario: TissueScenario, *, seed: int | None = None, cells:
     :func:`~seedsoil.tissue.model.cell_inputs` (cached). ``threads``: numba threads
     (results do not depend on it). ``progress(t, t_end)`` is called at each save.
     """
+    import numba
+
+    before = numba.get_num_threads()
+    try:
+        set_threads(threads)
+        return _simulate(scenario, seed, cells, snapshots, progress)
+    finally:
+        numba.set_num_threads(before)
+
+
+def _simulate(scenario: TissueScenario, seed: int | None, cells: CellInputs | None, snapshots: bool,
+              progress: Callable[[float, float], None] | None) -> TissueResult:
     t0 = _time.perf_counter()
     seed = scenario.seed if seed is None else int(seed)
-    set_threads(threads)
     cells = cell_inputs(scenario.exposure) if cells is None else cells
     t1 = _time.perf_counter()
     engine = build_engine(scenario, cells, seed=seed)

@@ -19,6 +19,7 @@ CASE_MODULES = (
     "seedsoil.validate.cases_cell",
     "seedsoil.validate.cases_drugs",
     "seedsoil.validate.cases_pharm",
+    "seedsoil.validate.cases_tissue",
 )
 
 

@@ -16,6 +16,7 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/seedsoil run examples/breast_surgery.toml --out out/demo --force
+	$(BIN)/seedsoil tissue examples/tissue_edge.toml --out out/tissue_demo --force
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
@@ -31,6 +32,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_body.py
 	$(BIN)/python benchmarks/bench_cell.py
 	$(BIN)/python benchmarks/bench_trial.py
+	$(BIN)/python benchmarks/bench_tissue.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

@@ -17,7 +17,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 DOCS = REPO_ROOT / "docs"
 DOC_FILES = ("index.md", "tutorial.md", "model.md", "parameters.md", "validation.md", "cohort.md", "cell.md",
-             "pharmacology.md")
+             "pharmacology.md", "tissue.md")
 
 _FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```\s*$", re.S | re.M)
 
@@ -69,7 +69,7 @@ def test_tutorial_python_blocks_run_in_order(tmp_path, monkeypatch):
     assert "demonib" not in hooks.registered_drugs(), "the tutorial must unregister its drug"
 
 
-@pytest.mark.parametrize("name", ["index.md", "model.md", "cohort.md", "cell.md", "pharmacology.md"])
+@pytest.mark.parametrize("name", ["index.md", "model.md", "cohort.md", "cell.md", "pharmacology.md", "tissue.md"])
 def test_other_python_blocks_run(name, tmp_path, monkeypatch):
     assert blocks(DOCS / name, "python")
     run_python_blocks(name, tmp_path, monkeypatch)

@@ -294,6 +294,11 @@ def tissue_map(
                       f"{r['relative']:.3g} [{r['relative_low']:.3g}, {r['relative_high']:.3g}]",
                       f"{r['depth_um']:.0f} ± {r['depth_se']:.0f}")
     console.print(table)
+    zero = t.loc[t["events"] == 0, list(m.inputs)]
+    if len(zero):
+        pts = "; ".join(", ".join(f"{c} {r[c]:g} nM" for c in m.inputs) for _, r in zero.iterrows())
+        console.print(f"note: no escapes at {pts}: the body takes relative rate 0 there (shedding off); "
+                      "more --replicates narrow the interval")
     console.print(f"map written to [bold]{escape(str(out))}[/]; use it in a patient scenario as "
                   + escape(f'[tissue] invasion_map = "{out}"'))
 

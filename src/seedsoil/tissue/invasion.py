@@ -148,11 +148,18 @@ class InvasionMap:
 
     @classmethod
     def load(cls, path: str | Path) -> "InvasionMap":
-        return _load_cached(str(Path(path).resolve()))
+        """Read a saved map (cached per file version: a rewritten file is read again)."""
+        p = Path(path).resolve()
+        try:
+            st = p.stat()
+            version = (st.st_mtime_ns, st.st_size)
+        except OSError:
+            version = (0, 0)
+        return _load_cached(str(p), version)
 
 
 @lru_cache(maxsize=16)
-def _load_cached(path: str) -> InvasionMap:
+def _load_cached(path: str, version: tuple[int, int]) -> InvasionMap:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:

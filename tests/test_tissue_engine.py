@@ -339,3 +339,26 @@ def test_scenario_round_trip_units_and_hash():
     assert changed["caf.contractility"] == 0 and changed.content_hash != sc.content_hash
     assert sc.with_exposure({"ROCKi": 1.0}).content_hash != sc.content_hash
     assert math.isclose(sc.with_exposure({}).with_exposure({"JAKi": 100.0}).exposure["JAKi"], 100.0)
+
+
+def test_serial_and_parallel_kernels_are_cached_apart():
+    """numba keys its disk cache by name and line, not by parallel=: the two variants of a
+    kernel must not share an index file, or one process's build is loaded for the other."""
+    from seedsoil.tissue import _kernels as K
+
+    for name in ("cell_ids", "build_neighbours", "mechanics", "advance"):
+        par, ser = getattr(K, name), getattr(K, f"{name}_serial")
+        assert par.targetoptions.get("parallel") is True and not ser.targetoptions.get("parallel")
+        cache_par, cache_ser = getattr(par._cache, "_cache_file", None), getattr(ser._cache, "_cache_file", None)
+        if cache_par is None:  # caching switched off (SEEDSOIL_NUMBA_CACHE=0): nothing to collide
+            continue
+        assert cache_par._index_name != cache_ser._index_name
+
+
+def test_the_engine_alone_does_not_import_the_heavy_layers():
+    """Stepping agents needs numpy and numba only; pandas, scipy, sympy and pydantic load
+    with the scenario / run layers (memory: the benchmark's fixed cost)."""
+    from seedsoil.testing import modules_loaded_by
+
+    for heavy in ("pandas", "scipy", "sympy", "pydantic"):
+        assert modules_loaded_by("import seedsoil.tissue.workload", heavy) == [], heavy

@@ -12,20 +12,21 @@ try:
 except PackageNotFoundError:  # running from a source tree
     __version__ = "0.0.0+unknown"
 
-from .body.result import PatientResult
-from .body.simulate import simulate
 from .errors import ScenarioError, SeedsoilError
-from .scenario import Scenario, default_scenario, load_scenario
 
 __all__ = ["simulate", "Scenario", "load_scenario", "default_scenario", "PatientResult", "ScenarioError",
            "SeedsoilError", "run_trial", "load_trial", "TrialResult", "__version__"]
 
+# Entry points are imported on first use: a process that only steps tissue agents
+# does not pay for pandas, scipy, pydantic, sympy and lifelines (memory and start-up).
 _LAZY = {"run_trial": "seedsoil.cohort.trial", "load_trial": "seedsoil.cohort.trial",
-         "TrialResult": "seedsoil.cohort.trial"}
+         "TrialResult": "seedsoil.cohort.trial", "simulate": "seedsoil.body.simulate",
+         "PatientResult": "seedsoil.body.result", "Scenario": "seedsoil.scenario",
+         "load_scenario": "seedsoil.scenario", "default_scenario": "seedsoil.scenario"}
 
 
 def __getattr__(name: str):
-    """Cohort entry points are imported on first use (they pull in scipy.stats and lifelines)."""
+    """The public entry points, imported on first use."""
     if name in _LAZY:
         import importlib
 

@@ -7,6 +7,7 @@ be bitwise reproducible across machines with the same build.
 from __future__ import annotations
 
 import os
+import types
 
 import numba
 
@@ -25,3 +26,19 @@ def jit_parallel(fn):
     iteration writes only its own outputs and sums in a fixed order.
     """
     return numba.njit(parallel=True, **JIT_OPTIONS)(fn)
+
+
+def jit_both(fn):
+    """``(parallel, serial)`` compilations of ``fn``.
+
+    numba's disk cache keys a function by its qualified name and line, not by
+    ``parallel=``; compiled twice under one name, whichever variant a process
+    built first would be loaded for both. The serial variant is therefore
+    compiled from a copy named ``<name>_serial``.
+    """
+    serial = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__ + "_serial", fn.__defaults__,
+                                fn.__closure__)
+    serial.__qualname__ = fn.__qualname__ + "_serial"
+    serial.__module__ = fn.__module__
+    serial.__doc__ = fn.__doc__
+    return jit_parallel(fn), jit(serial)

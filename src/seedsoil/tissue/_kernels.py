@@ -18,7 +18,7 @@ import math
 import numba
 import numpy as np
 
-from .._jit import jit, jit_parallel
+from .._jit import jit, jit_both
 from ._random import normal_pair, uniform
 
 TUMOUR = 0
@@ -326,10 +326,10 @@ def _advance(pos, vel, vel_prev, radius, kind, state, ids, escape_step, n, dt, f
 # Each parallel kernel also exists serial: for a few hundred agents the cost of waking
 # threads at every step exceeds the work (and on a busy machine it is far worse). Both
 # variants do the same arithmetic in the same order per agent, so results are equal.
-cell_ids, cell_ids_serial = jit_parallel(_cell_ids), jit(_cell_ids)
-build_neighbours, build_neighbours_serial = jit_parallel(_build_neighbours), jit(_build_neighbours)
-mechanics, mechanics_serial = jit_parallel(_mechanics), jit(_mechanics)
-advance, advance_serial = jit_parallel(_advance), jit(_advance)
+cell_ids, cell_ids_serial = jit_both(_cell_ids)
+build_neighbours, build_neighbours_serial = jit_both(_build_neighbours)
+mechanics, mechanics_serial = jit_both(_mechanics)
+advance, advance_serial = jit_both(_advance)
 
 
 @jit

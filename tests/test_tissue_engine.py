@@ -356,9 +356,10 @@ def test_serial_and_parallel_kernels_are_cached_apart():
 
 
 def test_the_engine_alone_does_not_import_the_heavy_layers():
-    """Stepping agents needs numpy and numba only; pandas, scipy, sympy and pydantic load
-    with the scenario / run layers (memory: the benchmark's fixed cost)."""
+    """Stepping agents needs numpy and numba only (numba itself loads a little of scipy);
+    pandas, sympy and pydantic load with the scenario / run layers (memory: the
+    benchmark's fixed cost)."""
     from seedsoil.testing import modules_loaded_by
 
-    for heavy in ("pandas", "scipy", "sympy", "pydantic"):
+    for heavy in ("pandas", "sympy", "pydantic", "lifelines"):
         assert modules_loaded_by("import seedsoil.tissue.workload", heavy) == [], heavy

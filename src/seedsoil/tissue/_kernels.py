@@ -150,8 +150,8 @@ def _mechanics(pos, vel, mot, radius, kind, state, ids, speed, persist, hind, n,
     = motility (+ chemotaxis) + pair adhesion/repulsion over its neighbour list + wall
     and vessel repulsion (a vessel is an obstacle; cells that touch it may intravasate in
     :func:`advance`). Track strength = fibre alignment × the cleared share of the voxel's
-    initial matrix (``rho0``), so there are no tracks where there was no matrix. Writes ``vel``, ``mot`` and ``contacts`` (neighbours closer than the sum of
-    radii)."""
+    initial matrix (``rho0``), so there are no tracks where there was no matrix. Writes
+    ``vel``, ``mot`` and ``contacts`` (neighbours closer than the sum of radii)."""
     dims = pos.shape[1]
     for i in numba.prange(n):
         if state[i] != ACTIVE:
@@ -226,13 +226,16 @@ def _mechanics(pos, vel, mot, radius, kind, state, ids, speed, persist, hind, n,
             vx -= w * (vx - dot * axx)
             vy -= w * (vy - dot * axy)
             vz -= w * (vz - dot * axz)
-        if chemo_speed > 0.0 and vessels.shape[0] > 0:
-            d, px, py, pz, _ = _nearest_on_vessels(xi, yi, zi, dims, vessels)
-            if d > 0.0:
-                c = chemo_speed * math.exp(-d / chemo_length) / d
-                vx += c * (px - xi)
-                vy += c * (py - yi)
-                vz += c * (pz - zi)
+        has_vessels = vessels.shape[0] > 0
+        d_v = px = py = pz = 0.0
+        kv = 0
+        if has_vessels:
+            d_v, px, py, pz, kv = _nearest_on_vessels(xi, yi, zi, dims, vessels)
+        if chemo_speed > 0.0 and has_vessels and d_v > 0.0:
+            c = chemo_speed * math.exp(-d_v / chemo_length) / d_v
+            vx += c * (px - xi)
+            vy += c * (py - yi)
+            vz += c * (pz - zi)
         # ------------------------------------------------------------ pair forces
         # branch-free (list entries beyond reach give exactly zero): a mispredicted branch
         # per pair costs more than the arithmetic it would skip
@@ -274,12 +277,11 @@ def _mechanics(pos, vel, mot, radius, kind, state, ids, speed, persist, hind, n,
                     vy += push
                 else:
                     vz += push
-        if vessels.shape[0] > 0:
-            d, px, py, pz, kv = _nearest_on_vessels(xi, yi, zi, dims, vessels)
-            gap = d - vessel_radius[kv]
-            if gap < ri and d > 0.0:
+        if has_vessels:
+            gap = d_v - vessel_radius[kv]
+            if gap < ri and d_v > 0.0:
                 t = 1.0 - max(gap, 0.0) / ri
-                push = c_rep[ki, ki] * t * t / d
+                push = c_rep[ki, ki] * t * t / d_v
                 vx += push * (xi - px)
                 vy += push * (yi - py)
                 vz += push * (zi - pz)

@@ -22,9 +22,7 @@ import math
 import numpy as np
 from scipy.signal import lfilter
 
-from . import _kernels as K
-
-LAWS = {"ou": K.OU, "turn": K.TURN}
+from .engine import LAWS
 
 
 # ---------------------------------------------------------------- closed forms

@@ -26,6 +26,8 @@ SCALARS = (
     ("death_rate", np.float64, 0.0), ("contacts", np.int32, 0), ("escape_step", np.int64, -1),
 )
 VECTORS = ("pos", "vel", "vel_prev", "mot")
+#: motility laws by their scenario names (``motility.law``)
+LAWS = {"ou": K.OU, "turn": K.TURN}
 #: below this many agents the serial kernels run (thread wake-ups would cost more than the work)
 PARALLEL_MIN_AGENTS = 4096
 
@@ -117,9 +119,6 @@ class Agents:
             self.permute(np.concatenate([keep, np.flatnonzero(self.state[:self.n] == K.DEAD)]))
             self.n = len(keep)
 
-    def view(self, name: str) -> np.ndarray:
-        return getattr(self, name)[:self.n]
-
 
 @dataclass(frozen=True)
 class Mechanics:
@@ -161,13 +160,16 @@ class Matrix:
                    rho=np.full(size, float(density)), axis=np.zeros((size, dims)), **kw)
 
     def grid(self, name: str) -> np.ndarray:
-        """A field as an array indexed [x, y(, z)]."""
-        a = getattr(self, name)
+        """A field (``"rho"``, ``"axis"``) as an array indexed [x, y(, z)]."""
+        return self.as_grid(getattr(self, name))
+
+    def as_grid(self, values: np.ndarray) -> np.ndarray:
+        """Per-voxel values (flat, x fastest; optionally with a trailing axis) indexed [x, y(, z)]."""
         nx, ny, nz = self.shape
-        if name == "rho":
-            out = a.reshape(nz, ny, nx).transpose(2, 1, 0)
+        if values.ndim == 1:
+            out = values.reshape(nz, ny, nx).transpose(2, 1, 0)
         else:
-            out = a.reshape(nz, ny, nx, -1).transpose(2, 1, 0, 3)
+            out = values.reshape(nz, ny, nx, -1).transpose(2, 1, 0, 3)
         return out[:, :, 0] if nz == 1 else out
 
     def track_strength(self) -> np.ndarray:
@@ -268,7 +270,9 @@ class TissueEngine:
         else:
             perm = active.copy()
         a.permute(perm)
-        self._bin()
+        # rows [0, n_binned) are now the active agents in voxel order: the cell list's
+        # voxel ranges stand as they are and its order becomes the identity
+        self._order[:self.n_binned] = np.arange(self.n_binned)
 
     def _rebuild(self) -> None:
         """Re-order rows by voxel, rebuild the cell list and the Verlet neighbour lists."""
@@ -283,7 +287,7 @@ class TissueEngine:
         build = K.build_neighbours if self._parallel() else K.build_neighbours_serial
         while True:
             build(a.pos, a.radius, a.state, a.n, self.start, self._order, self.glo, 1.0 / self.voxel,
-                               self.gdim, m.adhesion_range, m.skin, self._nbr, self._nnb)
+                  self.gdim, m.adhesion_range, m.skin, self._nbr, self._nnb)
             need = int(self._nnb[:a.n].max()) if a.n else 0
             if need <= self._nbr.shape[1]:
                 break

@@ -22,7 +22,7 @@ import numpy as np
 from ..cell.phenotype import MODES, Phenotype
 from ..rng import stream
 from . import _kernels as K
-from .engine import Agents, Matrix, Mechanics, TissueEngine
+from .engine import LAWS, Agents, Matrix, Mechanics, TissueEngine
 from .scenario import TissueScenario
 
 #: purposes of the random streams drawn in NumPy when the tissue is set up
@@ -152,7 +152,7 @@ def build_engine(sc: TissueScenario, cells: CellInputs, *, seed: int | None = No
     adh, het = p["mechanics.adhesion"], p["mechanics.heterotypic_adhesion"]
     mech = Mechanics(dt=p["mechanics.dt"], repulsion=np.full((2, 2), rep), adhesion=np.array([[adh, het], [het, adh]]),
                      adhesion_range=p["mechanics.adhesion_range"],
-                     motility_law=K.OU if p["motility.law"] == "ou" else K.TURN, walls=True,
+                     motility_law=LAWS[p["motility.law"]], walls=True,
                      skin=p["mechanics.skin"], max_contacts=int(p["tumour.max_contacts"]))
     z_mid = 0.5 * hi[2] if d == 3 else 0.0
     vessels = np.array([[vessel_x, lo[1], z_mid, vessel_x, hi[1], z_mid]])

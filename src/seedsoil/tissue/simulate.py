@@ -102,7 +102,7 @@ def _matrix_frame(engine: TissueEngine) -> dict[str, np.ndarray]:
     m = engine.matrix
     if m is None:
         return {}
-    return {"rho": m.grid("rho").copy(), "track": _grid_like(m, m.track_strength()), "voxel_um": np.float64(m.voxel)}
+    return {"rho": m.grid("rho").copy(), "track": m.as_grid(m.track_strength()), "voxel_um": np.float64(m.voxel)}
 
 
 def _snapshot(engine: TissueEngine) -> dict[str, np.ndarray]:
@@ -191,10 +191,3 @@ def _simulate(scenario: TissueScenario, seed: int | None, cells: CellInputs | No
     return TissueResult(scenario=scenario, seed=seed, cells=cells, timeseries=ts, escapes=escapes,
                         snapshots=snaps, matrix=_matrix_frame(engine), matrix_frames=frames, summary=summary,
                         timings={"cell_inputs_s": t1 - t0, "simulate_s": t2 - t1})
-
-
-def _grid_like(m, flat: np.ndarray) -> np.ndarray:
-    nx, ny, nz = m.shape
-    g = flat.reshape(nz, ny, nx).transpose(2, 1, 0)
-    return g[:, :, 0] if nz == 1 else g
-

@@ -26,6 +26,15 @@ from .units import parse_quantity
 STRUCTURAL = ("scenario", "simulation", "surgery", "therapy", "injection", "output", "tissue", "variant")
 
 
+def set_dotted(tree: dict[str, Any], name: str, value: Any) -> None:
+    """``tree[a][b][c] = value`` for ``name = "a.b.c"`` (creating the groups): how dotted
+    parameter names become the nested tables of a scenario file."""
+    *groups, leaf = name.split(".")
+    for g in groups:
+        tree = tree.setdefault(g, {})
+    tree[leaf] = value
+
+
 # --------------------------------------------------------------------------- quantities
 def _quantity(unit: str, interval: str, label: str | None = None):
     rng = Interval.parse(interval)
@@ -211,11 +220,7 @@ class Scenario:
         if self.tissue is not None:
             out["tissue"] = self.tissue.model_dump()
         for name, value in sorted(self.overrides.items()):
-            node = out
-            *groups, leaf = name.split(".")
-            for g in groups:
-                node = node.setdefault(g, {})
-            node[leaf] = value
+            set_dotted(out, name, value)
         if out["simulation"].get("seed") is None:
             out["simulation"].pop("seed")
         if self.variants:
@@ -242,11 +247,7 @@ class Scenario:
         """A copy with parameters changed; keys use ``__`` for dots (``shedding__rate=0.01``)."""
         data = self.to_dict()
         for key, value in overrides.items():
-            node = data
-            *groups, leaf = key.replace("__", ".").split(".")
-            for g in groups:
-                node = node.setdefault(g, {})
-            node[leaf] = value
+            set_dotted(data, key.replace("__", "."), value)
         return Scenario.from_dict(data)
 
     def with_settings(self, **sections: Any) -> "Scenario":

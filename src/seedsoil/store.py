@@ -26,6 +26,15 @@ RUN_FILE = "run.json"
 TABLES = ("timeseries", "colonies", "events")
 
 
+def cache_dir(name: str) -> Path:
+    """``$SEEDSOIL_CACHE/<name>`` (default ``~/.cache/seedsoil/<name>``), created if needed:
+    where compiled kernels, phenotype responses and invasion maps are kept between runs."""
+    root = os.environ.get("SEEDSOIL_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "seedsoil")
+    d = Path(root) / name
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
 def _jsonable(x: Any) -> Any:
     if isinstance(x, float):
         return None if not math.isfinite(x) else x

@@ -31,10 +31,9 @@ CODEGEN_VERSION = "10"
 
 
 def cache_dir() -> Path:
-    root = os.environ.get("SEEDSOIL_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "seedsoil")
-    d = Path(root) / "cell"
-    d.mkdir(parents=True, exist_ok=True)
-    return d
+    from ..store import cache_dir as _cache_dir
+
+    return _cache_dir("cell")
 
 
 #: Decorator of the generated helpers (IEEE semantics for 0/0 and overflow: the

@@ -22,7 +22,6 @@ import hashlib
 import itertools
 import json
 import math
-import os
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
@@ -44,10 +43,9 @@ MODEL_VERSION = 1
 
 
 def _cache_dir() -> Path:
-    root = os.environ.get("SEEDSOIL_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "seedsoil")
-    d = Path(root) / "tissue"
-    d.mkdir(parents=True, exist_ok=True)
-    return d
+    from ..store import cache_dir
+
+    return cache_dir("tissue")
 
 
 def rate_ratio_ci(e1: int, t1: float, e0: int, t0: float, level: float = 0.95) -> tuple[float, float]:

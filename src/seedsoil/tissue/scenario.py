@@ -34,6 +34,7 @@ from typing import Any, Mapping
 
 from ..errors import ScenarioError, did_you_mean
 from ..params import ParameterLibrary, load_library
+from ..scenario import set_dotted
 from ..units import parse_quantity
 
 INTEGER_PARAMETERS = ("domain.dimensions", "tumour.max_contacts")
@@ -82,11 +83,7 @@ class TissueScenario:
         nested: dict[str, Any] = {"scenario": {"name": self.name, "description": self.description},
                                   "simulation": {"seed": self.seed}}
         for key, value in self.parameters.items():
-            group, leaf = key.rsplit(".", 1)
-            node = nested
-            for part in group.split("."):
-                node = node.setdefault(part, {})
-            node[leaf] = value
+            set_dotted(nested, key, value)
         if self.exposure:
             nested["exposure"] = dict(self.exposure)
         return nested
@@ -100,11 +97,7 @@ class TissueScenario:
         """A copy with parameters changed; keys use ``__`` for dots (``caf__contractility=0``)."""
         d = self.to_dict()
         for key, value in overrides.items():
-            parts = key.replace("__", ".").split(".")
-            node = d
-            for part in parts[:-1]:
-                node = node.setdefault(part, {})
-            node[parts[-1]] = value
+            set_dotted(d, key.replace("__", "."), value)
         return TissueScenario.from_dict(d)
 
     def with_exposure(self, exposure: Mapping[str, float]) -> "TissueScenario":

@@ -77,7 +77,6 @@ def drug_effects(times: np.ndarray, exposures: Mapping[str, np.ndarray]) -> dict
     """The effect model registered with the hooks: exposures (unbound nM) → factors."""
     from ..cell import builtin_network
     from ..pharm.presets import preset, presets
-
     from ..tissue.invasion import current_map
 
     known = set(presets())

@@ -7,6 +7,7 @@ windows, drug hook factors, injections, and the numeric parameter vector.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 from typing import Mapping
@@ -154,12 +155,14 @@ def build_inputs(sc: Scenario) -> BodyInputs:
         elif kind == "drug":
             schedules.append(hooks.Dosing(th.drug, th.dose, th.interval, start, stop))
     h = suppression(I_mid, p["dormancy.suppression_half_concentration"], p["dormancy.suppression_hill"])
-    if sc.tissue is not None and sc.tissue.invasion_map is not None:
+    link = sc.tissue.invasion_map if sc.tissue is not None else None
+    if link is not None:  # the drugs' invasion factor comes from the tissue scale's map
         from ..tissue.invasion import InvasionMap, active_map
 
-        with active_map(InvasionMap.load(sc.tissue.invasion_map)):
-            fac = hooks.factors(t_mid, schedules, step=dt)
+        reading = active_map(InvasionMap.load(link))
     else:
+        reading = contextlib.nullcontext()
+    with reading:
         fac = hooks.factors(t_mid, schedules, step=dt)
     h = h * (1.0 - blocked) * fac["dormancy_signal_factor"]
     finv = fac["invasion_factor"]

@@ -1,11 +1,13 @@
-"""Drug presets in the patient (seedsoil.body.drugs): exposure → cell phenotype → body factors."""
+"""Drug presets in the patient (seedsoil.coupling): exposure → cell phenotype → body factors."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
 from seedsoil import Scenario, load_scenario
-from seedsoil.body import drugs, hooks
+from seedsoil.body import hooks
+from seedsoil.coupling import default_drugs
+from seedsoil.coupling import effects as drugs
 from seedsoil.body.model import build_inputs
 from seedsoil.pharm import preset
 from seedsoil.validate.cases_luzzi import examples_dir
@@ -15,20 +17,20 @@ def test_presets_are_usable_in_scenarios_by_name():
     sc = Scenario.from_dict({"therapy": [{"kind": "drug", "drug": "ruxolitinib", "dose": "20 mg", "interval": "12 h",
                                           "start": "0 day", "duration": "4 week", "relative_to": "start"}]})
     assert sc.therapies[0].drug == "ruxolitinib"
-    assert "ruxolitinib" in hooks.registered_drugs() and "anakinra" in hooks.registered_drugs()
+    assert "ruxolitinib" in sc.drugs and "anakinra" in default_drugs()
 
 
 def test_step_average_is_not_aliased_by_the_dosing_interval():
     """q12h dosing on a 1-day step: the factor is the mean over the day, whatever the phase."""
     d = hooks.Dosing("ruxolitinib", 20.0, 0.5, 0.0, 30.0)
     mid = np.arange(5.0, 15.0) + 0.5
-    stepped = hooks.factors(mid, [d], step=1.0)["immune_kill_factor"]
+    stepped = drugs.factors(mid, [d], step=1.0, library=default_drugs())["immune_kill_factor"]
     fine_t = np.arange(5.0, 15.0, 1 / 2400) + 1 / 4800
-    fine = hooks.factors(fine_t, [d])["immune_kill_factor"].reshape(10, -1).mean(axis=1)
+    fine = drugs.factors(fine_t, [d], library=default_drugs())["immune_kill_factor"].reshape(10, -1).mean(axis=1)
     np.testing.assert_allclose(stepped, fine, rtol=3e-3)  # midpoint rule on 30-min sub-steps
     # steady state: every day has the same mean; the midpoint value alone would not be the mean
     assert np.ptp(stepped) < 1e-3
-    point = hooks.factors(mid, [d])["immune_kill_factor"]
+    point = drugs.factors(mid, [d], library=default_drugs())["immune_kill_factor"]
     assert abs(point[0] - stepped[0]) > 0.01
 
 
@@ -47,20 +49,20 @@ def test_jak_inhibitor_lowers_invasion_and_nk_killing_and_wears_off():
 
 def test_higher_dose_acts_more():
     t = np.array([10.5])
-    lo = hooks.factors(t, [hooks.Dosing("ruxolitinib", 5.0, 0.5, 0.0, 20.0)], step=1.0)
-    hi = hooks.factors(t, [hooks.Dosing("ruxolitinib", 100.0, 0.5, 0.0, 20.0)], step=1.0)
+    lo = drugs.factors(t, [hooks.Dosing("ruxolitinib", 5.0, 0.5, 0.0, 20.0)], step=1.0, library=default_drugs())
+    hi = drugs.factors(t, [hooks.Dosing("ruxolitinib", 100.0, 0.5, 0.0, 20.0)], step=1.0, library=default_drugs())
     assert hi["immune_kill_factor"][0] < lo["immune_kill_factor"][0] < 1.0
     assert hi["invasion_factor"][0] < lo["invasion_factor"][0] < 1.0
 
 
 def test_il1r_antagonist_removes_the_dormancy_signal():
-    f = hooks.factors(np.array([5.5]), [hooks.Dosing("anakinra", 100.0, 1.0, 0.0, 20.0)], step=1.0)
+    f = drugs.factors(np.array([5.5]), [hooks.Dosing("anakinra", 100.0, 1.0, 0.0, 20.0)], step=1.0, library=default_drugs())
     assert f["dormancy_signal_factor"][0] < 0.5
     assert f["invasion_factor"][0] == 1.0 and f["immune_kill_factor"][0] == 1.0
 
 
 def test_rock_inhibitor_lowers_invasion_only():
-    f = hooks.factors(np.array([5.5]), [hooks.Dosing("fasudil", 30.0, 1 / 3, 0.0, 20.0)], step=1.0)
+    f = drugs.factors(np.array([5.5]), [hooks.Dosing("fasudil", 30.0, 1 / 3, 0.0, 20.0)], step=1.0, library=default_drugs())
     assert f["invasion_factor"][0] < 0.9
     assert f["immune_kill_factor"][0] == 1.0 and f["dormancy_signal_factor"][0] == 1.0
 

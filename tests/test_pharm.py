@@ -315,13 +315,11 @@ def test_exposure_is_the_body_engine_hook():
     np.testing.assert_array_equal(sched.dose_times(), dosing.dose_times())
     t = np.linspace(0.0, 50.0, 1001)
     np.testing.assert_allclose(rux.exposure(t, dosing), rux.concentration(t, sched, unbound=True))
-    hooks.register_drug("ruxolitinib", rux.exposure)
-    try:
-        got = hooks.exposures(t, [dosing])["ruxolitinib"]
-    finally:
-        hooks.unregister_drug("ruxolitinib")
+    from seedsoil.coupling import default_drugs
+    from seedsoil.coupling.effects import exposures
+
+    got = exposures(t, [dosing], default_drugs())["ruxolitinib"]
     np.testing.assert_allclose(got, rux.exposure(t, dosing))
-    assert "ruxolitinib" not in hooks.registered_drugs()
 
 
 def test_unit_conversion():
@@ -415,8 +413,10 @@ def test_pharmacology_doc_examples_run(tmp_path, monkeypatch):
     ns: dict = {}
     for i, body in enumerate(blocks):
         exec(compile(body, f"docs/pharmacology.md[python block {i}]", "exec"), ns)
-    # the presets are registered with the body hooks, as reading a drug scenario would do
-    assert all(d in hooks.registered_drugs() for d in presets())
+    # every preset is in the default drug library scenarios are validated with
+    from seedsoil.coupling import default_drugs
+
+    assert all(d in default_drugs() for d in presets())
 
 
 def test_pharmacology_doc_table_shows_the_library_values():

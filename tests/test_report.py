@@ -186,7 +186,8 @@ def test_many_detections_are_collapsed(scenario):
 
 def test_report_from_a_run_directory(scenario, tmp_path):
     """`seedsoil report RUN_DIR` rebuilds results from Parquet (plain dtypes) and JSON."""
-    from seedsoil.store import load_result, write_run
+    from seedsoil.patient import load_result
+    from seedsoil.store import write_run
 
     for engine in ENGINES:
         write_run(seedsoil.simulate(scenario, engine=engine), tmp_path / engine)

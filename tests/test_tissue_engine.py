@@ -333,11 +333,11 @@ def test_scenario_round_trip_units_and_hash():
     again = TissueScenario.from_dict(sc.to_dict())
     assert dict(again.parameters) == dict(sc.parameters) and dict(again.exposure) == dict(sc.exposure)
     assert (again.name, again.seed) == (sc.name, sc.seed)
-    assert again.content_hash == sc.content_hash
-    assert default_tissue_scenario().content_hash == default_tissue_scenario().content_hash
+    assert again.content_hash() == sc.content_hash()
+    assert default_tissue_scenario().content_hash() == default_tissue_scenario().content_hash()
     changed = sc.with_parameters(caf__contractility=0)
-    assert changed["caf.contractility"] == 0 and changed.content_hash != sc.content_hash
-    assert sc.with_exposure({"ROCKi": 1.0}).content_hash != sc.content_hash
+    assert changed["caf.contractility"] == 0 and changed.content_hash() != sc.content_hash()
+    assert sc.with_exposure({"ROCKi": 1.0}).content_hash() != sc.content_hash()
     assert math.isclose(sc.with_exposure({}).with_exposure({"JAKi": 100.0}).exposure["JAKi"], 100.0)
 
 

@@ -8,14 +8,16 @@ import pandas as pd
 import pytest
 
 from seedsoil import Scenario, load_scenario
-from seedsoil.body import drugs, hooks
+from seedsoil.body import hooks
+from seedsoil.coupling import default_drugs
+from seedsoil.coupling import effects as drugs
 from seedsoil.body.model import build_inputs
 from seedsoil.cell import builtin_network
-from seedsoil.cohort.execute import InProcess, LocalProcesses
+from seedsoil.execute import InProcess, LocalProcesses
 from seedsoil.errors import ScenarioError
 from seedsoil.pharm import preset
 from seedsoil.tissue import default_tissue_scenario
-from seedsoil.tissue.invasion import InvasionMap, active_map, exposure_grid, invasion_map, rate_ratio_ci
+from seedsoil.tissue.invasion import InvasionMap, exposure_grid, invasion_map, rate_ratio_ci
 from seedsoil.validate.cases_luzzi import examples_dir
 
 
@@ -80,19 +82,18 @@ def test_body_reads_shedding_from_the_invasion_map(tmp_path):
     assert np.all(mapped[off] == 1.0) and np.all(proxy[off] == 1.0)
     # on drug: the factor is the map's at the network-equivalent JAK1 level the drug reaches
     dosing = [hooks.Dosing("ruxolitinib", 20.0, 0.5, 300.0, 400.0)]
-    fine = hooks.factors(t[on][:3], dosing, step=1.0)  # outside a map: the motility proxy
+    fine = drugs.factors(t[on][:3], dosing, step=1.0, library=default_drugs())  # no map: the motility proxy
     np.testing.assert_allclose(fine["invasion_factor"], proxy[on][:3])
     k = 48
     offsets = ((np.arange(k) + 0.5) / k - 0.5)
     sub = (t[on][:3, None] + offsets[None, :]).ravel()
-    c = hooks.exposures(sub, dosing)["ruxolitinib"]
+    c = drugs.exposures(sub, dosing, default_drugs())["ruxolitinib"]
     a = preset("ruxolitinib").activity("JAK1", c)
     eq = builtin_network().parameter("ic50_jak1").value * (1.0 / a - 1.0)
     expect = m.factor(JAKi=eq).reshape(3, k).mean(axis=1)
     np.testing.assert_allclose(mapped[on][:3], expect, rtol=1e-12)
     assert not np.allclose(mapped[on], proxy[on])  # the map, not the proxy, decides
-    with active_map(m):
-        assert drugs.drug_effects(np.array([1.0]), {})["invasion_factor"][0] == 1.0
+    assert drugs.drug_effects(np.array([1.0]), {}, default_drugs(), m)["invasion_factor"][0] == 1.0
 
 
 def test_scenario_link_resolves_relative_paths_and_fails_at_the_boundary(tmp_path):

@@ -86,7 +86,7 @@ def test_run_directory_contents(run_dir, result):
     assert meta["seed"] == result.seed == 3
     assert meta["scenario_name"] == "small edge"
     assert meta["scenario"] == json.loads(json.dumps(result.scenario.to_dict()))
-    assert meta["scenario_hash"] == result.scenario.content_hash
+    assert meta["scenario_hash"] == result.scenario.content_hash()
     assert re.fullmatch(r"[0-9a-f]{64}", meta["content_hash"])
     assert meta["cells"]["dividing_fraction"] == 0.5 and meta["cells"]["mode_fractions"]["amoeboid"] == 0.6
     assert meta["summary"]["escape_events"] == len(result.escapes)

@@ -15,14 +15,19 @@ except PackageNotFoundError:  # running from a source tree
 from .errors import ScenarioError, SeedsoilError
 
 __all__ = ["simulate", "Scenario", "load_scenario", "default_scenario", "PatientResult", "ScenarioError",
-           "SeedsoilError", "run_trial", "load_trial", "TrialResult", "__version__"]
+           "SeedsoilError", "run_trial", "load_trial", "TrialResult", "load_result", "DrugLibrary", "default_drugs",
+           "__version__"]
 
 # Entry points are imported on first use: a process that only steps tissue agents
 # does not pay for pandas, scipy, pydantic, sympy and lifelines (memory and start-up).
-_LAZY = {"run_trial": "seedsoil.cohort.trial", "load_trial": "seedsoil.cohort.trial",
-         "TrialResult": "seedsoil.cohort.trial", "simulate": "seedsoil.body.simulate",
-         "PatientResult": "seedsoil.body.result", "Scenario": "seedsoil.scenario",
-         "load_scenario": "seedsoil.scenario", "default_scenario": "seedsoil.scenario"}
+# The package namespace is a facade over the layers (docs/architecture.md): it names
+# each entry point's module as a string and imports nothing of them itself.
+_LAZY = {"run_trial": "seedsoil.runs", "load_trial": "seedsoil.cohort.trial",
+         "TrialResult": "seedsoil.cohort.trial", "simulate": "seedsoil.patient",
+         "load_result": "seedsoil.patient", "PatientResult": "seedsoil.body.result",
+         "Scenario": "seedsoil.scenario", "load_scenario": "seedsoil.scenario",
+         "default_scenario": "seedsoil.scenario", "DrugLibrary": "seedsoil.coupling.drugs",
+         "default_drugs": "seedsoil.coupling.drugs"}
 
 
 def __getattr__(name: str):

@@ -131,7 +131,8 @@ def trial(
     report: bool = typer.Option(True, "--report/--no-report", help="write report.html"),
 ) -> None:
     """Run a virtual trial and print its endpoints, hazard ratios and log-rank tests."""
-    from .cohort.trial import TrialStateError, load_trial, run_trial
+    from .cohort.trial import TrialStateError, load_trial
+    from .runs import run_trial
 
     if executor not in ("local", "dask"):
         _fail(f"--executor = {executor!r}: must be local or dask")
@@ -382,8 +383,8 @@ def validate(
 @app.command("report")
 def report_cmd(run_dir: Path = typer.Argument(..., help="a run directory written by `seedsoil run`")) -> None:
     """(Re)write report.html of an existing run directory."""
+    from .patient import load_result
     from .report import write_report
-    from .store import load_result
 
     try:
         results = load_result(run_dir)

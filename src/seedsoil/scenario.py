@@ -6,10 +6,16 @@ the outputs. Values may carry units ("3 h", "0.5 / day", "2 cm"); they are
 converted here, once, to internal units. Everything invalid raises
 :class:`~seedsoil.errors.ScenarioError` naming the field, the value, the unit and
 the allowed range; unknown keys get a "did you mean" hint.
+
+This module is the composition root (docs/architecture.md): the only place that
+joins the scales' pieces into one patient. A scenario carries the
+:class:`~seedsoil.coupling.DrugLibrary` it was validated with (``drugs=``) and the
+content of a linked invasion map (its SHA-256 is part of the normalized form, so
+of :meth:`Scenario.content_hash`); the body engine asks it for drug factors
+(:meth:`Scenario.drug_factors`), which it answers through the coupling layer.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import tomllib
 from dataclasses import dataclass, field
@@ -19,20 +25,14 @@ from typing import Annotated, Any, Literal, Mapping
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, ValidationError
 
+from .coupling.drugs import DrugLibrary, default_drugs
 from .errors import ScenarioError, UnitError, did_you_mean
+from .hashing import content_hash, file_hash
 from .params import Interval, ParameterLibrary, load_library
+from .tree import set_dotted
 from .units import parse_quantity
 
 STRUCTURAL = ("scenario", "simulation", "surgery", "therapy", "injection", "output", "tissue", "variant")
-
-
-def set_dotted(tree: dict[str, Any], name: str, value: Any) -> None:
-    """``tree[a][b][c] = value`` for ``name = "a.b.c"`` (creating the groups): how dotted
-    parameter names become the nested tables of a scenario file."""
-    *groups, leaf = name.split(".")
-    for g in groups:
-        tree = tree.setdefault(g, {})
-    tree[leaf] = value
 
 
 # --------------------------------------------------------------------------- quantities
@@ -88,11 +88,14 @@ class Simulation(_Section):
 
 
 class Surgery(_Section):
-    """Resection of the primary, at a day or when it reaches a diameter."""
+    """Resection of the primary: at a day, or when it reaches a diameter or a cell count."""
 
     day: Days | None = None
     primary_diameter: Millimetres | None = None
-    delay: Days = 0.0  # from reaching primary_diameter (diagnosis) to surgery
+    primary_cells: _quantity("", "(0, 1e15]", "cells") | None = None  # type: ignore[valid-type]
+    delay: Days = 0.0  # from reaching primary_diameter / primary_cells (diagnosis) to surgery
+
+SURGERY_TRIGGERS = ("day", "primary_diameter", "primary_cells")
 
 
 class Therapy(_Section):
@@ -130,9 +133,13 @@ class Injection(_Section):
 class TissueLink(_Section):
     """Coupling to the tissue scale: a saved :class:`~seedsoil.tissue.invasion.InvasionMap`
     (JSON, from ``seedsoil tissue-map``) from which drugs' JAK1 / ROCK inhibition scales
-    shedding. A relative path is read from the scenario file's folder."""
+    shedding. A relative path is read from the scenario file's folder.
+    ``invasion_map_sha256`` is the file's content hash, filled in when the scenario is
+    validated (so results and the scenario's content hash follow the file's content,
+    not its path); given, it must match the file."""
 
     invasion_map: str | None = None
+    invasion_map_sha256: str | None = None
 
 
 class Output(_Section):
@@ -198,6 +205,22 @@ class Scenario:
     tissue: TissueLink | None = None
     #: named overlays of this scenario ("the same patient, plus ..."); see :meth:`variant`
     variants: tuple[tuple[str, Mapping[str, Any]], ...] = ()
+    #: the drugs its therapies may name (a value; default: the presets)
+    drugs: DrugLibrary = field(default_factory=default_drugs, repr=False, compare=False)
+    #: the linked invasion map, read and checked at validation (None without one)
+    invasion_map: Any = field(default=None, repr=False, compare=False)
+
+    def __reduce__(self):
+        # mappingproxy fields do not pickle: ship the normalized form and the drug library,
+        # rebuild (and re-validate) in the worker
+        return (_rebuild, (type(self), self.to_dict(), self.drugs))
+
+    def drug_factors(self, times: Any, dosings: Any, *, step: float | None = None) -> dict[str, Any]:
+        """The drugs' invasion / immune-kill / dormancy-signal factors on ``times`` (what the body
+        engine asks; :func:`seedsoil.coupling.effects.factors` with this scenario's drugs and map)."""
+        from .coupling.effects import factors
+
+        return factors(times, dosings, library=self.drugs, invasion_map=self.invasion_map, step=step)
 
     @property
     def name(self) -> str:
@@ -239,16 +262,64 @@ class Scenario:
         raise KeyError(f"no variant {name!r}; this scenario has: {', '.join(self.variant_names()) or 'none'}")
 
     def content_hash(self) -> str:
-        """SHA-256 of the normalized scenario (stable across key order and unit spelling)."""
-        blob = json.dumps(self.to_dict(), sort_keys=True, default=str).encode()
-        return hashlib.sha256(blob).hexdigest()
+        """SHA-256 of everything that determines results: the normalized scenario (stable across
+        key order and unit spelling; a linked map by its content's SHA-256) and, for drugs that
+        are not unchanged presets, their definitions (:meth:`DrugLibrary.fingerprint`)."""
+        data = self.to_dict()
+        used = {t.drug for t in self.therapies if t.kind == "drug"}
+        for _, overlay in self.variants:
+            used |= {t.get("drug") for t in overlay.get("therapy", []) if isinstance(t, Mapping)}
+        extra = self.drugs.fingerprint(used - {None})
+        if extra:
+            data = {"scenario": data, "drug_library": extra}
+        return content_hash(data)
 
     def with_parameters(self, **overrides: Any) -> "Scenario":
         """A copy with parameters changed; keys use ``__`` for dots (``shedding__rate=0.01``)."""
         data = self.to_dict()
         for key, value in overrides.items():
             set_dotted(data, key.replace("__", "."), value)
-        return Scenario.from_dict(data)
+        return type(self).from_dict(data, drugs=self.drugs)
+
+    def with_overrides(self, overrides: Mapping[str, Any], *, where: str = "") -> "Scenario":
+        """A copy with any fields changed by dotted name: library parameters
+        (``"shedding.rate"``), ``surgery.<field>`` (``"surgery.primary_diameter"``,
+        ``"surgery.primary_cells"``, ...), ``simulation.<field>``, ``output.<field>``,
+        ``therapy.<field>`` (every therapy that has the field) or
+        ``therapy.<kind>.<field>`` (every therapy of that kind). How a population's
+        covariates and sampled parameters reach a patient. Errors name ``where`` + key."""
+        data = self.to_dict()
+        data.pop("variant", None)
+        for key, value in overrides.items():
+            head, _, rest = key.partition(".")
+            if head in ("surgery", "simulation", "output") and rest:
+                section = data.setdefault(head, {})
+                section[rest] = value
+                if head == "surgery" and rest in SURGERY_TRIGGERS:
+                    for other in SURGERY_TRIGGERS:
+                        if other != rest:
+                            section.pop(other, None)
+            elif head == "therapy" and rest:
+                kind, _, fld = rest.partition(".")
+                targets = [t for t in data.get("therapy", []) if fld and t["kind"] == kind] if fld else \
+                    [t for t in data.get("therapy", []) if rest in THERAPY_FIELDS["common"] | THERAPY_FIELDS[t["kind"]]]
+                name = fld or rest
+                if not targets:
+                    raise ScenarioError(f"{where}{key}: the scenario has no therapy with this setting",
+                                        field=f"{where}{key}", value=value)
+                for t in targets:
+                    t[name] = value
+            elif head in STRUCTURAL:
+                raise ScenarioError(f"{where}{key}: cannot be set per patient (settable: parameters, surgery.*, "
+                                    "simulation.*, output.*, therapy.*)", field=f"{where}{key}", value=value)
+            else:
+                set_dotted(data, key, value)
+        try:
+            return type(self).from_dict(data, drugs=self.drugs)
+        except ScenarioError as exc:
+            if not where:
+                raise
+            raise ScenarioError(f"{where}{exc}", field=f"{where}{exc.field}", value=exc.value) from None
 
     def with_settings(self, **sections: Any) -> "Scenario":
         """A copy with structural fields changed, e.g. ``with_settings(simulation={"dt": 0.25})``."""
@@ -260,11 +331,26 @@ class Scenario:
                 data.pop(section, None)
             else:
                 data.setdefault(section, {}).update(values)
-        return Scenario.from_dict(data)
+                if section == "surgery":
+                    picked = [k for k in SURGERY_TRIGGERS if k in values]
+                    for k in SURGERY_TRIGGERS:
+                        if picked and k not in picked:
+                            data[section].pop(k, None)
+        return type(self).from_dict(data, drugs=self.drugs)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], *, library: ParameterLibrary | None = None) -> "Scenario":
+    def from_dict(cls, data: Mapping[str, Any], *, library: ParameterLibrary | None = None,
+                  drugs: DrugLibrary | None = None) -> "Scenario":
+        """Validate a scenario (the parsed TOML of a scenario file, or :meth:`to_dict`).
+
+        ``drugs``: the drugs therapies may name (default: the presets,
+        :func:`seedsoil.coupling.default_drugs`); a library of your own travels with the
+        scenario to worker processes.
+        """
         lib = library or load_library()
+        drugs = default_drugs() if drugs is None else drugs
+        if not isinstance(drugs, DrugLibrary):
+            raise TypeError(f"drugs = {drugs!r}: a seedsoil.coupling.DrugLibrary")
         if not isinstance(data, Mapping):
             raise ScenarioError("scenario: must be a table of sections", field="scenario", value=data)
         groups = lib.groups()
@@ -304,9 +390,12 @@ class Scenario:
         meta = _section(Meta, "scenario", data.get("scenario", {}))
         sim = _section(Simulation, "simulation", data.get("simulation", {}))
         surgery = _section(Surgery, "surgery", data["surgery"]) if "surgery" in data else None
-        if surgery is not None and (surgery.day is None) == (surgery.primary_diameter is None):  # type: ignore[union-attr]
-            raise ScenarioError("surgery: give exactly one of 'day' or 'primary_diameter'", field="surgery",
-                                value=data["surgery"])
+        if surgery is not None:
+            given = [k for k in SURGERY_TRIGGERS if getattr(surgery, k) is not None]
+            if len(given) != 1:
+                raise ScenarioError("surgery: give exactly one of 'day', 'primary_diameter' or 'primary_cells'"
+                                    + (f" (got {', '.join(given)})" if given else ""), field="surgery",
+                                    value=data["surgery"])
         raw_t = data.get("therapy", [])
         if isinstance(raw_t, Mapping):
             raw_t = [raw_t]
@@ -324,16 +413,17 @@ class Scenario:
                 raise ScenarioError(f"therapy[{i}].relative_to = 'surgery': the scenario has no [surgery]; "
                                     "use relative_to = \"start\"", field=f"therapy[{i}].relative_to", value="surgery")
             if t.kind == "drug":  # type: ignore[union-attr]
-                from .body.hooks import check_drug_therapy
-
-                check_drug_therapy(t, f"therapy[{i}]")
+                drugs.check(t.drug, f"therapy[{i}]")  # type: ignore[union-attr]
+                for key in ("dose", "interval"):
+                    if getattr(t, key) is None:
+                        raise ScenarioError(f"therapy[{i}].{key}: a drug therapy needs a {key}",
+                                            field=f"therapy[{i}].{key}", value=None)
         injection = _section(Injection, "injection", data["injection"]) if "injection" in data else None
         output = _section(Output, "output", data.get("output", {}))
         tissue = _section(TissueLink, "tissue", data["tissue"]) if "tissue" in data else None
-        if tissue is not None and tissue.invasion_map is not None:  # type: ignore[union-attr]
-            from .tissue.invasion import InvasionMap
-
-            InvasionMap.load(tissue.invasion_map)  # type: ignore[union-attr]  # fails here, at the boundary
+        imap = None
+        if tissue is not None:
+            tissue, imap = _link_map(tissue)  # type: ignore[arg-type]  # fails here, at the boundary
         if sim.stochastic_threshold < sim.exact_threshold:  # type: ignore[union-attr]
             raise ScenarioError(
                 f"simulation.stochastic_threshold = {sim.stochastic_threshold:g}: must be >= "  # type: ignore[union-attr]
@@ -344,7 +434,8 @@ class Scenario:
                                 field="surgery", value=data["surgery"])
         base = cls(meta=meta, parameters=MappingProxyType(params), simulation=sim, surgery=surgery,  # type: ignore[arg-type]
                    therapies=therapies, injection=injection, output=output,  # type: ignore[arg-type]
-                   overrides=MappingProxyType(dict(sorted(overrides.items()))), tissue=tissue)  # type: ignore[arg-type]
+                   overrides=MappingProxyType(dict(sorted(overrides.items()))), tissue=tissue,  # type: ignore[arg-type]
+                   drugs=drugs, invasion_map=imap)
         raw_v = data.get("variant", [])
         if isinstance(raw_v, Mapping):
             raw_v = [raw_v]
@@ -367,8 +458,29 @@ class Scenario:
         if variants:
             base = cls(meta=meta, parameters=base.parameters, simulation=sim, surgery=surgery,  # type: ignore[arg-type]
                        therapies=therapies, injection=injection, output=output,  # type: ignore[arg-type]
-                       overrides=base.overrides, tissue=tissue, variants=tuple(variants))  # type: ignore[arg-type]
+                       overrides=base.overrides, tissue=tissue, variants=tuple(variants),  # type: ignore[arg-type]
+                       drugs=drugs, invasion_map=imap)
         return base
+
+
+def _rebuild(cls: type, data: Mapping[str, Any], drugs: DrugLibrary) -> "Scenario":
+    return cls.from_dict(data, drugs=drugs)
+
+
+def _link_map(link: TissueLink) -> tuple[TissueLink, Any]:
+    """Read the linked invasion map, check it, and record its content hash."""
+    if link.invasion_map is None:
+        return link, None
+    from .tissue.invasion import InvasionMap
+
+    path = link.invasion_map
+    imap = InvasionMap.load(path)  # a ScenarioError naming tissue.invasion_map if unreadable
+    digest = file_hash(path)
+    if link.invasion_map_sha256 is not None and link.invasion_map_sha256 != digest:
+        raise ScenarioError(f"tissue.invasion_map = {path!r}: the file changed since this scenario was made "
+                            f"(its SHA-256 is {digest[:12]}…, the scenario says {link.invasion_map_sha256[:12]}…); "
+                            "load the scenario file again", field="tissue.invasion_map", value=path)
+    return TissueLink(invasion_map=path, invasion_map_sha256=digest), imap
 
 
 def _normalise_overlay(overlay: Mapping[str, Any], merged: "Scenario") -> dict[str, Any]:
@@ -415,7 +527,7 @@ def _apply_overlay(base: Scenario, overlay: Mapping[str, Any], where: str,
     if extra_therapy:
         data["therapy"] = list(data.get("therapy", [])) + list(extra_therapy)
     try:
-        return Scenario.from_dict(data)
+        return type(base).from_dict(data, drugs=base.drugs)
     except ScenarioError as exc:
         raise ScenarioError(f"{where}: {exc}", field=f"{where}.{exc.field}", value=exc.value) from None
 
@@ -429,8 +541,8 @@ def _check_cross_field(p: Mapping[str, Any]) -> None:
             field="fate.dormant_probability", value=p["fate.dormant_probability"])
 
 
-def load_scenario(path: str | Path) -> Scenario:
-    """Read and validate a scenario TOML file."""
+def load_scenario(path: str | Path, *, drugs: DrugLibrary | None = None) -> Scenario:
+    """Read and validate a scenario TOML file (``drugs``: see :meth:`Scenario.from_dict`)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -446,7 +558,7 @@ def load_scenario(path: str | Path) -> Scenario:
     link = data.get("tissue")
     if isinstance(link, dict) and isinstance(link.get("invasion_map"), str):
         link["invasion_map"] = str((path.parent / link["invasion_map"]).resolve())
-    return Scenario.from_dict(data)
+    return Scenario.from_dict(data, drugs=drugs)
 
 
 def default_scenario() -> Scenario:
@@ -455,4 +567,4 @@ def default_scenario() -> Scenario:
 
 
 __all__ = ["Scenario", "load_scenario", "default_scenario", "Simulation", "Surgery", "Therapy", "Injection",
-           "Output", "Meta", "TissueLink"]
+           "Output", "Meta", "TissueLink", "set_dotted"]

@@ -59,22 +59,23 @@ def run_metadata(result, *, variant: str | None = None) -> dict[str, Any]:
         "seed": result.seed,
         "variant": variant,
         "scenario_name": sc.name,
-        "content_hash": input_hash(sc, result.seed, result.engine),
+        "content_hash": input_hash(sc, result.seed, result.engine, tuple(getattr(result, "keys", ()))),
+        "keys": list(getattr(result, "keys", ())),
         "scenario": sc.to_dict(),
         "summary": result.summary,
         "timings": result.timings,
     })
 
 
-def input_hash(scenario, seed: int | None, engine: str) -> str:
+def input_hash(scenario, seed: int | None, engine: str, keys: tuple[int, ...] = ()) -> str:
     """Content hash of everything that determines a run's result."""
-    import hashlib
-
     from . import __version__
+    from .hashing import content_hash
 
-    blob = json.dumps({"scenario": scenario.content_hash(), "seed": seed, "engine": engine,
-                       "version": __version__}, sort_keys=True).encode()
-    return hashlib.sha256(blob).hexdigest()
+    blob = {"scenario": scenario.content_hash(), "seed": seed, "engine": engine, "version": __version__}
+    if keys:
+        blob["keys"] = list(keys)
+    return content_hash(blob)
 
 
 def write_text_atomic(path: str | Path, text: str) -> Path:
@@ -146,29 +147,4 @@ def read_run(run_dir: str | Path) -> dict[str, Any]:
         path = d / f"{name}.parquet"
         if path.exists():
             out[name] = pd.read_parquet(path)
-    return out
-
-
-def load_result(run_dir: str | Path) -> dict[str, Any]:
-    """Rebuild ``{label: PatientResult}`` from a run directory (base and variants)."""
-    from .body.result import PatientResult
-    from .scenario import Scenario
-
-    root = Path(run_dir)
-    folders = [("base", root)]
-    vroot = root / "variants"
-    if vroot.is_dir():
-        for d in sorted(vroot.iterdir()):
-            if (d / RUN_FILE).exists():
-                folders.append((d.name, d))
-    out = {}
-    for label, d in folders:
-        data = read_run(d)
-        meta = data["run"]
-        label = meta.get("variant") or label
-        summary = {k: (math.nan if v is None else v) for k, v in meta["summary"].items()}
-        out[label] = PatientResult(scenario=Scenario.from_dict(meta["scenario"]), seed=meta["seed"],
-                                   engine=meta["engine"], timeseries=data["timeseries"],
-                                   colonies=data["colonies"], events=data["events"], summary=summary,
-                                   timings=meta.get("timings", {}))
     return out

@@ -22,12 +22,21 @@ INTERNAL_UNITS = {
 }
 
 
+#: days in a (Julian) year, the one constant every report and table converts with
+DAYS_PER_YEAR = 365.25
+
+
 @lru_cache(maxsize=1)
 def registry() -> pint.UnitRegistry:
     ureg = pint.UnitRegistry(autoconvert_offset_to_baseunit=True)
     # "cells" is a count: dimensionless, so "1e5 cells / mm^3" works.
     ureg.define("cell = [] = cells")
     ureg.define("month_clinical = 30.4375 * day")  # mean Gregorian month
+    # the abbreviations clinicians write (and seedsoil prints): "10 y", "6 mo", "3 wk"
+    # (pint's year is the Julian year, 365.25 days = DAYS_PER_YEAR; its month is a twelfth of it)
+    ureg.define("@alias year = y = yrs")
+    ureg.define("@alias month = mo = mos")
+    ureg.define("@alias week = wk = wks")
     return ureg
 
 

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from seedsoil.errors import ScenarioError
 from seedsoil.params import Interval, load_library
-from seedsoil.body import hooks
+from seedsoil.coupling import default_drugs
 from seedsoil.scenario import STRUCTURAL, Injection, Meta, Output, Scenario, Simulation, Surgery, Therapy, load_scenario
 
 LIB = load_library()
@@ -110,7 +110,7 @@ def write_file(folder: Path, text: str | bytes) -> Path:
 def load_both(data: dict[str, Any], folder: Path, dumps) -> list[Any]:
     """Outcome of from_dict(data) and of load_scenario(<data as TOML>): a Scenario or the ScenarioError."""
     outcomes = []
-    for load in (lambda: Scenario.from_dict(data), lambda: load_scenario(write_file(folder, dumps(data)))):
+    for load in (lambda: _sc_from_dict(data), lambda: load_scenario(write_file(folder, dumps(data)), drugs=DRUGS)):
         try:
             outcomes.append(load())
         except ScenarioError as exc:
@@ -209,7 +209,12 @@ def _proptest_exposure(times, dosing):
     return np.where((times >= dosing.start_day) & (times < dosing.stop_day), 1.0, 0.0)
 
 
-hooks.register_drug("proptest", _proptest_exposure)
+#: the drug library these scenarios are validated with: the presets and "proptest"
+DRUGS = default_drugs().with_drug(_proptest_exposure, name="proptest")
+
+
+def _sc_from_dict(data):
+    return Scenario.from_dict(data, drugs=DRUGS)
 
 
 @st.composite
@@ -327,10 +332,10 @@ def test_valid_overrides_are_accepted_converted_and_round_trip(data, scratch, wr
     assume(not (1 - 1e-9 < fate <= 1 + 1e-9))
     if fate > 1:  # the one cross-field rule of the library
         with pytest.raises(ScenarioError) as info:
-            Scenario.from_dict(raw)
+            _sc_from_dict(raw)
         assert_names_field(info.value, "fate.dormant_probability")
         return
-    sc = Scenario.from_dict(raw)
+    sc = _sc_from_dict(raw)
     assert set(sc.overrides) == set(names)
     for name in PARAMS:
         want = expected.get(name, DEFAULTS[name])
@@ -341,10 +346,10 @@ def test_valid_overrides_are_accepted_converted_and_round_trip(data, scratch, wr
             assert got in LIB[name].range
         else:
             assert got == want and type(got) is type(want), (name, got, want)
-    again = Scenario.from_dict(sc.to_dict())
+    again = _sc_from_dict(sc.to_dict())
     assert again == sc
     assert again.content_hash() == sc.content_hash()
-    from_file = load_scenario(write_file(scratch, write_toml(raw)))
+    from_file = load_scenario(write_file(scratch, write_toml(raw)), drugs=DRUGS)
     assert from_file == sc
     assert from_file.content_hash() == sc.content_hash()
 
@@ -372,15 +377,15 @@ def test_valid_structural_values_are_converted_and_round_trip(data, scratch, wri
         scenario["simulation"]["exact_threshold"] = 1.0
     if section == "simulation" and field == "exact_threshold":
         scenario["simulation"]["stochastic_threshold"] = 1e12
-    sc = Scenario.from_dict(scenario)
+    sc = _sc_from_dict(scenario)
     obj = {"simulation": sc.simulation, "surgery": sc.surgery, "injection": sc.injection, "output": sc.output,
            "therapy": sc.therapies[0] if sc.therapies else None}[section]
     got = getattr(obj, field)
     assert isinstance(got, float)
     assert got == pytest.approx(internal, rel=1e-12, abs=0.0), (path, raw)
-    again = Scenario.from_dict(sc.to_dict())
+    again = _sc_from_dict(sc.to_dict())
     assert again == sc and again.content_hash() == sc.content_hash()
-    from_file = load_scenario(write_file(scratch, write_toml(scenario)))
+    from_file = load_scenario(write_file(scratch, write_toml(scenario)), drugs=DRUGS)
     assert from_file == sc
 
 
@@ -452,7 +457,7 @@ def test_unknown_keys_at_every_level_are_named(case, scratch, write_toml):
 @given(name=st.sampled_from(GROUPS), value=st.sampled_from([1.0, "2 cm", True, [1, 2]]))
 def test_a_group_given_a_value_is_an_error(name, value):
     with pytest.raises(ScenarioError) as info:
-        Scenario.from_dict(nested(name, value))
+        _sc_from_dict(nested(name, value))
     assert_names_field(info.value, name)
 
 
@@ -460,7 +465,7 @@ def test_a_group_given_a_value_is_an_error(name, value):
 @given(section=st.sampled_from(sorted(STRUCT_MODELS)), value=st.sampled_from([1.0, "x", True, [1, 2]]))
 def test_a_structural_section_given_a_value_is_an_error(section, value):
     with pytest.raises(ScenarioError) as info:
-        Scenario.from_dict({section: value})
+        _sc_from_dict({section: value})
     assert_names_field(info.value, section)
 
 
@@ -471,7 +476,7 @@ def test_arbitrary_strings_are_accepted_in_range_or_rejected(text, data):
     """Whatever text is written as a number: a value in range, or a ScenarioError, nothing else."""
     name = data.draw(st.sampled_from([n for n in PARAMS if LIB[n].kind == "number"]), label="name")
     try:
-        sc = Scenario.from_dict(nested(name, text))
+        sc = _sc_from_dict(nested(name, text))
     except ScenarioError as exc:
         assert_names_field(exc, name)
     else:
@@ -545,35 +550,35 @@ def test_non_utf8_file_is_a_scenario_error(scratch):
 @pytest.mark.parametrize("value", [10**400, "10**400", "9**9**3"], ids=["int_1e400", "10**400", "9**9**3"])
 def test_huge_numbers_are_scenario_errors(value):
     with pytest.raises(ScenarioError) as info:
-        Scenario.from_dict({"shedding": {"rate": value}})
+        _sc_from_dict({"shedding": {"rate": value}})
     assert_names_field(info.value, "shedding.rate")
 
 
 @pytest.mark.parametrize("value", [True, False, -1])
 def test_simulation_seed_rejects_booleans_and_negatives(value):
     with pytest.raises(ScenarioError) as info:
-        Scenario.from_dict({"simulation": {"seed": value}})
+        _sc_from_dict({"simulation": {"seed": value}})
     assert_names_field(info.value, "simulation.seed")
 
 
 @pytest.mark.parametrize("value", [0, -3, True])
 def test_simulation_grid_cells_must_be_a_positive_integer(value):
     with pytest.raises(ScenarioError) as info:
-        Scenario.from_dict({"simulation": {"grid_cells": value}})
+        _sc_from_dict({"simulation": {"grid_cells": value}})
     assert_names_field(info.value, "simulation.grid_cells")
 
 
 @pytest.mark.parametrize("value", [1, 0, "yes"])
 def test_output_flags_must_be_booleans(value):
     with pytest.raises(ScenarioError) as info:
-        Scenario.from_dict({"output": {"colonies": value}})
+        _sc_from_dict({"output": {"colonies": value}})
     assert_names_field(info.value, "output.colonies")
 
 
 @pytest.mark.parametrize("scenario", [{"a\nb": {}}, {"shedding": {"ra\nte": 1}}, {"simulation": {"d\nt": 1}}])
 def test_messages_are_one_line_even_for_odd_keys(scenario):
     with pytest.raises(ScenarioError) as info:
-        Scenario.from_dict(scenario)
+        _sc_from_dict(scenario)
     assert_one_line(str(info.value))
 
 

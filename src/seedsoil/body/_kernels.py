@@ -34,8 +34,8 @@ N_PAR = 31
 
 # ---- colony table columns
 (C_SIZE, C_STATE, C_SEEDED, C_ACTIVATED, C_ORIGIN, C_PARENT, C_FROM_POOL,
- C_NSWITCH, C_END, C_DETECTED, C_MAX, C_SIZE_SURGERY) = range(12)
-N_COL = 12
+ C_NSWITCH, C_END, C_DETECTED, C_MAX, C_SIZE_SURGERY, C_STATE_SURGERY) = range(13)
+N_COL = 13
 
 # colony states
 PROLIFERATING, DORMANT, EXTINCT = 0, 1, 2
@@ -447,6 +447,7 @@ def run_patient(rng, t, shed_primary, injected, suppression, fkill_arr, finv_arr
             snap[S_TAKEN] = 1.0
             for jj in range(nlive):
                 col[live[jj], C_SIZE_SURGERY] = col[live[jj], C_SIZE]
+                col[live[jj], C_STATE_SURGERY] = col[live[jj], C_STATE]
         # ---- outcomes
         dead = primary[k + 1] + met_cells >= par[P_LETHAL]
         stop_relapse = par[P_STOP_RELAPSE] > 0.0 and not np.isnan(out[O_RELAPSE_T])

@@ -3,20 +3,24 @@
 Everything that does not depend on the random course of the disease is computed
 here, once, on the time grid: the primary tumour (closed form of its growth law),
 surgery, systemic IL-1β inflammation I(t) and its suppression h(I), therapy
-windows, drug hook factors, injections, and the numeric parameter vector.
+windows, drug factors, injections, and the numeric parameter vector.
+
+The body imports no other scale and not the scenario layer: it reads the
+scenario it is given (:class:`seedsoil.scenario.Scenario`, or any object with
+the same attributes) and asks it for the drug factors
+(``scenario.drug_factors``), which the composition root answers through the
+coupling layer (docs/architecture.md).
 """
 from __future__ import annotations
 
-import contextlib
 import math
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Any, Mapping
 
 import numpy as np
 from scipy.signal import lfilter
 
 from ..errors import ScenarioError
-from ..scenario import Scenario
 from ..units import sphere_cells
 from . import _kernels as K
 from . import hooks
@@ -73,7 +77,7 @@ class Schedule:
 class BodyInputs:
     """Everything deterministic, on the grid ``t`` (K+1 points, step ``dt``)."""
 
-    scenario: Scenario
+    scenario: Any  # seedsoil.scenario.Scenario
     t: np.ndarray
     dt: float
     primary: np.ndarray  # cells at t
@@ -90,7 +94,7 @@ class BodyInputs:
     detect_cells: float
 
 
-def _schedule(sc: Scenario, law: GrowthLaw) -> Schedule:
+def _schedule(sc: Any, law: GrowthLaw) -> Schedule:
     p = sc.parameters
     sim = sc.simulation
     n0 = p["primary.initial_cells"]
@@ -100,14 +104,20 @@ def _schedule(sc: Scenario, law: GrowthLaw) -> Schedule:
         if sc.surgery.day is not None:
             surgery = sc.surgery.day
         else:
-            target = sphere_cells(sc.surgery.primary_diameter, p["cells.density"])
+            cells = getattr(sc.surgery, "primary_cells", None)
+            if cells is not None:
+                target = cells
+                what = (f"surgery.primary_cells = {cells:.6g} cells: the primary ({law.name}) never reaches it",
+                        "surgery.primary_cells", cells)
+            else:
+                target = sphere_cells(sc.surgery.primary_diameter, p["cells.density"])
+                what = (f"surgery.primary_diameter = {sc.surgery.primary_diameter:g} mm: the primary "
+                        f"({law.name}, {target:.3g} cells at {p['cells.density']:.3g} cells/mm^3) never reaches it",
+                        "surgery.primary_diameter", sc.surgery.primary_diameter)
             diagnosis = law.time_to(n0, target)
             if not math.isfinite(diagnosis):
-                raise ScenarioError(
-                    f"surgery.primary_diameter = {sc.surgery.primary_diameter:g} mm: the primary "
-                    f"({law.name}, {target:.3g} cells at {p['cells.density']:.3g} cells/mm^3) never reaches it; "
-                    "lower the diameter or raise the carrying capacity",
-                    field="surgery.primary_diameter", value=sc.surgery.primary_diameter)
+                raise ScenarioError(f"{what[0]}; lower it or raise the carrying capacity", field=what[1],
+                                    value=what[2])
             surgery = diagnosis + sc.surgery.delay
     start = surgery if math.isfinite(surgery) else 0.0
     end = min(start + sim.follow_up, sim.max_time)
@@ -125,8 +135,13 @@ def _window(t_mid: np.ndarray, start: float, stop: float) -> np.ndarray:
     return (t_mid >= start) & (t_mid < stop)
 
 
-def build_inputs(sc: Scenario) -> BodyInputs:
-    """Compute the deterministic inputs of one patient on the simulation grid."""
+def build_inputs(sc: Any) -> BodyInputs:
+    """Compute the deterministic inputs of one patient on the simulation grid.
+
+    ``sc`` is a :class:`seedsoil.scenario.Scenario`; with drug therapies it must
+    answer ``sc.drug_factors(step_midpoints, dosings, step=dt)`` (the scenario does,
+    through the coupling layer).
+    """
     p = sc.parameters
     sim = sc.simulation
     plaw = primary_law(p)
@@ -155,15 +170,14 @@ def build_inputs(sc: Scenario) -> BodyInputs:
         elif kind == "drug":
             schedules.append(hooks.Dosing(th.drug, th.dose, th.interval, start, stop))
     h = suppression(I_mid, p["dormancy.suppression_half_concentration"], p["dormancy.suppression_hill"])
-    link = sc.tissue.invasion_map if sc.tissue is not None else None
-    if link is not None:  # the drugs' invasion factor comes from the tissue scale's map
-        from ..tissue.invasion import InvasionMap, active_map
-
-        reading = active_map(InvasionMap.load(link))
+    if schedules:
+        drug_factors = getattr(sc, "drug_factors", None)
+        if drug_factors is None:
+            raise TypeError("the scenario has drug therapies but no drug_factors(): build it with "
+                            "seedsoil.scenario.Scenario (the coupling layer computes drug effects)")
+        fac = drug_factors(t_mid, schedules, step=dt)
     else:
-        reading = contextlib.nullcontext()
-    with reading:
-        fac = hooks.factors(t_mid, schedules, step=dt)
+        fac = hooks.no_factors(t_mid)
     h = h * (1.0 - blocked) * fac["dormancy_signal_factor"]
     finv = fac["invasion_factor"]
     fkill = fac["immune_kill_factor"]

@@ -50,6 +50,8 @@ class PatientResult:
     events: pd.DataFrame
     summary: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    #: extra keys of the random stream (``(i,)`` for patient ``i`` of a trial)
+    keys: tuple[int, ...] = ()
 
     @property
     def status(self) -> str:

@@ -1,29 +1,43 @@
-"""``simulate``: one patient, one call (DESIGN.md principle 1)."""
+"""``simulate``: one patient, one call (docs/architecture.md, "One contract per scale").
+
+The body layer's entry point takes a validated scenario object
+(:class:`seedsoil.scenario.Scenario`); ``seedsoil.simulate`` also takes a path to
+a scenario file (it loads it in the scenario layer, then calls this).
+"""
 from __future__ import annotations
 
-from pathlib import Path
+from os import PathLike
+from typing import Any
 
 from ..errors import ScenarioError
 from ..rng import new_seed
-from ..scenario import Scenario, load_scenario
 from .model import build_inputs
 from .result import PatientResult
 
+ENGINES = ("stochastic", "meanfield")
 
-def simulate(scenario: Scenario | str | Path, *, seed: int | None = None, engine: str | None = None) -> PatientResult:
+
+def simulate(scenario: Any, *, seed: int | None = None, engine: str | None = None,
+             keys: tuple[int, ...] = ()) -> PatientResult:
     """Simulate one patient.
 
     Parameters
     ----------
-    scenario : a :class:`~seedsoil.scenario.Scenario` or a path to a scenario TOML file.
+    scenario : a :class:`~seedsoil.scenario.Scenario`.
     seed : root seed of the random stream; defaults to the scenario's
         ``simulation.seed``, else fresh entropy (recorded in the result).
     engine : "stochastic" or "meanfield"; defaults to ``simulation.engine``.
+    keys : extend the random stream (stochastic engine), e.g. ``(i,)`` for patient
+        ``i`` of a trial: ``simulate(arm_scenario, seed=trial.seed, keys=(i,))`` is
+        that patient (see :meth:`seedsoil.cohort.TrialResult.patient`).
     """
-    sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    if isinstance(scenario, (str, PathLike)):
+        raise TypeError("seedsoil.body.simulate.simulate takes a Scenario; seedsoil.simulate(path) loads a file")
+    sc = scenario
     engine = engine or sc.simulation.engine
-    if engine not in ("stochastic", "meanfield"):
+    if engine not in ENGINES:
         raise ValueError(f"engine = {engine!r}: must be 'stochastic' or 'meanfield'")
+    keys = tuple(int(k) for k in keys)
     inputs = build_inputs(sc)
     if engine == "meanfield":
         from .meanfield import simulate_meanfield
@@ -34,20 +48,21 @@ def simulate(scenario: Scenario | str | Path, *, seed: int | None = None, engine
     _check_seed(seed)
     from .stochastic import simulate_stochastic
 
-    return simulate_stochastic(inputs, int(seed))
+    return simulate_stochastic(inputs, int(seed), *keys)
 
 
-def simulate_summary(scenario: Scenario | str | Path, *, seed: int, keys: tuple[int, ...] = ()) -> dict:
+def simulate_summary(scenario: Any, *, seed: int, keys: tuple[int, ...] = ()) -> dict:
     """Summary dict of one stochastic patient, without building tables (fast path).
 
     ``keys`` extend the random stream, e.g. ``(patient_index,)`` in a cohort.
-    Equal to ``simulate(...).summary`` when ``keys`` is empty.
+    Equal to ``simulate(..., keys=keys).summary``.
     """
-    sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    if isinstance(scenario, (str, PathLike)):
+        raise TypeError("simulate_summary takes a Scenario (seedsoil.load_scenario(path))")
     from .stochastic import summarize_stochastic
 
     _check_seed(seed)
-    return summarize_stochastic(build_inputs(sc), int(seed), *keys)
+    return summarize_stochastic(build_inputs(scenario), int(seed), *keys)
 
 
 def _check_seed(seed: object) -> None:

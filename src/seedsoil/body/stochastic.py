@@ -44,6 +44,9 @@ def colony_frame(col: np.ndarray) -> pd.DataFrame:
         "size": col[:, K.C_SIZE],
         "max_size": col[:, K.C_MAX],
         "size_at_surgery": col[:, K.C_SIZE_SURGERY],
+        "state_at_surgery": pd.Categorical.from_codes(
+            np.where(np.isnan(col[:, K.C_STATE_SURGERY]), -1, col[:, K.C_STATE_SURGERY]).astype(np.int8),
+            categories=list(STATE_NAMES.values())),
         "detected_day": col[:, K.C_DETECTED],
     })
 
@@ -71,6 +74,34 @@ def timeseries_frame(rec: np.ndarray, inputs: BodyInputs) -> pd.DataFrame:
     })
 
 
+#: where the first relapse came from (``summary["relapse_origin"]``; see :func:`relapse_origin`)
+RELAPSE_ORIGINS = ("growing_at_surgery", "dormant_at_surgery", "arrived_after_surgery", "no_surgery", "none")
+
+
+def relapse_origin(col: np.ndarray, out: np.ndarray, surgery_day: float) -> str:
+    """Where the colony that made the first relapse came from.
+
+    * ``growing_at_surgery``: a colony alive and dividing when the primary was removed;
+    * ``dormant_at_surgery``: a colony held dormant at surgery that woke after it, or a
+      colony started after surgery by a single cell from the dormant pool (the pool's
+      cells are not tracked one by one, so a pool cell that arrived after surgery, e.g. a
+      CTC still circulating at surgery, counts here too: with the primary gone such
+      late arrivals are few);
+    * ``arrived_after_surgery``: a cell that arrived after surgery and began dividing at
+      once (shed by a metastasis, or an injection);
+    * ``no_surgery`` (relapse in a scenario without surgery) or ``none`` (no relapse).
+    """
+    i = int(out[K.O_RELAPSE_COL])
+    if i < 0 or not math.isfinite(out[K.O_RELAPSE_T]):
+        return "none"
+    if not math.isfinite(surgery_day):
+        return "no_surgery"
+    state = col[i, K.C_STATE_SURGERY]
+    if not math.isnan(state):  # alive at surgery
+        return "growing_at_surgery" if int(state) == K.PROLIFERATING else "dormant_at_surgery"
+    return "dormant_at_surgery" if col[i, K.C_FROM_POOL] > 0 else "arrived_after_surgery"
+
+
 def simulate_stochastic(inputs: BodyInputs, seed: int, *keys: int) -> PatientResult:
     t0 = time.perf_counter()
     col, rec, snap, out = run_kernel(inputs, seed, *keys)
@@ -80,12 +111,13 @@ def simulate_stochastic(inputs: BodyInputs, seed: int, *keys: int) -> PatientRes
     status = STATUS_TEXT[int(out[K.O_STATUS])]
     detected = int(np.isfinite(colonies["detected_day"]).sum())
     summary = build_summary(inputs, ts.iloc[-1], detected, snap_dict(snap), out_dict(out), status)
+    summary["relapse_origin"] = relapse_origin(col, out, inputs.schedule.surgery_day)
     events = build_events(inputs, colonies, summary)
     if not inputs.scenario.output.colonies:
         colonies = colonies.iloc[0:0]
     return PatientResult(scenario=inputs.scenario, seed=seed, engine="stochastic", timeseries=ts,
                          colonies=colonies, events=events, summary=summary,
-                         timings={"kernel_s": t1 - t0, "total_s": time.perf_counter() - t0})
+                         timings={"kernel_s": t1 - t0, "total_s": time.perf_counter() - t0}, keys=tuple(keys))
 
 
 def snap_dict(snap: np.ndarray) -> dict[str, float]:
@@ -126,5 +158,7 @@ def summarize_stochastic(inputs: BodyInputs, seed: int, *keys: int) -> dict:
              "colonies_started": last[K.R_STARTED], "metastatic_cells": last[K.R_MET_CELLS],
              "dormant_cells": last[K.R_DORMANT_CELLS]}
     detected = int(np.isfinite(col[:, K.C_DETECTED]).sum())
-    return build_summary(inputs, final, detected, snap_dict(snap), out_dict(out),
-                         STATUS_TEXT[int(out[K.O_STATUS])])
+    summary = build_summary(inputs, final, detected, snap_dict(snap), out_dict(out),
+                            STATUS_TEXT[int(out[K.O_STATUS])])
+    summary["relapse_origin"] = relapse_origin(col, out, inputs.schedule.surgery_day)
+    return summary

@@ -142,6 +142,12 @@ def _cache_file(key: str) -> Path:
     return d / f"{key}.json"
 
 
+def response_cells() -> int:
+    """Cells per population in :func:`phenotype_response` when other scales ask
+    (``coupling.response_cells``, params/cell.toml)."""
+    return int(load_library(("cell",)).defaults()["coupling.response_cells"])
+
+
 def phenotype_response(exposure: Mapping[str, float] | None = None, *, network: Network | None = None,
                        inputs: Mapping[str, float] | None = None, n_cells: int | None = None, seed: int = 0,
                        variability: Mapping[str, float] | None = None, pretreatment_days: float | None = None,

@@ -7,7 +7,11 @@ with root seed ``s`` is drawn from its own stream ``(s, i, POPULATION)``, so it
 is the same patient whatever the cohort size, chunking or number of workers.
 
 Covariates (e.g. inflammatory vs non-inflammatory primary, menopausal status)
-are recorded for every patient and may set parameters per category.
+are recorded for every patient and may set, per category, library parameters and
+any other scenario field: ``surgery.*`` (e.g. ``surgery.primary_diameter`` or
+``surgery.primary_cells``), ``simulation.*``, ``output.*``, ``therapy.<field>`` (every
+therapy with that field) or ``therapy.<kind>.<field>`` (see
+:meth:`seedsoil.scenario.Scenario.with_overrides`).
 """
 from __future__ import annotations
 
@@ -25,6 +29,9 @@ from ..units import parse_quantity
 
 #: purpose key of the population stream (the body engine uses 0)
 STREAM_POPULATION = 1
+
+#: dotted names of scenario fields (not library parameters) a covariate may set
+FIELD_PREFIXES = ("surgery.", "simulation.", "output.", "therapy.")
 
 
 @dataclass(frozen=True)
@@ -199,6 +206,17 @@ class Population:
         u = np.clip(u, 1e-15, 1 - 1e-15)
         return {v.name: v.distribution.ppf(u[:, j]) for j, v in enumerate(self.variables)}
 
+    def check_against(self, scenarios: Any) -> None:
+        """Apply every covariate category's field overrides to each scenario (a trial's arms), so
+        that a bad value fails when the trial is loaded, naming the covariate entry."""
+        for v in self.variables:
+            for cat, ov in v.overrides.items():
+                fields = {k: x for k, x in ov.items() if k.startswith(FIELD_PREFIXES)}
+                if not fields:
+                    continue
+                for sc in scenarios:
+                    sc.with_overrides(fields, where=f"population.covariates.{v.name}.overrides.{cat}: ")
+
     def patient_parameters(self, draws: Mapping[str, np.ndarray], row: int) -> dict[str, Any]:
         """The parameter overrides of one patient (sampled parameters and covariate effects)."""
         out: dict[str, Any] = {}
@@ -347,8 +365,13 @@ def parse_population(spec: Mapping[str, Any] | None, library: ParameterLibrary |
                                     field=f"{where}.overrides.{cat}", value=ov)
             coerced = {}
             for pname, pval in ov.items():
+                if pname.startswith(FIELD_PREFIXES):
+                    coerced[pname] = pval  # a scenario field: checked against the arms (check_against)
+                    continue
                 if pname not in lib:
-                    raise ScenarioError(f"{where}.overrides.{cat}.{pname}: unknown parameter",
+                    hint = did_you_mean(pname, list(lib))
+                    raise ScenarioError(f"{where}.overrides.{cat}.{pname}: unknown parameter{hint} (or a scenario "
+                                        "field: surgery.*, simulation.*, output.*, therapy.*)",
                                         field=f"{where}.overrides.{cat}.{pname}", value=pval)
                 coerced[pname] = lib[pname].coerce(pval, where=f"{where}.overrides.{cat}.")
             key = next(v for v in dist.values() if str(v) == cat)

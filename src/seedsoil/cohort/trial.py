@@ -12,7 +12,6 @@ finished trial with the same inputs is a cache hit (content hash of inputs).
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -23,12 +22,14 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import pandas as pd
 
+from ..coupling.drugs import DrugLibrary, default_drugs
 from ..errors import ScenarioError, SeedsoilError
+from ..hashing import content_hash
 from ..rng import stream
 from ..scenario import Scenario, _apply_overlay, _check_cross_field
 from .population import Population, parse_population
@@ -56,6 +57,8 @@ class Trial:
     control: str
     horizon_days: float
     spec: Mapping[str, Any] = field(repr=False, default_factory=dict)
+    #: the drugs the arms may name (a value, shipped to every worker with the tasks)
+    drugs: DrugLibrary = field(repr=False, default_factory=default_drugs)
 
     @property
     def arm_names(self) -> list[str]:
@@ -66,16 +69,42 @@ class Trial:
         return math.ceil(self.patients / self.chunk_size)
 
     def content_hash(self) -> str:
+        """SHA-256 of the normalized trial (linked map content included), the package version
+        and the definitions of drugs that are not unchanged presets."""
         from .. import __version__
 
-        blob = json.dumps({"spec": self.spec, "version": __version__}, sort_keys=True, default=str).encode()
-        return hashlib.sha256(blob).hexdigest()
+        blob: dict[str, Any] = {"spec": self.spec, "version": __version__}
+        extra = self.drugs.fingerprint()
+        if extra:
+            blob["drug_library"] = extra
+        return content_hash(blob)
+
+    def patient_scenario(self, patient: int, arm: str | None = None) -> Scenario:
+        """The scenario of virtual patient ``patient`` in ``arm`` (default: the control arm):
+        the arm's scenario with the patient's sampled parameters and covariate effects."""
+        if not (isinstance(patient, (int, np.integer)) and 0 <= int(patient) < self.patients):
+            raise ValueError(f"patient = {patient!r}: an index in [0, {self.patients})")
+        arm = self.control if arm is None else arm
+        if arm not in self.arm_names:
+            raise KeyError(f"arm {arm!r}: not an arm of this trial ({', '.join(self.arm_names)})")
+        a = self.arm_names.index(arm)
+        draws = self.population.draw(self.seed, np.array([int(patient)]))
+        return _patient_scenario(self, a, self.population.patient_parameters(draws, 0))
+
+    def simulate_patient(self, patient: int, arm: str | None = None, **kw: Any):
+        """Re-simulate patient ``patient`` of this trial in ``arm`` exactly, with every table:
+        the same random stream ``(seed, patient)`` and parameters as in :func:`run_trial`, so
+        its summary equals that patient's row. Keyword arguments go to
+        :func:`seedsoil.body.simulate.simulate` (e.g. ``engine="meanfield"``)."""
+        from ..body.simulate import simulate
+
+        return simulate(self.patient_scenario(patient, arm), seed=self.seed, keys=(int(patient),), **kw)
 
     def with_options(self, **kw: Any) -> "Trial":
         """A copy with [trial] options changed (patients, seed, chunk_size, design)."""
         spec = json.loads(json.dumps(self.spec, default=str))
         spec["trial"].update({k: v for k, v in kw.items() if v is not None})
-        return _from_spec(spec)
+        return _from_spec(spec, self.drugs)
 
 
 TRIAL_KEYS = {"name", "scenario", "patients", "seed", "design", "chunk_size", "control", "horizon"}
@@ -85,8 +114,11 @@ def _err(msg: str, where: str, value: Any = None) -> ScenarioError:
     return ScenarioError(msg, field=where, value=value)
 
 
-def trial_from_dict(data: Mapping[str, Any], base_dir: Path | None = None) -> Trial:
-    """Validate a trial (the parsed TOML of a trial file)."""
+def trial_from_dict(data: Mapping[str, Any], base_dir: Path | None = None, *,
+                    drugs: DrugLibrary | None = None) -> Trial:
+    """Validate a trial (the parsed TOML of a trial file); ``drugs``: the drugs its arms may
+    name (default: the presets; see :class:`seedsoil.coupling.DrugLibrary`)."""
+    drugs = default_drugs() if drugs is None else drugs
     from ..units import parse_quantity
 
     data = dict(data)
@@ -123,7 +155,7 @@ def trial_from_dict(data: Mapping[str, Any], base_dir: Path | None = None) -> Tr
             base[key] = {**base[key], **value}
         else:
             base[key] = value
-    scenario = Scenario.from_dict(base)
+    scenario = Scenario.from_dict(base, drugs=drugs)
     patients = t.get("patients", 1000)
     if isinstance(patients, bool) or not isinstance(patients, int) or not 1 <= patients <= 10**8:
         raise _err(f"trial.patients = {patients!r}: an integer in [1, 1e8]", "trial.patients", patients)
@@ -168,9 +200,11 @@ def trial_from_dict(data: Mapping[str, Any], base_dir: Path | None = None) -> Tr
         "population": json.loads(json.dumps(data.get("population") or {}, default=str)),
         "arm": json.loads(json.dumps(raw_arms, default=str)),
     }
-    return Trial(name=str(spec["trial"]["name"]), base=scenario, population=population, arms=tuple(arms),
-                 patients=patients, seed=seed, design=design, chunk_size=chunk, control=control,
-                 horizon_days=horizon, spec=spec)
+    trial = Trial(name=str(spec["trial"]["name"]), base=scenario, population=population, arms=tuple(arms),
+                  patients=patients, seed=seed, design=design, chunk_size=chunk, control=control,
+                  horizon_days=horizon, spec=spec, drugs=drugs)
+    population.check_against([sc for _, sc in arms])
+    return trial
 
 
 def base_dict(sc: Scenario) -> dict[str, Any]:
@@ -179,7 +213,8 @@ def base_dict(sc: Scenario) -> dict[str, Any]:
     return d
 
 
-def load_trial(path: str | Path) -> Trial:
+def load_trial(path: str | Path, *, drugs: DrugLibrary | None = None) -> Trial:
+    """Read and validate a trial file (``drugs``: see :func:`trial_from_dict`)."""
     path = Path(path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -187,19 +222,53 @@ def load_trial(path: str | Path) -> Trial:
         raise _err(f"{path}: no such trial file", "file", str(path)) from None
     except tomllib.TOMLDecodeError as exc:
         raise _err(f"{path}: not valid TOML: {exc}", "file", str(path)) from None
-    return trial_from_dict(data, base_dir=path.parent)
+    return trial_from_dict(data, base_dir=path.parent, drugs=drugs)
 
 
-def _from_spec(spec: Mapping[str, Any]) -> Trial:
+def _from_spec(spec: Mapping[str, Any], drugs: DrugLibrary | None = None) -> Trial:
     data = {**spec["scenario"], "trial": {k: v for k, v in spec["trial"].items()},
             "population": spec["population"], "arm": spec["arm"]}
     data["trial"]["horizon"] = spec["trial"]["horizon"]
-    return trial_from_dict(data)
+    return trial_from_dict(data, drugs=drugs)
 
 
 @lru_cache(maxsize=4)
-def _cached_trial(spec_json: str) -> Trial:
-    return _from_spec(json.loads(spec_json))
+def _cached_trial(spec_json: str, drugs: DrugLibrary) -> Trial:
+    return _from_spec(json.loads(spec_json), drugs)
+
+
+def _split_overrides(over: Mapping[str, Any]) -> tuple[dict[str, Any], tuple[tuple[str, Any], ...]]:
+    """A patient's overrides → (library parameters, other scenario fields)."""
+    params = {k: v for k, v in over.items() if not k.startswith(STRUCTURAL_PREFIXES)}
+    fields = tuple(sorted((k, v) for k, v in over.items() if k.startswith(STRUCTURAL_PREFIXES)))
+    return params, fields
+
+
+#: dotted names a population may set that are scenario fields, not library parameters
+STRUCTURAL_PREFIXES = ("surgery.", "simulation.", "output.", "therapy.")
+
+
+_ARM_FIELDS: dict[tuple[int, int, tuple], tuple[Trial, Scenario]] = {}
+
+
+def _arm_with_fields(trial: Trial, arm: int, fields: tuple[tuple[str, Any], ...]) -> Scenario:
+    """The arm's scenario with other fields set (cached per process: covariates take few values)."""
+    key = (id(trial), arm, fields)
+    hit = _ARM_FIELDS.get(key)
+    if hit is None or hit[0] is not trial:
+        if len(_ARM_FIELDS) > 256:
+            _ARM_FIELDS.clear()
+        hit = _ARM_FIELDS[key] = (trial, trial.arms[arm][1].with_overrides(dict(fields), where="population: "))
+    return hit[1]
+
+
+def _patient_scenario(trial: Trial, arm: int, over: Mapping[str, Any]) -> Scenario:
+    """Arm ``arm``'s scenario with one patient's overrides (raises ScenarioError if invalid)."""
+    params, fields = _split_overrides(over)
+    sc = _arm_with_fields(trial, arm, fields) if fields else trial.arms[arm][1]
+    merged = {**sc.parameters, **params}
+    _check_cross_field(merged)
+    return replace(sc, parameters=MappingProxyType(merged))
 
 
 # --------------------------------------------------------------------------- one chunk
@@ -237,10 +306,10 @@ def endpoints(s: Mapping[str, Any]) -> dict[str, Any]:
 
 SUMMARY_COLUMNS = ("status", "surgery_day", "end_day", "shed_before_surgery", "arrived_before_surgery",
                    "colonies_started_before_surgery", "dormant_cells_at_surgery", "colonies_alive_at_surgery",
-                   "detectable_at_surgery", "metastases_detected")
+                   "detectable_at_surgery", "metastases_detected", "relapse_origin")
 
 
-def run_chunk(spec_json: str, chunk: int) -> pd.DataFrame:
+def run_chunk(spec_json: str, drugs: DrugLibrary, chunk: int) -> pd.DataFrame:
     """Simulate the patients of ``chunk`` in every arm (paired) or their allocated arm.
 
     A pure function of (spec, chunk): rows depend only on the trial's seed and the
@@ -249,7 +318,7 @@ def run_chunk(spec_json: str, chunk: int) -> pd.DataFrame:
     from ..body.model import build_inputs
     from ..body.stochastic import summarize_stochastic
 
-    trial = _cached_trial(spec_json)
+    trial = _cached_trial(spec_json, drugs)
     lo = chunk * trial.chunk_size
     hi = min(trial.patients, lo + trial.chunk_size)
     idx = np.arange(lo, hi)
@@ -261,11 +330,9 @@ def run_chunk(spec_json: str, chunk: int) -> pd.DataFrame:
         for a, (arm, sc) in enumerate(trial.arms):
             if alloc is not None and alloc[r] != a:
                 continue
-            params = {**sc.parameters, **over}
             row: dict[str, Any] = {"patient": int(i), "arm": arm}
             try:
-                _check_cross_field(params)
-                inputs = build_inputs(replace(sc, parameters=MappingProxyType(params)))
+                inputs = build_inputs(_patient_scenario(trial, a, over))
             except ScenarioError as exc:
                 row.update({"status": "not_simulated", "eligible": False, "note": str(exc)})
             else:
@@ -377,6 +444,11 @@ class TrialResult:
     def eligible(self) -> pd.DataFrame:
         return self.patients[self.patients["eligible"].astype(bool)]
 
+    def patient(self, patient: int, arm: str | None = None, **kw: Any):
+        """Patient ``patient`` of this trial in ``arm`` (default: control), re-simulated exactly
+        with every table (:meth:`Trial.simulate_patient`): its summary equals the patient's row."""
+        return self.trial.simulate_patient(patient, arm, **kw)
+
     def __getattr__(self, name: str) -> pd.DataFrame:
         tables = self.__dict__.get("tables", {})
         if name.endswith("_") and name[:-1] in tables:
@@ -423,16 +495,26 @@ def analyse(trial: Trial, patients: pd.DataFrame) -> dict[str, pd.DataFrame]:
 
 def run_trial(trial: Trial | str | Path, *, patients: int | None = None, executor: str = "local",
               scheduler: str | None = None, workers: int | None = None, out: str | Path | None = None,
-              resume: bool = False, force: bool = False, progress: bool = False, report: bool = True,
-              seed: int | None = None, chunk_size: int | None = None) -> TrialResult:
+              resume: bool = False, force: bool = False, progress: bool = False,
+              report: Callable[["TrialResult", Path], Any] | None = None,
+              seed: int | None = None, chunk_size: int | None = None,
+              drugs: DrugLibrary | None = None) -> TrialResult:
     """Run a trial and return its :class:`TrialResult`.
 
     ``out``: folder for part files, tables and the report (default
     ``out/<trial name>``); ``None`` results are still written there so that runs
     can resume. ``executor``: "local" (processes on this machine; ``workers=1``
     runs in this process) or "dask" (``scheduler`` address, else a LocalCluster).
+    ``report``: a writer ``report(result, path)`` for ``report.html`` (the cohort layer
+    draws nothing itself; :func:`seedsoil.run_trial` passes the HTML report's writer).
+    ``drugs``: for a trial file, the drugs its arms may name (a Trial carries its own).
     """
-    tr = trial if isinstance(trial, Trial) else load_trial(trial)
+    if report is False:
+        report = None
+    if report is True:
+        raise TypeError("cohort.run_trial(report=...) takes a writer report(result, path) or None; "
+                        "seedsoil.run_trial(..., report=True) writes the HTML report")
+    tr = trial if isinstance(trial, Trial) else load_trial(trial, drugs=drugs)
     if patients is not None or seed is not None or chunk_size is not None:
         tr = tr.with_options(patients=patients, seed=seed, chunk_size=chunk_size)
     out_dir = Path(out) if out is not None else Path("out") / _slug(tr.name)
@@ -444,7 +526,7 @@ def run_trial(trial: Trial | str | Path, *, patients: int | None = None, executo
         ex = _make(executor, workers, scheduler, len(todo))
         bar = _progress(progress, tr, len(todo))
         try:
-            for (_, chunk), df in ex.run(run_chunk, [(spec_json, c) for c in todo]):
+            for (_, _, chunk), df in ex.run(run_chunk, [(spec_json, tr.drugs, c) for c in todo]):
                 _atomic_write(df, part_path(out_dir, chunk))
                 bar.advance(len(df) // max(1, len(tr.arms) if tr.design == "paired" else 1))
         finally:
@@ -461,13 +543,8 @@ def run_trial(trial: Trial | str | Path, *, patients: int | None = None, executo
             os.replace(out_dir / f"{name}.csv.tmp", out_dir / f"{name}.csv")
     result = TrialResult(trial=tr, patients=patients_df, out_dir=out_dir, tables=tables,
                          timings={"simulate_s": t1 - t0, "total_s": time.perf_counter() - t0}, cache_hit=cache_hit)
-    if report and not cache_hit:
-        try:
-            from ..report.trial import write_trial_report
-        except ImportError:
-            write_trial_report = None
-        if write_trial_report is not None:
-            write_trial_report(result, out_dir / "report.html")
+    if report is not None and not cache_hit:
+        report(result, out_dir / "report.html")
     meta = json.loads((out_dir / TRIAL_FILE).read_text())
     meta.update({"complete": True, "patients_per_s": tr.patients / result.timings["simulate_s"]
                  if todo and result.timings["simulate_s"] > 0 else meta.get("patients_per_s")})

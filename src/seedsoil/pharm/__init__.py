@@ -10,13 +10,10 @@ Modules, one concept each:
 * :mod:`~seedsoil.pharm.presets` — :class:`Drug` and the presets read from
   ``params/pharm.toml`` (:func:`preset`, :func:`presets`).
 
-Units: days, L, L/day, mg, nM (mg/L inside :mod:`pk`). Importing registers nothing;
-to make a preset usable in scenarios, register it with the body engine::
-
-    from seedsoil.body import hooks
-    from seedsoil.pharm import preset
-    drug = preset("ruxolitinib")
-    hooks.register_drug(drug.name, drug.exposure)
+Units: days, L, L/day, mg, nM (mg/L inside :mod:`pk`). Importing registers nothing
+and the package knows no other scale: the presets reach a patient through
+:func:`seedsoil.coupling.default_drugs`, and a drug of your own through
+``default_drugs().with_drug(drug)`` passed as ``drugs=`` to a scenario or trial.
 """
 from __future__ import annotations
 

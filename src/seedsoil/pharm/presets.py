@@ -2,13 +2,14 @@
 
 Every number comes from ``params/pharm.toml`` (with its unit and source), read once;
 nothing is written twice. ``preset("ruxolitinib")`` builds a drug, ``presets()`` lists
-them. :meth:`Drug.exposure` has the signature the body engine's hook registry
-expects (:func:`seedsoil.body.hooks.register_drug`), returning unbound nM::
+them. :meth:`Drug.exposure` is the exposure model a
+:class:`seedsoil.coupling.DrugLibrary` calls, returning unbound nM; a drug of your own
+is a value added to a library::
 
-    from seedsoil.body import hooks
+    from seedsoil.coupling import default_drugs
     from seedsoil.pharm import preset
-    rux = preset("ruxolitinib")
-    hooks.register_drug(rux.name, rux.exposure)
+    short = preset("ruxolitinib", {"drug.ruxolitinib.half_life": 0.5})
+    drugs = default_drugs().with_drug(short, name="rux-short")
 """
 from __future__ import annotations
 
@@ -66,6 +67,13 @@ class Drug:
         if not self.analyte:
             object.__setattr__(self, "analyte", self.name)
 
+    def __reduce__(self):
+        """Pickle (worker processes, Dask) from plain dicts: a mappingproxy does not pickle."""
+        from dataclasses import fields
+
+        values = [getattr(self, f.name) for f in fields(self)]
+        return (type(self), tuple(dict(v) if isinstance(v, MappingProxyType) else v for v in values))
+
     # ------------------------------------------------------------------ schedules
     def absorption(self, route: str) -> FirstOrderAbsorption | None:
         """Input kinetics of ``route`` (raises ScenarioError for a route the drug lacks)."""
@@ -102,7 +110,7 @@ class Drug:
 
     def exposure(self, times: np.ndarray, dosing: Any) -> NDArray[np.float64]:
         """Unbound concentration (nM) at ``times`` (days) under a body-engine ``Dosing``
-        (the hook signature of :func:`seedsoil.body.hooks.register_drug`)."""
+        (the exposure-model signature of :class:`seedsoil.coupling.DrugLibrary`)."""
         return self.concentration(times, self.schedule_for(dosing), unbound=True)
 
     def activity(self, target: str, concentration_nM: ArrayLike, *, unbound: bool = True) -> NDArray[np.float64]:

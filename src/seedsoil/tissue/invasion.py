@@ -11,22 +11,20 @@ hash of everything that determines it.
 
 The body engine uses the *relative* rate: a patient scenario's ``[tissue]
 invasion_map = "file.json"`` makes its drugs' JAK1 / ROCK inhibition scale
-shedding by :meth:`InvasionMap.factor` (see :mod:`seedsoil.body.drugs`). The
+shedding by :meth:`InvasionMap.factor` (see :mod:`seedsoil.coupling.effects`). The
 absolute rate belongs to the simulated slab of invasive edge, not to a whole
 tumour, so it is reported, not used.
 """
 from __future__ import annotations
 
-import contextvars
 import hashlib
 import itertools
 import json
 import math
-from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -227,7 +225,7 @@ def invasion_map(scenario: TissueScenario, exposures: Mapping[str, Sequence[floa
     ``"dask"`` (``scheduler`` address or a local cluster), or an executor object with
     ``run(fn, tasks)``. Results do not depend on the executor or the number of workers.
     """
-    from ..cohort.execute import make_executor
+    from ..execute import make_executor
     from ..rng import stream
 
     if not (isinstance(replicates, int) and replicates >= 1):
@@ -287,21 +285,3 @@ def invasion_map(scenario: TissueScenario, exposures: Mapping[str, Sequence[floa
     if cache:
         m.save(path)
     return m
-
-
-# ------------------------------------------------------------------------ body coupling
-_ACTIVE: contextvars.ContextVar[InvasionMap | None] = contextvars.ContextVar("seedsoil_invasion_map", default=None)
-
-
-@contextmanager
-def active_map(m: InvasionMap | None) -> Iterator[None]:
-    """Within the block, the body's drug effects read shedding from ``m`` (None: the motility proxy)."""
-    token = _ACTIVE.set(m)
-    try:
-        yield
-    finally:
-        _ACTIVE.reset(token)
-
-
-def current_map() -> InvasionMap | None:
-    return _ACTIVE.get()

@@ -46,10 +46,9 @@ class CellInputs:
 def cell_inputs(exposure: Mapping[str, float]) -> CellInputs:
     """The cell scale's answer for ``exposure`` (network inputs, nM): mode fractions,
     dividing share and relative contractility (cached: :func:`phenotype_response`)."""
-    from ..body.drugs import coupling_parameters
-    from ..cell.phenotype import phenotype_response
+    from ..cell.phenotype import phenotype_response, response_cells
 
-    n = int(coupling_parameters()["coupling.response_cells"])
+    n = response_cells()
     treated = phenotype_response(dict(exposure), n_cells=n)
     untreated = phenotype_response({}, n_cells=n)
     return CellInputs.from_phenotypes(treated, untreated)

@@ -95,7 +95,7 @@ def tissue_input_hash(result: "TissueResult") -> str:
     """Content hash of everything that determines a tissue run: scenario, seed, cell-scale inputs, version."""
     from .. import __version__
 
-    blob = json.dumps({"scenario": result.scenario.content_hash, "seed": int(result.seed),
+    blob = json.dumps({"scenario": result.scenario.content_hash(), "seed": int(result.seed),
                        "cells": _jsonable(dataclasses.asdict(result.cells)), "version": __version__},
                       sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()
@@ -113,7 +113,7 @@ def tissue_metadata(result: "TissueResult") -> dict[str, Any]:
         "scale": "tissue",
         "seed": int(result.seed),
         "scenario_name": sc.name,
-        "scenario_hash": sc.content_hash,
+        "scenario_hash": sc.content_hash(),
         "content_hash": tissue_input_hash(result),
         "scenario": sc.to_dict(),
         "cells": dataclasses.asdict(result.cells),

@@ -23,8 +23,6 @@ Example::
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import tomllib
 from dataclasses import dataclass, field
@@ -34,7 +32,8 @@ from typing import Any, Mapping
 
 from ..errors import ScenarioError, did_you_mean
 from ..params import ParameterLibrary, load_library
-from ..scenario import set_dotted
+from ..hashing import content_hash
+from ..tree import flatten as _flatten, set_dotted
 from ..units import parse_quantity
 
 INTEGER_PARAMETERS = ("domain.dimensions", "tumour.max_contacts")
@@ -42,17 +41,6 @@ INTEGER_PARAMETERS = ("domain.dimensions", "tumour.max_contacts")
 
 def tissue_library() -> ParameterLibrary:
     return load_library(("tissue",))
-
-
-def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in data.items():
-        name = f"{prefix}{k}"
-        if isinstance(v, Mapping):
-            out.update(_flatten(v, f"{name}."))
-        else:
-            out[name] = v
-    return out
 
 
 def _network_inputs() -> tuple[str, ...]:
@@ -88,10 +76,9 @@ class TissueScenario:
             nested["exposure"] = dict(self.exposure)
         return nested
 
-    @property
     def content_hash(self) -> str:
-        blob = json.dumps(self.to_dict(), sort_keys=True, default=str)
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+        """SHA-256 of the normalized scenario (:func:`seedsoil.hashing.content_hash`, as for every spec)."""
+        return content_hash(self.to_dict())
 
     def with_parameters(self, **overrides: Any) -> "TissueScenario":
         """A copy with parameters changed; keys use ``__`` for dots (``caf__contractility=0``)."""

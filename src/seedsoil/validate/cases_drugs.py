@@ -1,6 +1,6 @@
 """Validation case: a JAK inhibitor changes metastasis with either sign, depending on the regime.
 
-A JAK inhibitor acts twice in the patient (``seedsoil.body.drugs``): it lowers
+A JAK inhibitor acts twice in the patient (``seedsoil.coupling.effects``): it lowers
 the shedding invasion factor (JAK1 → ROCK contractility, fewer cells leave; the
 mechanism of Sanz-Moreno 2011), and it lowers NK-cell killing (Bottos 2016).
 
@@ -60,6 +60,8 @@ def injection_regime(with_drug: bool):
 def jak_inhibitor_both_signs() -> list[Check]:
     from seedsoil import simulate
     from seedsoil.body import hooks
+    from seedsoil.coupling import default_drugs
+    from seedsoil.coupling.effects import factors
 
     ctrl = simulate(shedding_regime(False))
     drug = simulate(shedding_regime(True))
@@ -74,7 +76,8 @@ def jak_inhibitor_both_signs() -> list[Check]:
             col = r.colonies[r.colonies["state"] != "extinct"]
             macro.append(int((col["size"] >= 1e4).sum()))
             cells.append(float(r.timeseries["metastatic_cells"].iloc[-1]))
-    kill = hooks.factors(np.array([6.5]), [hooks.Dosing("ruxolitinib", 20.0, 0.5, 0.0, 13.0)], step=1.0)
+    kill = factors(np.array([6.5]), [hooks.Dosing("ruxolitinib", 20.0, 0.5, 0.0, 13.0)], step=1.0,
+                   library=default_drugs())
     return [
         Check("primary sheds: drug / control, cells shed", (0.0, 0.9), shed_ratio, kind="range"),
         Check("primary sheds: drug / control, disseminated cells (fewer metastases)", (0.0, 0.9), arrived_ratio,

@@ -1,0 +1,51 @@
+"""One patient from a scenario file: ``seedsoil.simulate`` and reading a run directory back.
+
+Scenario layer (docs/architecture.md): loads the file (:func:`seedsoil.scenario.load_scenario`)
+and calls the body engine (:func:`seedsoil.body.simulate.simulate`).
+"""
+from __future__ import annotations
+
+import math
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+from .body.result import PatientResult
+from .body.simulate import simulate as _simulate_body
+from .coupling.drugs import DrugLibrary
+from .scenario import Scenario, load_scenario
+from .store import RUN_FILE, read_run
+
+
+def simulate(scenario: Scenario | str | PathLike, *, seed: int | None = None, engine: str | None = None,
+             keys: tuple[int, ...] = (), drugs: DrugLibrary | None = None) -> PatientResult:
+    """Simulate one patient (see :func:`seedsoil.body.simulate.simulate`).
+
+    ``scenario``: a :class:`~seedsoil.scenario.Scenario` or the path of a scenario file
+    (read with ``drugs``, default the presets). ``keys`` extend the random stream:
+    ``(i,)`` with the trial's seed and an arm's scenario is patient ``i`` of a trial.
+    """
+    sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario, drugs=drugs)
+    return _simulate_body(sc, seed=seed, engine=engine, keys=keys)
+
+
+def load_result(run_dir: str | Path, *, drugs: DrugLibrary | None = None) -> dict[str, PatientResult]:
+    """Rebuild ``{label: PatientResult}`` from a patient run directory (base and variants)."""
+    root = Path(run_dir)
+    folders = [("base", root)]
+    vroot = root / "variants"
+    if vroot.is_dir():
+        for d in sorted(vroot.iterdir()):
+            if (d / RUN_FILE).exists():
+                folders.append((d.name, d))
+    out = {}
+    for label, d in folders:
+        data = read_run(d)
+        meta = data["run"]
+        label = meta.get("variant") or label
+        summary: dict[str, Any] = {k: (math.nan if v is None else v) for k, v in meta["summary"].items()}
+        out[label] = PatientResult(scenario=Scenario.from_dict(meta["scenario"], drugs=drugs), seed=meta["seed"],
+                                   engine=meta["engine"], timeseries=data["timeseries"],
+                                   colonies=data["colonies"], events=data["events"], summary=summary,
+                                   timings=meta.get("timings", {}), keys=tuple(meta.get("keys", ())))
+    return out

@@ -284,3 +284,29 @@ def test_invasion_map_on_the_dask_cluster_equals_the_in_process_map(cluster, tmp
     pd.testing.assert_frame_equal(local.table, remote.table, check_exact=True)
     ran = client.run(lambda: "seedsoil.tissue.simulate" in sys.modules)
     assert ran and all(ran.values()), ran
+
+
+def test_user_drug_runs_on_the_dask_cluster(cluster, tmp_path):
+    """A drug defined here, in this process, is known to the remote workers: the library travels with
+    the tasks (it was a process-wide registry the workers never saw)."""
+    from seedsoil.cohort.trial import trial_from_dict
+    from seedsoil.coupling import default_drugs
+    from seedsoil.pharm import Drug, FirstOrderAbsorption, HillInhibition, OneCompartment
+
+    jakinib = Drug(name="jakinib", pk=OneCompartment.from_half_life(60.0, 0.15), molecular_weight_g_per_mol=400.0,
+                   unbound_fraction=0.2, routes={"oral": FirstOrderAbsorption(12.0, 0.7)}, default_route="oral",
+                   targets={"JAK1": HillInhibition("JAK1", 15.0)})
+    tr = trial_from_dict({
+        "trial": {"name": "dask user drug", "patients": 6, "seed": 5, "chunk_size": 2},
+        "surgery": {"primary_diameter": "2 cm"}, "simulation": {"follow_up": "2 y"},
+        "arm": [{"name": "control"},
+                {"name": "jakinib", "therapy": [{"kind": "drug", "drug": "jakinib", "dose": "20 mg",
+                                                 "interval": "12 h", "start": "0 day", "duration": "1 y"}]}],
+    }, drugs=default_drugs().with_drug(jakinib))
+    address, client = cluster
+    here = run_trial(tr, workers=1, out=tmp_path / "here", report=False)
+    there = run_trial(tr, executor="dask", scheduler=address, out=tmp_path / "dask", report=False)
+    assert (there.patients["status"] != "not_simulated").all(), there.patients["note"].tolist()
+    assert_same_table(there.patients, here.patients)
+    ran = client.run(lambda: "seedsoil.coupling.effects" in sys.modules)
+    assert ran and all(ran.values()), ran

@@ -281,13 +281,15 @@ class Scenario:
             set_dotted(data, key.replace("__", "."), value)
         return type(self).from_dict(data, drugs=self.drugs)
 
-    def with_overrides(self, overrides: Mapping[str, Any], *, where: str = "") -> "Scenario":
+    def with_overrides(self, overrides: Mapping[str, Any], *, where: str = "", strict: bool = True) -> "Scenario":
         """A copy with any fields changed by dotted name: library parameters
         (``"shedding.rate"``), ``surgery.<field>`` (``"surgery.primary_diameter"``,
         ``"surgery.primary_cells"``, ...), ``simulation.<field>``, ``output.<field>``,
         ``therapy.<field>`` (every therapy that has the field) or
         ``therapy.<kind>.<field>`` (every therapy of that kind). How a population's
-        covariates and sampled parameters reach a patient. Errors name ``where`` + key."""
+        covariates and sampled parameters reach a patient. Errors name ``where`` + key. A
+        ``therapy.*`` key that no therapy has is an error, unless ``strict=False`` (a trial arm
+        without that therapy)."""
         data = self.to_dict()
         data.pop("variant", None)
         for key, value in overrides.items():
@@ -304,7 +306,7 @@ class Scenario:
                 targets = [t for t in data.get("therapy", []) if fld and t["kind"] == kind] if fld else \
                     [t for t in data.get("therapy", []) if rest in THERAPY_FIELDS["common"] | THERAPY_FIELDS[t["kind"]]]
                 name = fld or rest
-                if not targets:
+                if not targets and strict:
                     raise ScenarioError(f"{where}{key}: the scenario has no therapy with this setting",
                                         field=f"{where}{key}", value=value)
                 for t in targets:

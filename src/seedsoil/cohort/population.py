@@ -214,8 +214,19 @@ class Population:
                 fields = {k: x for k, x in ov.items() if k.startswith(FIELD_PREFIXES)}
                 if not fields:
                     continue
+                where = f"population.covariates.{v.name}.overrides.{cat}: "
+                for sc in scenarios:  # values are checked in every arm; a therapy field needs one arm with it
+                    sc.with_overrides(fields, where=where, strict=False)
+                errors = []
                 for sc in scenarios:
-                    sc.with_overrides(fields, where=f"population.covariates.{v.name}.overrides.{cat}: ")
+                    try:
+                        sc.with_overrides(fields, where=where)
+                        break
+                    except ScenarioError as exc:
+                        errors.append(exc)
+                else:
+                    if errors:
+                        raise errors[0]
 
     def patient_parameters(self, draws: Mapping[str, np.ndarray], row: int) -> dict[str, Any]:
         """The parameter overrides of one patient (sampled parameters and covariate effects)."""

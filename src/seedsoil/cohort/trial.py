@@ -88,8 +88,15 @@ class Trial:
         if arm not in self.arm_names:
             raise KeyError(f"arm {arm!r}: not an arm of this trial ({', '.join(self.arm_names)})")
         a = self.arm_names.index(arm)
-        draws = self.population.draw(self.seed, np.array([int(patient)]))
-        return _patient_scenario(self, a, self.population.patient_parameters(draws, 0))
+        # the trial exactly as the workers rebuild it from the canonical spec (its population's
+        # variables in the spec's sorted order, which sets each patient's draws)
+        canon = _cached_trial(self.spec_json(), self.drugs)
+        draws = canon.population.draw(canon.seed, np.array([int(patient)]))
+        return _patient_scenario(canon, a, canon.population.patient_parameters(draws, 0))
+
+    def spec_json(self) -> str:
+        """The canonical JSON of the spec: what each worker task carries and rebuilds the trial from."""
+        return json.dumps(self.spec, sort_keys=True, default=str)
 
     def simulate_patient(self, patient: int, arm: str | None = None, **kw: Any):
         """Re-simulate patient ``patient`` of this trial in ``arm`` exactly, with every table:
@@ -258,7 +265,8 @@ def _arm_with_fields(trial: Trial, arm: int, fields: tuple[tuple[str, Any], ...]
     if hit is None or hit[0] is not trial:
         if len(_ARM_FIELDS) > 256:
             _ARM_FIELDS.clear()
-        hit = _ARM_FIELDS[key] = (trial, trial.arms[arm][1].with_overrides(dict(fields), where="population: "))
+        hit = _ARM_FIELDS[key] = (trial, trial.arms[arm][1].with_overrides(dict(fields), where="population: ",
+                                                                                 strict=False))
     return hit[1]
 
 
@@ -522,7 +530,7 @@ def run_trial(trial: Trial | str | Path, *, patients: int | None = None, executo
     t0 = time.perf_counter()
     cache_hit = not todo and (out_dir / "patients.parquet").exists()
     if todo:
-        spec_json = json.dumps(tr.spec, sort_keys=True, default=str)
+        spec_json = tr.spec_json()
         ex = _make(executor, workers, scheduler, len(todo))
         bar = _progress(progress, tr, len(todo))
         try:

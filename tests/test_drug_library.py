@@ -134,3 +134,34 @@ def test_user_drug_in_a_two_worker_local_trial(library, drug, tmp_path):
     ctl = a[a["arm"] == "control"]["shed_before_surgery"].to_numpy()
     trt = a[a["arm"] == drug]["shed_before_surgery"].to_numpy()
     assert np.all(trt < ctl)
+
+
+def test_conformance_checks_pass_for_real_drugs_and_engines_and_fail_for_broken_ones():
+    from seedsoil.body.meanfield import simulate_meanfield
+    from seedsoil.body.stochastic import simulate_stochastic
+    from seedsoil.pharm import preset
+    from seedsoil.testing import check_drug, check_engine
+
+    check_drug(JAKINIB)
+    check_drug(preset("anakinra"))
+    check_drug(one_compartment, name="testinib")
+
+    def leaky(times, dosing):  # exposure before the first dose
+        return one_compartment(times, dosing) + 1.0
+
+    with pytest.raises(AssertionError, match="before the first dose"):
+        check_drug(leaky, name="leaky")
+
+    check_engine(simulate_stochastic)
+    check_engine(lambda inputs, seed, *keys: simulate_meanfield(inputs))
+
+    def no_surgery_engine(inputs, seed, *keys):  # forgets to remove the primary
+        r = simulate_stochastic(inputs, seed, *keys)
+        ts = r.timeseries.copy()
+        ts["primary_cells"] = ts["primary_cells"].max()
+        from dataclasses import replace
+
+        return replace(r, timeseries=ts)
+
+    with pytest.raises(AssertionError, match="primary after surgery"):
+        check_engine(no_surgery_engine)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import sys
 from pathlib import Path
 from typing import Optional
@@ -32,7 +31,9 @@ def _fail(msg: str, code: int = 2) -> None:
 
 
 def slug(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_").lower() or "variant"
+    from .store import slug as _slug
+
+    return _slug(name, "variant")
 
 
 @app.command()

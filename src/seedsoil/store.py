@@ -47,24 +47,35 @@ def _jsonable(x: Any) -> Any:
     return x
 
 
-def run_metadata(result, *, variant: str | None = None) -> dict[str, Any]:
+def run_record(*, scale: str, seed: int | None, content_hash: str, scenario: Any = None, **fields: Any) -> dict[str, Any]:
+    """The metadata every run folder records, JSON-ready (the one run-metadata writer):
+    package version, creation time, Python version, scale, seed, the content hash of the
+    inputs and, given a spec, its name, its own hash and its normalized form; then
+    ``fields`` (summary, timings, engine, ...)."""
     from . import __version__
 
-    sc = result.scenario
-    return _jsonable({
+    out: dict[str, Any] = {
         "seedsoil_version": __version__,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "python": platform.python_version(),
-        "engine": result.engine,
-        "seed": result.seed,
-        "variant": variant,
-        "scenario_name": sc.name,
-        "content_hash": input_hash(sc, result.seed, result.engine, tuple(getattr(result, "keys", ()))),
-        "keys": list(getattr(result, "keys", ())),
-        "scenario": sc.to_dict(),
-        "summary": result.summary,
-        "timings": result.timings,
-    })
+        "scale": scale,
+        "seed": seed,
+        "content_hash": content_hash,
+    }
+    if scenario is not None:
+        out.update({"scenario_name": scenario.name, "scenario_hash": scenario.content_hash(),
+                    "scenario": scenario.to_dict()})
+    out.update(fields)
+    return _jsonable(out)
+
+
+def run_metadata(result, *, variant: str | None = None) -> dict[str, Any]:
+    """``run.json`` of a patient run (:func:`run_record` with the body's fields)."""
+    keys = tuple(getattr(result, "keys", ()))
+    return run_record(scale="body", seed=result.seed, content_hash=input_hash(result.scenario, result.seed,
+                                                                             result.engine, keys),
+                      scenario=result.scenario, engine=result.engine, variant=variant, keys=list(keys),
+                      summary=result.summary, timings=result.timings)
 
 
 def input_hash(scenario, seed: int | None, engine: str, keys: tuple[int, ...] = ()) -> str:
@@ -92,6 +103,31 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def write_parquet_atomic(df: pd.DataFrame, path: str | Path) -> Path:
+    """Write ``df`` (no index) to ``path`` as Parquet through a temporary sibling and a rename."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        df.to_parquet(tmp, index=False)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_csv_atomic(df: pd.DataFrame, path: str | Path) -> Path:
+    """Write ``df`` (no index) to ``path`` as CSV through a temporary sibling and a rename."""
+    return write_text_atomic(path, df.to_csv(index=False))
+
+
+def slug(name: str, default: str = "run") -> str:
+    """A folder name from a scenario or trial name: ``"IL-1b trial (v2)"`` → ``"il_1b_trial_v2"``."""
+    import re
+
+    return re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_").lower() or default
 
 
 def write_tables(result, folder: Path) -> None:

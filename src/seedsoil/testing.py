@@ -67,3 +67,92 @@ def modules_loaded_by(imports: str, package: str, *, timeout_s: float = 300.0) -
     if done.returncode != 0:
         raise RuntimeError(f"{imports!r} failed in a fresh interpreter:\n{done.stderr}")
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+# --------------------------------------------------------------------------- conformance checks
+def check_drug(drug, *, name: str | None = None, dose_mg: float = 20.0, interval_days: float = 0.5) -> None:
+    """Check a drug model before adding it to a :class:`~seedsoil.coupling.DrugLibrary`
+    (like scikit-learn's ``check_estimator``). Raises AssertionError naming what failed.
+
+    ``drug`` is a :class:`seedsoil.pharm.Drug` or an exposure function
+    ``exposure(times_days, dosing) -> unbound nM``. Checked: one finite, non-negative value
+    per time; nothing before the first dose; it washes out (lower long after the last dose
+    than at its peak); for a ``Drug``, linear in dose (the PK is linear) and each target's
+    remaining activity in [0, 1], falling with concentration; the library with it pickles
+    to the same exposure (worker processes, Dask); a scenario validates with it and the
+    body's factors under it are finite and >= 0.
+    """
+    import pickle
+
+    from .body.hooks import FACTORS, Dosing
+    from .coupling import default_drugs
+
+    key = name or getattr(drug, "name", None) or getattr(drug, "__name__", "drug")
+    lib = default_drugs().with_drug(drug, name=key)
+    t = np.linspace(0.0, 30.0, 3001)
+    dosing = Dosing(key, dose_mg, interval_days, 5.0, 15.0)
+    c = lib.exposure(key, t, dosing)
+    assert c.shape == t.shape, f"{key}: exposure returned shape {c.shape} for {t.shape} times"
+    assert np.all(np.isfinite(c)) and np.all(c >= 0), f"{key}: exposure must be finite and >= 0 nM"
+    assert np.all(c[t < 5.0] == 0.0), f"{key}: exposure before the first dose (day 5) must be 0"
+    assert c.max() > 0, f"{key}: no exposure at all under {dose_mg} mg every {interval_days} d"
+    assert c[-1] < c.max(), f"{key}: the drug does not wash out after the last dose"
+    if hasattr(drug, "targets"):
+        double = lib.exposure(key, t, Dosing(key, 2 * dose_mg, interval_days, 5.0, 15.0))
+        np.testing.assert_allclose(double, 2 * c, rtol=1e-9, atol=1e-12,
+                                   err_msg=f"{key}: a pharm.Drug's PK must be linear in dose")
+        levels = np.geomspace(1e-3, 1e5, 50)
+        for target in drug.targets:
+            a = np.asarray(drug.activity(target, levels), float)
+            assert np.all((a >= 0) & (a <= 1)), f"{key}: activity of {target} outside [0, 1]"
+            assert np.all(np.diff(a) <= 1e-12), f"{key}: activity of {target} must fall with concentration"
+    back = pickle.loads(pickle.dumps(lib))
+    np.testing.assert_array_equal(back.exposure(key, t, dosing), c,
+                                  err_msg=f"{key}: the library does not pickle to the same exposure")
+    assert back.fingerprint() == lib.fingerprint(), f"{key}: its fingerprint changes when pickled"
+    from .scenario import Scenario
+
+    sc = Scenario.from_dict({"therapy": [{"kind": "drug", "drug": key, "dose": dose_mg, "interval": interval_days,
+                                          "relative_to": "start", "start": 5.0, "duration": 10.0}],
+                             "simulation": {"follow_up": 30.0}}, drugs=lib)
+    fac = sc.drug_factors(t[:-1] + 0.005, [dosing], step=0.01)
+    for f in FACTORS:
+        assert np.all(np.isfinite(fac[f])) and np.all(fac[f] >= 0), f"{key}: {f} under the drug not finite >= 0"
+
+
+def check_engine(engine, *, seed: int = 3) -> None:
+    """Check a body engine ``engine(inputs, seed, *keys) -> PatientResult`` (pass it as
+    ``seedsoil.simulate(scenario, engine=engine)``). Raises AssertionError naming what failed.
+
+    Checked on a small patient with surgery: it returns a PatientResult with the timeseries
+    columns of the built-in engines and a summary with their keys; the same seed and keys
+    give the same tables; cumulative counts never fall; arrived <= shed + injected; no
+    primary after surgery; summary times are consistent (surgery < end).
+    """
+    import pandas as pd
+
+    from .body.result import TIMESERIES_COLUMNS, PatientResult
+    from .body.simulate import simulate
+    from .scenario import Scenario
+
+    sc = Scenario.from_dict({"surgery": {"primary_diameter": "1.5 cm"}, "simulation": {"follow_up": 730.0},
+                             "shedding": {"rate": 0.05}})
+    a = simulate(sc, seed=seed, engine=engine, keys=(1,))
+    assert isinstance(a, PatientResult), f"the engine returned {type(a).__name__}, not a PatientResult"
+    missing = [c for c in TIMESERIES_COLUMNS if c not in a.timeseries.columns]
+    assert not missing, f"timeseries lacks columns {missing}"
+    reference = simulate(sc, seed=seed, engine="stochastic", keys=(1,)).summary
+    lost = sorted(set(reference) - set(a.summary) - {"relapse_origin"})
+    assert not lost, f"summary lacks keys {lost}"
+    b = simulate(sc, seed=seed, engine=engine, keys=(1,))
+    for table in ("timeseries", "colonies", "events"):
+        pd.testing.assert_frame_equal(getattr(a, table), getattr(b, table), check_exact=True,
+                                      obj=f"{table} (same seed and keys, run twice)")
+    ts = a.timeseries
+    for col in ("cells_shed", "cells_arrived", "cells_died", "colonies_started", "cells_injected"):
+        assert np.all(np.diff(ts[col].to_numpy()) >= -1e-9 * max(1.0, float(ts[col].abs().max()))), \
+            f"cumulative {col} falls"
+    assert np.all(ts["cells_arrived"] <= ts["cells_shed"] + ts["cells_injected"] + 1e-6), "more arrived than shed"
+    s = a.summary
+    assert s["surgery_day"] < s["end_day"], "surgery after the end of the run"
+    assert np.all(ts.loc[ts["day"] > s["surgery_day"] + 1e-9, "primary_cells"] == 0), "a primary after surgery"

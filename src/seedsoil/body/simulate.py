@@ -7,7 +7,7 @@ a scenario file (it loads it in the scenario layer, then calls this).
 from __future__ import annotations
 
 from os import PathLike
-from typing import Any
+from typing import Any, Callable
 
 from ..errors import ScenarioError
 from ..rng import new_seed
@@ -16,8 +16,11 @@ from .result import PatientResult
 
 ENGINES = ("stochastic", "meanfield")
 
+#: an engine: ``engine(inputs: BodyInputs, seed: int, *keys: int) -> PatientResult``
+Engine = Callable[..., PatientResult]
 
-def simulate(scenario: Any, *, seed: int | None = None, engine: str | None = None,
+
+def simulate(scenario: Any, *, seed: int | None = None, engine: str | Engine | None = None,
              keys: tuple[int, ...] = ()) -> PatientResult:
     """Simulate one patient.
 
@@ -26,7 +29,10 @@ def simulate(scenario: Any, *, seed: int | None = None, engine: str | None = Non
     scenario : a :class:`~seedsoil.scenario.Scenario`.
     seed : root seed of the random stream; defaults to the scenario's
         ``simulation.seed``, else fresh entropy (recorded in the result).
-    engine : "stochastic" or "meanfield"; defaults to ``simulation.engine``.
+    engine : "stochastic" or "meanfield" (default: ``simulation.engine``), or an engine of your
+        own: a function ``engine(inputs, seed, *keys) -> PatientResult`` of the body's
+        deterministic inputs (:class:`~seedsoil.body.model.BodyInputs`); check it with
+        :func:`seedsoil.testing.check_engine`.
     keys : extend the random stream (stochastic engine), e.g. ``(i,)`` for patient
         ``i`` of a trial: ``simulate(arm_scenario, seed=trial.seed, keys=(i,))`` is
         that patient (see :meth:`seedsoil.cohort.TrialResult.patient`).
@@ -35,10 +41,20 @@ def simulate(scenario: Any, *, seed: int | None = None, engine: str | None = Non
         raise TypeError("seedsoil.body.simulate.simulate takes a Scenario; seedsoil.simulate(path) loads a file")
     sc = scenario
     engine = engine or sc.simulation.engine
-    if engine not in ENGINES:
-        raise ValueError(f"engine = {engine!r}: must be 'stochastic' or 'meanfield'")
+    if not callable(engine) and engine not in ENGINES:
+        raise ValueError(f"engine = {engine!r}: must be 'stochastic', 'meanfield' or a function "
+                         "engine(inputs, seed, *keys) -> PatientResult")
     keys = tuple(int(k) for k in keys)
     inputs = build_inputs(sc)
+    if callable(engine):
+        if seed is None:
+            seed = sc.simulation.seed if sc.simulation.seed is not None else new_seed()
+        _check_seed(seed)
+        result = engine(inputs, int(seed), *keys)
+        if not isinstance(result, PatientResult):
+            raise TypeError(f"engine {getattr(engine, '__name__', engine)!r} returned {type(result).__name__}, "
+                            "not a PatientResult")
+        return result
     if engine == "meanfield":
         from .meanfield import simulate_meanfield
 

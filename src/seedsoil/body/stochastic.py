@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from ..rng import stream
+from ..rng import BODY_COURSE, stream
 from . import _kernels as K
 from .model import BodyInputs
 from .result import STATUS_TEXT, PatientResult
@@ -16,7 +16,7 @@ from .summary import build_events, build_summary
 STATE_NAMES = {K.PROLIFERATING: "proliferating", K.DORMANT: "dormant", K.EXTINCT: "extinct"}
 
 #: purpose key of the patient's main random stream
-STREAM_BODY = 0
+STREAM_BODY = BODY_COURSE
 
 
 def run_kernel(inputs: BodyInputs, seed: int, *keys: int):

@@ -14,13 +14,13 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from ..errors import ScenarioError, SeedsoilError
-from ..rng import stream
+from ..rng import CELL_VARIABILITY, stream
 from . import _codegen
 from ._rosenbrock import METHODS
 from .network import Network, _unknown
 
 #: Random-stream purpose for cell-to-cell parameter variability (rng.stream keys).
-PURPOSE_VARIABILITY = 3
+PURPOSE_VARIABILITY = CELL_VARIABILITY
 
 
 class CellSolverError(SeedsoilError):

@@ -24,11 +24,11 @@ from scipy import stats
 
 from ..errors import ScenarioError, did_you_mean
 from ..params import ParameterLibrary, load_library
-from ..rng import stream
+from ..rng import PATIENT_POPULATION, stream
 from ..units import parse_quantity
 
 #: purpose key of the population stream (the body engine uses 0)
-STREAM_POPULATION = 1
+STREAM_POPULATION = PATIENT_POPULATION
 
 #: dotted names of scenario fields (not library parameters) a covariate may set
 FIELD_PREFIXES = ("surgery.", "simulation.", "output.", "therapy.")

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 import time
 import tomllib
@@ -30,12 +29,13 @@ import pandas as pd
 from ..coupling.drugs import DrugLibrary, default_drugs
 from ..errors import ScenarioError, SeedsoilError
 from ..hashing import content_hash
-from ..rng import stream
+from ..rng import PATIENT_ALLOCATION, stream
 from ..scenario import Scenario, _apply_overlay, _check_cross_field
+from ..store import run_record, slug, write_csv_atomic, write_parquet_atomic, write_text_atomic
 from .population import Population, parse_population
 
 #: purpose key of the allocation stream (randomized design)
-STREAM_ALLOCATION = 2
+STREAM_ALLOCATION = PATIENT_ALLOCATION
 TRIAL_FILE = "trial.json"
 PARTS = "parts"
 
@@ -359,14 +359,10 @@ def run_chunk(spec_json: str, drugs: DrugLibrary, chunk: int) -> pd.DataFrame:
 
 # --------------------------------------------------------------------------- driver
 def _atomic_write(df: pd.DataFrame, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    df.to_parquet(tmp, index=False)
-    os.replace(tmp, path)
+    write_parquet_atomic(df, path)
 
 
 def _atomic_text(text: str, path: Path) -> None:
-    from ..store import write_text_atomic
-
     write_text_atomic(path, text)
 
 
@@ -395,10 +391,9 @@ def _prepare_dir(trial: Trial, out: Path, *, resume: bool, force: bool) -> list[
         raise TrialStateError(f"{out} exists and is not a trial folder; pass --force or choose another --out")
     (out / PARTS).mkdir(parents=True, exist_ok=True)
     if not meta_path.exists():
-        from .. import __version__
-
-        _atomic_text(json.dumps({"content_hash": h, "seedsoil_version": __version__, "spec": trial.spec,
-                                 "n_chunks": trial.n_chunks, "complete": False}, indent=2, default=str), meta_path)
+        meta = run_record(scale="cohort", seed=trial.seed, content_hash=h, spec=trial.spec, n_chunks=trial.n_chunks,
+                          complete=False)
+        _atomic_text(json.dumps(meta, indent=2, default=str), meta_path)
     return [c for c in range(trial.n_chunks) if not part_path(out, c).exists()]
 
 
@@ -547,8 +542,7 @@ def run_trial(trial: Trial | str | Path, *, patients: int | None = None, executo
         _atomic_write(patients_df, out_dir / "patients.parquet")
         _release_arrow_memory()
         for name, table in tables.items():
-            table.to_csv(out_dir / f"{name}.csv.tmp", index=False)
-            os.replace(out_dir / f"{name}.csv.tmp", out_dir / f"{name}.csv")
+            write_csv_atomic(table, out_dir / f"{name}.csv")
     result = TrialResult(trial=tr, patients=patients_df, out_dir=out_dir, tables=tables,
                          timings={"simulate_s": t1 - t0, "total_s": time.perf_counter() - t0}, cache_hit=cache_hit)
     if report is not None and not cache_hit:
@@ -569,9 +563,7 @@ def _make(kind: str, workers: int | None, scheduler: str | None, n_tasks: int):
 
 
 def _slug(name: str) -> str:
-    import re
-
-    return re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_").lower() or "trial"
+    return slug(name, "trial")
 
 
 class _NoBar:

@@ -226,7 +226,7 @@ def invasion_map(scenario: TissueScenario, exposures: Mapping[str, Sequence[floa
     ``run(fn, tasks)``. Results do not depend on the executor or the number of workers.
     """
     from ..execute import make_executor
-    from ..rng import stream
+    from ..rng import TISSUE_MAP_REPLICATE, stream
 
     if not (isinstance(replicates, int) and replicates >= 1):
         raise ScenarioError(f"replicates = {replicates!r}: must be an integer >= 1", field="replicates",
@@ -238,7 +238,7 @@ def invasion_map(scenario: TissueScenario, exposures: Mapping[str, Sequence[floa
     if cache and path.exists():
         return InvasionMap.from_json(path.read_text())
     base = scenario.with_exposure({}).to_dict()
-    seeds = [int(stream(seed, 7, k).integers(2**62)) for k in range(replicates)]
+    seeds = [int(stream(seed, TISSUE_MAP_REPLICATE, k).integers(2**62)) for k in range(replicates)]
     tasks = [(base, tuple(sorted(pt.items())), seeds[k]) for pt in points for k in range(replicates)]
     own = isinstance(executor, str)
     ex = make_executor(executor, workers=workers, scheduler=scheduler) if own else executor

@@ -20,13 +20,16 @@ from typing import Mapping
 import numpy as np
 
 from ..cell.phenotype import MODES, Phenotype
+from .. import rng
 from ..rng import stream
 from . import _kernels as K
 from .engine import LAWS, Agents, Matrix, Mechanics, TissueEngine
 from .scenario import TissueScenario
 
 #: purposes of the random streams drawn in NumPy when the tissue is set up
-_PLACE_TUMOUR, _PLACE_CAF, _MODES, _DIVIDING, _CAF_DIRECTION, _MOTILITY = range(6)
+_PLACE_TUMOUR, _PLACE_CAF, _MODES, _DIVIDING, _CAF_DIRECTION, _MOTILITY = (
+    rng.TISSUE_PLACE_TUMOUR, rng.TISSUE_PLACE_CAF, rng.TISSUE_MODES, rng.TISSUE_DIVIDING, rng.TISSUE_CAF_DIRECTION,
+    rng.TISSUE_MOTILITY)
 
 
 @dataclass(frozen=True)

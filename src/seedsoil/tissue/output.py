@@ -39,11 +39,8 @@ functions take ``ax=None`` and return the axes.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
-import platform
 import time as _time
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
@@ -51,7 +48,8 @@ import numpy as np
 import pandas as pd
 
 from ..cell.phenotype import MODES
-from ..store import RUN_FILE, _jsonable, atomic_dir
+from ..hashing import content_hash
+from ..store import RUN_FILE, _jsonable, atomic_dir, run_record
 from .simulate import SNAPSHOT_COLUMNS
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -95,32 +93,16 @@ def tissue_input_hash(result: "TissueResult") -> str:
     """Content hash of everything that determines a tissue run: scenario, seed, cell-scale inputs, version."""
     from .. import __version__
 
-    blob = json.dumps({"scenario": result.scenario.content_hash(), "seed": int(result.seed),
-                       "cells": _jsonable(dataclasses.asdict(result.cells)), "version": __version__},
-                      sort_keys=True, default=str).encode()
-    return hashlib.sha256(blob).hexdigest()
+    return content_hash({"scenario": result.scenario.content_hash(), "seed": int(result.seed),
+                         "cells": _jsonable(dataclasses.asdict(result.cells)), "version": __version__})
 
 
 def tissue_metadata(result: "TissueResult") -> dict[str, Any]:
     """What ``run.json`` holds (JSON-ready)."""
-    from .. import __version__
-
-    sc = result.scenario
-    return _jsonable({
-        "seedsoil_version": __version__,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "python": platform.python_version(),
-        "scale": "tissue",
-        "seed": int(result.seed),
-        "scenario_name": sc.name,
-        "scenario_hash": sc.content_hash(),
-        "content_hash": tissue_input_hash(result),
-        "scenario": sc.to_dict(),
-        "cells": dataclasses.asdict(result.cells),
-        "summary": dict(result.summary),
-        "timings": dict(result.timings),
-        "units": {"time": "min", "length": "um", "escape_rate": "per tumour cell per day"},
-    })
+    return run_record(scale="tissue", seed=int(result.seed), content_hash=tissue_input_hash(result),
+                      scenario=result.scenario, cells=dataclasses.asdict(result.cells), summary=dict(result.summary),
+                      timings=dict(result.timings),
+                      units={"time": "min", "length": "um", "escape_rate": "per tumour cell per day"})
 
 
 # --------------------------------------------------------------------------- zarr

@@ -126,3 +126,20 @@ def test_patient_i_of_a_trial_is_resimulated_exactly_with_its_relapse_origin(tmp
         assert one.summary["relapse_day"] - one.summary["surgery_day"] == pytest.approx(row["relapse_days"])
     with pytest.raises(ValueError, match="patient = 40"):
         tr.patient_scenario(40)
+
+
+def test_tissue_scenario_sets_each_modes_speed_and_persistence():
+    from seedsoil.tissue import default_tissue_scenario
+    from seedsoil.tissue.model import mode_parameters
+    from seedsoil.tissue.scenario import TissueScenario
+
+    base = default_tissue_scenario()
+    fast = TissueScenario.from_dict({**base.to_dict(), "speed": {"amoeboid": "3 um/min"},
+                                     "persistence": {"mesenchymal": "1 h"}})
+    mp0, mp1 = mode_parameters(base), mode_parameters(fast)
+    assert mp1["speed"][0] == 3.0 and mp1["persistence"][1] == 60.0
+    assert mp1["speed"][1] == mp0["speed"][1] and mp1["persistence"][0] == mp0["persistence"][0]
+    assert fast.content_hash() != base.content_hash()
+    assert TissueScenario.from_dict(fast.to_dict()) == fast
+    with pytest.raises(ScenarioError, match=r"speed.amoeboid = .*out of range"):
+        TissueScenario.from_dict({"speed": {"amoeboid": 100.0}})

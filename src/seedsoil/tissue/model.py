@@ -57,11 +57,12 @@ def cell_inputs(exposure: Mapping[str, float]) -> CellInputs:
     return CellInputs.from_phenotypes(treated, untreated)
 
 
-def mode_parameters() -> dict[str, np.ndarray]:
-    """Speed (µm/min) and persistence (min) per mode, in :data:`MODES` order (params/cell.toml)."""
+def mode_parameters(sc: TissueScenario | None = None) -> dict[str, np.ndarray]:
+    """Speed (µm/min) and persistence (min) per mode, in :data:`MODES` order: the scenario's
+    ``speed.<mode>`` / ``persistence.<mode>`` where it sets them, else params/cell.toml."""
     from ..cell.phenotype import phenotype_parameters
 
-    q = phenotype_parameters()
+    q = {**phenotype_parameters(), **(dict(sc.parameters) if sc is not None else {})}
     return {"speed": np.array([q[f"speed.{m}"] for m in MODES]),
             "persistence": np.array([q[f"persistence.{m}"] for m in MODES])}
 
@@ -102,7 +103,7 @@ def build_engine(sc: TissueScenario, cells: CellInputs, *, seed: int | None = No
     fr = np.array([cells.mode_fractions.get(m, 0.0) for m in MODES], dtype=float)
     fr = fr / fr.sum() if fr.sum() > 0 else np.array([1.0, 0, 0, 0])
     mode = stream(seed, _MODES).choice(len(MODES), size=n_tumour, p=fr).astype(np.int8)
-    mp = mode_parameters()
+    mp = mode_parameters(sc)
     h_am, h_mes = p["matrix.hindrance_amoeboid"], p["matrix.hindrance_mesenchymal"]
     hind_by_mode = np.array([h_am, h_mes, 0.5 * (h_am + h_mes), h_mes])
     deg_by_mode = np.array([0.0, 1.0, 0.5, 0.0]) * p["tumour.degradation_mesenchymal"]

@@ -43,6 +43,13 @@ def tissue_library() -> ParameterLibrary:
     return load_library(("tissue",))
 
 
+def _motility_library() -> dict[str, Any]:
+    """The cell library's per-mode ``speed.*`` (µm/min) and ``persistence.*`` (min): settable in a
+    tissue scenario (only values it sets are stored, so a scenario that sets none hashes as before)."""
+    lib = load_library(("cell",))
+    return {k: lib[k] for k in lib if k.startswith(("speed.", "persistence."))}
+
+
 def _network_inputs() -> tuple[str, ...]:
     from ..cell import builtin_network
 
@@ -114,10 +121,15 @@ class TissueScenario:
             raise ScenarioError(f"simulation.seed = {seed!r}: must be an integer in [0, 2^63)",
                                 field="simulation.seed", value=seed)
         params = dict(lib.defaults())
+        motility = _motility_library()
         for key, raw in _flatten(data).items():
+            if key in motility:  # each migration mode's speed and persistence (params/cell.toml defaults)
+                params[key] = motility[key].coerce(raw)
+                continue
             if key not in lib:
-                raise ScenarioError(f"{key}: unknown tissue parameter{did_you_mean(key, list(lib))} "
-                                    "(`seedsoil params --scale tissue` lists them)", field=key, value=raw)
+                raise ScenarioError(f"{key}: unknown tissue parameter{did_you_mean(key, list(lib) + list(motility))} "
+                                    "(`seedsoil params --scale tissue` lists them; speed.<mode> and "
+                                    "persistence.<mode> come from `seedsoil params --scale cell`)", field=key, value=raw)
             value = lib[key].coerce(raw)
             if key in INTEGER_PARAMETERS:
                 if float(value) != int(value):

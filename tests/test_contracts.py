@@ -143,3 +143,15 @@ def test_tissue_scenario_sets_each_modes_speed_and_persistence():
     assert TissueScenario.from_dict(fast.to_dict()) == fast
     with pytest.raises(ScenarioError, match=r"speed.amoeboid = .*out of range"):
         TissueScenario.from_dict({"speed": {"amoeboid": 100.0}})
+
+
+def test_a_single_arm_trial_writes_the_comparison_tables_of_a_multi_arm_one(tmp_path):
+    no_cov = {"population": {}}
+    one = small_trial(tmp_path, arm=[{"name": "surgery only"}], **no_cov)
+    two = small_trial(tmp_path, **no_cov)
+    a = run_trial(one.with_options(patients=6), workers=1, out=tmp_path / "one")
+    b = run_trial(two.with_options(patients=6), workers=1, out=tmp_path / "two")
+    for name in ("hazard_ratios_dmfs", "hazard_ratios_os", "logrank_dmfs", "logrank_os"):
+        assert (tmp_path / "one" / f"{name}.csv").exists(), name
+        assert list(a.tables[name].columns) == list(b.tables[name].columns), name
+        assert len(a.tables[name]) == 0 and len(b.tables[name]) == 1

@@ -473,6 +473,11 @@ def eligible_rows(patients: pd.DataFrame, prefixes: tuple[str, ...] = ("cov_",))
     return patients.loc[patients["eligible"].astype(bool).to_numpy(), columns]
 
 
+#: columns of the comparison tables (:func:`seedsoil.cohort.stats.logrank`, :func:`~seedsoil.cohort.stats.hazard_ratios`)
+LOGRANK_COLUMNS = ("arm", "control", "test_statistic", "p_value")
+HAZARD_RATIO_COLUMNS = ("arm", "control", "hr", "ci_lower", "ci_upper", "p_value")
+
+
 def analyse(trial: Trial, patients: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """The trial's summary tables (see seedsoil.cohort.stats)."""
     from . import stats
@@ -483,10 +488,13 @@ def analyse(trial: Trial, patients: pd.DataFrame) -> dict[str, pd.DataFrame]:
     tables["endpoints"] = stats.endpoint_summary(df, trial.horizon_days)
     tables["medians_dmfs"] = stats.medians(df, "dmfs")
     tables["medians_os"] = stats.medians(df, "os")
-    if len(trial.arms) > 1:
-        for ep in ("dmfs", "os"):
+    for ep in ("dmfs", "os"):
+        if len(trial.arms) > 1:
             tables[f"logrank_{ep}"] = stats.logrank(df, ep, control=trial.control)
             tables[f"hazard_ratios_{ep}"] = stats.hazard_ratios(df, ep, control=trial.control, paired=paired)
+        else:  # one arm: nothing to compare, but the same tables (no rows), so readers find every file
+            tables[f"logrank_{ep}"] = pd.DataFrame(columns=list(LOGRANK_COLUMNS))
+            tables[f"hazard_ratios_{ep}"] = pd.DataFrame(columns=list(HAZARD_RATIO_COLUMNS))
         covs = [c[4:] for c in df.columns if c.startswith("cov_")]
         if covs:
             tables["subgroups_dmfs"] = pd.concat(

@@ -68,9 +68,14 @@ def motility_curve(network_input: str) -> tuple[np.ndarray, np.ndarray]:
     Runs the cell network for 20 exposures the first time (cached on disk by content
     hash by :func:`~seedsoil.cell.phenotype.phenotype_response`, and here per process).
     """
+    import logging
+
     from ..cell.phenotype import phenotype_response
 
     n = int(coupling_parameters()["coupling.response_cells"])
+    logging.getLogger("seedsoil.coupling").info(
+        "motility of %d-cell populations at %d %s levels (cell-scale ODEs; cached on disk after the first time)",
+        n, len(RESPONSE_GRID), network_input)
     values = np.array([phenotype_response({network_input: float(c)} if c > 0 else {}, n_cells=n).motility
                        for c in RESPONSE_GRID])
     return RESPONSE_GRID, values

@@ -254,3 +254,41 @@ def test_report_renders_in_headless_chromium(report, tmp_path):
     # the figures are drawn: the first one (under the summary) fills the middle of the page
     middle = pixels[1000:2000]
     assert float((middle.min(axis=-1) < 0.95).mean()) > 0.02 and not math.isclose(middle.std(), 0.0)
+
+
+# --------------------------------------------------------------------------- shared page and figure helpers
+def test_page_shell():
+    from seedsoil.report.page import css, page
+
+    html = page("a <b> name", "what it is & why", [("one", "First", "<p>x</p>"), ("two", "Second <i>", "")],
+                kind="patient report", facts=[("engine", "stochastic"), ("seed", "1 & 2")], notes=["simulated in 2 s"])
+    assert html.startswith("<!DOCTYPE html>") and html.rstrip().endswith("</html>")
+    assert "<title>a &lt;b&gt; name — seedsoil patient report</title>" in html
+    assert f"<style>\n{css()}\n</style>" in html
+    header = html.split("<header>")[1].split("</header>")[0]
+    assert '<h1>a &lt;b&gt; name <span class="kind">· patient report</span></h1>' in header
+    assert '<p class="description">what it is &amp; why</p>' in header
+    assert (f'<b>engine</b> stochastic · <b>seed</b> 1 &amp; 2 · <b>seedsoil</b> {seedsoil.__version__} · '
+            "simulated in 2 s</p>") in header
+    assert '<nav><a href="#one">First</a><a href="#two">Second &lt;i&gt;</a></nav>' in header
+    assert '<section id="one"><h2>First</h2>\n<p>x</p></section>' in html
+    assert f"<footer>Written by seedsoil {seedsoil.__version__}." in html
+    assert 'class="description"' not in page("n", "", [], kind="k")  # no subtitle, no empty paragraph
+
+
+def test_figure_html_is_reproducible_and_survives_a_failing_figure():
+    from seedsoil.report.page import figure_html
+
+    def draw(fig):
+        fig.add_subplot().plot([0, 1], [1, 2])
+
+    one = figure_html("k", "A title", "A caption.", draw, (3.0, 2.0), salt="seedsoil-test")
+    assert one == figure_html("k", "A title", "A caption.", draw, (3.0, 2.0), salt="seedsoil-test")
+    assert one.startswith('<figure id="fig-k"><img src="data:image/svg+xml;base64,') and 'alt="A title"' in one
+
+    def broken(fig):
+        raise ValueError("no data")
+
+    with pytest.warns(RuntimeWarning, match="could not be drawn"):
+        failed = figure_html("k", "A title", "A caption.", broken, (3.0, 2.0), salt="s")
+    assert "figure could not be drawn" in failed and "no data" in failed and "<figcaption>" in failed

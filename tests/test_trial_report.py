@@ -120,6 +120,21 @@ def test_title_names_trial_design_patients_seed_and_version(html, result):
         assert text in header, text
 
 
+def test_the_page_shell_is_the_shared_one(html):
+    from seedsoil.report.page import css
+
+    assert f"<style>\n{css()}\n</style>" in html  # one stylesheet for both reports, the trial rules included
+    assert ".swatch" in css()
+    assert '<h1>il1b_adjuvant <span class="kind">· virtual trial report</span></h1>' in html
+    assert f"<footer>Written by seedsoil {seedsoil.__version__}." in html
+
+
+def test_write_trial_report_keeps_its_signature():
+    import inspect
+
+    assert list(inspect.signature(write_trial_report).parameters) == ["result", "path"]
+
+
 def test_every_arm_is_named(html, result):
     text = unescape(html)
     for arm in result.trial.arm_names:

@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any, Mapping, Union
 
 import numpy as np
 
+from ._figures_common import DAYS_PER_YEAR, finite, grid, legend_below, new_axes
+
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
 
@@ -29,7 +31,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
     Results = Union["PatientResult", Mapping[str, "PatientResult"]]
 
-DAYS_PER_YEAR = 365.25
 LINESTYLES = ("-", "--", ":", "-.", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 3)))
 # Colour per quantity (matplotlib's tab10, fixed so figures match across the report).
 COLOURS = {
@@ -65,22 +66,6 @@ def as_results(results: "Results") -> dict[str, "PatientResult"]:
     raise TypeError(f"expected a PatientResult or a mapping {{label: PatientResult}}, got {type(results).__name__}")
 
 
-def _new_axes(ax: "Axes | None", figsize: tuple[float, float] = (8.0, 5.4)) -> "Axes":
-    if ax is not None:
-        return ax
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=figsize, layout="constrained")
-    return fig.add_subplot()
-
-
-def _finite(x: Any) -> bool:
-    try:
-        return x is not None and math.isfinite(float(x))
-    except (TypeError, ValueError):
-        return False
-
-
 def time_reference(results: Mapping[str, "PatientResult"], since: str = "auto") -> tuple[dict[str, float], str]:
     """Day subtracted from each result's times, and the x-axis label.
 
@@ -89,9 +74,9 @@ def time_reference(results: Mapping[str, "PatientResult"], since: str = "auto") 
     if since not in ("auto", "surgery", "start"):
         raise ValueError(f"since = {since!r}: must be 'auto', 'surgery' or 'start'")
     surgery = {label: r.summary.get("surgery_day") for label, r in results.items()}
-    all_have = all(_finite(d) for d in surgery.values())
+    all_have = all(finite(d) for d in surgery.values())
     if since == "surgery" and not all_have:
-        missing = [label for label, d in surgery.items() if not _finite(d)]
+        missing = [label for label, d in surgery.items() if not finite(d)]
         raise ValueError(f"since = 'surgery': no surgery in {', '.join(missing)}; use since='start'")
     if since != "start" and all_have:
         return {label: float(d) for label, d in surgery.items()}, "time since surgery (years)"
@@ -127,13 +112,7 @@ def _legend_below(ax: "Axes", variant_labels: list[str], *, also: "Axes | None" 
         for i, label in enumerate(variant_labels):
             handles.append(Line2D([], [], color="#333333", linestyle=_linestyle(i)))
             names.append(f"variant: {label}")
-    if handles:
-        from matplotlib.transforms import ScaledTranslation
-
-        # a fixed distance (inches) below the axes, clear of the x label whatever the axes height
-        below = ax.transAxes + ScaledTranslation(0.0, -0.5, ax.figure.dpi_scale_trans)
-        ax.legend(handles, names, loc="upper center", bbox_to_anchor=(0.5, 0.0), bbox_transform=below, ncol=ncol,
-                  fontsize="small", frameon=False)
+    legend_below(ax, handles, names, ncol=ncol, drop=0.5)
 
 
 def _event_days(result: "PatientResult", event: str) -> np.ndarray:
@@ -146,7 +125,7 @@ def _event_days(result: "PatientResult", event: str) -> np.ndarray:
 def _surgery_lines(ax: "Axes", results: Mapping[str, "PatientResult"], offsets: Mapping[str, float]) -> None:
     """One vertical line per distinct surgery time (variants of one patient share it)."""
     xs = sorted({round((float(r.summary["surgery_day"]) - offsets[label]) / DAYS_PER_YEAR, 9)
-                 for label, r in results.items() if _finite(r.summary.get("surgery_day"))})
+                 for label, r in results.items() if finite(r.summary.get("surgery_day"))})
     for j, x in enumerate(xs):
         ax.axvline(x, color=COLOURS["surgery"], linewidth=1.0, label="surgery" if j == 0 else None)
 
@@ -180,7 +159,7 @@ def plot_burden(results: "Results", ax: "Axes | None" = None, *, since: str = "a
     from ..units import sphere_cells
 
     res = as_results(results)
-    ax = _new_axes(ax)
+    ax = new_axes(ax)
     offsets, xlabel = time_reference(res, since)
     labels = list(res)
     first = res[labels[0]]
@@ -222,7 +201,7 @@ def plot_burden(results: "Results", ax: "Axes | None" = None, *, since: str = "a
     ax.set_ylabel("tumour cells (cells)")
     ax.set_title("Tumour burden")
     _legend_below(ax, labels, ncol=2)
-    ax.grid(True, which="major", alpha=0.3)
+    grid(ax)
     return ax
 
 
@@ -240,7 +219,7 @@ def plot_state_composition(results: "Results", ax: "Axes | None" = None, *, sinc
     dormant single cells, proliferating and dormant colonies (counts; the
     mean-field engine gives expected counts)."""
     res = as_results(results)
-    ax = _new_axes(ax)
+    ax = new_axes(ax)
     offsets, xlabel = time_reference(res, since)
     labels = list(res)
     peak = 0.0
@@ -260,7 +239,7 @@ def plot_state_composition(results: "Results", ax: "Axes | None" = None, *, sinc
     ax.set_ylabel("count (cells or colonies)" if stochastic else "expected count (cells or colonies)")
     ax.set_title("Disseminated disease by state")
     _legend_below(ax, labels, ncol=2)
-    ax.grid(True, which="major", alpha=0.3)
+    grid(ax)
     return ax
 
 
@@ -274,7 +253,7 @@ def plot_colony_sizes(results: "Results", ax: "Axes | None" = None) -> "Axes":
     at the end, proliferating and dormant.
     """
     res = as_results(results)
-    ax = _new_axes(ax)
+    ax = new_axes(ax)
     labels = list(res)
     drew_any = False
     peak = 0.0
@@ -340,7 +319,7 @@ def plot_colony_sizes(results: "Results", ax: "Axes | None" = None) -> "Axes":
     ax.set_xscale("log")
     ax.set_xlabel("largest size a colony reached (cells)" if stochastic_sizes else "colony size (cells)")
     ax.set_title("Colony sizes")
-    ax.grid(True, which="major", alpha=0.3)
+    grid(ax)
     return ax
 
 
@@ -368,7 +347,7 @@ def plot_timeline(results: "Results", ax: "Axes | None" = None, *, since: str = 
     """Clinical timeline, one row per variant: diagnosis, surgery, therapies
     (spans), detected metastases (ticks), relapse, death and end of the run."""
     res = as_results(results)
-    ax = _new_axes(ax, figsize=(8.0, 1.6 + 0.55 * len(res)))
+    ax = new_axes(ax, figsize=(8.0, 1.6 + 0.55 * len(res)))
     offsets, xlabel = time_reference(res, since)
     labels = list(res)
     seen: set[str] = set()
@@ -385,7 +364,7 @@ def plot_timeline(results: "Results", ax: "Axes | None" = None, *, since: str = 
         off = offsets[label]
         end_day = r.summary.get("end_day")
         start = min(0.0, -off) / DAYS_PER_YEAR if off else 0.0
-        end = (float(end_day) - off) / DAYS_PER_YEAR if _finite(end_day) else None
+        end = (float(end_day) - off) / DAYS_PER_YEAR if finite(end_day) else None
         if end is not None:
             ax.plot([start, end], [y, y], color="#bbbbbb", linewidth=1.0, zorder=1)
             ax.plot([end], [y], marker="|", markersize=12, color="#888888", linestyle="none", zorder=2,
@@ -410,7 +389,7 @@ def plot_timeline(results: "Results", ax: "Axes | None" = None, *, since: str = 
     ax.set_ylim(-0.7, len(res) - 0.3)
     ax.set_xlabel(xlabel)
     ax.set_title("Clinical timeline")
-    ax.grid(True, axis="x", alpha=0.3)
+    grid(ax, axis="x")
     _legend_below(ax, [], ncol=4)
     return ax
 
@@ -424,7 +403,7 @@ def plot_inflammation_immune(results: "Results", ax: "Axes | None" = None, *, si
     axes; the effector axis is its twin (``ax.twinx()``), the next axes of
     ``ax.figure``."""
     res = as_results(results)
-    ax = _new_axes(ax)
+    ax = new_axes(ax)
     right = ax.twinx()
     offsets, xlabel = time_reference(res, since)
     labels = list(res)
@@ -459,7 +438,7 @@ def plot_inflammation_immune(results: "Results", ax: "Axes | None" = None, *, si
     right.set_ylabel("immune effector cells (cells)", color=COLOURS["effectors"])
     ax.set_title("Inflammation and immunity")
     _legend_below(ax, labels, also=right, ncol=2)
-    ax.grid(True, which="major", alpha=0.3)
+    grid(ax)
     return ax
 
 

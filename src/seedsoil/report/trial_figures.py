@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ..cohort import stats
+from ._figures_common import DAYS_PER_YEAR, grid, legend_below, new_axes
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
@@ -30,7 +31,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from ..cohort.trial import TrialResult
 
-DAYS_PER_YEAR = 365.25
 #: kernel bandwidth of the smoothed relapse hazard (days): one year averages over
 #: enough events in a few hundred patients and still shows the early peak
 HAZARD_BANDWIDTH_DAYS = 365.25
@@ -52,14 +52,6 @@ ENDPOINT_LABEL = {"dmfs": "distant-metastasis-free survival", "os": "overall sur
 
 
 # --------------------------------------------------------------------------- helpers
-def _new_axes(ax: "Axes | None", figsize: tuple[float, float] = (8.0, 5.4)) -> "Axes":
-    if ax is not None:
-        return ax
-    from matplotlib.figure import Figure
-
-    return Figure(figsize=figsize, layout="constrained").add_subplot()
-
-
 def arm_styles(result: "TrialResult") -> dict[str, tuple[str, Any]]:
     """``{arm: (colour, linestyle)}``: the control solid dark grey, the others in trial order."""
     out: dict[str, tuple[str, Any]] = {}
@@ -197,7 +189,7 @@ def _hr_axis(ax: "Axes", lows: Sequence[float], highs: Sequence[float], control:
     ax.text(1.04, 0.012, "favours control →", transform=below, ha="left", va="bottom", fontsize="small",
             color="#555555")
     ax.set_xlabel(f"hazard ratio vs {control} (log scale)")
-    ax.grid(True, axis="x", which="major", alpha=0.3)
+    grid(ax, axis="x")
 
 
 #: height (in rows) of the strip under a forest plot's last row that holds the "favours" labels
@@ -205,12 +197,8 @@ FOOTER = 0.55
 
 
 def _legend_below(ax: "Axes", ncol: int) -> None:
-    """The legend a fixed distance (inches) under the axes, clear of the x label."""
-    from matplotlib.transforms import ScaledTranslation
-
-    below = ax.transAxes + ScaledTranslation(0.0, -0.55, ax.figure.dpi_scale_trans)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0.0), bbox_transform=below, ncol=ncol, fontsize="small",
-              frameon=False)
+    """The legend a fixed distance (0.55 inch) under the axes, clear of the x label."""
+    legend_below(ax, ncol=ncol, drop=0.55)
 
 
 def _right_text(ax: "Axes", y: float, text: str, colour: str) -> None:
@@ -278,7 +266,7 @@ def plot_km(result: "TrialResult", endpoint: str = "dmfs", ax: "Axes | None" = N
     """
     from matplotlib.transforms import ScaledTranslation, blended_transform_factory
 
-    ax = _new_axes(ax, (8.0, 6.0))
+    ax = new_axes(ax, (8.0, 6.0))
     df = _eligible(result)
     curves = stats.km(df, endpoint)
     marks = stats.censor_marks(df, endpoint)
@@ -304,7 +292,7 @@ def plot_km(result: "TrialResult", endpoint: str = "dmfs", ax: "Axes | None" = N
     ax.set_xlabel("time since surgery (years)")
     ax.set_ylabel(f"{endpoint.upper()} probability")
     ax.set_title(f"Kaplan–Meier: {ENDPOINT_LABEL.get(endpoint, endpoint)}")
-    ax.grid(True, alpha=0.3)
+    grid(ax)
     ax.plot([], [], linestyle="none", marker="|", markersize=7, color="#555555", label="censored")
     ax.legend(loc="lower left", fontsize="small", framealpha=0.9)
     if at_risk:
@@ -337,7 +325,7 @@ def plot_relapse_hazard(result: "TrialResult", ax: "Axes | None" = None, *,
     ``bandwidth_days``. Within one bandwidth of surgery the estimate is biased low
     (no boundary correction); that span is shaded.
     """
-    ax = _new_axes(ax)
+    ax = new_axes(ax)
     df = _eligible(result)
     hazard = stats.smoothed_hazard(df, "relapse", bandwidth_days)
     styles = arm_styles(result)
@@ -356,7 +344,7 @@ def plot_relapse_hazard(result: "TrialResult", ax: "Axes | None" = None, *,
     ax.set_xlabel("time since surgery (years)")
     ax.set_ylabel("relapse hazard (relapses per patient-year)")
     ax.set_title(f"Hazard of relapse (smoothed, bandwidth {bandwidth_days / DAYS_PER_YEAR:.3g} year)")
-    ax.grid(True, alpha=0.3)
+    grid(ax)
     ax.legend(loc="upper right", fontsize="small", framealpha=0.9)
     return ax
 
@@ -369,7 +357,7 @@ def plot_cumulative_incidence(result: "TrialResult", ax: "Axes | None" = None) -
     with more than :data:`MAX_CURVE_POINTS` points is drawn at the figure's resolution
     (:func:`thin_steps`).
     """
-    ax = _new_axes(ax)
+    ax = new_axes(ax)
     df = _eligible(result)
     cif = stats.cumulative_incidence(df)
     styles = arm_styles(result)
@@ -392,7 +380,7 @@ def plot_cumulative_incidence(result: "TrialResult", ax: "Axes | None" = None) -
     ax.set_xlabel("time since surgery (years)")
     ax.set_ylabel("probability of relapse")
     ax.set_title("Cumulative incidence of relapse (death a competing risk)")
-    ax.grid(True, alpha=0.3)
+    grid(ax)
     ax.legend(loc="upper left", fontsize="small", framealpha=0.9)
     return ax
 
@@ -417,7 +405,7 @@ def plot_hazard_ratios(result: "TrialResult", ax: "Axes | None" = None) -> "Axes
     """
     table = hazard_ratio_table(result)
     arms = [a for a in result.trial.arm_names if a != result.trial.control]
-    ax = _new_axes(ax, (8.0, 1.6 + 0.75 * len(arms)))
+    ax = new_axes(ax, (8.0, 1.6 + 0.75 * len(arms)))
     offsets = {"dmfs": -0.16, "os": 0.16}
     lows, highs = [], []
     for g, arm in enumerate(arms):
@@ -534,7 +522,7 @@ def plot_subgroups(result: "TrialResult", ax: "Axes | None" = None, *, kind: str
     overall = hazard_ratio_table(result)
     overall = overall[overall["endpoint"] == endpoint]
     arms = [a for a in result.trial.arm_names if a != result.trial.control]
-    ax = _new_axes(ax, subgroup_figsize(sub, len(arms) + 1, kind))
+    ax = new_axes(ax, subgroup_figsize(sub, len(arms) + 1, kind))
     rows = subgroup_rows(sub, kind)
     # a height unit per row; a level row is as tall as its arms need, a header row is one slot
     heights = [0.55 if header else max(1.0, 0.42 * len(arms)) for _, header, _, _ in rows]
@@ -603,7 +591,7 @@ def plot_population_variable(result: "TrialResult", column: str, ax: "Axes | Non
     """Distribution of one sampled variable over the patients: a histogram of a
     ``param_*`` column (internal units; log bins for a lognormal) or bars of the
     levels of a ``cov_*`` column (patients and percentage)."""
-    ax = _new_axes(ax, (4.0, 3.0))
+    ax = new_axes(ax, (4.0, 3.0))
     rows = population_rows(result)
     prefix, name = column.split("_", 1)
     var = _variable(result, name)
@@ -640,7 +628,7 @@ def plot_population_variable(result: "TrialResult", column: str, ax: "Axes | Non
         unit = _unit(name) if prefix == "param" else ""
         ax.set_xlabel(f"{name} ({unit or 'dimensionless'})" if prefix == "param" else name)
     ax.set_ylabel("patients")
-    ax.grid(True, axis="y", alpha=0.3)
+    grid(ax, axis="y")
     return ax
 
 

@@ -135,6 +135,46 @@ def test_write_trial_report_keeps_its_signature():
     assert list(inspect.signature(write_trial_report).parameters) == ["result", "path"]
 
 
+def _runtime_imports(path) -> list[tuple[str, list[str]]]:
+    """(absolute module, names) of each import of a module file, outside ``if TYPE_CHECKING:``."""
+    import ast
+
+    package = "seedsoil." + ".".join(path.relative_to(path.parents[2]).with_suffix("").parts[1:-1])
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    typing_only = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If)
+                   and getattr(node.test, "id", None) == "TYPE_CHECKING" for n in ast.walk(node)}
+    out = []
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
+        if isinstance(node, ast.Import):
+            out += [(alias.name, []) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = package.split(".")[:len(package.split(".")) - node.level + 1] if node.level else []
+            module = ".".join(base + ([node.module] if node.module else []))
+            out.append((module, [alias.name for alias in node.names]))
+    return out
+
+
+def test_the_report_imports_nothing_from_cohort_trial():
+    """cohort.trial imports the report to write it: the report reads the result duck-typed and
+    takes only the statistics from cohort.stats, which imports no report (no import cycle)."""
+    from pathlib import Path
+
+    from seedsoil.testing import modules_loaded_by
+
+    src = Path(seedsoil.__file__).parent
+    for path in sorted((src / "report").glob("*.py")):
+        for module, names in _runtime_imports(path):
+            assert module != "seedsoil.cohort.trial", (path.name, module)
+            if module == "seedsoil.cohort":
+                assert set(names) <= {"stats"}, (path.name, names)
+    assert not [m for m, _ in _runtime_imports(src / "cohort" / "stats.py") if m.startswith("seedsoil.report")]
+    loaded = modules_loaded_by("import seedsoil.report, seedsoil.report.trial, seedsoil.report.trial_figures",
+                               "seedsoil")
+    assert "seedsoil.report.trial_figures" in loaded and "seedsoil.cohort.trial" not in loaded
+
+
 def test_every_arm_is_named(html, result):
     text = unescape(html)
     for arm in result.trial.arm_names:

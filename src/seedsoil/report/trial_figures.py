@@ -1,12 +1,18 @@
 """Figures of a virtual trial: survival, hazard over time, competing risks, hazard ratios, population.
 
-Every plot function takes a :class:`~seedsoil.cohort.trial.TrialResult` and
-``ax=None``; it draws on ``ax`` or, when ``ax`` is None, on a new
-:class:`matplotlib.figure.Figure` that is not registered with pyplot, and
-returns the axes. The statistics come from :mod:`seedsoil.cohort.stats`
-(nothing is re-estimated here) on the eligible patients
-(``result.eligible``). Each arm keeps one colour and line style in every figure;
-the control is dark grey.
+Every plot function takes a trial result and ``ax=None``; it draws on ``ax`` or, when
+``ax`` is None, on a new :class:`matplotlib.figure.Figure` that is not registered with
+pyplot, and returns the axes. The statistics come from :mod:`seedsoil.cohort.stats`
+(nothing is re-estimated here) on the eligible patients. Each arm keeps one colour
+and line style in every figure; the control is dark grey.
+
+The result is read duck-typed, so this module imports nothing from
+:mod:`seedsoil.cohort.trial` (which imports the report): ``result.trial`` (``name``,
+``arm_names``, ``control``, ``design``, ``horizon_days``, ``population.variables``),
+``result.patients`` (one row per patient and arm: ``patient``, ``arm``, ``eligible``,
+the endpoint columns, ``cov_*`` and ``param_*``) and ``result.tables`` (the trial's
+summary tables, used when present). :mod:`seedsoil.cohort.stats` is imported when a
+statistic is needed, not with this module.
 
 Time axes are years since surgery (the trial's endpoints are days from surgery).
 matplotlib is imported inside the functions, so importing this module is cheap.
@@ -22,7 +28,6 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 import numpy as np
 import pandas as pd
 
-from ..cohort import stats
 from ._figures_common import DAYS_PER_YEAR, grid, legend_below, new_axes
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -52,6 +57,13 @@ ENDPOINT_LABEL = {"dmfs": "distant-metastasis-free survival", "os": "overall sur
 
 
 # --------------------------------------------------------------------------- helpers
+def _stats():
+    """:mod:`seedsoil.cohort.stats`, imported when first needed (not with this module)."""
+    from ..cohort import stats
+
+    return stats
+
+
 def arm_styles(result: "TrialResult") -> dict[str, tuple[str, Any]]:
     """``{arm: (colour, linestyle)}``: the control solid dark grey, the others in trial order."""
     out: dict[str, tuple[str, Any]] = {}
@@ -85,19 +97,27 @@ def shared_eligible(result: "TrialResult") -> Iterator[None]:
         _SHARED.pop(key, None)
 
 
+def _report_columns(patients: pd.DataFrame) -> list[str]:
+    """The columns of the patients table the statistics and figures read: ``patient``, ``arm``,
+    the endpoints' time and event columns (:data:`seedsoil.cohort.stats.ENDPOINTS`),
+    ``n_mets_at_relapse``, ``cov_*`` and ``param_*``."""
+    wanted = {"patient", "arm", "n_mets_at_relapse"}
+    wanted.update(c for time_col, event_col, _ in _stats().ENDPOINTS.values() for c in (time_col, event_col))
+    return [c for c in patients.columns if c in wanted or c.startswith(("cov_", "param_"))]
+
+
 def _eligible(result: "TrialResult") -> pd.DataFrame:
     """Eligible rows with a plain-string arm column in trial order (stats takes arms by first appearance).
 
-    Only the columns the statistics and figures read (``patient``, ``arm``, the endpoints,
-    ``cov_*``, ``param_*``; :func:`seedsoil.cohort.trial.eligible_rows`).
+    Only the columns the statistics and figures read (:func:`_report_columns`): a working
+    copy a fraction of the size of the whole table.
     """
-    from ..cohort.trial import eligible_rows
-
     key = id(result)
     shared = _SHARED.get(key)
     if shared is not None:
         return shared
-    df = eligible_rows(result.patients, ("cov_", "param_"))
+    patients = result.patients
+    df = patients.loc[patients["eligible"].astype(bool).to_numpy(), _report_columns(patients)]
     arm = df["arm"]
     # the arm names themselves (object dtype), not one new string per row
     df = df.assign(arm=arm.astype(object) if isinstance(arm.dtype, pd.CategoricalDtype) else arm.astype(str))
@@ -267,6 +287,7 @@ def plot_km(result: "TrialResult", endpoint: str = "dmfs", ax: "Axes | None" = N
     from matplotlib.transforms import ScaledTranslation, blended_transform_factory
 
     ax = new_axes(ax, (8.0, 6.0))
+    stats = _stats()
     df = _eligible(result)
     curves = stats.km(df, endpoint)
     marks = stats.censor_marks(df, endpoint)
@@ -326,6 +347,7 @@ def plot_relapse_hazard(result: "TrialResult", ax: "Axes | None" = None, *,
     (no boundary correction); that span is shaded.
     """
     ax = new_axes(ax)
+    stats = _stats()
     df = _eligible(result)
     hazard = stats.smoothed_hazard(df, "relapse", bandwidth_days)
     styles = arm_styles(result)
@@ -358,6 +380,7 @@ def plot_cumulative_incidence(result: "TrialResult", ax: "Axes | None" = None) -
     (:func:`thin_steps`).
     """
     ax = new_axes(ax)
+    stats = _stats()
     df = _eligible(result)
     cif = stats.cumulative_incidence(df)
     styles = arm_styles(result)
@@ -388,6 +411,7 @@ def plot_cumulative_incidence(result: "TrialResult", ax: "Axes | None" = None) -
 # --------------------------------------------------------------------------- comparisons
 def hazard_ratio_table(result: "TrialResult") -> pd.DataFrame:
     """Hazard ratios of each arm vs the control for DMFS and OS, with an ``endpoint`` column."""
+    stats = _stats()
     df = _eligible(result)
     frames = []
     for ep in ("dmfs", "os"):
@@ -464,6 +488,7 @@ def subgroup_table(result: "TrialResult", kind: str = "covariates", endpoint: st
     (``subgroup``, ``level``, ``arm``, ``hr``, ``ci_lower``, ``ci_upper``, ``p_value``,
     ``n``, ``events``). Empty when there is nothing to split by or only one arm.
     """
+    stats = _stats()
     prefix = {"covariates": "cov_", "parameters": "param_"}[kind]
     df = _eligible(result)
     columns = [c for c in df.columns if c.startswith(prefix)]

@@ -153,9 +153,12 @@ def test_variants_therapies_parameters_and_scenario(report, results, scenario):
     assert "IL-1β mimetic holding 0.0057 nM" in therapies and "added by this variant" in therapies
     params = html.split('<section id="parameters">')[1].split("</section>")[0]
     lib = load_library()
-    for name in scenario.overrides:
-        assert name in params
-        assert unescape(params).count(lib[name].source) >= 1
+    for name, value in scenario.overrides.items():
+        if value == lib[name].value:  # the example restates a default (inflammation.strength = 1): no change
+            assert name not in params
+        else:
+            assert name in params
+            assert unescape(params).count(lib[name].source) >= 1
     pre = parse(html).pre
     assert json.loads(pre[0]) == json.loads(json.dumps(scenario.to_dict(), default=str))
     assert len(pre) == len(results)  # the base scenario, then each variant as run
@@ -254,6 +257,32 @@ def test_report_renders_in_headless_chromium(report, tmp_path):
     # the figures are drawn: the first one (under the summary) fills the middle of the page
     middle = pixels[1000:2000]
     assert float((middle.min(axis=-1) < 0.95).mean()) > 0.02 and not math.isclose(middle.std(), 0.0)
+
+
+# --------------------------------------------------------------------------- parameters changed
+def test_parameters_section_lists_only_real_changes_from_the_library():
+    """An override that restates the library default is no change; a variant lists what it
+    changes beyond the base run (the base's own changes are listed once, for the base)."""
+    from types import SimpleNamespace
+
+    from seedsoil.report.html import _parameters_html
+
+    lib = load_library()
+    default_rate = lib["shedding.rate"].value
+    base = seedsoil.default_scenario().with_parameters(inflammation__strength=lib["inflammation.strength"].value,
+                                                       shedding__rate=default_rate * 2)
+    assert "inflammation.strength" in base.overrides  # restated, so it is an override that changes nothing
+    more = base.with_parameters(dormancy__activation_rate=lib["dormancy.activation_rate"].value * 3)
+    back = base.with_parameters(shedding__rate=default_rate)  # back to the library value
+    runs = {"base": SimpleNamespace(scenario=base), "more": SimpleNamespace(scenario=more),
+            "back": SimpleNamespace(scenario=back)}
+    html = _parameters_html(runs)
+    rows = [re.findall(r"<td[^>]*>(.*?)</td>", row) for row in html.split("<tbody>")[1].split("</tr>")[:-1]]
+    listed = [(cells[0], unescape(re.sub(r"</?code>", "", cells[1]))) for cells in rows]
+    assert listed == [("base", "shedding.rate"), ("more", "dormancy.activation_rate")]
+    only_defaults = {"base": SimpleNamespace(scenario=seedsoil.default_scenario().with_parameters(
+        inflammation__strength=lib["inflammation.strength"].value))}
+    assert "None: every parameter is the library default" in _parameters_html(only_defaults)
 
 
 # --------------------------------------------------------------------------- shared page and figure helpers

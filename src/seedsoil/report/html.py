@@ -103,10 +103,28 @@ def describe_therapy(t: "Therapy") -> str:
     return f"{what}, from day {t.start:g} {anchor} for {t.duration:g} days ({months:.3g} months)"
 
 
+def _same(a: Any, b: Any) -> bool:
+    """Exact equality of two parameter values (no tolerance; arrays element by element)."""
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):  # arrays: an ambiguous truth value
+        import numpy as np
+
+        return bool(np.array_equal(np.asarray(a), np.asarray(b)))
+
+
 def _parameter_changes(base: "Scenario", other: "Scenario") -> dict[str, tuple[Any, Any]]:
+    """``{name: (base value, other value)}`` of the parameters that differ between two scenarios."""
     names = set(base.parameters) | set(other.parameters)
     return {n: (base.parameters.get(n), other.parameters.get(n)) for n in sorted(names)
-            if base.parameters.get(n) != other.parameters.get(n)}
+            if not _same(base.parameters.get(n), other.parameters.get(n))}
+
+
+def _library_changes(sc: "Scenario", defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """``{name: value}`` of the parameters of ``sc`` that are not the library default: an
+    override that restates the default is no change."""
+    values = {**sc.overrides, **sc.parameters}
+    return {n: v for n, v in sorted(values.items()) if n not in defaults or not _same(v, defaults[n])}
 
 
 def _variants_html(results: Mapping[str, "PatientResult"]) -> str:
@@ -190,11 +208,14 @@ def _parameters_html(results: Mapping[str, "PatientResult"]) -> str:
         rows.append([escape(where), f"<code>{escape(name)}</code>", escape(fmt(value)), escape(default),
                      escape(unit or "dimensionless"), escape(source)])
 
-    for name, value in base.overrides.items():
+    defaults = lib.defaults()
+    base_changes = _library_changes(base, defaults)
+    for name, value in base_changes.items():
         add(labels[0], name, value)
     for label in labels[1:]:
-        for name, (_, value) in _parameter_changes(base, results[label].scenario).items():
-            add(label, name, value)
+        for name, value in _library_changes(results[label].scenario, defaults).items():
+            if not (name in base_changes and _same(value, base_changes[name])):  # else listed for the base run
+                add(label, name, value)
     if not rows:
         return "<p>None: every parameter is the library default (<code>seedsoil params</code> lists them).</p>"
     source_column = [["", "", "", "", "", "source"] for _ in rows]  # long text, set smaller by the stylesheet

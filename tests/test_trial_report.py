@@ -120,6 +120,31 @@ def test_title_names_trial_design_patients_seed_and_version(html, result):
         assert text in header, text
 
 
+def _subtitle(html: str) -> str:
+    return unescape(re.search(r'<p class="description">(.*?)</p>', html.split("</header>")[0]).group(1))
+
+
+def test_subtitle_describes_the_trial_not_the_base_scenario(html, result):
+    """The base scenario's description speaks of that scenario and its variants (here "IL-1beta
+    mimetic variant"): the trial's page says what the trial is."""
+    trial = result.trial
+    subtitle = _subtitle(html)
+    assert trial.base.meta.description and trial.base.meta.description not in html.split("</header>")[0]
+    assert subtitle.startswith(f"A paired virtual trial: {PATIENTS} virtual patients, each in all 3 arms: ")
+    assert f"“{trial.control}” (control)" in subtitle
+    for arm in trial.arm_names:
+        assert f"“{arm}”" in subtitle
+    assert f"variant of the scenario “{trial.base.name}”" in subtitle
+
+
+def test_subtitle_starts_with_the_trials_own_description(result):
+    from seedsoil.report.trial import trial_subtitle
+
+    spec = {**result.trial.spec, "trial": {**result.trial.spec["trial"], "description": "Adjuvant IL-1β."}}
+    own = dataclasses.replace(result, trial=dataclasses.replace(result.trial, spec=spec))
+    assert trial_subtitle(own).startswith("Adjuvant IL-1β. A paired virtual trial:")
+
+
 def test_the_page_shell_is_the_shared_one(html):
     from seedsoil.report.page import css
 
@@ -315,6 +340,7 @@ def test_randomized_design(examples_dir, tmp_path):
     html = (tmp_path / "r" / "report.html").read_text(encoding="utf-8")
     assert html.count("<img ") == len(trial_figures(res)) and "figure could not be drawn" not in html
     assert "randomized" in html.split("</header>")[0] and "cluster-robust" not in html
+    assert _subtitle(html).startswith("A randomized virtual trial: 60 virtual patients, each in one of 3 arms: ")
     assert len(tf.population_rows(res)) == 60 == res.patients["patient"].nunique()
 
 

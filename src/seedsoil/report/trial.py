@@ -352,8 +352,29 @@ def _render(result: "TrialResult") -> str:
     facts = [("design", trial.design), ("patients", f"{n_patients:,} ({n_eligible:,} eligible)"),
              ("arms", f"{len(trial.arm_names)}: {', '.join(trial.arm_names)}"), ("control", trial.control),
              ("seed", str(trial.seed)), ("horizon", f"{trial.horizon_days / tf.DAYS_PER_YEAR:.3g} years")]
-    return page(trial.name, trial.base.meta.description or "", sections, kind="virtual trial report", facts=facts,
+    return page(trial.name, trial_subtitle(result), sections, kind="virtual trial report", facts=facts,
                 notes=[f"simulated in {total_s:.3g} s"] if total_s > 0 else [])
+
+
+def trial_subtitle(result: "TrialResult") -> str:
+    """The sentence under the page title: the trial's own description (when the trial has
+    one), then its design in words: patients, arms, the control and the base patient. Not
+    the base scenario's description, which describes that scenario and its own variants."""
+    trial = result.trial
+    own = getattr(trial, "description", None) or ((trial.spec or {}).get("trial") or {}).get("description")
+    n = result.patients["patient"].nunique()
+    arms = trial.arm_names
+    patients = f"{n:,} virtual patient{'s' if n != 1 else ''}"
+    others = [a for a in arms if a != trial.control]
+    listing = f"“{trial.control}” (control)" + "".join(f", “{a}”" for a in others)
+    if len(arms) == 1:
+        design = f"A single-arm virtual trial of {patients}, arm {listing}"
+    elif trial.design == "paired":
+        design = f"A paired virtual trial: {patients}, each in all {len(arms)} arms: {listing}"
+    else:
+        design = f"A {trial.design} virtual trial: {patients}, each in one of {len(arms)} arms: {listing}"
+    design += f". Every patient is a variant of the scenario “{trial.base.name}”."
+    return f"{str(own).strip().rstrip('.')}. {design}" if own else design
 
 
 def write_trial_report(result: "TrialResult", path: str | os.PathLike[str]) -> Path:
@@ -367,4 +388,4 @@ def write_trial_report(result: "TrialResult", path: str | os.PathLike[str]) -> P
     return write_text_atomic(path, render_trial_report(result))
 
 
-__all__ = ["write_trial_report", "render_trial_report", "trial_figures", "TrialFigure"]
+__all__ = ["write_trial_report", "render_trial_report", "trial_figures", "trial_subtitle", "TrialFigure"]

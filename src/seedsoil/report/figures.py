@@ -5,7 +5,8 @@ mapping ``{label: PatientResult}`` (the base run first, then variants of the
 same patient) and ``ax=None``; it draws on ``ax`` or, when ``ax`` is None, on a
 new :class:`matplotlib.figure.Figure` that is not registered with pyplot (no
 global state, nothing shown), and returns the axes. Variants are told apart by
-line style, quantities by colour.
+line style and marker (later runs drawn on top, thinner), quantities by colour
+(Okabe–Ito, colour-blind safe).
 
 Time axis: years since surgery when every result has a surgery, else years
 since t = 0 (the first cancer cell); ``since="start"`` forces the latter. The
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Union
 
 import numpy as np
 
-from ._figures_common import DAYS_PER_YEAR, finite, grid, legend_below, new_axes
+from ._figures_common import DAYS_PER_YEAR, GREY, OKABE_ITO, finite, grid, legend_below, new_axes
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
@@ -31,26 +32,39 @@ if TYPE_CHECKING:  # pragma: no cover
 
     Results = Union["PatientResult", Mapping[str, "PatientResult"]]
 
-LINESTYLES = ("-", "--", ":", "-.", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 3)))
-# Colour per quantity (matplotlib's tab10, fixed so figures match across the report).
+#: quantity -> colour, from Okabe & Ito's colour-blind-safe palette (fixed, so figures match
+#: across the report); black and greys for references
 COLOURS = {
-    "primary": "#1f77b4",
-    "metastatic": "#d62728",
-    "largest": "#ff7f0e",
-    "ctc": "#9467bd",
-    "dormant_cells": "#17becf",
-    "colonies_proliferating": "#d62728",
-    "colonies_dormant": "#2ca02c",
-    "inflammation": "#8c564b",
-    "effectors": "#1f77b4",
-    "alive": "#d62728",
-    "extinct": "#7f7f7f",
-    "surgery": "#000000",
-    "relapse": "#e377c2",
+    "primary": OKABE_ITO["blue"],
+    "metastatic": OKABE_ITO["vermillion"],
+    "largest": OKABE_ITO["orange"],
+    "ctc": OKABE_ITO["reddish purple"],
+    "dormant_cells": OKABE_ITO["sky blue"],
+    "colonies_proliferating": OKABE_ITO["vermillion"],
+    "colonies_dormant": OKABE_ITO["bluish green"],
+    "inflammation": OKABE_ITO["vermillion"],
+    "effectors": OKABE_ITO["blue"],
+    "alive": OKABE_ITO["vermillion"],
+    "extinct": GREY,
+    "surgery": OKABE_ITO["black"],
+    "relapse": OKABE_ITO["reddish purple"],
     "detection": "#555555",
-    "lethal": "#000000",
+    "lethal": OKABE_ITO["black"],
+    "diagnosis": OKABE_ITO["blue"],
+    "detected": OKABE_ITO["vermillion"],
+    "death": OKABE_ITO["black"],
 }
-THERAPY_COLOURS = ("#2ca02c", "#9467bd", "#bcbd22", "#17becf", "#ff7f0e", "#8c564b")
+THERAPY_COLOURS = tuple(OKABE_ITO[k] for k in ("bluish green", "reddish purple", "sky blue", "orange", "blue",
+                                               "vermillion"))
+
+#: how the runs of one figure are told apart (the colour says the quantity): line style, a
+#: marker, and a draw order in which each later run lies on top, thinner and slightly
+#: transparent, so where runs coincide (before a therapy starts) every one still shows
+LINESTYLES = ("-", "--", ":", "-.", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 3)))
+MARKERS = ("o", "s", "^", "D", "v", "P")
+#: markers per line along the time axis; each run's markers are shifted by a fraction of the spacing
+MARKS_PER_LINE = 10
+VARIANT_ALPHA = 0.85
 
 
 # --------------------------------------------------------------------------- helpers
@@ -98,10 +112,47 @@ def _linestyle(i: int) -> Any:
     return LINESTYLES[i % len(LINESTYLES)]
 
 
-def _legend_below(ax: "Axes", variant_labels: list[str], *, also: "Axes | None" = None, ncol: int = 3) -> None:
-    """One legend under the axes: the quantities drawn, then (for several
-    variants) which line style is which variant. Kept outside the plot so it
-    never hides data; ``also`` adds the entries of a twin axes."""
+def variant_style(i: int, n: int, linewidth: float) -> dict[str, Any]:
+    """Keyword arguments of ``Axes.plot`` (and ``stairs``, ``hist``) for run ``i`` of ``n``:
+    its line style; with several runs also a draw order (later runs on top), a line
+    width that shrinks with it (the runs underneath show around the ones on top) and
+    transparency. The colour is the caller's: it says the quantity."""
+    style: dict[str, Any] = {"linestyle": _linestyle(i), "linewidth": linewidth}
+    if n > 1:
+        style.update(linewidth=linewidth * max(0.5, 1.0 - 0.15 * i), alpha=VARIANT_ALPHA, zorder=2.0 + 0.01 * i)
+    return style
+
+
+def _mark_every(x: np.ndarray, y: np.ndarray, i: int, n: int) -> list[int]:
+    """Indices of the points of run ``i`` of ``n`` that carry its marker: about
+    :data:`MARKS_PER_LINE`, evenly spaced over the drawn (finite) points, each run shifted
+    by ``1/n`` of the spacing. Runs share the time grid, so where their lines coincide
+    their markers stand at different points and every run shows."""
+    ok = np.flatnonzero(np.isfinite(x) & np.isfinite(y))
+    if ok.size == 0:
+        return []
+    spacing = ok.size / MARKS_PER_LINE
+    at = np.floor(spacing * ((i + 0.5) / n + np.arange(MARKS_PER_LINE))).astype(np.int64)
+    return sorted({int(ok[j]) for j in at if j < ok.size})
+
+
+def _plot_run(ax: "Axes", x: Any, y: Any, i: int, n: int, *, colour: str, linewidth: float,
+              label: str | None = None, markers: bool = True) -> Any:
+    """One run's line of one quantity: :func:`variant_style`, and with several runs the
+    run's marker (:data:`MARKERS`) at :func:`_mark_every`."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    style = variant_style(i, n, linewidth)
+    if n > 1 and markers:
+        style.update(marker=MARKERS[i % len(MARKERS)], markevery=_mark_every(x, y, i, n), markersize=5.0,
+                     markeredgecolor="white", markeredgewidth=0.6)
+    return ax.plot(x, y, color=colour, label=label, **style)[0]
+
+
+def _legend_below(ax: "Axes", variant_labels: list[str], *, also: "Axes | None" = None, ncol: int = 3,
+                  markers: bool = True) -> None:
+    """One legend under the axes: the quantities drawn, then (for several variants) which
+    line style and marker is which variant. Kept outside the plot so it never hides data;
+    ``also`` adds the entries of a twin axes."""
     from matplotlib.lines import Line2D
 
     handles, names = ax.get_legend_handles_labels()
@@ -109,8 +160,13 @@ def _legend_below(ax: "Axes", variant_labels: list[str], *, also: "Axes | None" 
         h2, n2 = also.get_legend_handles_labels()
         handles, names = handles + h2, names + n2
     if len(variant_labels) > 1:
+        # a quantity's entry is its colour alone: the first run's marker and line style would
+        # read as "this quantity, base run only"
+        handles = [Line2D([], [], color=h.get_color(), linewidth=h.get_linewidth(), alpha=h.get_alpha())
+                   if isinstance(h, Line2D) and h.get_marker() in MARKERS else h for h in handles]
         for i, label in enumerate(variant_labels):
-            handles.append(Line2D([], [], color="#333333", linestyle=_linestyle(i)))
+            handles.append(Line2D([], [], color="#333333", linestyle=_linestyle(i),
+                                  marker=MARKERS[i % len(MARKERS)] if markers else None, markersize=5.0))
             names.append(f"variant: {label}")
     legend_below(ax, handles, names, ncol=ncol, drop=0.5)
 
@@ -167,23 +223,27 @@ def plot_burden(results: "Results", ax: "Axes | None" = None, *, since: str = "a
     detection_cells = sphere_cells(p["detection.metastasis_diameter"], p["cells.density"])
     lethal = float(p["cells.lethal_burden"])
     ymin = math.inf
+    n = len(res)
     for i, (label, r) in enumerate(res.items()):
         ts = r.timeseries
         x = _years(ts["day"], offsets[label])
         ls = _linestyle(i)
-        suffix = f" ({label})" if len(res) > 1 else ""
+        suffix = f" ({label})" if n > 1 else ""
         # The largest colony is a wide pale band under the total: where one
         # colony dominates the two coincide, elsewhere the band shows through.
-        for column, key, name, lw, alpha in (("largest_colony", "largest", "largest colony", 4.0, 0.35),
-                                             ("primary_cells", "primary", "primary tumour", 1.8, 1.0),
-                                             ("metastatic_cells", "metastatic", "all metastases", 1.6, 1.0)):
+        for column, key, name, lw, band in (("largest_colony", "largest", "largest colony", 4.0, True),
+                                            ("primary_cells", "primary", "primary tumour", 1.8, False),
+                                            ("metastatic_cells", "metastatic", "all metastases", 1.6, False)):
             if column not in ts:
                 continue
             y = _positive(ts[column])
             if np.isfinite(y).any():
                 ymin = min(ymin, np.nanmin(y))
-            ax.plot(x, y, color=COLOURS[key], linestyle=ls, linewidth=lw, alpha=alpha,
-                    label=name if i == 0 else None)
+            if band:  # under every line, pale
+                ax.plot(x, y, color=COLOURS[key], label=name if i == 0 else None,
+                        **{**variant_style(i, n, lw), "alpha": 0.35, "zorder": 1.8})
+            else:
+                _plot_run(ax, x, y, i, n, colour=COLOURS[key], linewidth=lw, label=name if i == 0 else None)
         for day in _event_days(r, "relapse")[:1]:
             ax.axvline((day - offsets[label]) / DAYS_PER_YEAR, color=COLOURS["relapse"], linestyle=ls,
                        linewidth=1.0, label=f"relapse{suffix}")
@@ -229,8 +289,8 @@ def plot_state_composition(results: "Results", ax: "Axes | None" = None, *, sinc
         for column, key, name in STATE_SERIES:
             if column in ts:
                 peak = max(peak, _peak(ts[column]))
-                ax.plot(x, _positive(ts[column]), color=COLOURS[key], linestyle=_linestyle(i), linewidth=1.5,
-                        label=name if i == 0 else None)
+                _plot_run(ax, x, _positive(ts[column]), i, len(res), colour=COLOURS[key], linewidth=1.5,
+                          label=name if i == 0 else None)
     _surgery_lines(ax, res, offsets)
     ax.set_yscale("log")
     stochastic = all(r.engine == "stochastic" for r in res.values())
@@ -262,11 +322,10 @@ def plot_colony_sizes(results: "Results", ax: "Axes | None" = None) -> "Axes":
     top = max((s.max() for s in stochastic_sizes if s.size), default=1.0)
     bins = np.logspace(0, max(1.0, math.ceil(math.log10(max(top, 1.0)) + 0.01)), 41) if stochastic_sizes else None
     meanfield_whens = ("surgery", "end")
-    mf_colours = {("surgery", "proliferating"): "#ff7f0e", ("surgery", "dormant"): "#17becf",
-                  ("end", "proliferating"): "#d62728", ("end", "dormant"): "#2ca02c"}
+    mf_colours = {("surgery", "proliferating"): OKABE_ITO["orange"], ("surgery", "dormant"): OKABE_ITO["sky blue"],
+                  ("end", "proliferating"): OKABE_ITO["vermillion"], ("end", "dormant"): OKABE_ITO["bluish green"]}
     for i, (label, r) in enumerate(res.items()):
         col = r.colonies
-        ls = _linestyle(i)
         if col is None or len(col) == 0:
             continue
         if _is_meanfield_colonies(col):
@@ -282,11 +341,11 @@ def plot_colony_sizes(results: "Results", ax: "Axes | None" = None) -> "Axes":
                     per_decade = np.asarray(part[state], dtype=float) / decades
                     edges = np.append(lo, hi[-1])
                     name = f"{state}, at {'surgery' if w == 'surgery' else 'end of run'}" if i == 0 else None
-                    finite = per_decade[np.isfinite(per_decade)]
-                    if finite.size:
-                        peak = max(peak, float(finite.max()))
+                    shown = per_decade[np.isfinite(per_decade)]
+                    if shown.size:
+                        peak = max(peak, float(shown.max()))
                     ax.stairs(_positive(per_decade), edges, baseline=None, color=mf_colours[(w, state)],
-                              linestyle=ls, linewidth=1.4, label=name)
+                              label=name, **variant_style(i, len(res), 1.4))
                     drew_any = True
             ax.set_ylabel("expected colonies per decade of size (colonies)")
         elif "max_size" in col:
@@ -301,7 +360,7 @@ def plot_colony_sizes(results: "Results", ax: "Axes | None" = None) -> "Axes":
                 text = {"alive": "alive at end", "extinct": "extinct by end", "all": "all colonies"}[key]
                 name = f"{text}" if i == 0 else None
                 counts, _, _ = ax.hist(values, bins=bins, histtype="step", color=COLOURS.get(key, "#333333"),
-                                       linestyle=ls, linewidth=1.5, label=name)
+                                       label=name, **variant_style(i, len(res), 1.5))
                 if n:
                     drew_any = True
                     peak = max(peak, float(np.max(counts)))
@@ -315,7 +374,7 @@ def plot_colony_sizes(results: "Results", ax: "Axes | None" = None) -> "Axes":
             ax.set_ylim(max(peak * 1e-7, 1e-5), peak * 3.0)
         else:
             ax.set_ylim(0.7, max(peak, 1.0) * 2.0)
-        _legend_below(ax, labels, ncol=2)
+        _legend_below(ax, labels, ncol=2, markers=False)  # steps carry no markers
     ax.set_xscale("log")
     ax.set_xlabel("largest size a colony reached (cells)" if stochastic_sizes else "colony size (cells)")
     ax.set_title("Colony sizes")
@@ -374,11 +433,11 @@ def plot_timeline(results: "Results", ax: "Axes | None" = None, *, since: str = 
             ax.broken_barh([((s - off) / DAYS_PER_YEAR, (e - s) / DAYS_PER_YEAR)], (y - 0.3, 0.6),
                            facecolors=colour, alpha=0.45, edgecolor=colour, zorder=2,
                            label=once(f"therapy: {kind.replace('_', ' ')}"))
-        marks = (("diagnosis", "D", "#1f77b4", 6, "diagnosis"),
+        marks = (("diagnosis", "D", COLOURS["diagnosis"], 6, "diagnosis"),
                  ("surgery", "v", COLOURS["surgery"], 9, "surgery"),
-                 ("metastasis_detected", "|", "#d62728", 14, "metastasis detected"),
+                 ("metastasis_detected", "|", COLOURS["detected"], 14, "metastasis detected"),
                  ("relapse", "*", COLOURS["relapse"], 14, "relapse"),
-                 ("death", "X", "#000000", 10, "death"))
+                 ("death", "X", COLOURS["death"], 10, "death"))
         for event, marker, colour, size, name in marks:
             days = _event_days(r, event)
             if days.size:
@@ -409,18 +468,18 @@ def plot_inflammation_immune(results: "Results", ax: "Axes | None" = None, *, si
     labels = list(res)
     peak = 0.0
     effector_peak = 0.0
+    n = len(res)
     for i, (label, r) in enumerate(res.items()):
         ts = r.timeseries
         x = _years(ts["day"], offsets[label])
-        ls = _linestyle(i)
         effector_peak = max(effector_peak, _peak(ts["effectors"]))
         il1 = _positive(ts["inflammation_nM"])
         if np.isfinite(il1).any():
             peak = max(peak, float(np.nanmax(il1)))
-        ax.plot(x, il1, color=COLOURS["inflammation"], linestyle=ls, linewidth=1.6,
-                label="IL-1β (left)" if i == 0 else None)
-        right.plot(x, _positive(ts["effectors"]), color=COLOURS["effectors"], linestyle=ls, linewidth=1.3,
-                   label="effector cells (right)" if i == 0 else None)
+        _plot_run(ax, x, il1, i, n, colour=COLOURS["inflammation"], linewidth=1.6,
+                  label="IL-1β (left)" if i == 0 else None)
+        _plot_run(right, x, _positive(ts["effectors"]), i, n, colour=COLOURS["effectors"], linewidth=1.3,
+                  label="effector cells (right)" if i == 0 else None)
     p = res[labels[0]].scenario.parameters
     half = float(p["dormancy.suppression_half_concentration"])
     ax.axhline(half, color=COLOURS["inflammation"], linestyle=(0, (1, 1.5)), linewidth=1.0,

@@ -153,8 +153,11 @@ def _years_ci(median: float, lo: float, hi: float) -> str:
 def _arm_cell(result: "TrialResult", arm: str) -> str:
     from .trial_figures import arm_styles
 
-    colour = arm_styles(result).get(arm, ("#000000", "-"))[0]
-    return f'<span class="swatch" style="border-top-color: {colour}"></span>{escape(str(arm))}'
+    colour, linestyle = arm_styles(result).get(arm, ("#000000", "-"))
+    # the swatch repeats the arm's line in the figures: solid, or broken for a dashed or dotted line
+    border = {"-": "solid", ":": "dotted"}.get(linestyle, "dashed") if isinstance(linestyle, str) else "dashed"
+    return (f'<span class="swatch" style="border-top-color: {colour}; border-top-style: {border}"></span>'
+            f"{escape(str(arm))}")
 
 
 def _arms_html(result: "TrialResult") -> str:

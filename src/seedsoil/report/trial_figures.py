@@ -4,7 +4,7 @@ Every plot function takes a trial result and ``ax=None``; it draws on ``ax`` or,
 ``ax`` is None, on a new :class:`matplotlib.figure.Figure` that is not registered with
 pyplot, and returns the axes. The statistics come from :mod:`seedsoil.cohort.stats`
 (nothing is re-estimated here) on the eligible patients. Each arm keeps one colour
-and line style in every figure; the control is dark grey.
+(Okabe–Ito, colour-blind safe) and line style in every figure; the control is dark grey.
 
 The result is read duck-typed, so this module imports nothing from
 :mod:`seedsoil.cohort.trial` (which imports the report): ``result.trial`` (``name``,
@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 import numpy as np
 import pandas as pd
 
-from ._figures_common import DAYS_PER_YEAR, grid, legend_below, new_axes
+from ._figures_common import DARK_GREY, DAYS_PER_YEAR, OKABE_ITO, PALETTE, grid, legend_below, new_axes
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
@@ -49,10 +49,11 @@ MAX_CURVE_POINTS = 2000
 #: (a tick is 1.1 points wide, about 1/400 of the axis, so closer ticks merge anyway)
 MAX_CENSOR_TICKS = 500
 
-CONTROL_COLOUR = "#3a3a3a"
-ARM_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
+CONTROL_COLOUR = DARK_GREY
+#: treatment arms in trial order (the control is solid dark grey)
+ARM_COLOURS = PALETTE
 ARM_LINESTYLES = ("--", "-.", ":", (0, (5, 1, 1, 1, 1, 1)), (0, (3, 1)))
-ENDPOINT_STYLE = {"dmfs": ("#1f77b4", "s", "DMFS"), "os": ("#b8323b", "D", "OS")}
+ENDPOINT_STYLE = {"dmfs": (OKABE_ITO["blue"], "s", "DMFS"), "os": (OKABE_ITO["vermillion"], "D", "OS")}
 ENDPOINT_LABEL = {"dmfs": "distant-metastasis-free survival", "os": "overall survival"}
 
 

@@ -399,3 +399,19 @@ def test_figure_html_is_reproducible_and_survives_a_failing_figure():
     with pytest.warns(RuntimeWarning, match="could not be drawn"):
         failed = figure_html("k", "A title", "A caption.", broken, (3.0, 2.0), salt="s")
     assert "figure could not be drawn" in failed and "no data" in failed and "<figcaption>" in failed
+
+
+def test_one_line_figures_have_public_homes(results):
+    """plot_burden and plot_km are importable from seedsoil.report (the figure modules load on
+    first use), take ax=None and return the axes, and say their units."""
+    from matplotlib.figure import Figure
+
+    import seedsoil.report as report
+    from seedsoil.report import figures, trial_figures
+
+    assert report.plot_burden is figures.plot_burden and report.plot_km is trial_figures.plot_km
+    for plot in (report.plot_burden, report.plot_km):
+        assert "ax" in plot.__code__.co_varnames and "years" in plot.__doc__
+    assert "cells" in report.plot_burden.__doc__ and "probability" in report.plot_km.__doc__
+    ax = Figure().add_subplot()
+    assert report.plot_burden(results, ax) is ax

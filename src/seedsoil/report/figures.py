@@ -205,7 +205,9 @@ def _log_limits(ax: "Axes", peak: float, floor: float, *, which: str = "y") -> N
 
 # --------------------------------------------------------------------------- (a) burden
 def plot_burden(results: "Results", ax: "Axes | None" = None, *, since: str = "auto") -> "Axes":
-    """Primary and metastatic cells over time (log y, cells).
+    """Primary and metastatic cells over time: y in cells (log scale), x in years since
+    surgery (or since t = 0, see :func:`time_reference`). Draws on ``ax`` (a new figure,
+    not registered with pyplot, when None) and returns it.
 
     Vertical lines mark surgery and relapse; horizontal lines the size of one
     detectable metastasis (a sphere of ``detection.metastasis_diameter`` mm at

@@ -276,7 +276,9 @@ def largest_arm(result: "TrialResult") -> int:
 # --------------------------------------------------------------------------- survival
 def plot_km(result: "TrialResult", endpoint: str = "dmfs", ax: "Axes | None" = None, *, ci: bool = True,
             at_risk: bool = True) -> "Axes":
-    """Kaplan–Meier curve of ``endpoint`` ("dmfs" or "os") per arm, years since surgery.
+    """Kaplan–Meier curve of ``endpoint`` ("dmfs" or "os") per arm: x in years since surgery,
+    y the probability (0 to 1) of being still free of the event. Draws on ``ax`` (a new
+    figure, not registered with pyplot, when None) and returns it.
 
     Ticks mark censored patients (:func:`seedsoil.cohort.stats.censor_marks`); the pale
     band is the pointwise 95 % interval; the legend gives each arm's median (years).

@@ -26,7 +26,7 @@ MAX_DETECTION_ROWS = 20
 CAPTIONS = {
     "burden": "Cells in the primary tumour and in all metastases (log scale). The pale band is the largest "
               "single colony: relapse is when it crosses the detection size (dashed). Vertical lines: surgery "
-              "(black) and relapse (pink). Line style tells the variants apart.",
+              "(black) and relapse (pink). Line style and marker tell the variants apart.",
     "states": "Circulating tumour cells, dormant ZEB1-high single disseminated cells, and colonies that "
               "proliferate or are held dormant (log scale; the mean-field engine shows expected "
               "numbers).",

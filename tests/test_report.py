@@ -17,7 +17,7 @@ import pytest
 
 import seedsoil
 from seedsoil.report import render_report, write_report
-from seedsoil.report.figures import (FIGURES, plot_burden, plot_colony_sizes, plot_inflammation_immune,
+from seedsoil.report.figures import (COLOURS, FIGURES, plot_burden, plot_colony_sizes, plot_inflammation_immune,
                                      plot_state_composition, plot_timeline, time_reference)
 from seedsoil.params import load_library
 from seedsoil.report.html import MAX_DETECTION_ROWS
@@ -153,9 +153,12 @@ def test_variants_therapies_parameters_and_scenario(report, results, scenario):
     assert "IL-1β mimetic holding 0.0057 nM" in therapies and "added by this variant" in therapies
     params = html.split('<section id="parameters">')[1].split("</section>")[0]
     lib = load_library()
-    for name in scenario.overrides:
-        assert name in params
-        assert unescape(params).count(lib[name].source) >= 1
+    for name, value in scenario.overrides.items():
+        if value == lib[name].value:  # the example restates a default (inflammation.strength = 1): no change
+            assert name not in params
+        else:
+            assert name in params
+            assert unescape(params).count(lib[name].source) >= 1
     pre = parse(html).pre
     assert json.loads(pre[0]) == json.loads(json.dumps(scenario.to_dict(), default=str))
     assert len(pre) == len(results)  # the base scenario, then each variant as run
@@ -230,7 +233,8 @@ def test_burden_axes_units_and_reference_lines(results):
     horizontal = {round(float(line.get_ydata()[0]), 6) for line in ax.lines
                   if len(set(np.asarray(line.get_ydata(), float))) == 1 and line.get_xdata()[0] == 0}
     assert round(detection, 6) in horizontal and round(float(p["cells.lethal_burden"]), 6) in horizontal
-    assert len({str(line.get_linestyle()) for line in ax.lines if line.get_color() == "#d62728"}) == len(results)
+    assert len({str(line.get_linestyle()) for line in ax.lines if line.get_color() == COLOURS["metastatic"]}) \
+        == len(results)
 
 
 def test_importing_seedsoil_does_not_import_matplotlib():
@@ -255,3 +259,160 @@ def test_report_renders_in_headless_chromium(report, tmp_path):
     # the figures are drawn: the first one (under the summary) fills the middle of the page
     middle = pixels[1000:2000]
     assert float((middle.min(axis=-1) < 0.95).mean()) > 0.02 and not math.isclose(middle.std(), 0.0)
+
+
+# --------------------------------------------------------------------------- parameters changed
+def test_parameters_section_lists_only_real_changes_from_the_library():
+    """An override that restates the library default is no change; a variant lists what it
+    changes beyond the base run (the base's own changes are listed once, for the base)."""
+    from types import SimpleNamespace
+
+    from seedsoil.report.html import _parameters_html
+
+    lib = load_library()
+    default_rate = lib["shedding.rate"].value
+    base = seedsoil.default_scenario().with_parameters(inflammation__strength=lib["inflammation.strength"].value,
+                                                       shedding__rate=default_rate * 2)
+    assert "inflammation.strength" in base.overrides  # restated, so it is an override that changes nothing
+    more = base.with_parameters(dormancy__activation_rate=lib["dormancy.activation_rate"].value * 3)
+    back = base.with_parameters(shedding__rate=default_rate)  # back to the library value
+    runs = {"base": SimpleNamespace(scenario=base), "more": SimpleNamespace(scenario=more),
+            "back": SimpleNamespace(scenario=back)}
+    html = _parameters_html(runs)
+    rows = [re.findall(r"<td[^>]*>(.*?)</td>", row) for row in html.split("<tbody>")[1].split("</tr>")[:-1]]
+    listed = [(cells[0], unescape(re.sub(r"</?code>", "", cells[1]))) for cells in rows]
+    assert listed == [("base", "shedding.rate"), ("more", "dormancy.activation_rate")]
+    only_defaults = {"base": SimpleNamespace(scenario=seedsoil.default_scenario().with_parameters(
+        inflammation__strength=lib["inflammation.strength"].value))}
+    assert "None: every parameter is the library default" in _parameters_html(only_defaults)
+
+
+# --------------------------------------------------------------------------- four variants
+@pytest.fixture(scope="module")
+def four_runs(examples_dir):
+    """The drugs example: the base patient and three drug variants, as `seedsoil run` makes them."""
+    sc = seedsoil.load_scenario(examples_dir / "drugs_after_surgery.toml").with_settings(
+        simulation={"follow_up": FOLLOW_UP_DAYS})
+    out = {"base": seedsoil.simulate(sc, engine="stochastic")}
+    for name in sc.variant_names():
+        out[name] = seedsoil.simulate(sc.variant(name), engine="stochastic")
+    assert len(out) == 4
+    return out
+
+
+def _run_lines(ax, colour: str) -> list:
+    """The time-series lines of one quantity, one per run in draw order (not the reference lines)."""
+    return [line for line in ax.lines if line.get_color() == colour and len(line.get_xdata()) > 2]
+
+
+@pytest.mark.parametrize("plot, quantities", [
+    (plot_burden, ("primary", "metastatic")),
+    (plot_state_composition, ("ctc", "dormant_cells", "colonies_proliferating", "colonies_dormant")),
+    (plot_inflammation_immune, ("inflammation", "effectors")),
+], ids=["burden", "states", "inflammation"])
+def test_four_variants_are_each_visible(plot, quantities, four_runs):
+    from seedsoil.report._figures_common import OKABE_ITO
+
+    ax = plot(four_runs)
+    axes = ax.figure.axes  # the inflammation figure has a twin axis for the effectors
+    n = len(four_runs)
+    for key in quantities:
+        lines = [line for a in axes for line in _run_lines(a, COLOURS[key])]
+        assert len(lines) == n, key
+        # each run's line: its own (colour, line style) pair and its own marker
+        assert len({(line.get_color(), str(line.get_linestyle())) for line in lines}) == n, key
+        assert len({line.get_marker() for line in lines}) == n and "None" not in {line.get_marker() for line in lines}
+        # later runs on top and thinner, so the ones underneath show around them; slightly transparent
+        assert [line.get_zorder() for line in lines] == sorted({line.get_zorder() for line in lines})
+        widths = [line.get_linewidth() for line in lines]
+        assert widths == sorted(widths, reverse=True) and widths[0] > widths[-1]
+        assert all(line.get_alpha() is not None and 0.5 < line.get_alpha() < 1.0 for line in lines)
+        # where runs coincide, their markers stand at different points: every run shows
+        marks = [{(float(x), float(y)) for x, y in zip(np.asarray(line.get_xdata(), float)[line.get_markevery()],
+                                                       np.asarray(line.get_ydata(), float)[line.get_markevery()])}
+                 for line in lines]
+        assert all(len(m) >= 5 for m in marks), key
+        assert all(not (marks[i] & marks[j]) for i in range(n) for j in range(i + 1, n)), key
+        # quantities in the colour-blind-safe palette
+        assert COLOURS[key] in OKABE_ITO.values()
+    # the legend says which style and marker is which run
+    names = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert [t for t in names if t.startswith("variant: ")] == [f"variant: {label}" for label in four_runs]
+
+
+def test_figures_use_the_colour_blind_safe_palette(four_runs):
+    """Every coloured line of the patient figures is an Okabe–Ito colour (greys and black aside):
+    no red/green pair (tab10) that deuteranopes cannot tell apart."""
+    from matplotlib.colors import to_hex, to_rgb
+
+    from seedsoil.report._figures_common import OKABE_ITO
+
+    allowed = {c.lower() for c in OKABE_ITO.values()}
+    for _, _, plot in FIGURES:
+        ax = plot(four_runs)
+        for a in ax.figure.axes:
+            for line in a.lines:
+                r, g, b = to_rgb(line.get_color())
+                if max(r, g, b) - min(r, g, b) < 0.05:  # a grey: references, not quantities
+                    continue
+                assert to_hex(line.get_color()) in allowed, (plot.__name__, line.get_color(), line.get_label())
+
+
+def test_report_with_four_variants(four_runs, tmp_path):
+    html = write_report(four_runs, tmp_path / "report.html").read_text(encoding="utf-8")
+    assert html.count("<img ") == len(FIGURES) and "figure could not be drawn" not in html
+    assert "4 runs: base, ruxolitinib 12 months, anakinra 12 months, fasudil 12 months" in unescape(html)
+
+
+# --------------------------------------------------------------------------- shared page and figure helpers
+def test_page_shell():
+    from seedsoil.report.page import css, page
+
+    html = page("a <b> name", "what it is & why", [("one", "First", "<p>x</p>"), ("two", "Second <i>", "")],
+                kind="patient report", facts=[("engine", "stochastic"), ("seed", "1 & 2")], notes=["simulated in 2 s"])
+    assert html.startswith("<!DOCTYPE html>") and html.rstrip().endswith("</html>")
+    assert "<title>a &lt;b&gt; name — seedsoil patient report</title>" in html
+    assert f"<style>\n{css()}\n</style>" in html
+    header = html.split("<header>")[1].split("</header>")[0]
+    assert '<h1>a &lt;b&gt; name <span class="kind">· patient report</span></h1>' in header
+    assert '<p class="description">what it is &amp; why</p>' in header
+    assert (f'<b>engine</b> stochastic · <b>seed</b> 1 &amp; 2 · <b>seedsoil</b> {seedsoil.__version__} · '
+            "simulated in 2 s</p>") in header
+    assert '<nav><a href="#one">First</a><a href="#two">Second &lt;i&gt;</a></nav>' in header
+    assert '<section id="one"><h2>First</h2>\n<p>x</p></section>' in html
+    assert f"<footer>Written by seedsoil {seedsoil.__version__}." in html
+    assert 'class="description"' not in page("n", "", [], kind="k")  # no subtitle, no empty paragraph
+
+
+def test_figure_html_is_reproducible_and_survives_a_failing_figure():
+    from seedsoil.report.page import figure_html
+
+    def draw(fig):
+        fig.add_subplot().plot([0, 1], [1, 2])
+
+    one = figure_html("k", "A title", "A caption.", draw, (3.0, 2.0), salt="seedsoil-test")
+    assert one == figure_html("k", "A title", "A caption.", draw, (3.0, 2.0), salt="seedsoil-test")
+    assert one.startswith('<figure id="fig-k"><img src="data:image/svg+xml;base64,') and 'alt="A title"' in one
+
+    def broken(fig):
+        raise ValueError("no data")
+
+    with pytest.warns(RuntimeWarning, match="could not be drawn"):
+        failed = figure_html("k", "A title", "A caption.", broken, (3.0, 2.0), salt="s")
+    assert "figure could not be drawn" in failed and "no data" in failed and "<figcaption>" in failed
+
+
+def test_one_line_figures_have_public_homes(results):
+    """plot_burden and plot_km are importable from seedsoil.report (the figure modules load on
+    first use), take ax=None and return the axes, and say their units."""
+    from matplotlib.figure import Figure
+
+    import seedsoil.report as report
+    from seedsoil.report import figures, trial_figures
+
+    assert report.plot_burden is figures.plot_burden and report.plot_km is trial_figures.plot_km
+    for plot in (report.plot_burden, report.plot_km):
+        assert "ax" in plot.__code__.co_varnames and "years" in plot.__doc__
+    assert "cells" in report.plot_burden.__doc__ and "probability" in report.plot_km.__doc__
+    ax = Figure().add_subplot()
+    assert report.plot_burden(results, ax) is ax

@@ -195,6 +195,82 @@ def test_plot_functions_take_and_return_axes(result):
     assert plot_snapshot(result.snapshots[0], result.scenario).figure is not fig  # a new, unregistered figure
 
 
+def _gif_colour_tables(data: bytes) -> tuple[int, list[bool]]:
+    """(entries of the global colour table, [has a local colour table] per image) of a GIF file."""
+    assert data[:6] in (b"GIF87a", b"GIF89a")
+    flags, pos = data[10], 13
+    size = 2 ** ((flags & 7) + 1) if flags & 0x80 else 0
+    pos += 3 * size
+    local = []
+    while data[pos] != 0x3B:  # trailer
+        if data[pos] == 0x21:  # extension: label, then data sub-blocks
+            pos += 2
+        elif data[pos] == 0x2C:  # image descriptor, optional local table, LZW code size, data sub-blocks
+            image_flags = data[pos + 9]
+            local.append(bool(image_flags & 0x80))
+            pos += 10 + (3 * 2 ** ((image_flags & 7) + 1) if image_flags & 0x80 else 0) + 1
+        else:
+            raise AssertionError(f"unexpected GIF block 0x{data[pos]:02x} at {pos}")
+        while data[pos]:
+            pos += data[pos] + 1
+        pos += 1
+    return size, local
+
+
+def test_gif_frames_share_one_palette_and_legend_colours(run_dir, result):
+    """One global palette for every frame (no local colour tables): the legend, identical on
+    every frame, is decoded to the same pixels, and its colours are exact."""
+    from PIL import Image
+
+    from seedsoil.tissue.output import CAF_COLOUR, MODE_COLOURS, VESSEL_COLOUR, snapshot_figure
+
+    size, local = _gif_colour_tables((run_dir / GIF).read_bytes())
+    assert size >= 64 and len(local) == len(result.snapshots) and not any(local)
+    fig = snapshot_figure(result.scenario)
+    right = fig.axes[1].get_position().x1  # the legend is right of the colour bar's axes
+    frames = []
+    with Image.open(run_dir / GIF) as im:
+        for k in range(im.n_frames):
+            im.seek(k)
+            frames.append(np.asarray(im.convert("RGB")))
+    legend = [f[:, int(f.shape[1] * right) + 30:] for f in frames]
+    for k, strip in enumerate(legend[1:], start=1):
+        assert np.array_equal(strip, legend[0]), f"the legend of frame {k} differs from frame 0"
+    present = {tuple(int(v) for v in c) for c in legend[0].reshape(-1, 3)}
+    for hex_colour in (*MODE_COLOURS.values(), CAF_COLOUR, VESSEL_COLOUR):
+        assert tuple(int(hex_colour[i:i + 2], 16) for i in (1, 3, 5)) in present, hex_colour
+
+
+def test_snapshot_has_a_density_colour_bar(result):
+    from matplotlib.figure import Figure
+
+    from seedsoil.tissue.output import DENSITY_RANGE
+
+    ax = plot_snapshot(result.snapshots[-1], result.scenario, result.matrix, time=90.0)
+    bars = [a for a in ax.figure.axes if a is not ax and "matrix density" in a.get_ylabel()]
+    assert len(bars) == 1 and "dimensionless" in bars[0].get_ylabel()
+    assert bars[0].get_ylim() == DENSITY_RANGE
+    # on the caller's axes: the bar takes its room beside them
+    ax = Figure().add_subplot()
+    plot_snapshot(result.snapshots[-1], result.scenario, result.matrix, ax=ax)
+    assert [a.get_ylabel() for a in ax.figure.axes if a is not ax] == [bars[0].get_ylabel()]
+    # without a matrix there is no density to show, and the layout stays
+    ax = plot_snapshot(result.snapshots[0], result.scenario, None)
+    assert len(ax.figure.axes) == 2 and not ax.figure.axes[1].axison
+
+
+def test_plot_invasion_takes_the_result_or_its_timeseries(result):
+    from matplotlib.figure import Figure
+
+    ax = Figure().add_subplot()
+    assert plot_invasion(result, ax) is ax
+    other = plot_invasion(result.timeseries)
+    for a, b in zip(ax.lines, other.lines):
+        assert np.array_equal(a.get_xdata(), b.get_xdata()) and np.array_equal(a.get_ydata(), b.get_ydata())
+    np.testing.assert_array_equal(ax.lines[0].get_ydata(), result.timeseries["depth_top10_um"])
+    assert "µm" in ax.get_ylabel() and "µm" in plot_invasion.__doc__ and "cells" in plot_invasion.__doc__
+
+
 # ----------------------------------------------------------------------------- CLI
 @pytest.fixture(scope="module")
 def example_copy(examples_dir, tmp_path_factory) -> Path:

@@ -120,6 +120,86 @@ def test_title_names_trial_design_patients_seed_and_version(html, result):
         assert text in header, text
 
 
+def _subtitle(html: str) -> str:
+    return unescape(re.search(r'<p class="description">(.*?)</p>', html.split("</header>")[0]).group(1))
+
+
+def test_subtitle_describes_the_trial_not_the_base_scenario(html, result):
+    """The base scenario's description speaks of that scenario and its variants (here "IL-1beta
+    mimetic variant"): the trial's page says what the trial is."""
+    trial = result.trial
+    subtitle = _subtitle(html)
+    assert trial.base.meta.description and trial.base.meta.description not in html.split("</header>")[0]
+    assert subtitle.startswith(f"A paired virtual trial: {PATIENTS} virtual patients, each in all 3 arms: ")
+    assert f"“{trial.control}” (control)" in subtitle
+    for arm in trial.arm_names:
+        assert f"“{arm}”" in subtitle
+    assert f"variant of the scenario “{trial.base.name}”" in subtitle
+
+
+def test_subtitle_starts_with_the_trials_own_description(result):
+    from seedsoil.report.trial import trial_subtitle
+
+    spec = {**result.trial.spec, "trial": {**result.trial.spec["trial"], "description": "Adjuvant IL-1β."}}
+    own = dataclasses.replace(result, trial=dataclasses.replace(result.trial, spec=spec))
+    assert trial_subtitle(own).startswith("Adjuvant IL-1β. A paired virtual trial:")
+
+
+def test_the_page_shell_is_the_shared_one(html):
+    from seedsoil.report.page import css
+
+    assert f"<style>\n{css()}\n</style>" in html  # one stylesheet for both reports, the trial rules included
+    assert ".swatch" in css()
+    assert '<h1>il1b_adjuvant <span class="kind">· virtual trial report</span></h1>' in html
+    assert f"<footer>Written by seedsoil {seedsoil.__version__}." in html
+
+
+def test_write_trial_report_keeps_its_signature():
+    import inspect
+
+    assert list(inspect.signature(write_trial_report).parameters) == ["result", "path"]
+
+
+def _runtime_imports(path) -> list[tuple[str, list[str]]]:
+    """(absolute module, names) of each import of a module file, outside ``if TYPE_CHECKING:``."""
+    import ast
+
+    package = "seedsoil." + ".".join(path.relative_to(path.parents[2]).with_suffix("").parts[1:-1])
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    typing_only = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If)
+                   and getattr(node.test, "id", None) == "TYPE_CHECKING" for n in ast.walk(node)}
+    out = []
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
+        if isinstance(node, ast.Import):
+            out += [(alias.name, []) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = package.split(".")[:len(package.split(".")) - node.level + 1] if node.level else []
+            module = ".".join(base + ([node.module] if node.module else []))
+            out.append((module, [alias.name for alias in node.names]))
+    return out
+
+
+def test_the_report_imports_nothing_from_cohort_trial():
+    """cohort.trial imports the report to write it: the report reads the result duck-typed and
+    takes only the statistics from cohort.stats, which imports no report (no import cycle)."""
+    from pathlib import Path
+
+    from seedsoil.testing import modules_loaded_by
+
+    src = Path(seedsoil.__file__).parent
+    for path in sorted((src / "report").glob("*.py")):
+        for module, names in _runtime_imports(path):
+            assert module != "seedsoil.cohort.trial", (path.name, module)
+            if module == "seedsoil.cohort":
+                assert set(names) <= {"stats"}, (path.name, names)
+    assert not [m for m, _ in _runtime_imports(src / "cohort" / "stats.py") if m.startswith("seedsoil.report")]
+    loaded = modules_loaded_by("import seedsoil.report, seedsoil.report.trial, seedsoil.report.trial_figures",
+                               "seedsoil")
+    assert "seedsoil.report.trial_figures" in loaded and "seedsoil.cohort.trial" not in loaded
+
+
 def test_every_arm_is_named(html, result):
     text = unescape(html)
     for arm in result.trial.arm_names:
@@ -260,6 +340,7 @@ def test_randomized_design(examples_dir, tmp_path):
     html = (tmp_path / "r" / "report.html").read_text(encoding="utf-8")
     assert html.count("<img ") == len(trial_figures(res)) and "figure could not be drawn" not in html
     assert "randomized" in html.split("</header>")[0] and "cluster-robust" not in html
+    assert _subtitle(html).startswith("A randomized virtual trial: 60 virtual patients, each in one of 3 arms: ")
     assert len(tf.population_rows(res)) == 60 == res.patients["patient"].nunique()
 
 

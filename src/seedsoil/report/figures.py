@@ -5,7 +5,8 @@ mapping ``{label: PatientResult}`` (the base run first, then variants of the
 same patient) and ``ax=None``; it draws on ``ax`` or, when ``ax`` is None, on a
 new :class:`matplotlib.figure.Figure` that is not registered with pyplot (no
 global state, nothing shown), and returns the axes. Variants are told apart by
-line style, quantities by colour.
+line style and marker (later runs drawn on top, thinner), quantities by colour
+(Okabe–Ito, colour-blind safe).
 
 Time axis: years since surgery when every result has a surgery, else years
 since t = 0 (the first cancer cell); ``since="start"`` forces the latter. The
@@ -22,6 +23,8 @@ from typing import TYPE_CHECKING, Any, Mapping, Union
 
 import numpy as np
 
+from ._figures_common import DAYS_PER_YEAR, GREY, OKABE_ITO, finite, grid, legend_below, new_axes
+
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
 
@@ -29,27 +32,39 @@ if TYPE_CHECKING:  # pragma: no cover
 
     Results = Union["PatientResult", Mapping[str, "PatientResult"]]
 
-DAYS_PER_YEAR = 365.25
-LINESTYLES = ("-", "--", ":", "-.", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 3)))
-# Colour per quantity (matplotlib's tab10, fixed so figures match across the report).
+#: quantity -> colour, from Okabe & Ito's colour-blind-safe palette (fixed, so figures match
+#: across the report); black and greys for references
 COLOURS = {
-    "primary": "#1f77b4",
-    "metastatic": "#d62728",
-    "largest": "#ff7f0e",
-    "ctc": "#9467bd",
-    "dormant_cells": "#17becf",
-    "colonies_proliferating": "#d62728",
-    "colonies_dormant": "#2ca02c",
-    "inflammation": "#8c564b",
-    "effectors": "#1f77b4",
-    "alive": "#d62728",
-    "extinct": "#7f7f7f",
-    "surgery": "#000000",
-    "relapse": "#e377c2",
+    "primary": OKABE_ITO["blue"],
+    "metastatic": OKABE_ITO["vermillion"],
+    "largest": OKABE_ITO["orange"],
+    "ctc": OKABE_ITO["reddish purple"],
+    "dormant_cells": OKABE_ITO["sky blue"],
+    "colonies_proliferating": OKABE_ITO["vermillion"],
+    "colonies_dormant": OKABE_ITO["bluish green"],
+    "inflammation": OKABE_ITO["vermillion"],
+    "effectors": OKABE_ITO["blue"],
+    "alive": OKABE_ITO["vermillion"],
+    "extinct": GREY,
+    "surgery": OKABE_ITO["black"],
+    "relapse": OKABE_ITO["reddish purple"],
     "detection": "#555555",
-    "lethal": "#000000",
+    "lethal": OKABE_ITO["black"],
+    "diagnosis": OKABE_ITO["blue"],
+    "detected": OKABE_ITO["vermillion"],
+    "death": OKABE_ITO["black"],
 }
-THERAPY_COLOURS = ("#2ca02c", "#9467bd", "#bcbd22", "#17becf", "#ff7f0e", "#8c564b")
+THERAPY_COLOURS = tuple(OKABE_ITO[k] for k in ("bluish green", "reddish purple", "sky blue", "orange", "blue",
+                                               "vermillion"))
+
+#: how the runs of one figure are told apart (the colour says the quantity): line style, a
+#: marker, and a draw order in which each later run lies on top, thinner and slightly
+#: transparent, so where runs coincide (before a therapy starts) every one still shows
+LINESTYLES = ("-", "--", ":", "-.", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 3)))
+MARKERS = ("o", "s", "^", "D", "v", "P")
+#: markers per line along the time axis; each run's markers are shifted by a fraction of the spacing
+MARKS_PER_LINE = 10
+VARIANT_ALPHA = 0.85
 
 
 # --------------------------------------------------------------------------- helpers
@@ -65,22 +80,6 @@ def as_results(results: "Results") -> dict[str, "PatientResult"]:
     raise TypeError(f"expected a PatientResult or a mapping {{label: PatientResult}}, got {type(results).__name__}")
 
 
-def _new_axes(ax: "Axes | None", figsize: tuple[float, float] = (8.0, 5.4)) -> "Axes":
-    if ax is not None:
-        return ax
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=figsize, layout="constrained")
-    return fig.add_subplot()
-
-
-def _finite(x: Any) -> bool:
-    try:
-        return x is not None and math.isfinite(float(x))
-    except (TypeError, ValueError):
-        return False
-
-
 def time_reference(results: Mapping[str, "PatientResult"], since: str = "auto") -> tuple[dict[str, float], str]:
     """Day subtracted from each result's times, and the x-axis label.
 
@@ -89,9 +88,9 @@ def time_reference(results: Mapping[str, "PatientResult"], since: str = "auto") 
     if since not in ("auto", "surgery", "start"):
         raise ValueError(f"since = {since!r}: must be 'auto', 'surgery' or 'start'")
     surgery = {label: r.summary.get("surgery_day") for label, r in results.items()}
-    all_have = all(_finite(d) for d in surgery.values())
+    all_have = all(finite(d) for d in surgery.values())
     if since == "surgery" and not all_have:
-        missing = [label for label, d in surgery.items() if not _finite(d)]
+        missing = [label for label, d in surgery.items() if not finite(d)]
         raise ValueError(f"since = 'surgery': no surgery in {', '.join(missing)}; use since='start'")
     if since != "start" and all_have:
         return {label: float(d) for label, d in surgery.items()}, "time since surgery (years)"
@@ -113,10 +112,47 @@ def _linestyle(i: int) -> Any:
     return LINESTYLES[i % len(LINESTYLES)]
 
 
-def _legend_below(ax: "Axes", variant_labels: list[str], *, also: "Axes | None" = None, ncol: int = 3) -> None:
-    """One legend under the axes: the quantities drawn, then (for several
-    variants) which line style is which variant. Kept outside the plot so it
-    never hides data; ``also`` adds the entries of a twin axes."""
+def variant_style(i: int, n: int, linewidth: float) -> dict[str, Any]:
+    """Keyword arguments of ``Axes.plot`` (and ``stairs``, ``hist``) for run ``i`` of ``n``:
+    its line style; with several runs also a draw order (later runs on top), a line
+    width that shrinks with it (the runs underneath show around the ones on top) and
+    transparency. The colour is the caller's: it says the quantity."""
+    style: dict[str, Any] = {"linestyle": _linestyle(i), "linewidth": linewidth}
+    if n > 1:
+        style.update(linewidth=linewidth * max(0.5, 1.0 - 0.15 * i), alpha=VARIANT_ALPHA, zorder=2.0 + 0.01 * i)
+    return style
+
+
+def _mark_every(x: np.ndarray, y: np.ndarray, i: int, n: int) -> list[int]:
+    """Indices of the points of run ``i`` of ``n`` that carry its marker: about
+    :data:`MARKS_PER_LINE`, evenly spaced over the drawn (finite) points, each run shifted
+    by ``1/n`` of the spacing. Runs share the time grid, so where their lines coincide
+    their markers stand at different points and every run shows."""
+    ok = np.flatnonzero(np.isfinite(x) & np.isfinite(y))
+    if ok.size == 0:
+        return []
+    spacing = ok.size / MARKS_PER_LINE
+    at = np.floor(spacing * ((i + 0.5) / n + np.arange(MARKS_PER_LINE))).astype(np.int64)
+    return sorted({int(ok[j]) for j in at if j < ok.size})
+
+
+def _plot_run(ax: "Axes", x: Any, y: Any, i: int, n: int, *, colour: str, linewidth: float,
+              label: str | None = None, markers: bool = True) -> Any:
+    """One run's line of one quantity: :func:`variant_style`, and with several runs the
+    run's marker (:data:`MARKERS`) at :func:`_mark_every`."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    style = variant_style(i, n, linewidth)
+    if n > 1 and markers:
+        style.update(marker=MARKERS[i % len(MARKERS)], markevery=_mark_every(x, y, i, n), markersize=5.0,
+                     markeredgecolor="white", markeredgewidth=0.6)
+    return ax.plot(x, y, color=colour, label=label, **style)[0]
+
+
+def _legend_below(ax: "Axes", variant_labels: list[str], *, also: "Axes | None" = None, ncol: int = 3,
+                  markers: bool = True) -> None:
+    """One legend under the axes: the quantities drawn, then (for several variants) which
+    line style and marker is which variant. Kept outside the plot so it never hides data;
+    ``also`` adds the entries of a twin axes."""
     from matplotlib.lines import Line2D
 
     handles, names = ax.get_legend_handles_labels()
@@ -124,16 +160,15 @@ def _legend_below(ax: "Axes", variant_labels: list[str], *, also: "Axes | None" 
         h2, n2 = also.get_legend_handles_labels()
         handles, names = handles + h2, names + n2
     if len(variant_labels) > 1:
+        # a quantity's entry is its colour alone: the first run's marker and line style would
+        # read as "this quantity, base run only"
+        handles = [Line2D([], [], color=h.get_color(), linewidth=h.get_linewidth(), alpha=h.get_alpha())
+                   if isinstance(h, Line2D) and h.get_marker() in MARKERS else h for h in handles]
         for i, label in enumerate(variant_labels):
-            handles.append(Line2D([], [], color="#333333", linestyle=_linestyle(i)))
+            handles.append(Line2D([], [], color="#333333", linestyle=_linestyle(i),
+                                  marker=MARKERS[i % len(MARKERS)] if markers else None, markersize=5.0))
             names.append(f"variant: {label}")
-    if handles:
-        from matplotlib.transforms import ScaledTranslation
-
-        # a fixed distance (inches) below the axes, clear of the x label whatever the axes height
-        below = ax.transAxes + ScaledTranslation(0.0, -0.5, ax.figure.dpi_scale_trans)
-        ax.legend(handles, names, loc="upper center", bbox_to_anchor=(0.5, 0.0), bbox_transform=below, ncol=ncol,
-                  fontsize="small", frameon=False)
+    legend_below(ax, handles, names, ncol=ncol, drop=0.5)
 
 
 def _event_days(result: "PatientResult", event: str) -> np.ndarray:
@@ -146,7 +181,7 @@ def _event_days(result: "PatientResult", event: str) -> np.ndarray:
 def _surgery_lines(ax: "Axes", results: Mapping[str, "PatientResult"], offsets: Mapping[str, float]) -> None:
     """One vertical line per distinct surgery time (variants of one patient share it)."""
     xs = sorted({round((float(r.summary["surgery_day"]) - offsets[label]) / DAYS_PER_YEAR, 9)
-                 for label, r in results.items() if _finite(r.summary.get("surgery_day"))})
+                 for label, r in results.items() if finite(r.summary.get("surgery_day"))})
     for j, x in enumerate(xs):
         ax.axvline(x, color=COLOURS["surgery"], linewidth=1.0, label="surgery" if j == 0 else None)
 
@@ -170,7 +205,9 @@ def _log_limits(ax: "Axes", peak: float, floor: float, *, which: str = "y") -> N
 
 # --------------------------------------------------------------------------- (a) burden
 def plot_burden(results: "Results", ax: "Axes | None" = None, *, since: str = "auto") -> "Axes":
-    """Primary and metastatic cells over time (log y, cells).
+    """Primary and metastatic cells over time: y in cells (log scale), x in years since
+    surgery (or since t = 0, see :func:`time_reference`). Draws on ``ax`` (a new figure,
+    not registered with pyplot, when None) and returns it.
 
     Vertical lines mark surgery and relapse; horizontal lines the size of one
     detectable metastasis (a sphere of ``detection.metastasis_diameter`` mm at
@@ -180,7 +217,7 @@ def plot_burden(results: "Results", ax: "Axes | None" = None, *, since: str = "a
     from ..units import sphere_cells
 
     res = as_results(results)
-    ax = _new_axes(ax)
+    ax = new_axes(ax)
     offsets, xlabel = time_reference(res, since)
     labels = list(res)
     first = res[labels[0]]
@@ -188,23 +225,27 @@ def plot_burden(results: "Results", ax: "Axes | None" = None, *, since: str = "a
     detection_cells = sphere_cells(p["detection.metastasis_diameter"], p["cells.density"])
     lethal = float(p["cells.lethal_burden"])
     ymin = math.inf
+    n = len(res)
     for i, (label, r) in enumerate(res.items()):
         ts = r.timeseries
         x = _years(ts["day"], offsets[label])
         ls = _linestyle(i)
-        suffix = f" ({label})" if len(res) > 1 else ""
+        suffix = f" ({label})" if n > 1 else ""
         # The largest colony is a wide pale band under the total: where one
         # colony dominates the two coincide, elsewhere the band shows through.
-        for column, key, name, lw, alpha in (("largest_colony", "largest", "largest colony", 4.0, 0.35),
-                                             ("primary_cells", "primary", "primary tumour", 1.8, 1.0),
-                                             ("metastatic_cells", "metastatic", "all metastases", 1.6, 1.0)):
+        for column, key, name, lw, band in (("largest_colony", "largest", "largest colony", 4.0, True),
+                                            ("primary_cells", "primary", "primary tumour", 1.8, False),
+                                            ("metastatic_cells", "metastatic", "all metastases", 1.6, False)):
             if column not in ts:
                 continue
             y = _positive(ts[column])
             if np.isfinite(y).any():
                 ymin = min(ymin, np.nanmin(y))
-            ax.plot(x, y, color=COLOURS[key], linestyle=ls, linewidth=lw, alpha=alpha,
-                    label=name if i == 0 else None)
+            if band:  # under every line, pale
+                ax.plot(x, y, color=COLOURS[key], label=name if i == 0 else None,
+                        **{**variant_style(i, n, lw), "alpha": 0.35, "zorder": 1.8})
+            else:
+                _plot_run(ax, x, y, i, n, colour=COLOURS[key], linewidth=lw, label=name if i == 0 else None)
         for day in _event_days(r, "relapse")[:1]:
             ax.axvline((day - offsets[label]) / DAYS_PER_YEAR, color=COLOURS["relapse"], linestyle=ls,
                        linewidth=1.0, label=f"relapse{suffix}")
@@ -222,7 +263,7 @@ def plot_burden(results: "Results", ax: "Axes | None" = None, *, since: str = "a
     ax.set_ylabel("tumour cells (cells)")
     ax.set_title("Tumour burden")
     _legend_below(ax, labels, ncol=2)
-    ax.grid(True, which="major", alpha=0.3)
+    grid(ax)
     return ax
 
 
@@ -240,7 +281,7 @@ def plot_state_composition(results: "Results", ax: "Axes | None" = None, *, sinc
     dormant single cells, proliferating and dormant colonies (counts; the
     mean-field engine gives expected counts)."""
     res = as_results(results)
-    ax = _new_axes(ax)
+    ax = new_axes(ax)
     offsets, xlabel = time_reference(res, since)
     labels = list(res)
     peak = 0.0
@@ -250,8 +291,8 @@ def plot_state_composition(results: "Results", ax: "Axes | None" = None, *, sinc
         for column, key, name in STATE_SERIES:
             if column in ts:
                 peak = max(peak, _peak(ts[column]))
-                ax.plot(x, _positive(ts[column]), color=COLOURS[key], linestyle=_linestyle(i), linewidth=1.5,
-                        label=name if i == 0 else None)
+                _plot_run(ax, x, _positive(ts[column]), i, len(res), colour=COLOURS[key], linewidth=1.5,
+                          label=name if i == 0 else None)
     _surgery_lines(ax, res, offsets)
     ax.set_yscale("log")
     stochastic = all(r.engine == "stochastic" for r in res.values())
@@ -260,7 +301,7 @@ def plot_state_composition(results: "Results", ax: "Axes | None" = None, *, sinc
     ax.set_ylabel("count (cells or colonies)" if stochastic else "expected count (cells or colonies)")
     ax.set_title("Disseminated disease by state")
     _legend_below(ax, labels, ncol=2)
-    ax.grid(True, which="major", alpha=0.3)
+    grid(ax)
     return ax
 
 
@@ -274,7 +315,7 @@ def plot_colony_sizes(results: "Results", ax: "Axes | None" = None) -> "Axes":
     at the end, proliferating and dormant.
     """
     res = as_results(results)
-    ax = _new_axes(ax)
+    ax = new_axes(ax)
     labels = list(res)
     drew_any = False
     peak = 0.0
@@ -283,11 +324,10 @@ def plot_colony_sizes(results: "Results", ax: "Axes | None" = None) -> "Axes":
     top = max((s.max() for s in stochastic_sizes if s.size), default=1.0)
     bins = np.logspace(0, max(1.0, math.ceil(math.log10(max(top, 1.0)) + 0.01)), 41) if stochastic_sizes else None
     meanfield_whens = ("surgery", "end")
-    mf_colours = {("surgery", "proliferating"): "#ff7f0e", ("surgery", "dormant"): "#17becf",
-                  ("end", "proliferating"): "#d62728", ("end", "dormant"): "#2ca02c"}
+    mf_colours = {("surgery", "proliferating"): OKABE_ITO["orange"], ("surgery", "dormant"): OKABE_ITO["sky blue"],
+                  ("end", "proliferating"): OKABE_ITO["vermillion"], ("end", "dormant"): OKABE_ITO["bluish green"]}
     for i, (label, r) in enumerate(res.items()):
         col = r.colonies
-        ls = _linestyle(i)
         if col is None or len(col) == 0:
             continue
         if _is_meanfield_colonies(col):
@@ -303,11 +343,11 @@ def plot_colony_sizes(results: "Results", ax: "Axes | None" = None) -> "Axes":
                     per_decade = np.asarray(part[state], dtype=float) / decades
                     edges = np.append(lo, hi[-1])
                     name = f"{state}, at {'surgery' if w == 'surgery' else 'end of run'}" if i == 0 else None
-                    finite = per_decade[np.isfinite(per_decade)]
-                    if finite.size:
-                        peak = max(peak, float(finite.max()))
+                    shown = per_decade[np.isfinite(per_decade)]
+                    if shown.size:
+                        peak = max(peak, float(shown.max()))
                     ax.stairs(_positive(per_decade), edges, baseline=None, color=mf_colours[(w, state)],
-                              linestyle=ls, linewidth=1.4, label=name)
+                              label=name, **variant_style(i, len(res), 1.4))
                     drew_any = True
             ax.set_ylabel("expected colonies per decade of size (colonies)")
         elif "max_size" in col:
@@ -322,7 +362,7 @@ def plot_colony_sizes(results: "Results", ax: "Axes | None" = None) -> "Axes":
                 text = {"alive": "alive at end", "extinct": "extinct by end", "all": "all colonies"}[key]
                 name = f"{text}" if i == 0 else None
                 counts, _, _ = ax.hist(values, bins=bins, histtype="step", color=COLOURS.get(key, "#333333"),
-                                       linestyle=ls, linewidth=1.5, label=name)
+                                       label=name, **variant_style(i, len(res), 1.5))
                 if n:
                     drew_any = True
                     peak = max(peak, float(np.max(counts)))
@@ -336,11 +376,11 @@ def plot_colony_sizes(results: "Results", ax: "Axes | None" = None) -> "Axes":
             ax.set_ylim(max(peak * 1e-7, 1e-5), peak * 3.0)
         else:
             ax.set_ylim(0.7, max(peak, 1.0) * 2.0)
-        _legend_below(ax, labels, ncol=2)
+        _legend_below(ax, labels, ncol=2, markers=False)  # steps carry no markers
     ax.set_xscale("log")
     ax.set_xlabel("largest size a colony reached (cells)" if stochastic_sizes else "colony size (cells)")
     ax.set_title("Colony sizes")
-    ax.grid(True, which="major", alpha=0.3)
+    grid(ax)
     return ax
 
 
@@ -368,7 +408,7 @@ def plot_timeline(results: "Results", ax: "Axes | None" = None, *, since: str = 
     """Clinical timeline, one row per variant: diagnosis, surgery, therapies
     (spans), detected metastases (ticks), relapse, death and end of the run."""
     res = as_results(results)
-    ax = _new_axes(ax, figsize=(8.0, 1.6 + 0.55 * len(res)))
+    ax = new_axes(ax, figsize=(8.0, 1.6 + 0.55 * len(res)))
     offsets, xlabel = time_reference(res, since)
     labels = list(res)
     seen: set[str] = set()
@@ -385,7 +425,7 @@ def plot_timeline(results: "Results", ax: "Axes | None" = None, *, since: str = 
         off = offsets[label]
         end_day = r.summary.get("end_day")
         start = min(0.0, -off) / DAYS_PER_YEAR if off else 0.0
-        end = (float(end_day) - off) / DAYS_PER_YEAR if _finite(end_day) else None
+        end = (float(end_day) - off) / DAYS_PER_YEAR if finite(end_day) else None
         if end is not None:
             ax.plot([start, end], [y, y], color="#bbbbbb", linewidth=1.0, zorder=1)
             ax.plot([end], [y], marker="|", markersize=12, color="#888888", linestyle="none", zorder=2,
@@ -395,11 +435,11 @@ def plot_timeline(results: "Results", ax: "Axes | None" = None, *, since: str = 
             ax.broken_barh([((s - off) / DAYS_PER_YEAR, (e - s) / DAYS_PER_YEAR)], (y - 0.3, 0.6),
                            facecolors=colour, alpha=0.45, edgecolor=colour, zorder=2,
                            label=once(f"therapy: {kind.replace('_', ' ')}"))
-        marks = (("diagnosis", "D", "#1f77b4", 6, "diagnosis"),
+        marks = (("diagnosis", "D", COLOURS["diagnosis"], 6, "diagnosis"),
                  ("surgery", "v", COLOURS["surgery"], 9, "surgery"),
-                 ("metastasis_detected", "|", "#d62728", 14, "metastasis detected"),
+                 ("metastasis_detected", "|", COLOURS["detected"], 14, "metastasis detected"),
                  ("relapse", "*", COLOURS["relapse"], 14, "relapse"),
-                 ("death", "X", "#000000", 10, "death"))
+                 ("death", "X", COLOURS["death"], 10, "death"))
         for event, marker, colour, size, name in marks:
             days = _event_days(r, event)
             if days.size:
@@ -410,7 +450,7 @@ def plot_timeline(results: "Results", ax: "Axes | None" = None, *, since: str = 
     ax.set_ylim(-0.7, len(res) - 0.3)
     ax.set_xlabel(xlabel)
     ax.set_title("Clinical timeline")
-    ax.grid(True, axis="x", alpha=0.3)
+    grid(ax, axis="x")
     _legend_below(ax, [], ncol=4)
     return ax
 
@@ -424,24 +464,24 @@ def plot_inflammation_immune(results: "Results", ax: "Axes | None" = None, *, si
     axes; the effector axis is its twin (``ax.twinx()``), the next axes of
     ``ax.figure``."""
     res = as_results(results)
-    ax = _new_axes(ax)
+    ax = new_axes(ax)
     right = ax.twinx()
     offsets, xlabel = time_reference(res, since)
     labels = list(res)
     peak = 0.0
     effector_peak = 0.0
+    n = len(res)
     for i, (label, r) in enumerate(res.items()):
         ts = r.timeseries
         x = _years(ts["day"], offsets[label])
-        ls = _linestyle(i)
         effector_peak = max(effector_peak, _peak(ts["effectors"]))
         il1 = _positive(ts["inflammation_nM"])
         if np.isfinite(il1).any():
             peak = max(peak, float(np.nanmax(il1)))
-        ax.plot(x, il1, color=COLOURS["inflammation"], linestyle=ls, linewidth=1.6,
-                label="IL-1β (left)" if i == 0 else None)
-        right.plot(x, _positive(ts["effectors"]), color=COLOURS["effectors"], linestyle=ls, linewidth=1.3,
-                   label="effector cells (right)" if i == 0 else None)
+        _plot_run(ax, x, il1, i, n, colour=COLOURS["inflammation"], linewidth=1.6,
+                  label="IL-1β (left)" if i == 0 else None)
+        _plot_run(right, x, _positive(ts["effectors"]), i, n, colour=COLOURS["effectors"], linewidth=1.3,
+                  label="effector cells (right)" if i == 0 else None)
     p = res[labels[0]].scenario.parameters
     half = float(p["dormancy.suppression_half_concentration"])
     ax.axhline(half, color=COLOURS["inflammation"], linestyle=(0, (1, 1.5)), linewidth=1.0,
@@ -459,7 +499,7 @@ def plot_inflammation_immune(results: "Results", ax: "Axes | None" = None, *, si
     right.set_ylabel("immune effector cells (cells)", color=COLOURS["effectors"])
     ax.set_title("Inflammation and immunity")
     _legend_below(ax, labels, also=right, ncol=2)
-    ax.grid(True, which="major", alpha=0.3)
+    grid(ax)
     return ax
 
 

@@ -7,16 +7,14 @@ drawn.
 """
 from __future__ import annotations
 
-import base64
-import io
 import json
-import math
 import os
-import warnings
 from html import escape
-from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
+
+from ._figures_common import finite
+from .page import figure_html, fmt, page, table
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..body.result import PatientResult
@@ -28,7 +26,7 @@ MAX_DETECTION_ROWS = 20
 CAPTIONS = {
     "burden": "Cells in the primary tumour and in all metastases (log scale). The pale band is the largest "
               "single colony: relapse is when it crosses the detection size (dashed). Vertical lines: surgery "
-              "(black) and relapse (pink). Line style tells the variants apart.",
+              "(black) and relapse (pink). Line style and marker tell the variants apart.",
     "states": "Circulating tumour cells, dormant ZEB1-high single disseminated cells, and colonies that "
               "proliferate or are held dormant (log scale; the mean-field engine shows expected "
               "numbers).",
@@ -43,47 +41,6 @@ CAPTIONS = {
 }
 
 
-# --------------------------------------------------------------------------- formatting
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "—"
-        return f"{value:.4g}"
-    return str(value)
-
-
-def _finite(x: Any) -> bool:
-    try:
-        return x is not None and math.isfinite(float(x))
-    except (TypeError, ValueError):
-        return False
-
-
-def _table(header: list[str], rows: list[list[str]], *, cls: str = "", numeric: set[int] = frozenset(),
-           row_classes: list[str] | None = None, cell_classes: list[list[str]] | None = None) -> str:
-    """An HTML table; cells are already-escaped HTML."""
-    out = [f'<table class="{cls}">' if cls else "<table>", "<thead><tr>"]
-    out += [f'<th class="num">{h}</th>' if i in numeric else f"<th>{h}</th>" for i, h in enumerate(header)]
-    out.append("</tr></thead><tbody>")
-    for r, row in enumerate(rows):
-        rc = row_classes[r] if row_classes else ""
-        out.append(f'<tr class="{rc}">' if rc else "<tr>")
-        for i, cell in enumerate(row):
-            classes = [c for c in ("num" if i in numeric else "", cell_classes[r][i] if cell_classes else "") if c]
-            out.append(f'<td class="{" ".join(classes)}">{cell}</td>' if classes else f"<td>{cell}</td>")
-        out.append("</tr>")
-    out.append("</tbody></table>")
-    return "".join(out)
-
-
-def _css() -> str:
-    return resources.files(__package__).joinpath("style.css").read_text(encoding="utf-8")
-
-
 def _as_results(results: Any) -> dict[str, "PatientResult"]:
     from .figures import as_results
 
@@ -91,23 +48,9 @@ def _as_results(results: Any) -> dict[str, "PatientResult"]:
 
 
 # --------------------------------------------------------------------------- figures
-def _svg_data_uri(draw: Callable[..., Any], results: Mapping[str, "PatientResult"], key: str) -> str:
-    """Draw one figure and return it as a base64 ``data:image/svg+xml`` URI.
-
-    SVG text is converted to paths (no font needed to display it) and ids are
-    salted with the figure key, so the output is reproducible.
-    """
-    import matplotlib
-    from matplotlib.figure import Figure
-
-    with matplotlib.rc_context({"svg.fonttype": "path", "svg.hashsalt": f"seedsoil-{key}",
-                                "font.size": 10.0, "axes.titlesize": 12.0}):
-        figsize = (8.5, 5.6) if key != "timeline" else (8.5, 2.0 + 0.6 * len(results))
-        fig = Figure(figsize=figsize, layout="constrained")
-        draw(results, ax=fig.add_subplot())
-        buf = io.BytesIO()
-        fig.savefig(buf, format="svg", metadata={"Date": None})
-    return "data:image/svg+xml;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+def _figsize(key: str, n_runs: int) -> tuple[float, float]:
+    """Inches of the report's figure ``key``: the timeline grows with the number of runs."""
+    return (8.5, 5.6) if key != "timeline" else (8.5, 2.0 + 0.6 * n_runs)
 
 
 def _figures_html(results: Mapping[str, "PatientResult"]) -> str:
@@ -118,15 +61,8 @@ def _figures_html(results: Mapping[str, "PatientResult"]) -> str:
     meanfield = all(r.engine == "meanfield" for r in results.values())
     for key, title, draw in FIGURES:
         text = CAPTIONS.get(f"{key}/meanfield", CAPTIONS.get(key, "")) if meanfield else CAPTIONS.get(key, "")
-        caption = f"<figcaption><b>{escape(title)}.</b> {escape(text)}</figcaption>"
-        try:
-            uri = _svg_data_uri(draw, results, key)
-        except Exception as exc:  # a figure that cannot be drawn must not lose the whole run's report
-            warnings.warn(f"report figure {key!r} could not be drawn: {exc!r}", RuntimeWarning, stacklevel=2)
-            parts.append(f'<figure id="fig-{key}"><div class="figure-error">figure could not be drawn: '
-                         f"{escape(repr(exc))}</div>{caption}</figure>")
-            continue
-        parts.append(f'<figure id="fig-{key}"><img src="{uri}" alt="{escape(title)}">{caption}</figure>')
+        parts.append(figure_html(key, title, text, lambda fig, draw=draw: draw(results, ax=fig.add_subplot()),
+                                 _figsize(key, len(results)), salt=f"seedsoil-{key}"))
     return "\n".join(parts)
 
 
@@ -149,7 +85,7 @@ def _summary_html(results: Mapping[str, "PatientResult"]) -> str:
     note = (f'<p class="note">Days since the first cancer cell (t = 0). Shaded cells differ from '
             f"“{escape(base)}”.</p>" if len(labels) > 1 else
             '<p class="note">Days since the first cancer cell (t = 0).</p>')
-    return _table(header, rows, cls="summary", numeric=set(range(1, len(labels) + 1)), cell_classes=classes) + note
+    return table(header, rows, cls="summary", numeric=set(range(1, len(labels) + 1)), cell_classes=classes) + note
 
 
 def describe_therapy(t: "Therapy") -> str:
@@ -167,10 +103,28 @@ def describe_therapy(t: "Therapy") -> str:
     return f"{what}, from day {t.start:g} {anchor} for {t.duration:g} days ({months:.3g} months)"
 
 
+def _same(a: Any, b: Any) -> bool:
+    """Exact equality of two parameter values (no tolerance; arrays element by element)."""
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):  # arrays: an ambiguous truth value
+        import numpy as np
+
+        return bool(np.array_equal(np.asarray(a), np.asarray(b)))
+
+
 def _parameter_changes(base: "Scenario", other: "Scenario") -> dict[str, tuple[Any, Any]]:
+    """``{name: (base value, other value)}`` of the parameters that differ between two scenarios."""
     names = set(base.parameters) | set(other.parameters)
     return {n: (base.parameters.get(n), other.parameters.get(n)) for n in sorted(names)
-            if base.parameters.get(n) != other.parameters.get(n)}
+            if not _same(base.parameters.get(n), other.parameters.get(n))}
+
+
+def _library_changes(sc: "Scenario", defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """``{name: value}`` of the parameters of ``sc`` that are not the library default: an
+    override that restates the default is no change."""
+    values = {**sc.overrides, **sc.parameters}
+    return {n: v for n, v in sorted(values.items()) if n not in defaults or not _same(v, defaults[n])}
 
 
 def _variants_html(results: Mapping[str, "PatientResult"]) -> str:
@@ -190,7 +144,7 @@ def _variants_html(results: Mapping[str, "PatientResult"]) -> str:
             diff = _parameter_changes(base, sc)
             if diff:
                 changes = "<p>Parameters changed from “{}”: {}.</p>".format(
-                    escape(labels[0]), "; ".join(f"<code>{escape(n)}</code> {escape(_fmt(a))} → {escape(_fmt(b))}"
+                    escape(labels[0]), "; ".join(f"<code>{escape(n)}</code> {escape(fmt(a))} → {escape(fmt(b))}"
                                                 for n, (a, b) in diff.items()))
         res = results[label]
         seed = "no seed (deterministic)" if res.seed is None else f"seed {res.seed}"
@@ -222,7 +176,7 @@ def _events_html(results: Mapping[str, "PatientResult"]) -> str:
                     if shown > MAX_DETECTION_ROWS:
                         skipped_last = day
                         continue
-                since = f"{(float(day) - float(surgery)) / 365.25:+.2f}" if _finite(surgery) else "—"
+                since = f"{(float(day) - float(surgery)) / 365.25:+.2f}" if finite(surgery) else "—"
                 col = "" if colony is None or int(colony) < 0 else str(int(colony))
                 rows.append([f"{float(day):,.1f}", since, escape(event), col, escape(detail)])
                 row_classes.append("")
@@ -232,9 +186,9 @@ def _events_html(results: Mapping[str, "PatientResult"]) -> str:
                              f"… and {more:,} more metastases detected (the last on day {float(skipped_last):,.1f}); "
                              f"{n_detect:,} in all"])
                 row_classes.append("more")
-        table = (_table(["day", "years since surgery", "event", "colony", "detail"], rows, numeric={0, 1, 3},
+        rows_html = (table(["day", "years since surgery", "event", "colony", "detail"], rows, numeric={0, 1, 3},
                         row_classes=row_classes) if rows else "<p>No events.</p>")
-        parts.append(f"<h3>{escape(label)}</h3>{table}")
+        parts.append(f"<h3>{escape(label)}</h3>{rows_html}")
     return "\n".join(parts)
 
 
@@ -249,22 +203,25 @@ def _parameters_html(results: Mapping[str, "PatientResult"]) -> str:
     def add(where: str, name: str, value: Any) -> None:
         entry = lib.entries.get(name)
         unit = entry.unit if entry is not None else ""
-        default = _fmt(entry.value) if entry is not None else "—"
+        default = fmt(entry.value) if entry is not None else "—"
         source = entry.source if entry is not None else "not in the parameter library"
-        rows.append([escape(where), f"<code>{escape(name)}</code>", escape(_fmt(value)), escape(default),
+        rows.append([escape(where), f"<code>{escape(name)}</code>", escape(fmt(value)), escape(default),
                      escape(unit or "dimensionless"), escape(source)])
 
-    for name, value in base.overrides.items():
+    defaults = lib.defaults()
+    base_changes = _library_changes(base, defaults)
+    for name, value in base_changes.items():
         add(labels[0], name, value)
     for label in labels[1:]:
-        for name, (_, value) in _parameter_changes(base, results[label].scenario).items():
-            add(label, name, value)
+        for name, value in _library_changes(results[label].scenario, defaults).items():
+            if not (name in base_changes and _same(value, base_changes[name])):  # else listed for the base run
+                add(label, name, value)
     if not rows:
         return "<p>None: every parameter is the library default (<code>seedsoil params</code> lists them).</p>"
     source_column = [["", "", "", "", "", "source"] for _ in rows]  # long text, set smaller by the stylesheet
-    table = _table(["run", "parameter", "value", "library default", "unit", "source"], rows, numeric={2, 3},
+    listed = table(["run", "parameter", "value", "library default", "unit", "source"], rows, numeric={2, 3},
                    cell_classes=source_column)
-    return (table + '<p class="note">Values in internal units (days, cells, mm, nM). Every other parameter is the '
+    return (listed + '<p class="note">Values in internal units (days, cells, mm, nM). Every other parameter is the '
             "library default (<code>seedsoil params</code>).</p>")
 
 
@@ -287,19 +244,16 @@ def _scenario_html(results: Mapping[str, "PatientResult"]) -> str:
 # --------------------------------------------------------------------------- page
 def render_report(results: "PatientResult | Mapping[str, PatientResult]") -> str:
     """The report as one HTML string (see :func:`write_report`)."""
-    from .. import __version__
-
     res = _as_results(results)
     labels = list(res)
-    first = res[labels[0]]
-    sc = first.scenario
+    sc = res[labels[0]].scenario
     engines = sorted({r.engine for r in res.values()})
     seeds = sorted({str(r.seed) for r in res.values()})
     seed_text = "none (deterministic)" if seeds == ["None"] else ", ".join(seeds)
-    description = f'<p class="description">{escape(sc.meta.description)}</p>' if sc.meta.description else ""
     total_s = sum(float(r.timings.get("total_s", 0.0)) for r in res.values() if r.timings)
-    timing = f" · simulated in {total_s:.2g} s" if total_s > 0 else ""
-    variants = (f" · {len(labels)} runs: {', '.join(escape(label) for label in labels)}" if len(labels) > 1 else "")
+    notes = [f"simulated in {total_s:.2g} s"] if total_s > 0 else []
+    if len(labels) > 1:
+        notes.append(f"{len(labels)} runs: {', '.join(labels)}")
     sections = [
         ("summary", "Summary", _summary_html(res)),
         ("figures", "Figures", _figures_html(res)),
@@ -308,35 +262,8 @@ def render_report(results: "PatientResult | Mapping[str, PatientResult]") -> str
         ("parameters", "Parameters changed from the library", _parameters_html(res)),
         ("scenario", "Scenario", _scenario_html(res)),
     ]
-    nav = "".join(f'<a href="#{key}">{escape(title)}</a>' for key, title, _ in sections)
-    body = "\n".join(f'<section id="{key}"><h2>{escape(title)}</h2>\n{content}</section>'
-                     for key, title, content in sections)
-    title = f"{sc.name} — seedsoil report"
-    return f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="generator" content="seedsoil {escape(__version__)}">
-<title>{escape(title)}</title>
-<style>
-{_css()}
-</style>
-</head>
-<body>
-<main>
-<header>
-<h1>{escape(sc.name)} <span class="kind">· patient report</span></h1>
-{description}
-<p class="meta"><b>engine</b> {escape(", ".join(engines))} · <b>seed</b> {escape(seed_text)} · <b>seedsoil</b> {escape(__version__)}{timing}{variants}</p>
-<nav>{nav}</nav>
-</header>
-{body}
-<footer>Written by seedsoil {escape(__version__)}. This file is self-contained: it loads nothing from the network.</footer>
-</main>
-</body>
-</html>
-"""
+    return page(sc.name, sc.meta.description or "", sections, kind="patient report",
+                facts=[("engine", ", ".join(engines)), ("seed", seed_text)], notes=notes)
 
 
 def write_report(results: "PatientResult | Mapping[str, PatientResult]", path: str | os.PathLike[str]) -> Path:

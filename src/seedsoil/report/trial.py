@@ -12,8 +12,6 @@ no scripts, no external URLs, written atomically. The figures are drawn by
 """
 from __future__ import annotations
 
-import base64
-import io
 import json
 import math
 import os
@@ -25,26 +23,13 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import pandas as pd
 
-from .html import _css, _fmt, _table, describe_therapy
+from .html import describe_therapy
+from .page import figure_html, fmt, page, table as html_table
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
     from ..cohort.trial import TrialResult
-
-#: extra rules for the trial page, on top of the patient report's stylesheet
-TRIAL_CSS = """
-.wide { overflow-x: auto; }
-table.compact { font-size: 0.84rem; }
-table.compact td, table.compact th { padding: 4px 7px; }
-table.compact th.num { white-space: normal; vertical-align: bottom; }
-table.compact td:first-child { min-width: 11em; }
-td.control { font-weight: 600; }
-.swatch { display: inline-block; width: 22px; height: 0; border-top: 3px solid; vertical-align: middle;
-          margin-right: 7px; }
-.warnings { border-left: 3px solid var(--accent); padding: 2px 0 2px 12px; color: var(--muted); font-size: 0.88rem; }
-"""
-
 
 @dataclass(frozen=True)
 class TrialFigure:
@@ -106,28 +91,18 @@ def trial_figures(result: "TrialResult") -> list[TrialFigure]:
             + (" The same patients are in every arm, so intervals use cluster-robust errors." if
                trial.design == "paired" else ""),
             lambda r, fig: tf.plot_hazard_ratios(r, ax=fig.add_subplot()), (8.5, 1.9 + 0.8 * n_compared)))
-        covariates = [c for c in result.patients.columns if c.startswith("cov_")]
-        if covariates:
-            table = tf.subgroup_table(result, "covariates")
+        # which patients benefit: by covariate level, and by thirds of each sampled parameter
+        for kind, prefix, key, title in (("covariates", "cov_", "subgroups", "by covariate"),
+                                         ("parameters", "param_", "subgroups_parameters", "by sampled parameter")):
+            names = [c[len(prefix):] for c in result.patients.columns if c.startswith(prefix)]
+            if not names:
+                continue
+            table = tf.subgroup_table(result, kind)
             figures.append(TrialFigure(
-                "subgroups", "Which patients benefit: by covariate",
-                "DMFS hazard ratio against the control within each level of "
-                + ", ".join(f"“{c[4:]}”" for c in covariates)
-                + ", and in all patients for reference; the text gives the HR (95 % CI), events and patients of "
-                "the arm in the subgroup. Not adjusted for multiplicity; a difference between subgroups needs an "
-                "interaction test.",
-                lambda r, fig, table=table: tf.plot_subgroups(r, ax=fig.add_subplot(), table=table),
-                tf.subgroup_figsize(table, n_arms), table))
-        params = [c for c in result.patients.columns if c.startswith("param_")]
-        if params:
-            table_p = tf.subgroup_table(result, "parameters")
-            figures.append(TrialFigure(
-                "subgroups_parameters", "Which patients benefit: by sampled parameter",
-                "DMFS hazard ratio against the control in the lowest, middle and highest third of the population "
-                "for each sampled parameter (cut points in internal units). Not adjusted for multiplicity.",
-                lambda r, fig, table=table_p: tf.plot_subgroups(r, ax=fig.add_subplot(), kind="parameters",
-                                                                table=table),
-                tf.subgroup_figsize(table_p, n_arms, "parameters"), table_p))
+                key, f"Which patients benefit: {title}", _subgroup_caption(kind, names),
+                lambda r, fig, table=table, kind=kind: tf.plot_subgroups(r, ax=fig.add_subplot(), kind=kind,
+                                                                         table=table),
+                tf.subgroup_figsize(table, n_arms, kind), table))
     columns = tf.population_columns(result)
     if columns:
         rows = math.ceil(len(columns) / min(3, len(columns)))
@@ -140,29 +115,19 @@ def trial_figures(result: "TrialResult") -> list[TrialFigure]:
     return figures
 
 
-def _svg_data_uri(figure: TrialFigure, result: "TrialResult") -> str:
-    """Draw one figure and return it as a base64 ``data:image/svg+xml`` URI (text as paths, salted ids)."""
-    import matplotlib
-    from matplotlib.figure import Figure
-
-    with matplotlib.rc_context({"svg.fonttype": "path", "svg.hashsalt": f"seedsoil-trial-{figure.key}",
-                                "font.size": 10.0, "axes.titlesize": 12.0}):
-        fig = Figure(figsize=figure.figsize, layout="constrained")
-        figure.draw(result, fig)
-        buf = io.BytesIO()
-        fig.savefig(buf, format="svg", metadata={"Date": None})
-    return "data:image/svg+xml;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+def _subgroup_caption(kind: str, names: list[str]) -> str:
+    if kind == "covariates":
+        return ("DMFS hazard ratio against the control within each level of " + ", ".join(f"“{n}”" for n in names)
+                + ", and in all patients for reference; the text gives the HR (95 % CI), events and patients of "
+                "the arm in the subgroup. Not adjusted for multiplicity; a difference between subgroups needs an "
+                "interaction test.")
+    return ("DMFS hazard ratio against the control in the lowest, middle and highest third of the population "
+            "for each sampled parameter (cut points in internal units). Not adjusted for multiplicity.")
 
 
 def _figure_html(figure: TrialFigure, result: "TrialResult") -> str:
-    caption = f"<figcaption><b>{escape(figure.title)}.</b> {escape(figure.caption)}</figcaption>"
-    try:
-        uri = _svg_data_uri(figure, result)
-    except Exception as exc:  # one figure that cannot be drawn must not lose the whole trial's report
-        warnings.warn(f"trial report figure {figure.key!r} could not be drawn: {exc!r}", RuntimeWarning, stacklevel=2)
-        return (f'<figure id="fig-{figure.key}"><div class="figure-error">figure could not be drawn: '
-                f"{escape(repr(exc))}</div>{caption}</figure>")
-    return f'<figure id="fig-{figure.key}"><img src="{uri}" alt="{escape(figure.title)}">{caption}</figure>'
+    return figure_html(figure.key, figure.title, figure.caption, lambda fig: figure.draw(result, fig),
+                       figure.figsize, salt=f"seedsoil-trial-{figure.key}")
 
 
 # --------------------------------------------------------------------------- tables
@@ -188,8 +153,11 @@ def _years_ci(median: float, lo: float, hi: float) -> str:
 def _arm_cell(result: "TrialResult", arm: str) -> str:
     from .trial_figures import arm_styles
 
-    colour = arm_styles(result).get(arm, ("#000000", "-"))[0]
-    return f'<span class="swatch" style="border-top-color: {colour}"></span>{escape(str(arm))}'
+    colour, linestyle = arm_styles(result).get(arm, ("#000000", "-"))
+    # the swatch repeats the arm's line in the figures: solid, or broken for a dashed or dotted line
+    border = {"-": "solid", ":": "dotted"}.get(linestyle, "dashed") if isinstance(linestyle, str) else "dashed"
+    return (f'<span class="swatch" style="border-top-color: {colour}; border-top-style: {border}"></span>'
+            f"{escape(str(arm))}")
 
 
 def _arms_html(result: "TrialResult") -> str:
@@ -201,7 +169,7 @@ def _arms_html(result: "TrialResult") -> str:
         what = "<br>".join(items) if items else "no therapy"
         role = "control" if arm == trial.control else "treatment"
         rows.append([_arm_cell(result, arm), role, what])
-    return _table(["arm", "role", "therapies (in words; days from surgery)"], rows, cls="compact")
+    return html_table(["arm", "role", "therapies (in words; days from surgery)"], rows, cls="compact")
 
 
 def _endpoints_html(result: "TrialResult") -> str:
@@ -233,7 +201,7 @@ def _endpoints_html(result: "TrialResult") -> str:
             _years_ci(*(float(mo.loc[arm, c]) for c in ("median_days", "ci_lower", "ci_upper"))),
             f"{float(e['dmfs_at_horizon']):.1%}", tf.fmt_years(float(e["rmst_dmfs_days"])),
             "control" if arm == trial.control else (f"{diff / 30.4375:+.1f}" if math.isfinite(diff) else "—"),
-            escape(_fmt(float(mets))) if mets is not None else "—",
+            escape(fmt(float(mets))) if mets is not None else "—",
         ])
     n_all = result.patients.drop_duplicates(["patient"]).shape[0]
     n_inelig = int((~result.patients["eligible"].astype(bool)).sum())
@@ -241,7 +209,7 @@ def _endpoints_html(result: "TrialResult") -> str:
             f"({n_all} patients) had a detectable metastasis at surgery (or could not be simulated) and are left out "
             "of every statistic. Times from surgery. DMFS: alive without detected distant metastasis. RMST: "
             "restricted mean DMFS time (area under the Kaplan–Meier curve up to the horizon).</p>")
-    table = _table(header, rows, cls="compact", numeric=set(range(1, len(header))))
+    table = html_table(header, rows, cls="compact", numeric=set(range(1, len(header))))
     return f'<div class="wide">{table}</div>' + note
 
 
@@ -269,7 +237,7 @@ def _comparisons_html(result: "TrialResult") -> str:
             chi2 = f"{float(lr.loc[arm, 'test_statistic']):.2f}" if arm in lr.index else "—"
             lp = _p(lr.loc[arm, "p_value"]) if arm in lr.index else "—"
             rows.append([ep.upper(), _arm_cell(result, arm), escape(trial.control), chi2, lp, hr_text, hr_p])
-    table = _table(["endpoint", "arm", "control", "log-rank χ² (1 df)", "log-rank p", "hazard ratio (95 % CI)",
+    table = html_table(["endpoint", "arm", "control", "log-rank χ² (1 df)", "log-rank p", "hazard ratio (95 % CI)",
                     "Cox p"], rows, cls="compact", numeric={3, 4, 5, 6})
     paired = (" The same virtual patients are in every arm: the log-rank test treats the arms as independent and "
               "is conservative; the hazard ratios use errors clustered on the patient." if trial.design == "paired"
@@ -285,7 +253,7 @@ def _subgroups_table_html(table: pd.DataFrame, result: "TrialResult") -> str:
         rows.append([escape(str(r["subgroup"])), escape(str(r["level"])), _arm_cell(result, r["arm"]),
                      f"{int(r['n'])}", f"{int(r['events'])}",
                      fmt_hr(float(r["hr"]), float(r["ci_lower"]), float(r["ci_upper"])), _p(r["p_value"])])
-    return _table(["subgroup", "level", "arm", "patients", "DMFS events", "hazard ratio (95 % CI)", "p"], rows,
+    return html_table(["subgroup", "level", "arm", "patients", "DMFS events", "hazard ratio (95 % CI)", "p"], rows,
                   cls="compact", numeric={3, 4, 5, 6})
 
 
@@ -317,7 +285,7 @@ def _population_html(result: "TrialResult") -> str:
         corr = ('<p class="note">Rank correlations (Gaussian copula): '
                 + "; ".join(f"<code>{escape(str(a))}</code> ~ <code>{escape(str(b))}</code> ρ = {escape(str(rho))}"
                             for a, b, rho in spec_corr) + ".</p>")
-    return (_table(["variable", "kind", "declared distribution (internal units)", "sampled"], rows, cls="compact")
+    return (html_table(["variable", "kind", "declared distribution (internal units)", "sampled"], rows, cls="compact")
             + corr)
 
 
@@ -333,7 +301,6 @@ def render_trial_report(result: "TrialResult") -> str:
 
 
 def _render(result: "TrialResult") -> str:
-    from .. import __version__
     from . import trial_figures as tf
 
     from ..cohort.stats import TrialStatsWarning
@@ -382,42 +349,35 @@ def _render(result: "TrialResult") -> str:
         ("spec", "Trial specification", "<details><summary>Trial as run (internal units), as JSON</summary><pre>"
          + escape(json.dumps(trial.spec, indent=2, default=str, ensure_ascii=False)) + "</pre></details>"),
     ]
-    nav = "".join(f'<a href="#{key}">{escape(title)}</a>' for key, title, _ in sections)
-    body = "\n".join(f'<section id="{key}"><h2>{escape(title)}</h2>\n{content}</section>'
-                     for key, title, content in sections)
-    description = trial.base.meta.description
-    description = f'<p class="description">{escape(description)}</p>' if description else ""
     n_patients = result.patients["patient"].nunique()
     n_eligible = tf._eligible(result)["patient"].nunique()
     total_s = float(result.timings.get("total_s", 0.0)) if result.timings else 0.0
-    timing = f" · simulated in {total_s:.3g} s" if total_s > 0 else ""
-    arms = ", ".join(escape(a) for a in trial.arm_names)
-    return f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="generator" content="seedsoil {escape(__version__)}">
-<title>{escape(trial.name)} — seedsoil trial report</title>
-<style>
-{_css()}
-{TRIAL_CSS}
-</style>
-</head>
-<body>
-<main>
-<header>
-<h1>{escape(trial.name)} <span class="kind">· virtual trial report</span></h1>
-{description}
-<p class="meta"><b>design</b> {escape(trial.design)} · <b>patients</b> {n_patients:,} ({n_eligible:,} eligible) · <b>arms</b> {len(trial.arm_names)}: {arms} · <b>control</b> {escape(trial.control)} · <b>seed</b> {trial.seed} · <b>horizon</b> {trial.horizon_days / tf.DAYS_PER_YEAR:.3g} years · <b>seedsoil</b> {escape(__version__)}{timing}</p>
-<nav>{nav}</nav>
-</header>
-{body}
-<footer>Written by seedsoil {escape(__version__)}. This file is self-contained: it loads nothing from the network.</footer>
-</main>
-</body>
-</html>
-"""
+    facts = [("design", trial.design), ("patients", f"{n_patients:,} ({n_eligible:,} eligible)"),
+             ("arms", f"{len(trial.arm_names)}: {', '.join(trial.arm_names)}"), ("control", trial.control),
+             ("seed", str(trial.seed)), ("horizon", f"{trial.horizon_days / tf.DAYS_PER_YEAR:.3g} years")]
+    return page(trial.name, trial_subtitle(result), sections, kind="virtual trial report", facts=facts,
+                notes=[f"simulated in {total_s:.3g} s"] if total_s > 0 else [])
+
+
+def trial_subtitle(result: "TrialResult") -> str:
+    """The sentence under the page title: the trial's own description (when the trial has
+    one), then its design in words: patients, arms, the control and the base patient. Not
+    the base scenario's description, which describes that scenario and its own variants."""
+    trial = result.trial
+    own = getattr(trial, "description", None) or ((trial.spec or {}).get("trial") or {}).get("description")
+    n = result.patients["patient"].nunique()
+    arms = trial.arm_names
+    patients = f"{n:,} virtual patient{'s' if n != 1 else ''}"
+    others = [a for a in arms if a != trial.control]
+    listing = f"“{trial.control}” (control)" + "".join(f", “{a}”" for a in others)
+    if len(arms) == 1:
+        design = f"A single-arm virtual trial of {patients}, arm {listing}"
+    elif trial.design == "paired":
+        design = f"A paired virtual trial: {patients}, each in all {len(arms)} arms: {listing}"
+    else:
+        design = f"A {trial.design} virtual trial: {patients}, each in one of {len(arms)} arms: {listing}"
+    design += f". Every patient is a variant of the scenario “{trial.base.name}”."
+    return f"{str(own).strip().rstrip('.')}. {design}" if own else design
 
 
 def write_trial_report(result: "TrialResult", path: str | os.PathLike[str]) -> Path:
@@ -431,4 +391,4 @@ def write_trial_report(result: "TrialResult", path: str | os.PathLike[str]) -> P
     return write_text_atomic(path, render_trial_report(result))
 
 
-__all__ = ["write_trial_report", "render_trial_report", "trial_figures", "TrialFigure"]
+__all__ = ["write_trial_report", "render_trial_report", "trial_figures", "trial_subtitle", "TrialFigure"]

@@ -1,12 +1,18 @@
 """Figures of a virtual trial: survival, hazard over time, competing risks, hazard ratios, population.
 
-Every plot function takes a :class:`~seedsoil.cohort.trial.TrialResult` and
-``ax=None``; it draws on ``ax`` or, when ``ax`` is None, on a new
-:class:`matplotlib.figure.Figure` that is not registered with pyplot, and
-returns the axes. The statistics come from :mod:`seedsoil.cohort.stats`
-(nothing is re-estimated here) on the eligible patients
-(``result.eligible``). Each arm keeps one colour and line style in every figure;
-the control is dark grey.
+Every plot function takes a trial result and ``ax=None``; it draws on ``ax`` or, when
+``ax`` is None, on a new :class:`matplotlib.figure.Figure` that is not registered with
+pyplot, and returns the axes. The statistics come from :mod:`seedsoil.cohort.stats`
+(nothing is re-estimated here) on the eligible patients. Each arm keeps one colour
+(Okabe–Ito, colour-blind safe) and line style in every figure; the control is dark grey.
+
+The result is read duck-typed, so this module imports nothing from
+:mod:`seedsoil.cohort.trial` (which imports the report): ``result.trial`` (``name``,
+``arm_names``, ``control``, ``design``, ``horizon_days``, ``population.variables``),
+``result.patients`` (one row per patient and arm: ``patient``, ``arm``, ``eligible``,
+the endpoint columns, ``cov_*`` and ``param_*``) and ``result.tables`` (the trial's
+summary tables, used when present). :mod:`seedsoil.cohort.stats` is imported when a
+statistic is needed, not with this module.
 
 Time axes are years since surgery (the trial's endpoints are days from surgery).
 matplotlib is imported inside the functions, so importing this module is cheap.
@@ -22,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 import numpy as np
 import pandas as pd
 
-from ..cohort import stats
+from ._figures_common import DARK_GREY, DAYS_PER_YEAR, OKABE_ITO, PALETTE, grid, legend_below, new_axes
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
@@ -30,7 +36,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from ..cohort.trial import TrialResult
 
-DAYS_PER_YEAR = 365.25
 #: kernel bandwidth of the smoothed relapse hazard (days): one year averages over
 #: enough events in a few hundred patients and still shows the early peak
 HAZARD_BANDWIDTH_DAYS = 365.25
@@ -44,20 +49,20 @@ MAX_CURVE_POINTS = 2000
 #: (a tick is 1.1 points wide, about 1/400 of the axis, so closer ticks merge anyway)
 MAX_CENSOR_TICKS = 500
 
-CONTROL_COLOUR = "#3a3a3a"
-ARM_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
+CONTROL_COLOUR = DARK_GREY
+#: treatment arms in trial order (the control is solid dark grey)
+ARM_COLOURS = PALETTE
 ARM_LINESTYLES = ("--", "-.", ":", (0, (5, 1, 1, 1, 1, 1)), (0, (3, 1)))
-ENDPOINT_STYLE = {"dmfs": ("#1f77b4", "s", "DMFS"), "os": ("#b8323b", "D", "OS")}
+ENDPOINT_STYLE = {"dmfs": (OKABE_ITO["blue"], "s", "DMFS"), "os": (OKABE_ITO["vermillion"], "D", "OS")}
 ENDPOINT_LABEL = {"dmfs": "distant-metastasis-free survival", "os": "overall survival"}
 
 
 # --------------------------------------------------------------------------- helpers
-def _new_axes(ax: "Axes | None", figsize: tuple[float, float] = (8.0, 5.4)) -> "Axes":
-    if ax is not None:
-        return ax
-    from matplotlib.figure import Figure
+def _stats():
+    """:mod:`seedsoil.cohort.stats`, imported when first needed (not with this module)."""
+    from ..cohort import stats
 
-    return Figure(figsize=figsize, layout="constrained").add_subplot()
+    return stats
 
 
 def arm_styles(result: "TrialResult") -> dict[str, tuple[str, Any]]:
@@ -93,19 +98,27 @@ def shared_eligible(result: "TrialResult") -> Iterator[None]:
         _SHARED.pop(key, None)
 
 
+def _report_columns(patients: pd.DataFrame) -> list[str]:
+    """The columns of the patients table the statistics and figures read: ``patient``, ``arm``,
+    the endpoints' time and event columns (:data:`seedsoil.cohort.stats.ENDPOINTS`),
+    ``n_mets_at_relapse``, ``cov_*`` and ``param_*``."""
+    wanted = {"patient", "arm", "n_mets_at_relapse"}
+    wanted.update(c for time_col, event_col, _ in _stats().ENDPOINTS.values() for c in (time_col, event_col))
+    return [c for c in patients.columns if c in wanted or c.startswith(("cov_", "param_"))]
+
+
 def _eligible(result: "TrialResult") -> pd.DataFrame:
     """Eligible rows with a plain-string arm column in trial order (stats takes arms by first appearance).
 
-    Only the columns the statistics and figures read (``patient``, ``arm``, the endpoints,
-    ``cov_*``, ``param_*``; :func:`seedsoil.cohort.trial.eligible_rows`).
+    Only the columns the statistics and figures read (:func:`_report_columns`): a working
+    copy a fraction of the size of the whole table.
     """
-    from ..cohort.trial import eligible_rows
-
     key = id(result)
     shared = _SHARED.get(key)
     if shared is not None:
         return shared
-    df = eligible_rows(result.patients, ("cov_", "param_"))
+    patients = result.patients
+    df = patients.loc[patients["eligible"].astype(bool).to_numpy(), _report_columns(patients)]
     arm = df["arm"]
     # the arm names themselves (object dtype), not one new string per row
     df = df.assign(arm=arm.astype(object) if isinstance(arm.dtype, pd.CategoricalDtype) else arm.astype(str))
@@ -197,7 +210,7 @@ def _hr_axis(ax: "Axes", lows: Sequence[float], highs: Sequence[float], control:
     ax.text(1.04, 0.012, "favours control →", transform=below, ha="left", va="bottom", fontsize="small",
             color="#555555")
     ax.set_xlabel(f"hazard ratio vs {control} (log scale)")
-    ax.grid(True, axis="x", which="major", alpha=0.3)
+    grid(ax, axis="x")
 
 
 #: height (in rows) of the strip under a forest plot's last row that holds the "favours" labels
@@ -205,12 +218,8 @@ FOOTER = 0.55
 
 
 def _legend_below(ax: "Axes", ncol: int) -> None:
-    """The legend a fixed distance (inches) under the axes, clear of the x label."""
-    from matplotlib.transforms import ScaledTranslation
-
-    below = ax.transAxes + ScaledTranslation(0.0, -0.55, ax.figure.dpi_scale_trans)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0.0), bbox_transform=below, ncol=ncol, fontsize="small",
-              frameon=False)
+    """The legend a fixed distance (0.55 inch) under the axes, clear of the x label."""
+    legend_below(ax, ncol=ncol, drop=0.55)
 
 
 def _right_text(ax: "Axes", y: float, text: str, colour: str) -> None:
@@ -267,7 +276,9 @@ def largest_arm(result: "TrialResult") -> int:
 # --------------------------------------------------------------------------- survival
 def plot_km(result: "TrialResult", endpoint: str = "dmfs", ax: "Axes | None" = None, *, ci: bool = True,
             at_risk: bool = True) -> "Axes":
-    """Kaplan–Meier curve of ``endpoint`` ("dmfs" or "os") per arm, years since surgery.
+    """Kaplan–Meier curve of ``endpoint`` ("dmfs" or "os") per arm: x in years since surgery,
+    y the probability (0 to 1) of being still free of the event. Draws on ``ax`` (a new
+    figure, not registered with pyplot, when None) and returns it.
 
     Ticks mark censored patients (:func:`seedsoil.cohort.stats.censor_marks`); the pale
     band is the pointwise 95 % interval; the legend gives each arm's median (years).
@@ -278,7 +289,8 @@ def plot_km(result: "TrialResult", endpoint: str = "dmfs", ax: "Axes | None" = N
     """
     from matplotlib.transforms import ScaledTranslation, blended_transform_factory
 
-    ax = _new_axes(ax, (8.0, 6.0))
+    ax = new_axes(ax, (8.0, 6.0))
+    stats = _stats()
     df = _eligible(result)
     curves = stats.km(df, endpoint)
     marks = stats.censor_marks(df, endpoint)
@@ -304,7 +316,7 @@ def plot_km(result: "TrialResult", endpoint: str = "dmfs", ax: "Axes | None" = N
     ax.set_xlabel("time since surgery (years)")
     ax.set_ylabel(f"{endpoint.upper()} probability")
     ax.set_title(f"Kaplan–Meier: {ENDPOINT_LABEL.get(endpoint, endpoint)}")
-    ax.grid(True, alpha=0.3)
+    grid(ax)
     ax.plot([], [], linestyle="none", marker="|", markersize=7, color="#555555", label="censored")
     ax.legend(loc="lower left", fontsize="small", framealpha=0.9)
     if at_risk:
@@ -337,7 +349,8 @@ def plot_relapse_hazard(result: "TrialResult", ax: "Axes | None" = None, *,
     ``bandwidth_days``. Within one bandwidth of surgery the estimate is biased low
     (no boundary correction); that span is shaded.
     """
-    ax = _new_axes(ax)
+    ax = new_axes(ax)
+    stats = _stats()
     df = _eligible(result)
     hazard = stats.smoothed_hazard(df, "relapse", bandwidth_days)
     styles = arm_styles(result)
@@ -356,7 +369,7 @@ def plot_relapse_hazard(result: "TrialResult", ax: "Axes | None" = None, *,
     ax.set_xlabel("time since surgery (years)")
     ax.set_ylabel("relapse hazard (relapses per patient-year)")
     ax.set_title(f"Hazard of relapse (smoothed, bandwidth {bandwidth_days / DAYS_PER_YEAR:.3g} year)")
-    ax.grid(True, alpha=0.3)
+    grid(ax)
     ax.legend(loc="upper right", fontsize="small", framealpha=0.9)
     return ax
 
@@ -369,7 +382,8 @@ def plot_cumulative_incidence(result: "TrialResult", ax: "Axes | None" = None) -
     with more than :data:`MAX_CURVE_POINTS` points is drawn at the figure's resolution
     (:func:`thin_steps`).
     """
-    ax = _new_axes(ax)
+    ax = new_axes(ax)
+    stats = _stats()
     df = _eligible(result)
     cif = stats.cumulative_incidence(df)
     styles = arm_styles(result)
@@ -392,7 +406,7 @@ def plot_cumulative_incidence(result: "TrialResult", ax: "Axes | None" = None) -
     ax.set_xlabel("time since surgery (years)")
     ax.set_ylabel("probability of relapse")
     ax.set_title("Cumulative incidence of relapse (death a competing risk)")
-    ax.grid(True, alpha=0.3)
+    grid(ax)
     ax.legend(loc="upper left", fontsize="small", framealpha=0.9)
     return ax
 
@@ -400,6 +414,7 @@ def plot_cumulative_incidence(result: "TrialResult", ax: "Axes | None" = None) -
 # --------------------------------------------------------------------------- comparisons
 def hazard_ratio_table(result: "TrialResult") -> pd.DataFrame:
     """Hazard ratios of each arm vs the control for DMFS and OS, with an ``endpoint`` column."""
+    stats = _stats()
     df = _eligible(result)
     frames = []
     for ep in ("dmfs", "os"):
@@ -417,7 +432,7 @@ def plot_hazard_ratios(result: "TrialResult", ax: "Axes | None" = None) -> "Axes
     """
     table = hazard_ratio_table(result)
     arms = [a for a in result.trial.arm_names if a != result.trial.control]
-    ax = _new_axes(ax, (8.0, 1.6 + 0.75 * len(arms)))
+    ax = new_axes(ax, (8.0, 1.6 + 0.75 * len(arms)))
     offsets = {"dmfs": -0.16, "os": 0.16}
     lows, highs = [], []
     for g, arm in enumerate(arms):
@@ -476,6 +491,7 @@ def subgroup_table(result: "TrialResult", kind: str = "covariates", endpoint: st
     (``subgroup``, ``level``, ``arm``, ``hr``, ``ci_lower``, ``ci_upper``, ``p_value``,
     ``n``, ``events``). Empty when there is nothing to split by or only one arm.
     """
+    stats = _stats()
     prefix = {"covariates": "cov_", "parameters": "param_"}[kind]
     df = _eligible(result)
     columns = [c for c in df.columns if c.startswith(prefix)]
@@ -534,7 +550,7 @@ def plot_subgroups(result: "TrialResult", ax: "Axes | None" = None, *, kind: str
     overall = hazard_ratio_table(result)
     overall = overall[overall["endpoint"] == endpoint]
     arms = [a for a in result.trial.arm_names if a != result.trial.control]
-    ax = _new_axes(ax, subgroup_figsize(sub, len(arms) + 1, kind))
+    ax = new_axes(ax, subgroup_figsize(sub, len(arms) + 1, kind))
     rows = subgroup_rows(sub, kind)
     # a height unit per row; a level row is as tall as its arms need, a header row is one slot
     heights = [0.55 if header else max(1.0, 0.42 * len(arms)) for _, header, _, _ in rows]
@@ -603,7 +619,7 @@ def plot_population_variable(result: "TrialResult", column: str, ax: "Axes | Non
     """Distribution of one sampled variable over the patients: a histogram of a
     ``param_*`` column (internal units; log bins for a lognormal) or bars of the
     levels of a ``cov_*`` column (patients and percentage)."""
-    ax = _new_axes(ax, (4.0, 3.0))
+    ax = new_axes(ax, (4.0, 3.0))
     rows = population_rows(result)
     prefix, name = column.split("_", 1)
     var = _variable(result, name)
@@ -640,7 +656,7 @@ def plot_population_variable(result: "TrialResult", column: str, ax: "Axes | Non
         unit = _unit(name) if prefix == "param" else ""
         ax.set_xlabel(f"{name} ({unit or 'dimensionless'})" if prefix == "param" else name)
     ax.set_ylabel("patients")
-    ax.grid(True, axis="y", alpha=0.3)
+    grid(ax, axis="y")
     return ax
 
 

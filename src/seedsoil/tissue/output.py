@@ -73,6 +73,7 @@ MODE_COLOURS = {"amoeboid": "#d62728", "mesenchymal": "#1f77b4", "hybrid": "#946
 CAF_COLOUR = "#2ca02c"
 TRACK_RGB = (1.0, 0.50, 0.05)
 VESSEL_COLOUR = "#7f0000"
+MATRIX_LEGEND_GREY = "#bdbdbd"
 
 _UNITS = {"times": "min", "pos": "um"}
 _DIMS = {"ids": ["agent_row"], "kind": ["agent_row"], "mode": ["agent_row"], "state": ["agent_row"],
@@ -279,9 +280,9 @@ def read_tissue_run(run_dir: str | Path) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- figures
 def _new_figure(figsize: tuple[float, float], layout: str | None = "constrained"):
-    from matplotlib.figure import Figure
+    from ..report._figures_common import new_figure
 
-    return Figure(figsize=figsize, dpi=DPI, layout=layout)
+    return new_figure(figsize, layout=layout, dpi=DPI)
 
 
 def _domain(scenario: "TissueScenario") -> tuple[float, float]:
@@ -290,6 +291,15 @@ def _domain(scenario: "TissueScenario") -> tuple[float, float]:
 
 
 _MARGINS = (0.75, 2.35, 0.6, 0.65)  # inches: left, right (legend), bottom, top
+#: inches right of the axes for the matrix-density colour bar: gap, bar, ticks and label;
+#: the legend starts after it (also when a snapshot has no matrix, so frames line up)
+_COLOURBAR = (0.12, 0.14, 0.66)
+_COLOURBAR_SPACE = sum(_COLOURBAR)
+#: the grey scale of the matrix density (relative, dimensionless)
+DENSITY_CMAP = "Greys"
+DENSITY_RANGE = (0.0, 2.5)
+#: colour-bar label: the quantity, then its unit (relative density: dimensionless)
+DENSITY_LABEL = "matrix density{}\n(relative, dimensionless)"
 
 
 def _snapshot_axes_size(scenario: "TissueScenario") -> tuple[float, float]:
@@ -299,13 +309,16 @@ def _snapshot_axes_size(scenario: "TissueScenario") -> tuple[float, float]:
 
 def snapshot_figure(scenario: "TissueScenario"):
     """An empty figure for :func:`plot_snapshot`: the domain at its aspect ratio (the x extent
-    6 inches wide) with room for the legend on the right. Fixed layout, so the frames of an
+    6 inches wide), then a narrow axes for the matrix-density colour bar, then room for the
+    legend. ``fig.axes`` is ``[tissue, colour bar]``. Fixed layout, so the frames of an
     animation line up."""
     aw, ah = _snapshot_axes_size(scenario)
     left, right, bottom, top = _MARGINS
-    fw, fh = left + aw + right, bottom + ah + top
+    gap, bar, _ = _COLOURBAR
+    fw, fh = left + aw + _COLOURBAR_SPACE + right, bottom + ah + top
     fig = _new_figure((fw, fh), layout=None)
     fig.add_axes((left / fw, bottom / fh, aw / fw, ah / fh))
+    fig.add_axes(((left + aw + gap) / fw, bottom / fh, bar / fw, ah / fh))
     return fig
 
 
@@ -327,23 +340,30 @@ def _project(grid: np.ndarray, how: str) -> np.ndarray:
 
 
 def plot_snapshot(snapshot: Mapping[str, np.ndarray], scenario: "TissueScenario", matrix: Mapping[str, Any] | None = None,
-                  ax: "Axes | None" = None, *, time: float | None = None, legend: bool = True) -> "Axes":
-    """One saved time of the tissue, seen from above (3-D runs projected onto x-y).
+                  ax: "Axes | None" = None, *, time: float | None = None, legend: bool = True,
+                  cax: "Axes | None" = None) -> "Axes":
+    """One saved time of the tissue, seen from above (3-D runs projected onto x-y); positions in µm.
 
     Tumour cells are coloured by migration mode, CAFs green, drawn at their
     radius; escaped cells are not shown. The vessel is the dark red band at
     ``vessel.position``, the dashed line the initial tumour edge. With ``matrix``
     (``TissueResult.matrix``: the fields at the *end* of the run, so pass it for
     the last snapshot only) the matrix density is the grey background (darker =
-    denser; 3-D: mean over z) and the track strength an orange overlay (3-D: max
-    over z). ``time`` (min) goes in the title.
+    denser; relative density, dimensionless, on the colour bar; 3-D: mean over z)
+    and the track strength an orange overlay (3-D: max over z). ``time`` (min)
+    goes in the title.
+
+    The colour bar is drawn in ``cax``; without it, in the colour-bar axes of
+    :func:`snapshot_figure` when ``ax`` is None, else beside ``ax`` (space taken from it).
     """
     from matplotlib.collections import EllipseCollection
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
+    from matplotlib.transforms import ScaledTranslation
 
     if ax is None:
-        ax = snapshot_figure(scenario).axes[0]
+        ax, own_cax = snapshot_figure(scenario).axes
+        cax = own_cax if cax is None else cax
     p = scenario.parameters
     width, height = _domain(scenario)
     if matrix:
@@ -351,14 +371,21 @@ def plot_snapshot(snapshot: Mapping[str, np.ndarray], scenario: "TissueScenario"
         rho = _project(matrix["rho"], "mean")
         track = _project(matrix["track"], "max")
         extent = (0.0, rho.shape[0] * voxel, 0.0, rho.shape[1] * voxel)
-        ax.imshow(rho.T, origin="lower", extent=extent, cmap="Greys", vmin=0.0, vmax=2.5,
-                  interpolation="nearest", zorder=0)
+        image = ax.imshow(rho.T, origin="lower", extent=extent, cmap=DENSITY_CMAP, vmin=DENSITY_RANGE[0],
+                          vmax=DENSITY_RANGE[1], interpolation="nearest", zorder=0)
+        label = DENSITY_LABEL.format(", mean over z" if np.ndim(matrix["rho"]) == 3 else "")
+        if cax is not None:
+            ax.figure.colorbar(image, cax=cax, label=label)
+        else:
+            ax.figure.colorbar(image, ax=ax, label=label, fraction=0.04, pad=0.02)
         rgba = np.zeros(track.T.shape + (4,))
         rgba[..., :3] = TRACK_RGB
         rgba[..., 3] = 0.8 * np.clip(track.T, 0.0, 1.0)
         ax.imshow(rgba, origin="lower", extent=extent, interpolation="nearest", zorder=1)
     else:
         ax.set_facecolor("#fbfbfb")
+        if cax is not None:  # no density to show: keep the place, draw nothing
+            cax.set_axis_off()
 
     pos = np.asarray(snapshot["pos"], dtype=float)
     kind = np.asarray(snapshot["kind"])
@@ -402,9 +429,12 @@ def plot_snapshot(snapshot: Mapping[str, np.ndarray], scenario: "TissueScenario"
                     Line2D([], [], color=VESSEL_COLOUR, lw=3, label="vessel"),
                     Line2D([], [], color="black", lw=0.8, ls="--", label="initial tumour edge")]
         if matrix:
-            handles += [Patch(color="#bdbdbd", label="matrix (grey: density)"),
+            handles += [Patch(color=MATRIX_LEGEND_GREY, label="matrix (grey: density)"),
                         Patch(color=TRACK_RGB, alpha=0.8, label="CAF tracks")]
-        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False, fontsize=8)
+        # right of the colour bar, the same place whether or not this snapshot has a matrix
+        after_bar = ax.transAxes + ScaledTranslation(_COLOURBAR_SPACE + 0.1, 0.0, ax.figure.dpi_scale_trans)
+        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), bbox_transform=after_bar,
+                  frameon=False, fontsize=8)
     return ax
 
 
@@ -412,14 +442,22 @@ def _fmt_time(t: float) -> str:
     return f"{t:g} min ({t / 60:.1f} h)" if t >= 60 else f"{t:g} min"
 
 
-def plot_invasion(timeseries: pd.DataFrame, ax: "Axes | None" = None) -> "Axes":
-    """Invasion over time: depth of the 10 deepest and of the deepest tumour cell beyond the
-    initial edge (µm, left axis); invading cells and cumulative escapes (right axis)."""
+def plot_invasion(result: "TissueResult | pd.DataFrame", ax: "Axes | None" = None) -> "Axes":
+    """Invasion over time: how deep tumour cells got beyond the initial tumour edge, how many
+    invade, how many escaped into the vessel.
+
+    ``result``: a :class:`~seedsoil.tissue.simulate.TissueResult` (or anything with a
+    ``timeseries``), or its ``timeseries`` table itself. Left axis: depth of the 10 deepest
+    (solid) and of the deepest (dashed) tumour cell beyond the initial edge (µm). Right axis:
+    invading tumour cells and escapes since the start (cumulative), in cells. Time in hours
+    when the run lasts 3 h or more, else in minutes. Draws on ``ax`` (a new figure, not
+    registered with pyplot, when None) and returns it; the right axis is its twin.
+    """
     from matplotlib.lines import Line2D
 
     if ax is None:
         ax = _new_figure((7.0, 4.4)).add_subplot()
-    ts = timeseries
+    ts = getattr(result, "timeseries", result)
     t = ts["time_min"].to_numpy(dtype=float)
     hours = len(t) > 0 and t.max() >= 180
     x = t / 60.0 if hours else t
@@ -463,23 +501,96 @@ def write_figures(result: "TissueResult", folder: str | Path) -> list[Path]:
     return out
 
 
+#: frames whose colours make the GIF's palette (evenly spaced over the run, first and last included)
+PALETTE_FRAMES = 8
+
+
+def _render_rgb(fig, dpi: int):
+    """The figure as an RGB PIL image at ``dpi``."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    buf.seek(0)
+    with Image.open(buf) as im:
+        return im.convert("RGB")
+
+
+def gif_palette(frames: Sequence[Any], fixed: Sequence[str] = ()):
+    """One palette (a "P" image) for every frame of an animation: the ``fixed`` colours
+    (hex) first, exactly, then the colours of up to :data:`PALETTE_FRAMES` of ``frames``
+    (RGB images) reduced by median cut; at most 256, each once."""
+    from PIL import Image
+
+    fixed_rgb = list(dict.fromkeys(tuple(int(c[i:i + 2], 16) for i in (1, 3, 5)) for c in fixed))
+    picks = sorted({round(i * (len(frames) - 1) / max(PALETTE_FRAMES - 1, 1)) for i in range(PALETTE_FRAMES)}) \
+        if frames else []
+    sample = [frames[i] for i in picks]
+    colours: list[tuple[int, int, int]] = list(fixed_rgb)
+    if sample:
+        w = max(f.width for f in sample)
+        mosaic = Image.new("RGB", (w, sum(f.height for f in sample)), "white")
+        y = 0
+        for f in sample:
+            mosaic.paste(f, (0, y))
+            y += f.height
+        adaptive = mosaic.quantize(colors=256 - len(fixed_rgb), method=Image.Quantize.MEDIANCUT,
+                                   dither=Image.Dither.NONE)
+        flat = adaptive.getpalette()[:3 * (256 - len(fixed_rgb))]
+        colours += zip(flat[0::3], flat[1::3], flat[2::3])
+    colours = list(dict.fromkeys(colours))[:256]  # each colour once: a frame's index for it is unambiguous
+    palette = Image.new("P", (1, 1))
+    palette.putpalette([v for c in colours for v in c])
+    return palette
+
+
+def _to_palette(frame, palette):
+    """``frame`` (RGB image) as a "P" image on ``palette`` (a "P" image): each pixel the
+    nearest palette colour (Euclidean in RGB, no dithering), so a palette colour stays
+    exactly itself; the same colour gives the same index in every frame."""
+    from PIL import Image
+
+    pal = np.asarray(palette.getpalette(), dtype=np.int32).reshape(-1, 3)
+    rgb = np.asarray(frame.convert("RGB"), dtype=np.int32)
+    packed = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
+    colours, inverse = np.unique(packed.ravel(), return_inverse=True)
+    unique_rgb = np.stack([colours >> 16, (colours >> 8) & 255, colours & 255], axis=-1)
+    index = np.empty(len(colours), dtype=np.uint8)
+    for start in range(0, len(colours), 4096):  # bounded memory: 4096 colours x 256 entries at a time
+        block = unique_rgb[start:start + 4096]
+        index[start:start + 4096] = ((block[:, None, :] - pal[None, :, :]) ** 2).sum(axis=-1).argmin(axis=1)
+    out = Image.fromarray(index[inverse].reshape(packed.shape), mode="P")
+    out.putpalette(palette.getpalette())
+    return out
+
+
 def write_animation(result: "TissueResult", path: str | Path, *, fps: float = 4.0, dpi: int = 80) -> Path:
-    """``tissue.gif``: one frame per saved snapshot (matplotlib's PillowWriter, no ffmpeg needed).
+    """``tissue.gif``: one frame per saved snapshot (Pillow, no ffmpeg needed).
 
-    The matrix (density in grey, tracks in colour) is drawn on every frame.
+    The matrix (density in grey with its colour bar, tracks in colour) is drawn on every
+    frame. All frames share one palette (:func:`gif_palette`), written once as the file's
+    global colour table, that holds the legend's colours exactly, so a colour means the
+    same in every frame (a per-frame palette, as matplotlib's PillowWriter makes, shifts
+    the legend's colours from frame to frame).
     """
-    from matplotlib.animation import PillowWriter
-
     path = Path(path)
     snaps = result.snapshots
     times = result.snapshot_times
     fig = snapshot_figure(result.scenario)
-    box = fig.axes[0].get_position()
-    writer = PillowWriter(fps=fps)
-    with writer.saving(fig, str(path), dpi):
-        for k, snap in enumerate(snaps):
-            fig.clear()
-            ax = fig.add_axes(box)
-            plot_snapshot(snap, result.scenario, _matrix_at(result, k), ax=ax, time=float(times[k]))
-            writer.grab_frame()
+    boxes = [a.get_position() for a in fig.axes]
+    frames = []
+    for k, snap in enumerate(snaps):
+        fig.clear()
+        ax, cax = (fig.add_axes(box) for box in boxes)
+        plot_snapshot(snap, result.scenario, _matrix_at(result, k), ax=ax, cax=cax, time=float(times[k]))
+        frames.append(_render_rgb(fig, dpi))
+    fixed = ["#ffffff", "#000000", *MODE_COLOURS.values(), CAF_COLOUR, VESSEL_COLOUR, MATRIX_LEGEND_GREY]
+    palette = gif_palette(frames, fixed)
+    indexed = [_to_palette(f, palette) for f in frames]
+    if indexed:
+        # the palette as the file's global colour table: no frame carries a table of its own
+        indexed[0].save(path, format="GIF", save_all=True, append_images=indexed[1:], duration=round(1000 / fps),
+                        loop=0, optimize=False, palette=bytes(palette.getpalette()))
     return path

@@ -311,7 +311,7 @@ def _run_lines(ax, colour: str) -> list:
     (plot_inflammation_immune, ("inflammation", "effectors")),
 ], ids=["burden", "states", "inflammation"])
 def test_four_variants_are_each_visible(plot, quantities, four_runs):
-    from seedsoil.report._figures_common import OKABE_ITO
+    from seedsoil.plotting import OKABE_ITO
 
     ax = plot(four_runs)
     axes = ax.figure.axes  # the inflammation figure has a twin axis for the effectors
@@ -345,7 +345,7 @@ def test_figures_use_the_colour_blind_safe_palette(four_runs):
     no red/green pair (tab10) that deuteranopes cannot tell apart."""
     from matplotlib.colors import to_hex, to_rgb
 
-    from seedsoil.report._figures_common import OKABE_ITO
+    from seedsoil.plotting import OKABE_ITO
 
     allowed = {c.lower() for c in OKABE_ITO.values()}
     for _, _, plot in FIGURES:

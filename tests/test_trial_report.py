@@ -19,7 +19,8 @@ import pytest
 
 import seedsoil
 from seedsoil.cohort import stats
-from seedsoil.cohort.trial import TrialResult, run_trial
+from seedsoil import run_trial
+from seedsoil.cohort.trial import TrialResult
 from seedsoil.report import trial_figures as tf
 from seedsoil.report.trial import render_trial_report, trial_figures, write_trial_report
 

@@ -9,8 +9,6 @@ import math
 import re
 from functools import lru_cache
 
-import pint
-
 from .errors import UnitError
 
 #: The unit each physical dimension is stored in, as pint expressions.
@@ -27,7 +25,9 @@ DAYS_PER_YEAR = 365.25
 
 
 @lru_cache(maxsize=1)
-def registry() -> pint.UnitRegistry:
+def registry():
+    import pint  # on first use: a module that only needs DAYS_PER_YEAR or sphere_cells does not load pint
+
     ureg = pint.UnitRegistry(autoconvert_offset_to_baseunit=True)
     # "cells" is a count: dimensionless, so "1e5 cells / mm^3" works.
     ureg.define("cell = [] = cells")
@@ -74,6 +74,8 @@ def parse_quantity(value: object, unit: str, *, field: str = "value") -> float:
     fit in a float. The error's ``reason`` attribute holds the message without
     the field prefix.
     """
+    import pint
+
     target = _normalise_unit(unit)
     wanted = f"a number in {unit}" if target != "dimensionless" else "a plain number"
     if isinstance(value, bool):
@@ -118,6 +120,8 @@ def parse_quantity(value: object, unit: str, *, field: str = "value") -> float:
 
 def to_internal(value: float, unit: str) -> float:
     """Convert a number given in ``unit`` to the internal unit of its dimension."""
+    import pint
+
     ureg = registry()
     q = ureg.Quantity(value, _normalise_unit(unit))
     for internal in INTERNAL_UNITS.values():

@@ -7,6 +7,8 @@ from typing import Any
 
 import pandas as pd
 
+from ..units import DAYS_PER_YEAR
+
 STATUS_TEXT = {0: "end_of_follow_up", 1: "death", 2: "relapse"}
 
 TIMESERIES_COLUMNS = {
@@ -64,7 +66,7 @@ class PatientResult:
         def fmt_day(x: float) -> str:
             if x is None or (isinstance(x, float) and not math.isfinite(x)):
                 return "—"
-            return f"{x:,.0f} d ({x / 365.25:.1f} y)"
+            return f"{x:,.0f} d ({x / DAYS_PER_YEAR:.1f} y)"
 
         def fmt_n(x: float) -> str:
             if x is None or (isinstance(x, float) and math.isnan(x)):

@@ -64,7 +64,7 @@ ENDPOINTS: dict[str, tuple[str, str, str]] = {
                 "cause-specific relapse (event = relapse_status 1; death before relapse censors)"),
 }
 
-DAYS_PER_YEAR = 365.25
+from ..units import DAYS_PER_YEAR  # noqa: E402  (one constant for every table and figure)
 _COVARIATE_PREFIX = "cov_"
 
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Union
 
 import numpy as np
 
-from ._figures_common import DAYS_PER_YEAR, GREY, OKABE_ITO, finite, grid, legend_below, new_axes
+from ..plotting import DAYS_PER_YEAR, GREY, OKABE_ITO, finite, grid, legend_below, new_axes
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes

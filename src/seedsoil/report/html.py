@@ -13,7 +13,8 @@ from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
-from ._figures_common import finite
+from ..units import DAYS_PER_YEAR
+from ..plotting import finite
 from .page import figure_html, fmt, page, table
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -176,7 +177,7 @@ def _events_html(results: Mapping[str, "PatientResult"]) -> str:
                     if shown > MAX_DETECTION_ROWS:
                         skipped_last = day
                         continue
-                since = f"{(float(day) - float(surgery)) / 365.25:+.2f}" if finite(surgery) else "—"
+                since = f"{(float(day) - float(surgery)) / DAYS_PER_YEAR:+.2f}" if finite(surgery) else "—"
                 col = "" if colony is None or int(colony) < 0 else str(int(colony))
                 rows.append([f"{float(day):,.1f}", since, escape(event), col, escape(detail)])
                 row_classes.append("")

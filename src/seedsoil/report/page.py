@@ -61,12 +61,12 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]], *, cls: str = ""
 def figure_html(key: str, title: str, caption: str, draw: Callable[["Figure"], Any], figsize: tuple[float, float],
                 *, salt: str) -> str:
     """One ``<figure id="fig-KEY">``: ``draw(fig)`` on a figure of ``figsize`` inches, inlined
-    as SVG (:func:`seedsoil.report._figures_common.svg_data_uri`), with its caption.
+    as SVG (:func:`seedsoil.plotting.svg_data_uri`), with its caption.
 
     A figure that cannot be drawn must not lose the whole report: the error takes its place
     on the page and is also given as a :class:`RuntimeWarning`.
     """
-    from ._figures_common import svg_data_uri
+    from ..plotting import svg_data_uri
 
     text = f"<figcaption><b>{escape(title)}.</b> {escape(caption)}</figcaption>"
     try:

@@ -6,7 +6,7 @@ no scripts, no external URLs, written atomically. The figures are drawn by
 :mod:`seedsoil.report.trial_figures` from the statistics of
 :mod:`seedsoil.cohort.stats`; matplotlib is imported only when figures are drawn.
 
->>> from seedsoil.cohort import run_trial
+>>> from seedsoil import run_trial
 >>> result = run_trial("examples/trial_il1b.toml", patients=200, report=False)  # doctest: +SKIP
 >>> write_trial_report(result, "report.html")  # doctest: +SKIP
 """

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 import numpy as np
 import pandas as pd
 
-from ._figures_common import DARK_GREY, DAYS_PER_YEAR, OKABE_ITO, PALETTE, grid, legend_below, new_axes
+from ..plotting import DARK_GREY, DAYS_PER_YEAR, OKABE_ITO, PALETTE, grid, legend_below, new_axes
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes

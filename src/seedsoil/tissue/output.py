@@ -280,7 +280,7 @@ def read_tissue_run(run_dir: str | Path) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- figures
 def _new_figure(figsize: tuple[float, float], layout: str | None = "constrained"):
-    from ..report._figures_common import new_figure
+    from ..plotting import new_figure
 
     return new_figure(figsize, layout=layout, dpi=DPI)
 

@@ -1,9 +1,10 @@
-"""What every seedsoil figure shares: figure creation, the palette, axes styling, the legend
+"""(Core) What every seedsoil figure shares: figure creation, the palette, axes styling, the legend
 under the axes, and saving a figure as reproducible SVG for a report page.
 
 Used by :mod:`seedsoil.report.figures` (a patient), :mod:`seedsoil.report.trial_figures`
 (a trial) and :mod:`seedsoil.tissue.output` (a tissue run). matplotlib is imported inside
-the functions, so importing this module is cheap (STYLE.md item 15).
+the functions, so importing this module is cheap. It sits in the core layer
+(docs/architecture.md) so that the scales' own ``plot`` methods can use it too.
 
 Figures made here are plain :class:`matplotlib.figure.Figure` objects, not registered with
 pyplot: no global state, nothing shown.
@@ -20,7 +21,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-DAYS_PER_YEAR = 365.25
+from .units import DAYS_PER_YEAR  # noqa: E402  (one constant for every table and figure)
 
 #: Okabe & Ito's colour-blind-safe palette (Okabe & Ito 2008, "Color Universal Design"):
 #: the eight colours stay apart under protanopia, deuteranopia and tritanopia.

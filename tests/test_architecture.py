@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "seedsoil"
 LAYERS = {
     # core: errors, units, random streams, parameters, run store, hashing, atomic IO, executors
     "seedsoil": 0, "errors": 0, "units": 0, "rng": 0, "params": 0, "store": 0, "hashing": 0, "tree": 0,
-    "execute": 0, "_jit": 0, "seeds": 0, "tomlfile": 0,
+    "execute": 0, "_jit": 0, "_html": 0, "seeds": 0, "tomlfile": 0,
     # the scales: each knows only core (and tissue the cell scale's phenotype, below)
     "cell": 1, "pharm": 1, "tissue": 1, "body": 1,
     # the one layer that crosses scales

@@ -47,6 +47,28 @@ def _jsonable(x: Any) -> Any:
     return x
 
 
+def nonfinite(values: dict[str, Any]) -> dict[str, str]:
+    """``{key: "inf" | "-inf" | "nan"}`` for the non-finite floats of ``values``.
+
+    JSON has no infinity: :func:`_jsonable` writes these as ``null``. ``run.json`` keeps
+    this map next to the summary, so :func:`summary_from_json` gives the same numbers back.
+    """
+    out = {}
+    for k, v in values.items():
+        if hasattr(v, "item") and not isinstance(v, (str, bytes)):
+            v = v.item()
+        if isinstance(v, float) and not math.isfinite(v):
+            out[str(k)] = "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf")
+    return out
+
+
+def summary_from_json(summary: dict[str, Any], marks: dict[str, str] | None = None) -> dict[str, Any]:
+    """A summary read from ``run.json``: ``null`` back to its non-finite value (``marks`` from
+    :func:`nonfinite`; NaN where a run written before the marks has none)."""
+    marks = marks or {}
+    return {k: float(marks[k]) if k in marks else (math.nan if v is None else v) for k, v in summary.items()}
+
+
 def run_metadata(result, *, variant: str | None = None) -> dict[str, Any]:
     from . import __version__
 
@@ -63,6 +85,7 @@ def run_metadata(result, *, variant: str | None = None) -> dict[str, Any]:
         "keys": list(getattr(result, "keys", ())),
         "scenario": sc.to_dict(),
         "summary": result.summary,
+        "summary_nonfinite": nonfinite(result.summary),
         "timings": result.timings,
     })
 

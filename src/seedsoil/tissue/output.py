@@ -52,13 +52,14 @@ import pandas as pd
 
 from ..cell.phenotype import MODES
 from ..store import RUN_FILE, _jsonable, atomic_dir
-from .simulate import SNAPSHOT_COLUMNS
+from .engine import SNAPSHOT_COLUMNS
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
 
     from .scenario import TissueScenario
-    from .simulate import TissueResult
+# "TissueResult" (seedsoil.tissue.simulate) is not imported here, not even for type checking:
+# TissueResult.to_store / from_store / plot import this module, and the layers have no cycles.
 
 TABLES = ("timeseries", "escapes")
 AGENTS = "agents.zarr"

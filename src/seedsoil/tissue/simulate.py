@@ -17,13 +17,11 @@ from scipy import stats
 
 from ..cell.phenotype import MODES
 from . import _kernels as K
-from .engine import TissueEngine, set_threads
+from .engine import SNAPSHOT_COLUMNS, TissueEngine, set_threads
 from .model import CellInputs, build_engine, cell_inputs
 from .scenario import TissueScenario
 
 MIN_PER_DAY = 1440.0
-#: columns saved per agent at each snapshot
-SNAPSHOT_COLUMNS = ("ids", "kind", "mode", "state", "pos")
 
 
 @dataclass

@@ -5,16 +5,15 @@ and calls the body engine (:func:`seedsoil.body.simulate.simulate`).
 """
 from __future__ import annotations
 
-import math
+import json
 from os import PathLike
 from pathlib import Path
-from typing import Any
 
 from .body.result import PatientResult
 from .body.simulate import simulate as _simulate_body
 from .coupling.drugs import DrugLibrary
 from .scenario import Scenario, load_scenario
-from .store import RUN_FILE, read_run
+from .store import RUN_FILE
 
 
 def simulate(scenario: Scenario | str | PathLike, *, seed: int | None = None, engine: str | None = None,
@@ -40,12 +39,7 @@ def load_result(run_dir: str | Path, *, drugs: DrugLibrary | None = None) -> dic
                 folders.append((d.name, d))
     out = {}
     for label, d in folders:
-        data = read_run(d)
-        meta = data["run"]
-        label = meta.get("variant") or label
-        summary: dict[str, Any] = {k: (math.nan if v is None else v) for k, v in meta["summary"].items()}
-        out[label] = PatientResult(scenario=Scenario.from_dict(meta["scenario"], drugs=drugs), seed=meta["seed"],
-                                   engine=meta["engine"], timeseries=data["timeseries"],
-                                   colonies=data["colonies"], events=data["events"], summary=summary,
-                                   timings=meta.get("timings", {}), keys=tuple(meta.get("keys", ())))
+        result = PatientResult.from_store(d, scenario_from_dict=lambda data: Scenario.from_dict(data, drugs=drugs))
+        variant = json.loads((d / RUN_FILE).read_text()).get("variant")
+        out[variant or label] = result
     return out

@@ -47,11 +47,34 @@ def _jsonable(x: Any) -> Any:
     return x
 
 
+def nonfinite(values: dict[str, Any]) -> dict[str, str]:
+    """``{key: "inf" | "-inf" | "nan"}`` for the non-finite floats of ``values``.
+
+    JSON has no infinity: :func:`_jsonable` writes these as ``null``. ``run.json`` keeps
+    this map next to the summary, so :func:`summary_from_json` gives the same numbers back.
+    """
+    out = {}
+    for k, v in values.items():
+        if hasattr(v, "item") and not isinstance(v, (str, bytes)):
+            v = v.item()
+        if isinstance(v, float) and not math.isfinite(v):
+            out[str(k)] = "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf")
+    return out
+
+
+def summary_from_json(summary: dict[str, Any], marks: dict[str, str] | None = None) -> dict[str, Any]:
+    """A summary read from ``run.json``: ``null`` back to its non-finite value (``marks`` from
+    :func:`nonfinite`; NaN where a run written before the marks has none)."""
+    marks = marks or {}
+    return {k: float(marks[k]) if k in marks else (math.nan if v is None else v) for k, v in summary.items()}
+
+
 def run_record(*, scale: str, seed: int | None, content_hash: str, scenario: Any = None, **fields: Any) -> dict[str, Any]:
     """The metadata every run folder records, JSON-ready (the one run-metadata writer):
     package version, creation time, Python version, scale, seed, the content hash of the
     inputs and, given a spec, its name, its own hash and its normalized form; then
-    ``fields`` (summary, timings, engine, ...)."""
+    ``fields`` (summary, timings, engine, ...). A ``summary`` comes with ``summary_nonfinite``
+    (:func:`nonfinite`), so readers get infinities back."""
     from . import __version__
 
     out: dict[str, Any] = {
@@ -66,6 +89,8 @@ def run_record(*, scale: str, seed: int | None, content_hash: str, scenario: Any
         out.update({"scenario_name": scenario.name, "scenario_hash": scenario.content_hash(),
                     "scenario": scenario.to_dict()})
     out.update(fields)
+    if isinstance(fields.get("summary"), dict):
+        out["summary_nonfinite"] = nonfinite(fields["summary"])
     return _jsonable(out)
 
 

@@ -3,11 +3,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from os import PathLike
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import pandas as pd
 
 from ..units import DAYS_PER_YEAR
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.axes import Axes
+
+#: what :meth:`PatientResult.plot` draws
+PLOTS = ("burden",)
 
 STATUS_TEXT = {0: "end_of_follow_up", 1: "death", 2: "relapse"}
 
@@ -42,6 +49,10 @@ class PatientResult:
     colonies : DataFrame, one row per colony (a disseminated cell that began dividing).
     events : DataFrame with columns day, event, colony_id, detail.
     summary : dict of the clinical summary (days since t = 0 unless named *_after_surgery).
+
+    ``repr`` is one line; in a notebook the result shows as a small table
+    (``_repr_html_``). :meth:`to_store` / :meth:`from_store` write and read a run
+    directory, :meth:`plot` draws the tumour burden.
     """
 
     scenario: Any
@@ -91,3 +102,150 @@ class PatientResult:
             ("simulated until", fmt_day(s.get("end_day"))),
         ]
         return rows
+
+    # ------------------------------------------------------------------ display
+    @property
+    def scenario_name(self) -> str:
+        """The scenario's name (also when ``scenario`` is the plain dict of a run directory)."""
+        return _scenario_name(self.scenario)
+
+    def headline(self) -> str:
+        """The outcome in a few words: relapse and death (days after surgery, or days since
+        t = 0 without surgery), or how long the patient was followed without relapse."""
+        s = self.summary
+        surgery = s.get("surgery_day")
+
+        def when(day: Any) -> str:
+            if _finite(surgery):
+                return f"{float(day) - float(surgery):,.0f} d after surgery"
+            return f"day {float(day):,.0f}"
+
+        if s.get("relapse") and _finite(s.get("relapse_day")):
+            text = f"relapse at {when(s['relapse_day'])}"
+        elif _finite(s.get("end_day")):
+            text = f"no relapse to {when(s['end_day'])}"
+        else:
+            text = "no relapse"
+        if _finite(s.get("death_day")):
+            text += f", death at {when(s['death_day'])}"
+        return text
+
+    def __repr__(self) -> str:
+        keys = f", keys={self.keys!r}" if self.keys else ""
+        n = self.summary.get("colonies_started_total")
+        if not _finite(n):
+            colonies = ""
+        elif self.engine == "meanfield":  # an expected number
+            colonies = f", {float(n):,.1f} colonies expected"
+        else:
+            colonies = f", {float(n):,.0f} colonies"
+        return (f"PatientResult({self.scenario_name!r}, seed={self.seed}{keys}, {self.engine}, "
+                f"{self.headline()}{colonies})")
+
+    def _repr_html_(self) -> str:
+        from .. import __version__
+        from .._html import result_html
+
+        rows = [("outcome", self.headline()), *self.summary_rows()]
+        if self.keys:
+            rows.append(("random stream keys", ", ".join(map(str, self.keys))))
+        tables = {name: getattr(self, name).shape for name in ("timeseries", "colonies", "events")
+                  if getattr(self, name) is not None}
+        return result_html("PatientResult", self.scenario_name, rows, tables=tables, seed=self.seed,
+                           version=__version__)
+
+    # ------------------------------------------------------------------ run directory
+    def to_store(self, folder: str | PathLike, *, force: bool = False, variant: str | None = None) -> Path:
+        """Write this result as a run directory (:func:`seedsoil.store.write_run`: ``run.json``
+        and the three tables as Parquet, atomically); an existing folder is replaced only with
+        ``force=True``. Returns the folder."""
+        from ..store import write_run
+
+        if not hasattr(self.scenario, "content_hash"):
+            raise TypeError("to_store needs the Scenario, not the plain dict of a run directory: read it back "
+                            "with seedsoil.load_result(folder) or PatientResult.from_store(folder, "
+                            "scenario_from_dict=Scenario.from_dict)")
+        return write_run(self, folder, force=force, variant=variant)
+
+    @classmethod
+    def from_store(cls, folder: str | PathLike,
+                   scenario_from_dict: Callable[[Mapping[str, Any]], Any] | None = None) -> "PatientResult":
+        """Read a run directory written by :meth:`to_store` (or ``seedsoil run``) back.
+
+        Tables, seed, engine, keys, timings and summary come back as written (infinite and
+        NaN summary values too). ``scenario`` is the normalized scenario dict of ``run.json``
+        unless ``scenario_from_dict`` rebuilds it (the body does not know the scenario
+        layer): ``seedsoil.load_result`` passes ``Scenario.from_dict``.
+        """
+        from ..store import TABLES, read_run, summary_from_json
+
+        d = Path(folder)
+        data = read_run(d)
+        meta = data["run"]
+        for name in TABLES:
+            if name not in data:
+                raise FileNotFoundError(2, f"{d}: not a patient run directory ({name}.parquet missing)",
+                                        str(d / f"{name}.parquet"))
+        scenario = meta["scenario"] if scenario_from_dict is None else scenario_from_dict(meta["scenario"])
+        return cls(scenario=scenario, seed=meta["seed"], engine=meta["engine"], timeseries=data["timeseries"],
+                   colonies=data["colonies"], events=data["events"],
+                   summary=summary_from_json(meta["summary"], meta.get("summary_nonfinite")),
+                   timings=dict(meta.get("timings") or {}), keys=tuple(meta.get("keys") or ()))
+
+    # ------------------------------------------------------------------ figure
+    def plot(self, ax: "Axes | None" = None, what: str = "burden") -> "Axes":
+        """Draw the result on ``ax`` (default: a new matplotlib Figure, not registered with
+        pyplot; in a notebook show it with ``ax.figure``) and return the axes.
+
+        ``what="burden"``: cells in the primary tumour and in all metastases (log scale)
+        against years since surgery (since t = 0 without surgery); vertical lines mark
+        surgery and relapse.
+        """
+        from ..units import DAYS_PER_YEAR
+
+        if what not in PLOTS:
+            raise ValueError(f"what = {what!r}: one of {', '.join(PLOTS)}")
+        if ax is None:
+            from matplotlib.figure import Figure
+
+            ax = Figure(figsize=(7.0, 4.4), layout="constrained").add_subplot()
+        ts = self.timeseries
+        surgery = self.summary.get("surgery_day")
+        origin = float(surgery) if _finite(surgery) else 0.0
+        x = (ts["day"].to_numpy(dtype=float) - origin) / DAYS_PER_YEAR
+        drawn = []
+        for column, colour, label in (("primary_cells", "#1f77b4", "primary tumour"),
+                                      ("metastatic_cells", "#d62728", "all metastases")):
+            if column in ts:
+                y = ts[column].to_numpy(dtype=float).copy()
+                y[~(y > 0)] = math.nan  # a log axis: no cells is a gap, not a drop to zero
+                ax.plot(x, y, color=colour, linewidth=1.8, label=label)
+                drawn.append(y)
+        if _finite(surgery):
+            ax.axvline(0.0, color="black", linewidth=1.0, label="surgery")
+        if self.summary.get("relapse") and _finite(self.summary.get("relapse_day")):
+            ax.axvline((float(self.summary["relapse_day"]) - origin) / DAYS_PER_YEAR, color="#e377c2",
+                       linewidth=1.4, linestyle="--", label="relapse")
+        ax.set_yscale("log")
+        ax.set_xlabel("time since surgery (years)" if _finite(surgery)
+                      else "time since the first cancer cell, t = 0 (years)")
+        ax.set_ylabel("tumour cells (cells)")
+        ax.set_title(f"{self.scenario_name} (seed {self.seed}, {self.engine}): {self.headline()}", fontsize=9)
+        ax.grid(True, which="major", alpha=0.3)
+        ax.legend(loc="best", fontsize=8)
+        return ax
+
+
+
+def _finite(x: Any) -> bool:
+    try:
+        return x is not None and math.isfinite(float(x))
+    except (TypeError, ValueError):
+        return False
+
+
+def _scenario_name(sc: Any) -> str:
+    name = getattr(sc, "name", None)
+    if name is None and isinstance(sc, Mapping):
+        name = (sc.get("scenario") or {}).get("name")
+    return str(name) if name is not None else "?"

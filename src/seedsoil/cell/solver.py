@@ -206,6 +206,9 @@ def simulate_cells(network: Network, n_cells: int = 1, *, inputs: Mapping[str, o
     -------
     Dataset with ``state`` (cell, time, species), per-cell ``parameter_values`` (cell, parameter),
     ``steps``, ``rejected``, ``status``; attrs record the network hash, method, tolerances and seed.
+    Every variable and coordinate has ``units`` and ``long_name`` attributes (time in days,
+    concentrations in nM, dimensionless ``"1"``); the coordinates ``species_units``,
+    ``parameter_units`` (and ``input_units``) give the unit of each species, parameter, input.
     """
     import xarray as xr
 
@@ -263,4 +266,46 @@ def simulate_cells(network: Network, n_cells: int = 1, *, inputs: Mapping[str, o
     if U.shape[1] == 1:
         ds["inputs"] = (("cell", "input"), np.broadcast_to(U[:, 0, :], (n_cells, U.shape[2])).copy())
         ds = ds.assign_coords(input=list(network.input_names))
+    _annotate(ds, network)
     return ds
+
+
+def _unit(unit: str) -> str:
+    """A network unit as a ``units`` attribute: dimensionless is ``"1"`` (CF convention)."""
+    return unit or "1"
+
+
+def _common_unit(units: Sequence[str], per: str) -> str:
+    distinct = sorted(set(units))
+    return distinct[0] if len(distinct) == 1 else f"per {per}: see the {per}_units coordinate"
+
+
+def _annotate(ds, network: Network) -> None:
+    """``units`` and ``long_name`` attributes of every variable and coordinate (in place; no
+    value changes). Time is in days, concentrations in nM (docs/cell.md); the units of each
+    species, parameter and input are also coordinates (``species_units``, ...)."""
+    species_units = [_unit(sp.unit) for sp in network.species]
+    parameter_units = [_unit(p.unit) for p in network.parameters]
+    ds.coords["species_units"] = ("species", species_units)
+    ds.coords["parameter_units"] = ("parameter", parameter_units)
+    ds["cell"].attrs.update(long_name="cell index", units="1")
+    ds["time"].attrs.update(long_name="time (the clock of t_span and of the inputs' TimeCourses)", units="day")
+    ds["species"].attrs.update(long_name="species (state variable) of the network")
+    ds["parameter"].attrs.update(long_name="parameter of the network")
+    ds["species_units"].attrs.update(long_name="unit of each species (1: dimensionless, e.g. an activity fraction)")
+    ds["parameter_units"].attrs.update(long_name="unit of each parameter (internal units: day, nM)")
+    ds["state"].attrs.update(long_name="species level per cell and time (activity fraction or concentration)",
+                             units=_common_unit(species_units, "species"))
+    ds["parameter_values"].attrs.update(long_name="parameter value per cell (internal units)",
+                                        units=_common_unit(parameter_units, "parameter"))
+    ds["steps"].attrs.update(long_name="accepted solver steps per cell", units="1")
+    ds["rejected"].attrs.update(long_name="rejected solver steps per cell", units="1")
+    ds["status"].attrs.update(long_name="solver status per cell", units="1", flag_values=[0, 1, 2, 3],
+                              flag_meanings="ok max_steps_reached step_size_underflow singular_matrix")
+    if "inputs" in ds:
+        input_units = [_unit(u.unit) for u in network.inputs]
+        ds.coords["input_units"] = ("input", input_units)
+        ds["input"].attrs.update(long_name="input (external signal) of the network")
+        ds["input_units"].attrs.update(long_name="unit of each input")
+        ds["inputs"].attrs.update(long_name="input level per cell (constant over time)",
+                                  units=_common_unit(input_units, "input"))

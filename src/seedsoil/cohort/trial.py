@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -32,7 +32,11 @@ from ..hashing import content_hash
 from ..rng import PATIENT_ALLOCATION, stream
 from ..scenario import Scenario, _apply_overlay, _check_cross_field
 from ..store import run_record, slug, write_csv_atomic, write_parquet_atomic, write_text_atomic
+from ..units import DAYS_PER_YEAR
 from .population import Population, parse_population
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.axes import Axes
 
 #: purpose key of the allocation stream (randomized design)
 STREAM_ALLOCATION = PATIENT_ALLOCATION
@@ -434,7 +438,12 @@ def _release_arrow_memory() -> None:
 
 @dataclass
 class TrialResult:
-    """Per-patient table plus summary tables (lifelines statistics)."""
+    """Per-patient table plus summary tables (lifelines statistics).
+
+    ``repr`` is one line; in a notebook the result shows as a small table
+    (``_repr_html_``). :meth:`to_store` / :meth:`from_store` write and read a trial folder
+    (the folder :func:`run_trial` fills), :meth:`plot` draws Kaplan–Meier curves per arm.
+    """
 
     trial: Trial
     patients: pd.DataFrame
@@ -457,6 +466,174 @@ class TrialResult:
         if name.endswith("_") and name[:-1] in tables:
             return tables[name[:-1]]
         raise AttributeError(name)
+
+    # ------------------------------------------------------------------ display
+    def _horizon_text(self) -> str:
+        return f"{self.trial.horizon_days / DAYS_PER_YEAR:.3g} y"
+
+    def headline(self, max_arms: int = 4) -> str:
+        """DMFS at the horizon per arm (Kaplan–Meier), from the ``endpoints`` table."""
+        ep = self.tables.get("endpoints")
+        if ep is None or not len(ep) or "dmfs_at_horizon" not in ep:
+            return "no endpoint table"
+        parts = [f"{arm} {float(p):.2f}" for arm, p in zip(ep["arm"], ep["dmfs_at_horizon"])]
+        if len(parts) > max_arms:
+            parts = parts[:max_arms] + [f"... ({len(parts) - max_arms} more)"]
+        return f"DMFS at {self._horizon_text()}: " + ", ".join(parts)
+
+    def __repr__(self) -> str:
+        tr = self.trial
+        status = ", cache hit" if self.cache_hit else ""
+        return (f"TrialResult({tr.name!r}, seed={tr.seed}, {tr.design}{status}, {tr.patients:,} patients × "
+                f"{len(tr.arms)} arm{'s' if len(tr.arms) != 1 else ''}, {self.headline()})")
+
+    def _repr_html_(self) -> str:
+        from .. import __version__
+        from .._html import result_html
+
+        tr = self.trial
+        eligible = int(self.patients["eligible"].astype(bool).sum()) if "eligible" in self.patients else None
+        rows: list[tuple[str, Any]] = [
+            ("design", f"{tr.design}, {tr.patients:,} patients × {len(tr.arms)} arms"
+                       + (" (every patient in every arm)" if tr.design == "paired" else "")),
+            ("eligible patient-arm rows (no detectable metastasis at surgery)",
+             f"{eligible:,} of {len(self.patients):,}" if eligible is not None else None),
+            ("control arm", tr.control),
+            ("horizon", f"{tr.horizon_days:,.0f} d ({self._horizon_text()})"),
+        ]
+        ep = self.tables.get("endpoints")
+        hr = self.tables.get("hazard_ratios_dmfs")
+        hr = hr.set_index("arm") if hr is not None and len(hr) else None
+        if ep is not None:
+            for _, r in ep.iterrows():
+                med = float(r.get("median_dmfs_days", math.nan))
+                med_text = "not reached" if math.isinf(med) else f"{med / DAYS_PER_YEAR:.2f} y"
+                text = (f"n {int(r['n']):,}, {int(r['relapses']):,} relapses, {int(r['deaths']):,} deaths; "
+                        f"DMFS at {self._horizon_text()} {float(r['dmfs_at_horizon']):.3f}, median DMFS {med_text}")
+                if hr is not None and r["arm"] in hr.index:
+                    h = hr.loc[r["arm"]]
+                    text += (f"; DMFS hazard ratio {float(h['hr']):.3g} ({float(h['ci_lower']):.3g}–"
+                             f"{float(h['ci_upper']):.3g}), p = {float(h['p_value']):.3g}")
+                rows.append((f"arm: {r['arm']}" + (" (control)" if r["arm"] == tr.control else ""), text))
+        if self.out_dir is not None:
+            rows.append(("folder", str(self.out_dir)))
+        tables: dict[str, Any] = {"patients": self.patients.shape}
+        tables.update({name: t.shape for name, t in self.tables.items()})
+        return result_html("TrialResult", tr.name, rows, tables=tables, seed=tr.seed, version=__version__)
+
+    # ------------------------------------------------------------------ trial folder
+    def to_store(self, folder: str | Path, *, force: bool = False) -> Path:
+        """Write this result as a finished trial folder, atomically: ``trial.json`` (the spec and
+        content hash, ``complete``), ``patients.parquet``, one CSV per table and the part files
+        (one per chunk, as :func:`run_trial` writes them), so :meth:`from_store` reads it and
+        ``run_trial(trial, out=folder)`` finds it as a cache hit. A ``report.html`` of the
+        same trial in :attr:`out_dir` is copied along. An existing ``folder`` is replaced only
+        with ``force=True``. Returns the folder."""
+        from .. import __version__
+        from ..store import atomic_dir
+
+        tr = self.trial
+        h = tr.content_hash()
+        old_meta: dict[str, Any] = {}
+        source = Path(self.out_dir) if self.out_dir is not None else None
+        if source is not None and (source / TRIAL_FILE).exists():
+            old_meta = json.loads((source / TRIAL_FILE).read_text())
+        same = old_meta.get("content_hash") == h
+        report = source / "report.html" if same and source is not None else None
+
+        def fill(tmp: Path) -> None:
+            (tmp / PARTS).mkdir()
+            pid = self.patients["patient"].to_numpy()
+            for c in range(tr.n_chunks):
+                lo, hi = c * tr.chunk_size, min((c + 1) * tr.chunk_size, tr.patients)
+                part = self.patients.loc[(pid >= lo) & (pid < hi)].reset_index(drop=True)
+                part["arm"] = part["arm"].astype(object)  # as run_chunk writes it (plain strings)
+                part.to_parquet(part_path(tmp, c), index=False)
+            self.patients.to_parquet(tmp / "patients.parquet", index=False)
+            for name, table in self.tables.items():
+                table.to_csv(tmp / f"{name}.csv", index=False)
+            if report is not None and report.is_file():
+                shutil.copyfile(report, tmp / "report.html")
+            meta = {**(old_meta if same else {}), "content_hash": h, "seedsoil_version": __version__,
+                    "spec": tr.spec, "n_chunks": tr.n_chunks, "complete": True}
+            (tmp / TRIAL_FILE).write_text(json.dumps(meta, indent=2, default=str))
+
+        return atomic_dir(folder, fill, force=force)
+
+    @classmethod
+    def from_store(cls, folder: str | Path, *, drugs: DrugLibrary | None = None) -> "TrialResult":
+        """Read a finished trial folder (written by :func:`run_trial` or :meth:`to_store`) back.
+
+        The trial is rebuilt from the spec in ``trial.json`` (``drugs``: the drugs its arms
+        name, default the presets), the patients table read from ``patients.parquet`` and
+        the summary tables recomputed from it with :func:`analyse`, as a cache hit of
+        :func:`run_trial` does (the CSVs are for other programs). ``cache_hit`` is True and
+        ``timings`` empty: nothing was simulated. A folder of an unfinished run raises
+        :class:`TrialStateError` (finish it with ``run_trial(..., resume=True)``).
+        """
+        import warnings
+
+        d = Path(folder)
+        meta_path = d / TRIAL_FILE
+        if not meta_path.exists():
+            raise FileNotFoundError(2, f"{d}: not a trial folder ({TRIAL_FILE} missing)", str(meta_path))
+        meta = json.loads(meta_path.read_text())
+        if not meta.get("complete") or not (d / "patients.parquet").exists():
+            raise TrialStateError(f"{d} holds an unfinished trial; finish it with run_trial(..., out={str(d)!r}, "
+                                  "resume=True)")
+        trial = _from_spec(meta["spec"], drugs)
+        if meta.get("content_hash") != trial.content_hash():
+            warnings.warn(f"{d}: trial.json's content hash differs from the trial rebuilt from its spec (written "
+                          f"by seedsoil {meta.get('seedsoil_version')}, or with other drugs): patient(i, arm) "
+                          "may not reproduce its rows", UserWarning, stacklevel=2)
+        patients = pd.read_parquet(d / "patients.parquet")
+        patients["arm"] = pd.Categorical(patients["arm"], categories=trial.arm_names)
+        _share_strings(patients)
+        _release_arrow_memory()
+        return cls(trial=trial, patients=patients, out_dir=d, tables=analyse(trial, patients), timings={},
+                   cache_hit=True)
+
+    # ------------------------------------------------------------------ figure
+    def plot(self, ax: "Axes | None" = None, endpoint: str = "dmfs") -> "Axes":
+        """Kaplan–Meier curves of ``endpoint`` ("dmfs", "os" or "relapse") per arm, eligible
+        patients, years since surgery (:func:`seedsoil.cohort.stats.km`): steps, a pale
+        pointwise 95 % band and ticks at censored patients. Draws on ``ax`` (default: a new
+        matplotlib Figure, not registered with pyplot; in a notebook show it with
+        ``ax.figure``) and returns it."""
+        from . import stats
+
+        if endpoint not in stats.ENDPOINTS:
+            raise ValueError(f"endpoint = {endpoint!r}: one of {', '.join(stats.ENDPOINTS)}")
+        if ax is None:
+            from matplotlib.figure import Figure
+
+            ax = Figure(figsize=(7.0, 4.8), layout="constrained").add_subplot()
+        df = eligible_rows(self.patients)
+        curves = stats.km(df, endpoint)
+        marks = stats.censor_marks(df, endpoint)
+        for arm in self.trial.arm_names:
+            c = curves[(curves["arm"] == arm).to_numpy()]
+            if not len(c):
+                continue
+            x = c["days"].to_numpy(dtype=float) / DAYS_PER_YEAR
+            n = int((df["arm"] == arm).sum())
+            (line,) = ax.step(x, c["survival"].to_numpy(dtype=float), where="post", linewidth=1.8,
+                              label=f"{arm} (n = {n:,})")
+            colour = line.get_color()
+            ax.fill_between(x, c["ci_lower"].to_numpy(dtype=float), c["ci_upper"].to_numpy(dtype=float),
+                            step="post", color=colour, alpha=0.12, linewidth=0)
+            m = marks[(marks["arm"] == arm).to_numpy()]
+            ax.plot(m["days"].to_numpy(dtype=float) / DAYS_PER_YEAR, m["survival"].to_numpy(dtype=float),
+                    linestyle="none", marker="|", markersize=6, color=colour)
+        name = {"dmfs": "DMFS", "os": "overall survival", "relapse": "relapse-free (cause-specific)"}[endpoint]
+        ax.set_ylim(0.0, 1.02)
+        ax.set_xlim(left=0.0)
+        ax.set_xlabel("time since surgery (years)")
+        ax.set_ylabel(f"{name} probability")
+        ax.set_title(f"{self.trial.name}: Kaplan–Meier, {stats.ENDPOINTS[endpoint][2]}", fontsize=9)
+        ax.grid(True, alpha=0.3)
+        ax.legend(loc="lower left", fontsize=8)
+        return ax
 
 
 #: the per-patient columns the statistics read, besides the ``cov_*`` covariates (and, for

@@ -26,6 +26,8 @@ SCALARS = (
     ("death_rate", np.float64, 0.0), ("contacts", np.int32, 0), ("escape_step", np.int64, -1),
 )
 VECTORS = ("pos", "vel", "vel_prev", "mot")
+#: the agent columns kept at each saved time (TissueResult.snapshots, agents.zarr)
+SNAPSHOT_COLUMNS = ("ids", "kind", "mode", "state", "pos")
 #: motility laws by their scenario names (``motility.law``)
 LAWS = {"ou": K.OU, "turn": K.TURN}
 #: below this many agents the serial kernels run (thread wake-ups would cost more than the work)

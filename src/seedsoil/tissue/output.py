@@ -50,13 +50,14 @@ import pandas as pd
 from ..cell.phenotype import MODES
 from ..hashing import content_hash
 from ..store import RUN_FILE, _jsonable, atomic_dir, run_record
-from .simulate import SNAPSHOT_COLUMNS
+from .engine import SNAPSHOT_COLUMNS
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
 
     from .scenario import TissueScenario
-    from .simulate import TissueResult
+# "TissueResult" (seedsoil.tissue.simulate) is not imported here, not even for type checking:
+# TissueResult.to_store / from_store / plot import this module, and the layers have no cycles.
 
 TABLES = ("timeseries", "escapes")
 AGENTS = "agents.zarr"
@@ -90,7 +91,7 @@ _NOTES = {
 
 
 # --------------------------------------------------------------------------- metadata
-def tissue_input_hash(result: "TissueResult") -> str:
+def tissue_input_hash(result: Any) -> str:
     """Content hash of everything that determines a tissue run: scenario, seed, cell-scale inputs, version."""
     from .. import __version__
 
@@ -98,7 +99,7 @@ def tissue_input_hash(result: "TissueResult") -> str:
                          "cells": _jsonable(dataclasses.asdict(result.cells)), "version": __version__})
 
 
-def tissue_metadata(result: "TissueResult") -> dict[str, Any]:
+def tissue_metadata(result: Any) -> dict[str, Any]:
     """What ``run.json`` holds (JSON-ready)."""
     return run_record(scale="tissue", seed=int(result.seed), content_hash=tissue_input_hash(result),
                       scenario=result.scenario, cells=dataclasses.asdict(result.cells), summary=dict(result.summary),
@@ -125,7 +126,7 @@ def _concat(snapshots: Sequence[Mapping[str, np.ndarray]], dims: int) -> dict[st
     return out
 
 
-def write_agents_zarr(result: "TissueResult", path: str | Path) -> Path:
+def write_agents_zarr(result: Any, path: str | Path) -> Path:
     """Write the snapshots (ragged: columns + offsets + times) and the final matrix to a Zarr group."""
     zarr = _zarr()
     path = Path(path)
@@ -224,7 +225,7 @@ def snapshot_indices(n: int) -> list[int]:
     return sorted({0, n // 2, n - 1}) if n else []
 
 
-def write_tissue_run(result: "TissueResult", out_dir: str | Path, *, force: bool = False, animate: bool = False,
+def write_tissue_run(result: Any, out_dir: str | Path, *, force: bool = False, animate: bool = False,
                      png: bool = True) -> Path:
     """Write a tissue run directory atomically (see the module docstring); returns its path.
 
@@ -322,7 +323,7 @@ def snapshot_figure(scenario: "TissueScenario"):
     return fig
 
 
-def _matrix_at(result: "TissueResult", k: int) -> dict[str, Any] | None:
+def _matrix_at(result: Any, k: int) -> dict[str, Any] | None:
     """The matrix at snapshot ``k`` (None if the run kept no matrix frames)."""
     frames = getattr(result, "matrix_frames", None) or []
     if k < len(frames) and frames[k]:
@@ -479,7 +480,7 @@ def plot_invasion(result: "TissueResult | pd.DataFrame", ax: "Axes | None" = Non
     return ax
 
 
-def write_figures(result: "TissueResult", folder: str | Path) -> list[Path]:
+def write_figures(result: Any, folder: str | Path) -> list[Path]:
     """``snapshot_<t>min.png`` (first, middle, last saved time) and ``invasion.png``."""
     folder = Path(folder)
     out = []
@@ -566,7 +567,7 @@ def _to_palette(frame, palette):
     return out
 
 
-def write_animation(result: "TissueResult", path: str | Path, *, fps: float = 4.0, dpi: int = 80) -> Path:
+def write_animation(result: Any, path: str | Path, *, fps: float = 4.0, dpi: int = 80) -> Path:
     """``tissue.gif``: one frame per saved snapshot (Pillow, no ffmpeg needed).
 
     The matrix (density in grey with its colour bar, tracks in colour) is drawn on every

@@ -7,9 +7,12 @@ with an exact Poisson confidence interval.
 """
 from __future__ import annotations
 
+import math
 import time as _time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from os import PathLike
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -17,13 +20,14 @@ from scipy import stats
 
 from ..cell.phenotype import MODES
 from . import _kernels as K
-from .engine import TissueEngine, set_threads
+from .engine import SNAPSHOT_COLUMNS, TissueEngine, set_threads
 from .model import CellInputs, build_engine, cell_inputs
 from .scenario import TissueScenario
 
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.axes import Axes
+
 MIN_PER_DAY = 1440.0
-#: columns saved per agent at each snapshot
-SNAPSHOT_COLUMNS = ("ids", "kind", "mode", "state", "pos")
 
 
 @dataclass
@@ -35,6 +39,10 @@ class TissueResult:
     (:data:`SNAPSHOT_COLUMNS`) of active and escaped agents. ``matrix``: final
     density and track strength on the matrix grid (x, y[, z]); ``matrix_frames``: the
     same two fields at every saved time.
+
+    ``repr`` is one line; in a notebook the result shows as a small table
+    (``_repr_html_``). :meth:`to_store` / :meth:`from_store` write and read a tissue run
+    directory (:mod:`seedsoil.tissue.output`), :meth:`plot` draws the invasion over time.
     """
 
     scenario: TissueScenario
@@ -55,6 +63,132 @@ class TissueResult:
     @property
     def snapshot_times(self) -> np.ndarray:
         return self.timeseries["time_min"].to_numpy()
+
+    # ------------------------------------------------------------------ display
+    @property
+    def scenario_name(self) -> str:
+        """The scenario's name (also when ``scenario`` is the plain dict of a run directory)."""
+        sc = self.scenario
+        name = getattr(sc, "name", None)
+        if name is None and isinstance(sc, dict):
+            name = (sc.get("scenario") or {}).get("name")
+        return str(name) if name is not None else "?"
+
+    def _duration_text(self) -> str:
+        t = self.snapshot_times
+        end = float(t[-1]) if len(t) else 0.0
+        return f"{end:g} min" if end < 180 else f"{end / 60:g} h"
+
+    def headline(self) -> str:
+        """Escapes with the rate per tumour cell per day, and the invasion at the end."""
+        s = self.summary
+        n = int(s.get("escape_events", 0))
+        rate = s.get("escape_rate_per_day", math.nan)
+        inv = int(s.get("invading_cells", 0))
+        return (f"{n} escape{'s' if n != 1 else ''} ({float(rate):.3g} per tumour cell per day), "
+                f"depth {float(s.get('depth_top10_um', math.nan)):.0f} µm (10 deepest), "
+                f"{inv} invading cell{'s' if inv != 1 else ''}")
+
+    def __repr__(self) -> str:
+        dims = getattr(self.scenario, "dims", None)
+        where = f"{dims}-D, " if dims else ""
+        return (f"TissueResult({self.scenario_name!r}, seed={self.seed}, {where}{self._duration_text()}, "
+                f"{self.headline()})")
+
+    def _repr_html_(self) -> str:
+        from .. import __version__
+        from .._html import result_html
+
+        s = self.summary
+        dims = getattr(self.scenario, "dims", None)
+        rows = [
+            ("simulated", self._duration_text() + (f" in {dims}-D" if dims else "")),
+            ("escapes (intravasations)", s.get("escape_events")),
+            ("escape rate (per tumour cell per day)", s.get("escape_rate_per_day")),
+            ("95 % interval (exact Poisson)",
+             f"{float(s.get('escape_rate_ci_low', math.nan)):.3g} – {float(s.get('escape_rate_ci_high', math.nan)):.3g}"),
+            ("tumour-cell days at risk", s.get("tumour_cell_days")),
+            ("invasion depth, 10 deepest cells (µm)", s.get("depth_top10_um")),
+            ("invasion depth, deepest cell (µm)", s.get("depth_max_um")),
+            ("invading tumour cells at the end", s.get("invading_cells")),
+            ("tumour cells, start → end", f"{s.get('tumour_cells_start', '—')} → {s.get('tumour_cells_end', '—')}"),
+            ("stroma with CAF tracks (fraction)", s.get("track_fraction")),
+        ]
+        tables: dict[str, Any] = {"timeseries": self.timeseries.shape, "escapes": self.escapes.shape}
+        tables["snapshots"] = f"{len(self.snapshots)} saved times" if self.snapshots else "not kept"
+        if self.matrix and "rho" in self.matrix:
+            tables["matrix"] = "density and tracks, grid " + " × ".join(map(str, np.shape(self.matrix["rho"])))
+        return result_html("TissueResult", self.scenario_name, rows, tables=tables, seed=self.seed,
+                           version=__version__)
+
+    # ------------------------------------------------------------------ run directory
+    def to_store(self, folder: str | PathLike, *, force: bool = False, png: bool = True,
+                 animate: bool = False) -> Path:
+        """Write this result as a tissue run directory
+        (:func:`seedsoil.tissue.output.write_tissue_run`: ``run.json``, the tables as Parquet,
+        the snapshots and matrix in ``agents.zarr``, PNGs unless ``png=False``, a GIF with
+        ``animate=True``); an existing folder is replaced only with ``force=True``."""
+        from .output import write_tissue_run
+
+        if not isinstance(self.scenario, TissueScenario):
+            raise TypeError("to_store needs the TissueScenario; this result's scenario is the plain dict of a run "
+                            "directory whose scenario no longer validates")
+        return write_tissue_run(self, folder, force=force, png=png, animate=animate)
+
+    @classmethod
+    def from_store(cls, folder: str | PathLike, *, agents: bool = True) -> "TissueResult":
+        """Read a tissue run directory back.
+
+        ``timeseries`` and ``escapes`` come back exactly; ``seed``, ``cells``, ``summary``
+        and ``timings`` from ``run.json`` (a non-finite summary value, written as null,
+        comes back as NaN; ``timings`` gains the ``write_s`` of the writer). With
+        ``agents=True`` (default) the snapshots, the final matrix and the matrix at every
+        saved time are read from ``agents.zarr``; with ``agents=False`` they stay on disk
+        (``snapshots`` and ``matrix_frames`` empty, ``matrix`` ``{}``): the tables and the
+        summary only, fast for a large run. ``scenario`` is the :class:`TissueScenario`,
+        or the plain dict of ``run.json`` if it no longer validates (another version).
+        """
+        import json
+
+        from ..errors import ScenarioError
+        from ..store import RUN_FILE
+        from . import output
+        from .model import CellInputs
+
+        d = Path(folder)
+        if agents:
+            data = output.read_tissue_run(d)
+            meta = data["run"]
+        else:
+            meta = json.loads((d / RUN_FILE).read_text(encoding="utf-8"))
+            if meta.get("scale") != "tissue":
+                raise ValueError(f"{d}: not a tissue run directory (run.json scale = {meta.get('scale')!r})")
+            try:
+                scenario = TissueScenario.from_dict(meta["scenario"])
+            except ScenarioError:
+                scenario = None
+            data = {"scenario": scenario, "snapshots": [], "matrix": {}, "matrix_frames": []}
+            for name in output.TABLES:
+                data[name] = pd.read_parquet(d / f"{name}.parquet")
+        cells = CellInputs(**meta["cells"])
+        summary = {k: (math.nan if v is None else v) for k, v in meta.get("summary", {}).items()}
+        scenario = data["scenario"] if data["scenario"] is not None else meta["scenario"]
+        return cls(scenario=scenario, seed=int(meta["seed"]), cells=cells, timeseries=data["timeseries"],
+                   escapes=data["escapes"], snapshots=data["snapshots"], matrix=data["matrix"],
+                   matrix_frames=data["matrix_frames"], summary=summary, timings=dict(meta.get("timings") or {}))
+
+    # ------------------------------------------------------------------ figure
+    def plot(self, ax: "Axes | None" = None) -> "Axes":
+        """Invasion over time (:func:`seedsoil.tissue.output.plot_invasion`): depth of the 10
+        deepest and of the deepest tumour cell beyond the initial edge (µm, left axis),
+        invading cells and cumulative escapes (cells, right axis), time in min or h. Draws on
+        ``ax`` (default: a new matplotlib Figure, not registered with pyplot; in a notebook
+        show it with ``ax.figure``) and returns it."""
+        from .output import plot_invasion
+
+        ax = plot_invasion(self.timeseries, ax)
+        ax.set_title(f"{self.scenario_name} (seed {self.seed}): {self.headline()}", fontsize=9)
+        return ax
 
 
 def poisson_rate_ci(events: int, exposure: float, level: float = 0.95) -> tuple[float, float]:

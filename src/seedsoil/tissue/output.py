@@ -443,7 +443,7 @@ def _fmt_time(t: float) -> str:
     return f"{t:g} min ({t / 60:.1f} h)" if t >= 60 else f"{t:g} min"
 
 
-def plot_invasion(result: "TissueResult | pd.DataFrame", ax: "Axes | None" = None) -> "Axes":
+def plot_invasion(result: "Any | pd.DataFrame", ax: "Axes | None" = None) -> "Axes":
     """Invasion over time: how deep tumour cells got beyond the initial tumour edge, how many
     invade, how many escaped into the vessel.
 

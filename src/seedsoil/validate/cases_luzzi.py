@@ -36,9 +36,7 @@ from pathlib import Path
 
 from seedsoil.validate import Check, case
 
-SOURCE = ("Luzzi KJ et al. Multistep nature of metastatic inefficiency: dormancy of solitary cells after "
-          "successful extravasation and limited survival of early micrometastases. Am J Pathol "
-          "1998;153(3):865-873. doi:10.1016/S0002-9440(10)65628-3")
+SOURCE = "doi:10.1016/S0002-9440(10)65628-3"
 
 #: Scenario file name, looked up in the examples folder.
 SCENARIO_FILE = "luzzi_1998.toml"

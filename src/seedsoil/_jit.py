@@ -1,4 +1,4 @@
-"""JIT options for every numba kernel, in one place (STYLE.md §4).
+"""JIT options for every numba kernel, in one place.
 
 ``cache=True`` keeps compiled kernels on disk between runs; ``nogil`` lets the
 cohort executor run kernels from threads. ``fastmath`` stays off: results must

@@ -1,6 +1,6 @@
 """Unit conversion at the boundary: every value a user writes becomes an internal unit here.
 
-Internal units (DESIGN.md): time day, length mm, volume mm³, cells count,
+Internal units (docs/model.md §1): time day, length mm, volume mm³, cells count,
 concentration nM, rates per day. Inside the engines numbers carry no units.
 """
 from __future__ import annotations

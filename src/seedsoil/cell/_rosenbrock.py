@@ -1,6 +1,6 @@
 """Rosenbrock methods as tableaux,.
 
-A method is declared by its coefficients (STYLE.md §3), in the formulation of
+A method is declared by its coefficients, in the formulation of
 the Kinetic PreProcessor (Sandu et al. 1997, Atmos Environ 31:3459,
 doi:10.1016/S1352-2310(97)83212-8; Damian et al. 2002, doi:10.1016/S0098-1354(02)00128-X):
 

@@ -1,6 +1,6 @@
 """Signalling networks as data: species, inputs, parameters and reactions.
 
-A :class:`Network` is declarative (STYLE.md §3): a user edits or extends it
+A :class:`Network` is declarative (docs/cell.md): a user edits or extends it
 (``network.with_reaction(...)``, ``network.with_parameters(...)``, or a TOML
 file) without touching the solver. The solver, the SBML writer and the
 reference right-hand side all read the same sympy rate expressions.

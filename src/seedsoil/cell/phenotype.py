@@ -3,7 +3,7 @@
 A cell's mode is read from its Rac1/RhoA switch (Sahai & Marshall 2003; Huang et
 al. 2014: amoeboid = RhoA-high Rac1-low, mesenchymal = Rac1-high RhoA-low,
 hybrid = both high, both-low); its speed and persistence follow from the mode
-(SCIENCE.md §5); it is dormant (non-dividing) when ZEB1 is high (Castaño 2018).
+(Friedl & Wolf 2010; docs/cell.md); it is dormant (non-dividing) when ZEB1 is high (Castaño 2018).
 
 :func:`phenotype_response` is what the tissue and body scales consume: the
 population :class:`Phenotype` under given drug exposures, cached by content hash.

@@ -13,7 +13,7 @@ without ``value`` are groups, so ``[primary.gompertz.rate]`` is the parameter
 ``note``    what it means
 
 The library is the single table of constraints used to validate scenarios
-(DESIGN.md principle 4; STYLE.md §7).
+(docs/architecture.md).
 """
 from __future__ import annotations
 

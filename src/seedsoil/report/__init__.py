@@ -1,7 +1,7 @@
 """Figures and a self-contained HTML report of a patient run or a virtual trial, imported only when used.
 
 Importing this package imports no plotting library: matplotlib is loaded by
-the functions that draw (STYLE.md item 15).
+the functions that draw (docs/architecture.md).
 
 >>> from seedsoil.report import write_report
 >>> write_report({"base": result, "with therapy": other}, "report.html")  # doctest: +SKIP

@@ -1,7 +1,7 @@
 """numba kernels of the tissue engine: binning, pair mechanics + motility, position update,
 matrix remodelling, division and death.
 
-Units: µm and minutes. Kernels take only arrays and scalars (STYLE.md §4); the
+Units: µm and minutes. Kernels take only arrays and scalars (docs/architecture.md); the
 driver is :mod:`seedsoil.tissue.engine`. Agents are columns: ``pos`` (n × d),
 ``vel`` / ``vel_prev`` / ``mot`` (n × d), and one value per agent for the rest.
 

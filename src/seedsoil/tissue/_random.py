@@ -2,8 +2,8 @@
 
 A draw depends only on its key, never on which thread computes it or in which
 order agents are stored, so a tissue run gives the same trajectories for any
-numba thread count and any spatial re-ordering of the agent columns (DESIGN.md
-principle 3; STYLE.md §6). The mixer is the SplitMix64 finaliser (Steele, Lea &
+numba thread count and any spatial re-ordering of the agent columns (docs/tissue.md,
+Numerics). The mixer is the SplitMix64 finaliser (Steele, Lea &
 Flood 2014, doi:10.1145/2714064.2660195), applied twice over the packed key.
 """
 from __future__ import annotations

@@ -5,7 +5,7 @@ Units: µm and minutes, as everywhere in :mod:`seedsoil.tissue`. Tracks are arra
 ``positions[track, time, axis]`` (n_tracks × n_times × d, µm) sampled at equal
 intervals; lags are given in samples (an integer number of save intervals).
 
-The Fürth persistent random walk (Fürth 1920; SCIENCE.md §5) of speed ``S`` and
+The Fürth persistent random walk (Fürth 1920; docs/tissue.md, Equations as implemented) of speed ``S`` and
 persistence time ``P`` has ``MSD(t) = 2 S² P [t − P (1 − e^(−t/P))]`` in any
 dimension d (``S²`` is the mean squared speed, split evenly over the axes), so
 the long-time diffusion coefficient is ``D = S² P / d``. The engine's two

@@ -1,7 +1,7 @@
 """The tissue engine: agent columns, the neighbour grid and the step loop over the numba kernels.
 
 Units: µm and minutes throughout ``seedsoil.tissue``. :class:`Agents` holds one
-array per attribute (DESIGN.md principle 2); :class:`TissueEngine` drives the
+array per attribute (agents are columns; docs/tissue.md, Numerics); :class:`TissueEngine` drives the
 kernels of :mod:`._kernels`: bin agents into a uniform voxel grid (cell list),
 compute motility and pair forces, advance positions (Adams-Bashforth 2), remodel
 the matrix, divide and die. At each neighbour-list rebuild the agent columns are

@@ -6,8 +6,9 @@
 worker processes or a Dask cluster), and returns an :class:`InvasionMap`: per
 point the escape rate per tumour cell per day (pooled over replicates, exact
 Poisson 95 % interval) and the rate relative to no drug (exact interval from the
-conditional binomial of the two Poisson counts). It is cached by the content
-hash of everything that determines it.
+conditional binomial of the two Poisson counts). The no-drug point is the
+reference: its relative rate is 1 by definition and has no interval (NaN). The
+map is cached by the content hash of everything that determines it.
 
 The body engine uses the *relative* rate: a patient scenario's ``[tissue]
 invasion_map = "file.json"`` makes its drugs' JAK1 / ROCK inhibition scale
@@ -36,8 +37,9 @@ from .simulate import poisson_rate_ci
 
 #: the network inputs a map may span (drug targets on the tissue path)
 MAP_INPUTS = ("JAKi", "ROCKi")
-#: bump when the tissue model changes what a run returns (invalidates cached maps)
-MODEL_VERSION = 1
+#: bump when the tissue model changes what a run returns (invalidates cached maps);
+#: 2: the reference point's relative interval is NaN (it was its ratio to itself)
+MODEL_VERSION = 2
 
 
 def _cache_dir() -> Path:
@@ -66,8 +68,9 @@ class InvasionMap:
 
     ``table``: one row per grid point, columns ``JAKi``, ``ROCKi`` (levels), ``events``,
     ``tumour_cell_days``, ``rate`` with ``rate_low`` / ``rate_high`` (95 %), ``relative``
-    (to the no-drug point) with ``relative_low`` / ``relative_high``, ``depth_um`` (mean
-    over replicates of the 10 deepest cells' depth) with ``depth_se``, ``replicates``.
+    (to the no-drug point) with ``relative_low`` / ``relative_high`` (NaN at the no-drug
+    point itself: 1 by definition, no interval), ``depth_um`` (mean over replicates of
+    the 10 deepest cells' depth) with ``depth_se``, ``replicates``.
     """
 
     table: pd.DataFrame
@@ -263,9 +266,15 @@ def invasion_map(scenario: TissueScenario, exposures: Mapping[str, Sequence[floa
                      "invading_cells": float(np.mean([r["invading"] for r in rs])), "replicates": replicates})
     table = pd.DataFrame(rows)
     names = [n for n in MAP_INPUTS if n in table.columns]
-    ref = table.loc[(table[names] == 0).all(axis=1)].iloc[0] if names else table.iloc[0]
+    ref_at = table.index[(table[names] == 0).all(axis=1)][0] if names else table.index[0]
+    ref = table.loc[ref_at]
     rel, rlo, rhi = [], [], []
-    for _, row in table.iterrows():
+    for at, row in table.iterrows():
+        if at == ref_at:  # the reference against itself: 1 by definition, no interval
+            rel.append(1.0)
+            rlo.append(math.nan)
+            rhi.append(math.nan)
+            continue
         if ref["events"] == 0:
             rel.append(1.0 if row["events"] == 0 else math.inf)
             rlo.append(0.0)

@@ -1,6 +1,6 @@
 """The PhysiCell mechanics workload as a seedsoil tissue run (the benchmark's common ground).
 
-From ``shared/bench/physicell_workload.md`` (PhysiCell 1.14.2, ``template`` project;
+As in ``benchmarks/README.md`` (PhysiCell 1.14.2, ``template`` project;
 Ghaffarizadeh et al. 2018, doi:10.1371/journal.pcbi.1005991): cells placed
 uniformly at random at 400 µm² per cell (2-D) or 5000 µm³ per cell (3-D), radius
 8.41 µm, no division or death; pair repulsion ``(1 − d/R)² · 10 µm/min`` for

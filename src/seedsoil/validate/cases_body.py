@@ -13,8 +13,16 @@ from scipy.integrate import quad, solve_ivp
 from ..scenario import Scenario
 from . import Check, case
 
-IWATA_SOURCE = "Iwata, Kawasaki, Shigesada 2000, J Theor Biol 203(2):177-186"
-#: Iwata's fit for one hepatocellular carcinoma patient (a, b, m C; alpha U, 2/3 also used)
+IWATA_SOURCE = ("Iwata K, Kawasaki K, Shigesada N. A dynamical model for the growth and size distribution of "
+                "multiple metastatic tumors. J Theor Biol 2000;203(2):177-186. doi:10.1006/jtbi.2000.1075")
+CASTANO_SOURCE = ("Castaño Z et al. IL-1β inflammatory response driven by primary breast cancer prevents "
+                  "metastasis-initiating cell colonization. Nat Cell Biol 2018;20(9):1084-1097. "
+                  "doi:10.1038/s41556-018-0173-5")
+KUZNETSOV_SOURCE = ("Kuznetsov VA, Makalkin IA, Taylor MA, Perelson AS. Nonlinear dynamics of immunogenic tumors: "
+                    "parameter estimation and global bifurcation analysis. Bull Math Biol 1994;56(2):295-321. "
+                    "doi:10.1007/BF02460644")
+#: Iwata's fit for one hepatocellular carcinoma patient (a, b, m as published; alpha as widely quoted,
+#: 2/3 also used)
 IWATA = {"a": 0.00286, "b": 7.3e10, "m": 5.3e-8, "alpha": 0.663}
 
 
@@ -137,7 +145,7 @@ def outgrowing(strength: float, *, surgery: bool, blockade: bool) -> float:
     return count_above(res, OUTGROWTH_CELLS)
 
 
-@case("castano_2018_direction", source="doi:10.1038/s41556-018-0173-5",
+@case("castano_2018_direction", source=CASTANO_SOURCE,
       description="Inflammatory primary: resection or IL-1R blockade raises outgrowing metastases; "
                   "non-inflammatory primary: no such brake")
 def castano_case() -> list[Check]:
@@ -177,7 +185,7 @@ def kuznetsov_body_scenario(dt: float) -> Scenario:
     })
 
 
-@case("kuznetsov_1994_body_engine", source="doi:10.1007/BF02460644",
+@case("kuznetsov_1994_body_engine", source=KUZNETSOV_SOURCE,
       description="The body engine, configured as Kuznetsov's system with the published parameters, "
                   "settles on the immune-held dormant equilibrium; error is first order in dt")
 def kuznetsov_body_case() -> list[Check]:

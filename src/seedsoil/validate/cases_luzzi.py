@@ -1,7 +1,7 @@
 """Validation case: the Luzzi (1998) metastatic funnel in the mouse liver.
 
 B16F1 melanoma cells were injected into the mesenteric vein and their fates
-counted in the liver (Luzzi et al., Am J Pathol 1998; SCIENCE.md §2). The
+counted in the liver (Luzzi et al., Am J Pathol 1998; docs/validation.md). The
 scenario ``examples/luzzi_1998.toml`` injects 1e5 cells into a mouse without a
 primary tumour; this module runs it with a fixed seed and compares each row of
 the published table with what the simulated liver holds.
@@ -59,7 +59,7 @@ MICRO_MIN_CELLS = 2.0
 #: (1e4 cells = 0.27 mm diameter at 1e6 cells/mm^3, visible on the liver surface).
 MACRO_MIN_CELLS = 1e4
 
-#: Luzzi 1998 (SCIENCE.md §2), fractions of injected cells.
+#: Luzzi 1998, fractions of injected cells as widely quoted (docs/validation.md).
 EXPECTED = {
     "arrested_90min": 0.87,
     "extravasated_day3": 0.83,

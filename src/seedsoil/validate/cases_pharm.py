@@ -16,12 +16,13 @@ from . import Check, case
 JAKAFI_SOURCE = (
     "Jakafi (ruxolitinib) US prescribing information, section 12.3 (Incyte; single doses 5-200 mg in "
     "healthy subjects: Cmax 205-7100 nM, AUC 862-30700 nM·h, Tmax 1-2 h, t½ ~3 h); "
-    "Shi et al., J Clin Pharmacol 2011;51(12):1644-1654, doi:10.1177/0091270010389469 [U: not read]"
+    "Shi JG et al. J Clin Pharmacol 2011;51(12):1644-1654, doi:10.1177/0091270010389469 (the single-dose "
+    "study behind the label; the numbers are taken from the label)"
 )
 
 #: Label Cmax (nM) at the ends of the single-dose range, 5 and 200 mg.
 CMAX_LABEL = {5.0: 205.0, 200.0: 7100.0}
-#: Label AUC (nM·h) at 5 and 200 mg [U: quoted from the label text, not checked against Shi 2011].
+#: Label AUC (nM·h) at 5 and 200 mg, as the label prints them (not checked against Shi 2011).
 AUC_LABEL = {5.0: 862.0, 200.0: 30700.0}
 #: Between-subject variability of ruxolitinib exposure is ~30 % CV (label: Vss CV 29 %), and the
 #: preset is one mean patient with one compartment: cohort means are matched to ±30 %.

@@ -20,8 +20,8 @@ import numpy as np
 from . import Check, case
 
 FURTH = ("Fürth R. Die Brownsche Bewegung bei Berücksichtigung einer Persistenz der Bewegungsrichtung. "
-         "Z Phys 1920;2:244-256 (doi:10.1007/BF01328731 [U: DOI not checked]); persistent random walk "
-         "MSD(t) = 2 S² P [t − P (1 − e^(−t/P))] (SCIENCE.md §5), as fitted to cell tracks in Wu PH et al. "
+         "Z Phys 1920;2:244-256, doi:10.1007/BF01328731 (DOI not verified); the persistent random walk "
+         "MSD(t) = 2 S² P (t − P (1 − e^(−t/P))) of docs/tissue.md, as fitted to cell tracks in Wu PH et al. "
          "PNAS 2014;111(11):3949-3954, doi:10.1073/pnas.1318967111")
 FRIEDL_WOLF = ("Friedl P, Wolf K. Plasticity of cell migration: a multiscale tuning model. J Cell Biol "
                "2010;188(1):11-19. doi:10.1083/jcb.200909003 (Table I: mesenchymal 0.1-1 µm/min; amoeboid, blebby "

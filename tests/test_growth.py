@@ -1,5 +1,6 @@
 """Growth laws (body/growth.py): closed forms against the ODE, inverses, the compiled
-(kernel) side against the NumPy side, and Iwata's Gompertz curve."""
+(kernel) side against the NumPy side, the conformance check ``check_growth_law`` on every
+law (and that it fails for broken ones), and Iwata's Gompertz curve."""
 from __future__ import annotations
 
 import math
@@ -21,6 +22,7 @@ from seedsoil.body.growth import (
     make_law,
 )
 from seedsoil.errors import ScenarioError
+from seedsoil.testing import check_growth_law, modules_loaded_by
 
 #: (id, law, initial size, horizon in days): growth, saturation, decline, von Bertalanffy
 CASES = [
@@ -246,6 +248,84 @@ def test_kernel_parameter_tuples_survive_the_disk_cache():
     orphan = getattr(growth, "_params_some_other_process_law_0123456789abcdef")
     assert orphan not in growth._LAW_OF_PARAMS
     assert pickle.loads(pickle.dumps(orphan)) is orphan
+
+
+def test_testing_module_does_not_import_the_body():
+    assert [m for m in modules_loaded_by("import seedsoil.testing", "seedsoil") if m.startswith("seedsoil.body")] == []
+
+
+# ----------------------------------------------------------------------------- conformance check
+@pytest.mark.parametrize("law", sorted(LAWS.values(), key=lambda c: c.name), ids=sorted(LAWS))
+def test_check_growth_law_passes_every_builtin_law(law):
+    check_growth_law(law)  # on each of the class's examples
+
+
+@pytest.mark.parametrize("name, law, x0, horizon", CASES, ids=IDS)
+def test_check_growth_law_passes_every_case(name, law, x0, horizon):
+    check_growth_law(law)
+
+
+@dataclass(frozen=True)
+class WrongRate(Logistic, register=False):
+    """The logistic law with a per-capita rate 10 % too high: inconsistent with its solution."""
+
+    name: ClassVar[str] = "logistic_wrong_rate"
+
+    @staticmethod
+    def rate_fn(n, rate_constant, carrying_capacity):
+        return 1.1 * rate_constant * (1.0 - n / carrying_capacity)
+
+
+@dataclass(frozen=True)
+class WrongInverse(Logistic, register=False):
+    """The logistic law whose time_to forgot the carrying capacity (the exponential's)."""
+
+    name: ClassVar[str] = "logistic_wrong_inverse"
+
+    @staticmethod
+    def time_to_fn(n0, n1, rate_constant, carrying_capacity):
+        if n1 <= n0:
+            return 0.0
+        return math.log(n1 / n0) / rate_constant
+
+
+@dataclass(frozen=True)
+class BranchOnTime(Exponential, register=False):
+    """An exponential law whose solution branches on t: NumPy cannot evaluate it on a grid."""
+
+    name: ClassVar[str] = "exponential_branch_on_t"
+
+    @staticmethod
+    def solution_fn(n0, t, rate_constant):
+        if t <= 0.0:
+            return n0
+        return n0 * np.exp(rate_constant * t)
+
+
+@pytest.mark.parametrize("law, check", [
+    (WrongRate(0.3, 1e6), r"d/dt solution == rate\(n\)·n"),
+    (WrongInverse(0.3, 1e6), r"time_to\(n0, solution\(n0, t\)\) == t"),
+    (BranchOnTime(0.1), r"solution on an array"),
+], ids=["wrong_rate", "wrong_inverse", "branch_on_t"])
+def test_check_growth_law_fails_a_broken_law(law, check):
+    with pytest.raises(AssertionError, match=f"growth law {type(law).__name__}.*: {check}"):
+        check_growth_law(law)
+
+
+def test_check_growth_law_wants_a_growth_law():
+    with pytest.raises(AssertionError, match="not a growth law"):
+        check_growth_law(object())
+    with pytest.raises(AssertionError, match=r"d/dt solution"):
+        check_growth_law(WrongRate)  # a class: checked on its examples (here the logistic law's)
+
+    @dataclass(frozen=True)
+    class Unchecked(Exponential, register=False):
+        name: ClassVar[str] = "exponential_without_examples"
+        examples: ClassVar[tuple] = ()
+
+    with pytest.raises(AssertionError, match="no examples"):
+        check_growth_law(Unchecked)
+    check_growth_law(Unchecked(0.1))
 
 
 # ----------------------------------------------------------------------------- Iwata 2000

@@ -100,7 +100,8 @@ def run_python_blocks(name: str, tmp_path: Path, monkeypatch) -> dict:
         buf = io.StringIO()
         try:
             with contextlib.redirect_stdout(buf):
-                exec(compile(body, f"docs/{name}[python block {i}]", "exec"), namespace)
+                # dont_inherit: run as a reader would, without this file's `from __future__ import annotations`
+                exec(compile(body, f"docs/{name}[python block {i}]", "exec", dont_inherit=True), namespace)
         except Exception as exc:  # name the failing block
             raise AssertionError(f"{name} python block {i} failed: {type(exc).__name__}: {exc}\n"
                                  f"--- block ---\n{body}--- its output ---\n{buf.getvalue()}") from exc

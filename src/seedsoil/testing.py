@@ -156,3 +156,177 @@ def check_engine(engine, *, seed: int = 3) -> None:
     s = a.summary
     assert s["surgery_day"] < s["end_day"], "surgery after the end of the run"
     assert np.all(ts.loc[ts["day"] > s["surgery_day"] + 1e-9, "primary_cells"] == 0), "a primary after surgery"
+
+
+# --------------------------------------------------------------------------- growth laws
+#: sizes (cells) at which ``check_growth_law`` starts the law
+GROWTH_CHECK_SIZES = (1.0, 2.0, 10.0, 63.0, 1e3, 1e4, 3.3e6, 1e8, 4.2e8, 1e10, 1e11)
+#: times at which it looks, in units of the law's time scale 1/|rate(n0)| at the start
+GROWTH_CHECK_TIMES = (0.01, 0.1, 0.5, 1.0, 2.0, 5.0)
+
+
+def check_growth_law(law, *, sizes=GROWTH_CHECK_SIZES, times=GROWTH_CHECK_TIMES, rtol: float = 1e-6) -> None:
+    """Check a growth law of ``seedsoil.body.growth`` (a class, checked on each of its
+    ``examples``, or an instance); raise AssertionError naming the law, the check and the
+    point where it fails.
+
+    On a grid of initial sizes n0 (``sizes``, cells) and times (``times``, in units of
+    the time scale 1/|rate(n0)| of each start) it checks that
+
+    * ``solution(n0, 0) == n0`` (to rounding, 1e-9) and a law started from 0 cells stays at 0;
+    * d/dt solution(n0, t) = rate(n)·n at n = solution(n0, t) (central differences,
+      relative tolerance ``rtol`` plus the differences' round-off);
+    * ``time_to(n0, solution(n0, t)) == t`` (to 1e-9, or within the error a size error of
+      1e-12 makes where the curve is flat) wherever the tumour grew, 0 where it did not,
+      and ``solution(n0, time_to(n0, n1)) == n1`` where ``time_to`` is finite;
+    * monotonicity: solution is monotone in t (in the direction of rate(n0)) and
+      non-decreasing in n0; time_to is non-decreasing in n1;
+    * NumPy and kernels agree: ``law.rate``/``solution``/``time_to`` against the compiled
+      ``kernel_rate``/``kernel_solution``/``kernel_time_to`` to the last bit or 1e-12, and
+      the NumPy methods give the same on arrays as element by element;
+    * the law round-trips its parameters (``parameters()``, ``make_law``, ``kernel_params()``)
+      and names a unit for each.
+    """
+    import math
+
+    from .body import growth as G
+
+    if isinstance(law, type):
+        if not issubclass(law, G.GrowthLaw):
+            raise AssertionError(f"{law.__qualname__} is not a growth law (a subclass of GrowthLaw)")
+        if not law.examples:
+            raise AssertionError(f"growth law {law.name!r}: no examples to check; give the class "
+                                 "examples = ({<parameter>: <value>, ...}, ...) or pass an instance")
+        for params in law.examples:
+            check_growth_law(law(**params), sizes=sizes, times=times, rtol=rtol)
+        return
+    if not isinstance(law, G.GrowthLaw):
+        raise AssertionError(f"{law!r} is not a growth law (an instance of GrowthLaw)")
+
+    def fail(check: str, detail: str) -> None:
+        raise AssertionError(f"growth law {law!r}: {check}: {detail}")
+
+    def close(a: float, b: float, tol: float) -> bool:
+        return a == b or abs(a - b) <= tol * max(abs(a), abs(b))
+
+    # ---- parameters
+    cls = type(law)
+    params = law.parameters()
+    if list(params) != list(cls.param_names) or set(cls.units) != set(params):
+        fail("parameters", f"parameters() {list(params)}, units {list(cls.units)} and the scalar functions' "
+                           f"parameters {list(cls.param_names)} must name the same parameters")
+    if cls(**params) != law:
+        fail("parameters", f"{cls.__name__}(**parameters()) = {cls(**params)!r} is another law")
+    if G.LAWS.get(law.name) is cls and G.make_law(law.name, params) != law:
+        fail("parameters", f"make_law({law.name!r}, parameters()) = {G.make_law(law.name, params)!r}")
+    lp = law.kernel_params()
+    if tuple(lp._fields) != tuple(cls.param_names) or tuple(lp) != tuple(params.values()):
+        fail("kernel_params", f"{lp!r} does not hold parameters() = {params}")
+    read_as = G._LAW_OF_PARAMS.get(type(lp))
+    if read_as is None or read_as.name != law.name or read_as.param_names != cls.param_names:
+        fail("kernel_params", f"the kernels would read {lp!r} as another law ({read_as})")
+
+    # ---- NumPy side on arrays (elementwise) and against the kernels
+    sizes = np.sort(np.asarray(sizes, dtype=float))
+    scaled = np.sort(np.asarray(times, dtype=float))
+    if sizes[0] <= 0 or scaled[0] <= 0:
+        raise ValueError("check_growth_law: sizes and times must be > 0")
+    try:
+        rates = np.asarray(law.rate(sizes), dtype=float)
+    except Exception as exc:  # e.g. an `if` on n
+        fail("rate on an array", f"rate_fn must work elementwise on a NumPy array n "
+                                 f"(use np.* functions, np.where instead of if): {type(exc).__name__}: {exc}")
+    if rates.shape != sizes.shape or not np.all(np.isfinite(rates)):
+        fail("rate", f"rate({list(sizes)}) = {rates}: want finite values of the same shape")
+    for n, r in zip(sizes, rates):
+        one = float(law.rate(float(n)))
+        kern = float(G.kernel_rate(lp, float(n)))
+        if not close(one, float(r), 1e-12):
+            fail("rate on an array", f"rate([... {n:g} ...]) = {r!r} but rate({n:g}) = {one!r}")
+        if not close(kern, one, 1e-12):
+            fail("kernel rate", f"kernel_rate({n:g}) = {kern!r}, NumPy rate({n:g}) = {one!r}")
+
+    for n0, r0 in zip(sizes, rates):
+        n0 = float(n0)
+        tau = 1.0 / abs(r0) if r0 != 0.0 else 1.0
+        ts = scaled * tau
+        where = f"n0 = {n0:g}"
+        # ---- start
+        x0 = float(law.solution(n0, 0.0))
+        if not close(x0, n0, 1e-9):
+            fail("solution(n0, 0) == n0", f"{where}: solution = {x0!r}")
+        try:
+            xs = np.asarray(law.solution(n0, ts), dtype=float)
+        except Exception as exc:
+            fail("solution on an array", f"solution_fn must work elementwise on a NumPy array t "
+                                         f"(branch only on n0 and the parameters): {type(exc).__name__}: {exc}")
+        if xs.shape != ts.shape or not np.all(np.isfinite(xs)) or np.any(xs < 0):
+            fail("solution", f"{where}: solution(n0, {list(ts)}) = {xs}: want finite sizes >= 0")
+        for t, x in zip(ts, xs):
+            one = float(law.solution(n0, float(t)))
+            kern = float(G.kernel_solution(lp, n0, float(t)))
+            if not close(one, float(x), 1e-12):
+                fail("solution on an array", f"{where}: solution(n0, [... {t:g} ...]) = {x!r} but "
+                                             f"solution(n0, {t:g}) = {one!r}")
+            if not close(kern, one, 1e-12):
+                fail("kernel solution", f"{where}, t = {t:g}: kernel_solution = {kern!r}, NumPy {one!r}")
+        # ---- the ODE: d/dt solution = rate(n) n
+        for t, x in zip(ts, xs):
+            h = 1e-3 * ts[0]
+            deriv = (float(law.solution(n0, t + h)) - float(law.solution(n0, t - h))) / (2.0 * h)
+            g = float(law.growth(float(x)))
+            roundoff = 100.0 * np.finfo(float).eps * x / h
+            if not abs(deriv - g) <= rtol * abs(g) + roundoff:
+                fail("d/dt solution == rate(n)·n", f"{where}, t = {t:g}: n = {x:g}, finite difference "
+                                                   f"{deriv:.10g} cells/day, rate(n)·n = {g:.10g}")
+        # ---- monotonicity in t
+        fine = np.linspace(0.0, ts[-1], 201)
+        curve = np.asarray(law.solution(n0, fine), dtype=float)
+        slack = 1e-13 * np.maximum(np.abs(curve[1:]), np.abs(curve[:-1]))
+        step = np.diff(curve) if r0 >= 0 else -np.diff(curve)
+        if np.any(step < -slack):
+            i = int(np.argmax(step < -slack))
+            fail("monotone in t", f"{where}: rate(n0) = {r0:g} but solution goes from {curve[i]!r} to "
+                                  f"{curve[i + 1]!r} between t = {fine[i]:g} and {fine[i + 1]:g}")
+        # ---- inverse
+        if law.time_to(n0, n0) != 0.0:
+            fail("time_to(n0, n0) == 0", f"{where}: {law.time_to(n0, n0)!r}")
+        for t, x in zip(ts, xs):
+            x = float(x)
+            back = law.time_to(n0, x)
+            kern = float(G.kernel_time_to(lp, n0, x))
+            if not (close(kern, back, 1e-12) or (math.isnan(kern) and math.isnan(back))):
+                fail("kernel time_to", f"{where}, n1 = {x!r}: kernel_time_to = {kern!r}, NumPy {back!r}")
+            if x <= n0:
+                if back != 0.0:
+                    fail("time_to(n0, n1 <= n0) == 0", f"{where}, n1 = {x!r}: time_to = {back!r}")
+                continue
+            if math.isinf(back):
+                if abs(float(law.rate(x))) * t < 1e-6:
+                    continue  # solution(n0, t) rounded onto a plateau
+                fail("time_to(n0, solution(n0, t)) == t", f"{where}, t = {t:g}: solution = {x!r}, "
+                                                          "time_to says it is never reached")
+            flat = 1e-12 * x / abs(float(law.growth(x)))
+            if not abs(back - t) <= 1e-9 * t + flat:
+                fail("time_to(n0, solution(n0, t)) == t", f"{where}, t = {t:g}: solution = {x!r}, "
+                                                          f"time_to = {back!r}")
+        targets = n0 * np.array([1.5, 3.0, 10.0, 1e3, 1e6])
+        back = [law.time_to(n0, float(n1)) for n1 in targets]
+        if any(b2 < b1 for b1, b2 in zip(back, back[1:])):
+            fail("time_to monotone in n1", f"{where}: time_to(n0, {list(targets)}) = {back}")
+        for n1, b in zip(targets, back):
+            if math.isfinite(b) and not close(float(law.solution(n0, b)), float(n1), 1e-9):
+                fail("solution(n0, time_to(n0, n1)) == n1", f"{where}, n1 = {n1:g}: time_to = {b!r}, "
+                                                            f"solution there = {float(law.solution(n0, b))!r}")
+    # ---- order preserving in n0 (solutions of dn/dt = g(n) do not cross)
+    tau = 1.0 / max(float(np.max(np.abs(rates))), 1e-300)  # the fastest time scale on the grid
+    for t in scaled * tau:
+        at = np.array([float(law.solution(float(n0), t)) for n0 in sizes])
+        if np.any(np.diff(at) < -1e-13 * at[1:]):
+            fail("monotone in n0", f"t = {t:g}: solution(n0, t) for n0 = {list(sizes)} is {list(at)}")
+    # ---- no tumour stays no tumour
+    zero = np.asarray(law.solution(0.0, np.array([0.0, 10.0, 1e4])), dtype=float)
+    if np.any(zero != 0.0) or float(G.kernel_solution(lp, 0.0, 10.0)) != 0.0:
+        fail("solution(0, t) == 0", f"NumPy {zero}, kernel {G.kernel_solution(lp, 0.0, 10.0)!r}")
+    if law.time_to(0.0, 1e8) != math.inf:
+        fail("time_to(0, n1) == inf", f"time_to(0, 1e8) = {law.time_to(0.0, 1e8)!r}")

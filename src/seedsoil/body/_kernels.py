@@ -22,7 +22,7 @@ import math
 import numpy as np
 
 from .._jit import jit
-from .growth import EXPONENTIAL, GOMPERTZ, LOGISTIC
+from .growth import law_rate, law_solution
 
 # ---- indices into the parameter vector ``par``
 (P_MU, P_GAMMA, P_FROM_METS, P_CTC_RATE, P_ARREST_EXTRAV, P_PROLIF, P_DORMANT,
@@ -57,42 +57,6 @@ STATUS_END, STATUS_DEATH, STATUS_RELAPSE = 0, 1, 2
 
 
 @jit
-def law_per_capita(code, lp, x):
-    """g(x)/x for the growth law ``code`` with parameters ``lp``."""
-    if code == EXPONENTIAL:
-        return lp[0]
-    if code == LOGISTIC:
-        return lp[0] * (1.0 - x / lp[1])
-    if code == GOMPERTZ:
-        return lp[0] * math.log(lp[1] / x)
-    # POWER_LAW
-    return lp[0] * x ** (lp[1] - 1.0) - lp[2]
-
-
-@jit
-def law_advance(code, lp, x, dt):
-    """Exact solution of dx/dt = g(x) over ``dt`` from ``x``."""
-    if x <= 0.0:
-        return 0.0
-    if code == EXPONENTIAL:
-        return x * math.exp(lp[0] * dt)
-    if code == LOGISTIC:
-        return lp[1] / (1.0 + (lp[1] / x - 1.0) * math.exp(-lp[0] * dt))
-    if code == GOMPERTZ:
-        return lp[1] * math.exp(math.log(x / lp[1]) * math.exp(-lp[0] * dt))
-    g = lp[1]
-    u0 = x ** (1.0 - g)
-    if lp[2] > 0.0:
-        us = lp[0] / lp[2]
-        u = us + (u0 - us) * math.exp(-(1.0 - g) * lp[2] * dt)
-    else:
-        u = u0 + (1.0 - g) * lp[0] * dt
-    if u <= 0.0:
-        return 0.0
-    return u ** (1.0 / (1.0 - g))
-
-
-@jit
 def kill_rate(par, x, effectors):
     """Per-cell immune kill rate (/day) on a colony of ``x`` cells."""
     law = par[P_KILL_LAW]
@@ -120,8 +84,8 @@ def effector_step(par, e, burden, dt):
 
 
 @jit
-def _birth_death_rates(par, code, lp, x, effectors, fkill):
-    growth = law_per_capita(code, lp, x)
+def _birth_death_rates(par, law, x, effectors, fkill):
+    growth = law_rate(law, x)
     birth = max(par[P_DIVISION], growth)
     death = birth - growth + kill_rate(par, x, effectors) * fkill
     if death < 0.0:
@@ -202,12 +166,14 @@ def _seeding_weights(col, live, nlive, gamma):
 
 @jit
 def run_patient(rng, t, shed_primary, injected, suppression, fkill_arr, finv_arr, primary,
-                par, code, lp, record_stride, col_capacity):
+                par, law, record_stride, col_capacity):
     """Simulate one patient. Returns (col, rec, snap, out): the colony table, the records,
     the snapshot at surgery and the outcome vector (indices C_*, R_*, S_*, O_* above).
 
     ``t`` is the time grid (K+1 points); per-step arrays have K entries and hold
     the value for step k (from t[k] to t[k+1]); ``primary`` has K+1 entries.
+    ``law`` is the colony growth law's ``kernel_params()``: the kernel is compiled
+    once per law.
     """
     K = t.shape[0] - 1
     dt = par[P_DT]
@@ -375,7 +341,7 @@ def run_patient(rng, t, shed_primary, injected, suppression, fkill_arr, finv_arr
                     # exact event-by-event simulation inside the step
                     s = 0.0
                     while x > 0.0:
-                        b, d = _birth_death_rates(par, code, lp, x, e, fkill)
+                        b, d = _birth_death_rates(par, law, x, e, fkill)
                         total = (b + d) * x
                         if total <= 0.0:
                             break
@@ -388,16 +354,16 @@ def run_patient(rng, t, shed_primary, injected, suppression, fkill_arr, finv_arr
                             x -= 1.0
                         if x >= par[P_EXACT]:
                             # hand over to tau-leaping for the rest of the step
-                            b, d = _birth_death_rates(par, code, lp, x, e, fkill)
+                            b, d = _birth_death_rates(par, law, x, e, fkill)
                             x = bd_leap(rng, x, b, d, dti - s)
                             break
                 else:
                     # leap: rates frozen over the step, exact linear birth-death transition
-                    b, d = _birth_death_rates(par, code, lp, x, e, fkill)
+                    b, d = _birth_death_rates(par, law, x, e, fkill)
                     x = bd_leap(rng, x, b, d, dti)
             else:
                 dti = dt if col[i, C_ACTIVATED] <= tk else t_next - col[i, C_ACTIVATED]
-                x = law_advance(code, lp, x, dti) * math.exp(-kill_rate(par, x, e) * fkill * dti)
+                x = law_solution(law, x, dti) * math.exp(-kill_rate(par, x, e) * fkill * dti)
             if x < 1.0 and x < par[P_DET]:
                 x = 0.0
             col[i, C_SIZE] = x

@@ -29,8 +29,9 @@ from .._jit import jit
 from ._kernels import (
     P_ACT, P_ARREST_EXTRAV, P_BURDEN_TOTAL, P_CTC_RATE, P_DETECT, P_DORM_DEATH, P_DORMANT, P_DT,
     P_FROM_METS, P_GAMMA, P_LETHAL, P_MU, P_PROLIF, P_REVERT, P_STOP_RELAPSE, P_SURGERY, P_E0,
-    effector_step, kill_rate, law_per_capita,
+    effector_step, kill_rate,
 )
+from .growth import law_rate
 
 # record columns (same meaning as the stochastic engine's, as expectations)
 (M_T, M_PRIMARY, M_CTC, M_DORMANT_CELLS, M_COL_PROLIF, M_COL_DORMANT, M_MET_CELLS, M_E,
@@ -108,9 +109,10 @@ def _write_record(rec, i, t, primary, c, d, sp, sq, mass, e, shed, arrived, died
 
 @jit
 def run_meanfield(t, shed_primary, injected, suppression, fkill_arr, finv_arr, primary, par,
-                  code, lp, n_cells, y_max, record_stride, cfl):
+                  law, n_cells, y_max, record_stride, cfl):
     """Advance the expected state over the grid ``t``.
 
+    ``law`` is the colony growth law's ``kernel_params()`` (the kernel is compiled once per law).
     Returns (rec, n_p_surgery, n_q_surgery, n_p_end, n_q_end, out).
     """
     K = t.shape[0] - 1
@@ -192,7 +194,7 @@ def run_meanfield(t, shed_primary, injected, suppression, fkill_arr, finv_arr, p
         vmax = 1e-300
         for f in range(n_cells + 1):
             xf = x_f[f]
-            v_f[f] = law_per_capita(code, lp, xf) - kill_rate(par, xf, e) * fkill
+            v_f[f] = law_rate(law, xf) - kill_rate(par, xf, e) * fkill
             if abs(v_f[f]) > vmax:
                 vmax = abs(v_f[f])
         vq = par[P_DORM_DEATH]

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from . import _kernels_meanfield as MK
-from .growth import GOMPERTZ, LOGISTIC
+from .growth import Gompertz, Logistic
 from .model import BodyInputs
 from .result import STATUS_TEXT, PatientResult
 from .summary import build_events, build_summary
@@ -30,7 +30,7 @@ def grid_top(inputs: BodyInputs) -> float:
     p = inputs.scenario.parameters
     top = p["cells.lethal_burden"]
     law = inputs.colony_law
-    if law.code in (GOMPERTZ, LOGISTIC):
+    if isinstance(law, (Gompertz, Logistic)):
         top = min(top, law.carrying_capacity)  # type: ignore[attr-defined]
     return math.log(max(top, 2.0 * inputs.detect_cells, 10.0))
 
@@ -41,7 +41,7 @@ def run(inputs: BodyInputs, n_cells: int | None = None):
     stride = max(int(round(sc.output.record_every / inputs.dt)), 1)
     return MK.run_meanfield(inputs.t, inputs.shed_primary, inputs.injected, inputs.suppression,
                             inputs.immune_kill_factor, inputs.invasion_factor, inputs.primary, inputs.par,
-                            inputs.colony_law.code, inputs.colony_law.as_array(), n_cells, grid_top(inputs),
+                            inputs.colony_law.kernel_params(), n_cells, grid_top(inputs),
                             stride, CFL)
 
 

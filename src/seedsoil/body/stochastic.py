@@ -25,7 +25,7 @@ def run_kernel(inputs: BodyInputs, seed: int, *keys: int):
     rng = stream(seed, *keys, STREAM_BODY)
     return K.run_patient(rng, inputs.t, inputs.shed_primary, inputs.injected, inputs.suppression,
                          inputs.immune_kill_factor, inputs.invasion_factor, inputs.primary, inputs.par,
-                         inputs.colony_law.code, inputs.colony_law.as_array(), stride, 256)
+                         inputs.colony_law.kernel_params(), stride, 256)
 
 
 def colony_frame(col: np.ndarray) -> pd.DataFrame:

@@ -8,6 +8,7 @@ import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -229,3 +230,34 @@ def test_force_replaces_the_run(runs):
     old = read_tables(runs["work"] / "runA")["timeseries"]
     assert not read_tables(c)["timeseries"].equals(old)
     assert meta["content_hash"] != json.loads((runs["work"] / "runA" / "run.json").read_text())["content_hash"]
+
+
+# ----------------------------------------------------------------------------- seeds
+@pytest.mark.parametrize("seed", [0, 1, 2**63 - 1, np.int64(5), np.uint64(2**63 - 1), np.int32(3)])
+def test_check_seed_accepts_integers(seed):
+    from seedsoil.seeds import check_seed
+
+    value = check_seed(seed)
+    assert type(value) is int and value == int(seed)
+
+
+@pytest.mark.parametrize("seed", [-1, 2**63, 1.5, 2.0, np.float64(2.0), True, np.True_, "3", None, np.int64(-2)])
+def test_check_seed_rejects_the_rest(seed):
+    from seedsoil.errors import ScenarioError
+    from seedsoil.seeds import check_seed
+
+    with pytest.raises(ScenarioError) as exc:
+        check_seed(seed, "trial.seed")
+    assert str(exc.value) == f"trial.seed = {seed!r}: must be an integer in [0, 2^63)"
+    assert exc.value.field == "trial.seed" and exc.value.value is seed
+
+
+@pytest.mark.parametrize("seed", [-3, 1.5, True, 2**63])
+def test_patient_simulation_checks_the_seed(breast_example, seed):
+    from seedsoil.body.simulate import simulate_summary
+    from seedsoil.errors import ScenarioError
+
+    sc = load_scenario(breast_example)
+    for call in (lambda: simulate(sc, seed=seed), lambda: simulate_summary(sc, seed=seed)):
+        with pytest.raises(ScenarioError, match=re.escape(f"seed = {seed!r}: must be an integer in [0, 2^63)")):
+            call()

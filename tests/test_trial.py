@@ -126,6 +126,8 @@ BAD_FILES = {
     "bad_arm_value": (example_text(**{'level = "5.7e-3 nM"': 'level = "5.7e-3 cm"'}), ["level"]),
     "bad_arm_section": (example_text() + '\n[[arm]]\nname = "x"\n[arm.scenario]\nname = "y"\n',
                         ["arm[3].scenario"]),
+    "bad_seed": (example_text(**{"seed = 2018": "seed = 20.5"}),
+                 ["trial.seed = 20.5: must be an integer in [0, 2^63)"]),
 }
 BAD_OPTIONS = {
     "zero_patients_option": (["--patients", "0"], ["--patients"]),
@@ -171,7 +173,7 @@ FIELDS = {
     "no_arms": "arm", "unknown_population_parameter": "population.parameters.shedding.rat",
     "support_beyond_range": "population.parameters.primary.gompertz.rate_constant",
     "bad_probabilities": "population.covariates.inflammatory.probabilities", "bad_arm_value": None,
-    "bad_arm_section": "arm[3].scenario",
+    "bad_arm_section": "arm[3].scenario", "bad_seed": "trial.seed",
 }
 
 

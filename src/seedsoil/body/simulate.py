@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import ScenarioError
 from ..rng import new_seed
 from ..scenario import Scenario, load_scenario
+from ..seeds import check_seed
 from .model import build_inputs
 from .result import PatientResult
 
@@ -31,10 +31,10 @@ def simulate(scenario: Scenario | str | Path, *, seed: int | None = None, engine
         return simulate_meanfield(inputs)
     if seed is None:
         seed = sc.simulation.seed if sc.simulation.seed is not None else new_seed()
-    _check_seed(seed)
+    seed = check_seed(seed)
     from .stochastic import simulate_stochastic
 
-    return simulate_stochastic(inputs, int(seed))
+    return simulate_stochastic(inputs, seed)
 
 
 def simulate_summary(scenario: Scenario | str | Path, *, seed: int, keys: tuple[int, ...] = ()) -> dict:
@@ -46,11 +46,6 @@ def simulate_summary(scenario: Scenario | str | Path, *, seed: int, keys: tuple[
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     from .stochastic import summarize_stochastic
 
-    _check_seed(seed)
-    return summarize_stochastic(build_inputs(sc), int(seed), *keys)
+    seed = check_seed(seed)
+    return summarize_stochastic(build_inputs(sc), seed, *keys)
 
-
-def _check_seed(seed: object) -> None:
-    if isinstance(seed, bool) or not isinstance(seed, (int,)) or not 0 <= seed < 2**63:
-        if not (hasattr(seed, "__index__") and not isinstance(seed, bool) and 0 <= int(seed) < 2**63):  # numpy ints
-            raise ScenarioError(f"seed = {seed!r}: must be an integer in [0, 2^63)", field="seed", value=seed)

@@ -31,6 +31,7 @@ import pandas as pd
 from ..errors import ScenarioError, SeedsoilError
 from ..rng import stream
 from ..scenario import Scenario, _apply_overlay, _check_cross_field
+from ..seeds import check_seed
 from .population import Population, parse_population
 
 #: purpose key of the allocation stream (randomized design)
@@ -127,9 +128,7 @@ def trial_from_dict(data: Mapping[str, Any], base_dir: Path | None = None) -> Tr
     patients = t.get("patients", 1000)
     if isinstance(patients, bool) or not isinstance(patients, int) or not 1 <= patients <= 10**8:
         raise _err(f"trial.patients = {patients!r}: an integer in [1, 1e8]", "trial.patients", patients)
-    seed = t.get("seed", 1)
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
-        raise _err(f"trial.seed = {seed!r}: an integer in [0, 2^63)", "trial.seed", seed)
+    seed = check_seed(t.get("seed", 1), "trial.seed")
     design = t.get("design", "paired")
     if design not in ("paired", "randomized"):
         raise _err(f"trial.design = {design!r}: must be paired or randomized", "trial.design", design)

@@ -19,6 +19,8 @@ from seedsoil.store import TABLES, input_hash
 
 LIB = load_library(ALL_SCALES)
 OTHER_SEED = 12345
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SRC_DIR = REPO_ROOT / "src"
 
 
 def _no_traceback(res) -> None:
@@ -230,6 +232,79 @@ def test_force_replaces_the_run(runs):
     old = read_tables(runs["work"] / "runA")["timeseries"]
     assert not read_tables(c)["timeseries"].equals(old)
     assert meta["content_hash"] != json.loads((runs["work"] / "runA" / "run.json").read_text())["content_hash"]
+
+
+# ----------------------------------------------------------------------------- file kinds
+@pytest.mark.parametrize("name, kind", [("breast_surgery", "patient"), ("luzzi_1998", "patient"),
+                                        ("drugs_after_surgery", "patient"), ("tissue_edge", "tissue"),
+                                        ("trial_il1b", "trial")])
+def test_detect_kind_of_the_examples(examples_dir, name, kind):
+    from seedsoil.tomlfile import detect_kind, read_toml
+
+    assert detect_kind(read_toml(examples_dir / f"{name}.toml")) == kind
+
+
+def test_detect_kind_rules():
+    from seedsoil.tomlfile import detect_kind, looks_like_patient
+
+    assert detect_kind({}) == "patient" and not looks_like_patient({})
+    assert detect_kind({"arm": [{"name": "a"}]}) == "trial"
+    assert detect_kind({"trial": {}, "caf": {}}) == "trial"
+    assert detect_kind({"simulation": {}, "caf": {"contractility": 0}}) == "tissue"
+    assert detect_kind({"exposure": {"JAKi": "1 nM"}}) == "tissue"
+    # a patient scenario with a stray tissue section stays a patient scenario (its loader names the section)
+    assert detect_kind({"surgery": {}, "caf": {}}) == "patient"
+    assert detect_kind({"tissue": {"invasion_map": "m.json"}, "primary": {}}) == "patient"
+    assert looks_like_patient({"primary": {}}) and not looks_like_patient({"simulation": {}, "cafs": {}})
+
+
+def test_kind_sections_match_the_parameter_library():
+    """tomlfile cannot import the library (it is core): its section lists are checked here."""
+    from seedsoil.params import load_library
+    from seedsoil.scenario import STRUCTURAL
+    from seedsoil.tomlfile import PATIENT_SECTIONS, TISSUE_SECTIONS
+
+    def groups(scale):
+        return {name.split(".")[0] for name in load_library((scale,))}
+
+    assert TISSUE_SECTIONS == (groups("tissue") - {"simulation"}) | {"exposure"}
+    assert PATIENT_SECTIONS == (set(STRUCTURAL) - {"scenario", "simulation"}) | groups("body") | groups("pharm")
+    assert not PATIENT_SECTIONS & TISSUE_SECTIONS
+
+
+@pytest.mark.parametrize("module", ["tomlfile", "seeds"])
+def test_core_modules_import_only_errors(module):
+    import ast
+
+    tree = ast.parse((SRC_DIR / "seedsoil" / f"{module}.py").read_text())
+    local = [(node.module, node.level) for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+             and (node.level or (node.module or "").startswith("seedsoil"))]
+    assert local == [("errors", 1)], local
+
+
+def test_read_toml_errors(tmp_path):
+    from seedsoil.errors import ScenarioError
+    from seedsoil.tomlfile import read_toml
+
+    (tmp_path / "latin1.toml").write_bytes("name = 'caf\xe9'\n".encode("latin-1"))
+    (tmp_path / "bad.toml").write_text("[trial\n")
+    cases = {tmp_path / "missing.toml": "missing.toml: no such scenario file",
+             tmp_path: "cannot read it as a UTF-8 text file (IsADirectoryError)",
+             tmp_path / "latin1.toml": "cannot read it as a UTF-8 text file (UnicodeDecodeError)",
+             tmp_path / "bad.toml": "bad.toml: not valid TOML"}
+    for path, words in cases.items():
+        with pytest.raises(ScenarioError) as exc:
+            read_toml(path)
+        assert words in str(exc.value) and exc.value.field == "file"
+    with pytest.raises(ScenarioError, match="no such trial file"):
+        read_toml(tmp_path / "missing.toml", what="trial")
+    # the same wording as the patient scenario loader
+    for path in (tmp_path / "missing.toml", tmp_path / "bad.toml", tmp_path / "latin1.toml"):
+        with pytest.raises(ScenarioError) as a:
+            read_toml(path)
+        with pytest.raises(ScenarioError) as b:
+            load_scenario(path)
+        assert str(a.value).split(":")[:2] == str(b.value).split(":")[:2]
 
 
 # ----------------------------------------------------------------------------- seeds

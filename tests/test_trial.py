@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -230,6 +231,28 @@ def test_result_matches_files_on_disk(reference):
     assert sorted(p.name for p in (out / "parts").iterdir()) == ["chunk-000000.parquet", "chunk-000001.parquet"]
     assert set(res.patients["status"]) - {"not_simulated"}, "every patient failed to simulate"
     assert (res.patients["note"] == "").all(), res.patients["note"].unique()
+
+
+def test_csv_tables_hold_numbers_not_inf(reference):
+    """Every summary CSV reads back with numeric columns; a median not reached is an empty
+    cell with its *_reached flag False, never the string "inf"."""
+    res, out = reference
+    for name, table in res.tables.items():
+        text = (out / f"{name}.csv").read_text()
+        assert not re.search(r"(?<![A-Za-z])-?inf(?![A-Za-z])", text), name
+        back = pd.read_csv(out / f"{name}.csv")
+        assert list(back.columns) == list(table.columns), name
+        for col in table.columns:
+            if pd.api.types.is_float_dtype(table[col]):
+                expected = table[col].to_numpy(dtype=float)
+                np.testing.assert_allclose(back[col], np.where(np.isinf(expected), np.nan, expected),
+                                           rtol=1e-12, err_msg=f"{name}.{col}")
+    for name, prefix in (("medians_dmfs", "median"), ("medians_os", "median"), ("endpoints", "median_dmfs"),
+                         ("endpoints", "median_os")):
+        back = pd.read_csv(out / f"{name}.csv")
+        days, reached = back[f"{prefix}_days"], back[f"{prefix}_reached"]
+        assert reached.dtype == bool and days.dtype == float
+        assert (reached == days.notna()).all()
 
 
 def test_identical_across_chunk_sizes(small_trial, reference, tmp_path):

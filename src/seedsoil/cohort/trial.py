@@ -455,8 +455,10 @@ def run_trial(trial: Trial | str | Path, *, patients: int | None = None, executo
     if not cache_hit:
         _atomic_write(patients_df, out_dir / "patients.parquet")
         _release_arrow_memory()
-        for name, table in tables.items():
-            table.to_csv(out_dir / f"{name}.csv.tmp", index=False)
+        from .stats import csv_frame
+
+        for name, table in tables.items():  # a median not reached is an empty cell, not "inf"
+            csv_frame(table).to_csv(out_dir / f"{name}.csv.tmp", index=False)
             os.replace(out_dir / f"{name}.csv.tmp", out_dir / f"{name}.csv")
     result = TrialResult(trial=tr, patients=patients_df, out_dir=out_dir, tables=tables,
                          timings={"simulate_s": t1 - t0, "total_s": time.perf_counter() - t0}, cache_hit=cache_hit)

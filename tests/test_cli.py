@@ -4,9 +4,13 @@ ones run concurrently to keep the file quick."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -232,6 +236,72 @@ def test_force_replaces_the_run(runs):
     old = read_tables(runs["work"] / "runA")["timeseries"]
     assert not read_tables(c)["timeseries"].equals(old)
     assert meta["content_hash"] != json.loads((runs["work"] / "runA" / "run.json").read_text())["content_hash"]
+
+
+# ----------------------------------------------------------------------------- help screens
+def cli_many_at_80_columns(arg_lists, cwd) -> list[SimpleNamespace]:
+    """Like the ``cli_many`` fixture, in an 80-column terminal (a new user's default)."""
+    env = dict(os.environ, COLUMNS="80")
+    env["PYTHONPATH"] = os.pathsep.join([str(SRC_DIR), *([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])])
+    env.pop("FORCE_COLOR", None)
+    procs = [subprocess.Popen([sys.executable, "-m", "seedsoil.cli", *map(str, args)], cwd=cwd, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for args in arg_lists]
+    out = []
+    for p in procs:
+        stdout, stderr = p.communicate(timeout=900)
+        out.append(SimpleNamespace(returncode=p.returncode, stdout=stdout, stderr=stderr))
+    return out
+
+
+@pytest.fixture(scope="module")
+def helps(tmp_path_factory):
+    names = ["main", "run", "trial", "validate", "tissue-map"]
+    args = [["--help"], ["run", "--help"], ["trial", "--help"], ["validate", "--help"], ["tissue-map", "--help"]]
+    return dict(zip(names, cli_many_at_80_columns(args, tmp_path_factory.mktemp("help"))))
+
+
+def _words(text: str) -> str:
+    return " ".join(text.split())
+
+
+@pytest.mark.parametrize("name", ["main", "run", "trial", "validate", "tissue-map"])
+def test_help_has_no_type_junk(helps, name):
+    res = helps[name]
+    assert res.returncode == 0, res.stderr
+    assert "<bool>" not in res.stdout, res.stdout
+    assert not re.search(r"\{\w+\}", res.stdout), res.stdout  # typer >= 0.27 writes {argument} in the usage
+    assert "--help" in res.stdout and "Show this message and exit." in _words(res.stdout)
+    assert all(len(line) <= 80 for line in res.stdout.splitlines()), res.stdout
+
+
+def test_help_texts_keep_their_brackets(helps):
+    trial, run = helps["trial"].stdout, helps["run"].stdout
+    assert "trial TOML file ([trial], [population], [[arm]])" in _words(trial), trial
+    assert re.search(r"(?m)^Usage: .*trial \[OPTIONS\] TRIAL_FILE$", trial), trial
+    for option in ("--patients", "--executor", "--scheduler", "--workers", "--out", "--resume / --no-resume",
+                   "--force / --no-force", "--seed", "--chunk-size", "--report / --no-report"):
+        assert option in trial, option
+    assert "scenario TOML file" in run and "run directory (default: out/<scenario name>)" in _words(run), run
+    assert re.search(r"(?m)^Usage: .*run \[OPTIONS\] SCENARIO$", run), run
+    assert re.search(r"(?m)^Usage: .*validate \[OPTIONS\] \[CASES\]\.\.\.$", helps["validate"].stdout)
+    tissue_map = _words(helps["tissue-map"].stdout)
+    assert "for a patient scenario's [tissue] invasion_map" in tissue_map, tissue_map
+
+
+def test_cli_dependency_pins_cover_the_installed_versions():
+    """pyproject pins typer to the releases whose help screens the tests above were run
+    against; the environment running them must be one of those."""
+    import tomllib
+    from importlib.metadata import version
+
+    from packaging.requirements import Requirement
+
+    deps = {Requirement(d).name: Requirement(d) for d in
+            tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["dependencies"]}
+    for name in ("typer", "rich"):
+        spec = deps[name].specifier
+        assert any(s.operator == "<" for s in spec), f"{name} needs an upper bound: {spec}"
+        assert version(name) in spec, f"installed {name} {version(name)} is outside the pinned {spec}"
 
 
 # ----------------------------------------------------------------------------- file kinds

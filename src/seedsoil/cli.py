@@ -17,11 +17,37 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from typer.core import TyperArgument, TyperCommand
 
 from .errors import RunExistsError, ScenarioError
 
+
+class _Command(TyperCommand):
+    """A command whose usage line names its arguments the classic way
+    (``seedsoil trial [OPTIONS] TRIAL_FILE``, ``[CASES]...``): typer >= 0.27 writes
+    ``{trial_file}``, which reads like a literal to type."""
+
+    def collect_usage_pieces(self, ctx) -> list[str]:
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for param in self.get_params(ctx):
+            if isinstance(param, TyperArgument):  # options are all in [OPTIONS]
+                name = (param.metavar or param.name or "").upper()
+                name = name if param.required else f"[{name}]"
+                pieces.append(name + ("..." if param.nargs != 1 else ""))
+        return pieces
+
+
+# rich_markup_mode=None: help texts are plain text. With rich markup on, "[trial]" in a help
+# text is a markup tag and disappears, and typer >= 0.29 shows "<bool>" after every flag.
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
-                  help="seedsoil: in-silico metastasis experiments.")
+                  rich_markup_mode=None, help="seedsoil: in-silico metastasis experiments.")
+
+
+def command(name: str | None = None):
+    """``@app.command`` with the classic usage line (see :class:`_Command`)."""
+    return app.command(name, cls=_Command)
+
+
 console = Console()
 err_console = Console(stderr=True)
 
@@ -35,7 +61,7 @@ def slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_").lower() or "variant"
 
 
-@app.command()
+@command()
 def run(
     scenario: Path = typer.Argument(..., help="scenario TOML file"),
     seed: Optional[int] = typer.Option(None, help="root seed (default: scenario's simulation.seed, else random)"),
@@ -116,7 +142,7 @@ def print_summary(results, title: str = "") -> None:
     console.print(table)
 
 
-@app.command()
+@command()
 def trial(
     trial_file: Path = typer.Argument(..., help="trial TOML file ([trial], [population], [[arm]])"),
     patients: Optional[int] = typer.Option(None, help="number of virtual patients (default: the file's)"),
@@ -169,7 +195,7 @@ def print_table(df, title: str = "") -> None:
     console.print(table)
 
 
-@app.command()
+@command()
 def tissue(
     scenario: Path = typer.Argument(..., help="tissue scenario TOML file (e.g. examples/tissue_edge.toml)"),
     seed: Optional[int] = typer.Option(None, help="seed (default: the scenario's simulation.seed)"),
@@ -247,7 +273,7 @@ def _levels(text: str | None, flag: str) -> list[float]:
                             field=flag, value=text) from None
 
 
-@app.command("tissue-map")
+@command("tissue-map")
 def tissue_map(
     scenario: Path = typer.Argument(..., help="tissue scenario TOML file"),
     out: Path = typer.Option(..., help="where to write the map (JSON), for a patient scenario's [tissue] invasion_map"),
@@ -303,7 +329,7 @@ def tissue_map(
                   + escape(f'[tissue] invasion_map = "{out}"'))
 
 
-@app.command()
+@command()
 def params(
     scale: Optional[str] = typer.Option(None, help="only this scale (body, cell, pharm, tissue)"),
     grep: Optional[str] = typer.Option(None, help="only parameters whose name, note or source contains WORD"),
@@ -333,7 +359,7 @@ def params(
     console.print(f"{len(rows)} parameters")
 
 
-@app.command()
+@command()
 def validate(
     cases: list[str] = typer.Argument(None, help="case names (default: all)"),
     list_: bool = typer.Option(False, "--list", help="list the cases and exit"),
@@ -379,7 +405,7 @@ def validate(
         raise typer.Exit(1)
 
 
-@app.command("report")
+@command("report")
 def report_cmd(run_dir: Path = typer.Argument(..., help="a run directory written by `seedsoil run`")) -> None:
     """(Re)write report.html of an existing run directory."""
     from .report import write_report

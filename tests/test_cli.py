@@ -1,9 +1,13 @@
-"""The ``seedsoil`` command line: params, run (run directory, --force, reproducibility),
-validate --list. Commands run as subprocesses (``python -m seedsoil.cli``); independent
-ones run concurrently to keep the file quick."""
+"""The ``seedsoil`` command line: params, run (run directory, --force, reproducibility,
+summary.csv), validate --list, help screens and tables in an 80-column terminal, the
+mean-field output, which command a TOML file or a folder belongs to, and the seed checks
+every scale shares. Commands run as subprocesses (``python -m seedsoil.cli``);
+independent ones run concurrently to keep the file quick."""
 from __future__ import annotations
 
+import io
 import json
+import math
 import os
 import re
 import shutil
@@ -238,6 +242,35 @@ def test_force_replaces_the_run(runs):
     assert meta["content_hash"] != json.loads((runs["work"] / "runA" / "run.json").read_text())["content_hash"]
 
 
+def test_summary_csv_holds_typed_values_one_row_per_run(runs):
+    """summary.csv: a row per run label, numbers as numbers (days in *_day / *_days
+    columns, counts as integers), the same values as run.json; no formatted strings."""
+    work = runs["work"]
+    text = (work / "runA" / "summary.csv").read_text()
+    assert " d (" not in text and "inf" not in text
+    table = pd.read_csv(work / "runA" / "summary.csv")
+    sc = load_scenario(runs["scenario"])
+    assert list(table["label"]) == ["base", *sc.variant_names()]
+    assert list(table.columns[:3]) == ["label", "engine", "seed"]
+    assert (table["engine"] == "stochastic").all() and (table["seed"] == sc.simulation.seed).all()
+    for col in ("diagnosis_day", "surgery_day", "end_day", "time_to_relapse_days"):
+        assert pd.api.types.is_float_dtype(table[col]), col
+    for col in ("shed_before_surgery", "colonies_started_before_surgery", "dormant_cells_at_surgery",
+                "metastases_detected"):
+        assert pd.api.types.is_integer_dtype(table[col]), col
+    assert table["relapse"].dtype == bool and table["death"].dtype == bool
+    meta = json.loads((work / "runA" / "run.json").read_text())["summary"]
+    base = table.iloc[0]
+    for key, value in meta.items():
+        if value is None or (isinstance(value, float) and not math.isfinite(value)):
+            assert pd.isna(base[key]), key  # a time that never came is an empty cell
+        elif isinstance(value, str):
+            assert base[key] == value, key
+        else:
+            assert base[key] == pytest.approx(value, rel=1e-12), key
+    assert bool(base["death"]) == (meta["death_day"] is not None and math.isfinite(meta["death_day"]))
+
+
 # ----------------------------------------------------------------------------- help screens
 def cli_many_at_80_columns(arg_lists, cwd) -> list[SimpleNamespace]:
     """Like the ``cli_many`` fixture, in an 80-column terminal (a new user's default)."""
@@ -302,6 +335,166 @@ def test_cli_dependency_pins_cover_the_installed_versions():
         spec = deps[name].specifier
         assert any(s.operator == "<" for s in spec), f"{name} needs an upper bound: {spec}"
         assert version(name) in spec, f"installed {name} {version(name)} is outside the pinned {spec}"
+
+
+# ----------------------------------------------------------------------------- tables at 80 columns
+def _tokens(text: str) -> set[str]:
+    return set(text.split())
+
+
+def assert_words_whole(text: str, phrases) -> None:
+    """Every word of ``phrases`` appears as a whole token of ``text``: nothing was split."""
+    tokens = _tokens(text)
+    for phrase in phrases:
+        for word in str(phrase).split():
+            assert word in tokens, (word, phrase, text)
+
+
+@pytest.fixture(scope="module")
+def narrow(runs):
+    work = runs["work"]
+    names = ["params", "params_grep", "params_one", "meanfield", "run"]
+    args = [["params"], ["params", "--grep", "dormancy"], ["params", "--grep", "dormancy.death_rate"],
+            ["run", "short.toml", "--engine", "meanfield", "--seed", "5", "--out", "runMF", "--no-report"],
+            ["run", "short.toml", "--out", "runN", "--no-report", "--no-variants"]]
+    return work, dict(zip(names, cli_many_at_80_columns(args, work)))
+
+
+@pytest.mark.parametrize("name, grep", [("params", None), ("params_grep", "dormancy"),
+                                        ("params_one", "dormancy.death_rate")])
+def test_params_names_whole_at_80_columns(narrow, name, grep):
+    res = narrow[1][name]
+    assert res.returncode == 0, res.stderr
+    rows = LIB.table(grep=grep)
+    lines = res.stdout.splitlines()
+    for row in rows:
+        assert any(row["name"] in line for line in lines), row["name"]
+    assert all(len(line) <= 80 for line in lines)
+    count = "1 parameter" if len(rows) == 1 else f"{len(rows)} parameters"
+    assert lines[-1].strip() == count
+    if len(rows) == 1:
+        assert "1 parameters" not in res.stdout
+        assert_words_whole(res.stdout, ["name value unit range source", rows[0]["source"]])
+
+
+def test_meanfield_run_shows_expectations_and_no_seed(narrow):
+    work, results = narrow
+    res = results["meanfield"]
+    _no_traceback(res)
+    assert res.returncode == 0, res.stderr
+    title = res.stdout.strip().splitlines()[0]
+    assert "meanfield" in title and "seed" in title and "no seed" in title and "5" not in title, title
+    assert "--seed is not used" in res.stderr
+    from seedsoil.store import load_result
+
+    rows = load_result(work / "runMF")["base"].summary_rows()
+    labels = [label for label, _ in rows]
+    for label in ("probability of relapse by end (Poisson)", "expected metastases detected after surgery",
+                  "time until one metastasis is expected after surgery", "expected detectable metastases (end)"):
+        assert label in labels, label
+    assert "relapse" not in labels  # no yes/no relapse from expectations
+    assert not re.search(r"│ relapse\s+│", res.stdout)
+    meta = json.loads((work / "runMF" / "run.json").read_text())
+    assert meta["seed"] is None
+    summary = pd.read_csv(work / "runMF" / "summary.csv")
+    assert summary["seed"].isna().all() and (summary["engine"] == "meanfield").all()
+    p = summary["relapse_probability"].iloc[0]
+    assert 0.0 <= p <= 1.0
+    shown = dict(rows)["probability of relapse by end (Poisson)"]
+    assert shown in res.stdout and shown.endswith(" %"), shown
+    if shown == "< 0.01 %":
+        assert 100 * p < 0.01
+    else:
+        assert float(shown.split()[-2]) == pytest.approx(100 * p, rel=0.05), (shown, p)
+    # counts are expectations: not rounded to integers
+    assert not pd.api.types.is_integer_dtype(summary["colonies_started_before_surgery"])
+    lines = res.stdout.splitlines()
+    assert all(len(line) <= 80 for line in lines)
+    assert_words_whole(res.stdout, labels + [value for _, value in rows])
+
+
+def test_stochastic_summary_table_at_80_columns(narrow):
+    work, results = narrow
+    res = results["run"]
+    assert res.returncode == 0, res.stderr
+    assert "stochastic engine, seed" in res.stdout.splitlines()[0]
+    from seedsoil.store import load_result
+
+    rows = load_result(work / "runN")["base"].summary_rows()
+    assert_words_whole(res.stdout, [label for label, _ in rows] + [value for _, value in rows])
+    assert all(len(line) <= 80 for line in res.stdout.splitlines())
+
+
+# ----------------------------------------------------------------------------- trial tables
+def _trial_result(design: str) -> SimpleNamespace:
+    """A two-arm trial whose treated arm does not reach its median OS, with the tables
+    ``seedsoil trial`` prints (statistics of seedsoil.cohort.stats)."""
+    from seedsoil.cohort import stats
+
+    rng = np.random.default_rng(7)
+    n, control, treated = 60, "surgery only", "IL-1b mimetic 12 months"
+    frames = []
+    for arm, rate in ((control, 1 / 600), (treated, 1 / 9000)):
+        t = -np.log(rng.random(n)) / rate
+        event = t < 4000.0
+        t = np.minimum(t, 4000.0)
+        frames.append(pd.DataFrame({"patient": np.arange(n), "arm": arm, "dmfs_days": t, "dmfs_event": event,
+                                    "os_days": t, "os_event": event, "relapse_days": t,
+                                    "relapse_status": event.astype(int), "n_mets_at_relapse": 1.0}))
+    df = pd.concat(frames, ignore_index=True)
+    paired = design == "paired"
+    tables = {"endpoints": stats.endpoint_summary(df, 3652.5),
+              "hazard_ratios_dmfs": stats.hazard_ratios(df, "dmfs", control=control, paired=paired),
+              "logrank_dmfs": stats.logrank(df, "dmfs", control=control)}
+    trial = SimpleNamespace(name="t", patients=n, design=design, horizon_days=3652.5, control=control)
+    return SimpleNamespace(trial=trial, tables=tables)
+
+
+def _printed(monkeypatch, *calls) -> str:
+    from rich.console import Console
+
+    from seedsoil import cli
+
+    buf = io.StringIO()
+    monkeypatch.setattr(cli, "console", Console(file=buf, width=80, color_system=None))
+    for fn, *args in calls:
+        getattr(cli, fn)(*args)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("design", ["paired", "randomized"])
+def test_trial_tables_at_80_columns(monkeypatch, design):
+    result = _trial_result(design)
+    endpoints = result.tables["endpoints"]
+    assert not endpoints["median_os_reached"].iloc[1] and math.isinf(endpoints["median_os_days"].iloc[1])
+    out = _printed(monkeypatch, ("print_endpoints", result), ("print_comparisons", result, "dmfs"))
+    assert "not reached" in out and "inf" not in out
+    assert all(len(line) <= 80 for line in out.splitlines()), out
+    assert_words_whole(out, ["median DMFS (days)", "median OS (days)", "DMFS at 10 y", "hazard ratio (95 % CI)",
+                             "log-rank χ² (1 df)", "surgery only", "IL-1b mimetic 12 months", "patients",
+                             "relapses", "deaths", "restricted mean DMFS to 10 y (days)"])
+    note = _words(out)
+    if design == "paired":
+        assert_words_whole(out, ["Cox p (clustered)", "log-rank p (unpaired)"])
+        assert "the log-rank test ignores the pairing" in note
+    else:
+        assert "pairing" not in note and "unpaired" not in note and "clustered" not in note
+        assert_words_whole(out, ["Cox p", "log-rank p"])
+
+
+def test_fit_widths_splits_no_word_when_the_table_fits():
+    from rich.text import Text
+
+    from seedsoil.cli import fit_widths
+
+    headers = [Text("median DMFS (days)"), Text("name")]
+    rows = [[Text("not reached"), Text("drug.ruxolitinib.target.pSTAT3_whole_blood.basis")]]
+    assert fit_widths(headers, rows, 66, whole=(1,)) == [18, 48]  # everything on one line
+    assert fit_widths(headers, rows, 60, whole=(1,)) == [12, 48]  # "median DMFS" / "(days)"
+    assert fit_widths(headers, rows, 55, whole=(1,)) == [7, 48]  # down to the longest word, "reached"
+    assert fit_widths(headers, rows, 40, whole=(1,)) is None  # the identifier alone is wider
+    assert fit_widths(headers, rows, 54, whole=(1,), fold=False) is None  # "reached" would have to fold
+    assert fit_widths(headers, rows, 54, whole=(1,)) == [6, 48]  # headers stay whole, values fold
 
 
 # ----------------------------------------------------------------------------- file kinds

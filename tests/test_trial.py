@@ -133,6 +133,7 @@ BAD_FILES = {
 BAD_OPTIONS = {
     "zero_patients_option": (["--patients", "0"], ["--patients"]),
     "bad_executor_option": (["--executor", "spark"], ["--executor", "spark"]),
+    "negative_seed_option": (["--seed", "-1"], ["--seed = -1: must be an integer in [0, 2^63)"]),
 }
 #: the cases run through the CLI (each CLI call costs ~3 s of imports); all are checked through load_trial
 CLI_FILES = ["missing_file", "bad_toml", "no_trial_table", "bad_design", "unknown_population_parameter",

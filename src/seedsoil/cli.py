@@ -11,15 +11,19 @@ import math
 import re
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 import typer
+from rich.cells import cell_len
 from rich.console import Console
 from rich.markup import escape
+from rich.padding import Padding
 from rich.table import Table
+from rich.text import Text
 from typer.core import TyperArgument, TyperCommand
 
 from .errors import RunExistsError, ScenarioError
+from .seeds import check_seed
 
 
 class _Command(TyperCommand):
@@ -57,8 +61,74 @@ def _fail(msg: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
+def _note(msg: str) -> None:
+    err_console.print(f"note: {escape(msg)}", highlight=False, soft_wrap=True)
+
+
 def slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_").lower() or "variant"
+
+
+# ----------------------------------------------------------------------------- tables
+def _text(value: object) -> Text:
+    """A cell as plain text: brackets in names and sources are not rich markup."""
+    return value if isinstance(value, Text) else Text(str(value))
+
+
+def _longest_word(t: Text) -> int:
+    return max((cell_len(w) for w in t.plain.split()), default=0)
+
+
+def _longest_line(t: Text) -> int:
+    return max((cell_len(line) for line in t.plain.split("\n")), default=0)
+
+
+def fit_widths(headers: Sequence[Text], rows: Sequence[Sequence[Text]], available: int,
+               whole: Sequence[int] = (), fold: bool = True) -> list[int] | None:
+    """Content widths of table columns that fit ``available`` cells without splitting a word.
+
+    Columns start at their widest line; the widest column gives up one cell at a time,
+    first down to its longest word (nothing wraps inside a word), then, if the table is
+    still too wide and ``fold`` allows it, down to the longest word of its header
+    (headers stay whole, long values fold). Columns in ``whole`` (identifiers) never
+    wrap at all. None when that does not fit.
+    """
+    n = len(headers)
+    widest = [max([_longest_line(headers[i])] + [_longest_line(r[i]) for r in rows]) for i in range(n)]
+    words = [max([_longest_word(headers[i])] + [_longest_word(r[i]) for r in rows]) for i in range(n)]
+    header_words = [_longest_word(h) for h in headers]
+    soft = [widest[i] if i in whole else max(1, words[i]) for i in range(n)]
+    hard = [widest[i] if i in whole else max(1, header_words[i]) for i in range(n)]
+    widths = list(widest)
+    for floor in (soft, hard) if fold else (soft,):
+        excess = sum(widths) - available
+        while excess > 0:
+            shrinkable = [i for i in range(n) if widths[i] > floor[i]]
+            if not shrinkable:
+                break
+            i = max(shrinkable, key=widths.__getitem__)
+            widths[i] -= 1
+            excess -= 1
+    return widths if sum(widths) <= available else None
+
+
+def make_table(title: str | Text, headers: Sequence[str], rows: Sequence[Sequence[object]], *,
+               justify: Sequence[str] | None = None, whole: Sequence[int] = (),
+               width: int | None = None) -> Table:
+    """A rich table sized for the console: no header or value is split inside a word
+    (see :func:`fit_widths`), cells are plain text (no markup)."""
+    head = [Text(h) for h in headers]
+    body = [[_text(v) for v in row] for row in rows]
+    justify = list(justify or ["left"] * len(headers))
+    table = Table(title=_text(title))
+    # a boxed table spends 3 cells per column (two of padding, one border) plus one
+    widths = fit_widths(head, body, (width or console.width) - (3 * len(headers) + 1), whole)
+    for i, h in enumerate(head):
+        table.add_column(h, justify=justify[i], overflow="fold", no_wrap=i in whole,  # type: ignore[arg-type]
+                         width=widths[i] if widths else None)
+    for row in body:
+        table.add_row(*row)
+    return table
 
 
 @command()
@@ -85,9 +155,13 @@ def run(
         eng = engine or sc.simulation.engine
         if report is None:
             report = sc.output.report
-        if seed is not None and seed < 0:
-            raise ScenarioError(f"--seed = {seed}: must be an integer >= 0", field="seed", value=seed)
-        if seed is None:
+        if seed is not None:
+            seed = check_seed(seed, "--seed")
+        if eng == "meanfield":
+            if seed is not None:
+                _note("the mean-field engine is deterministic (expected values): --seed is not used")
+            seed = None
+        elif seed is None:
             seed = sc.simulation.seed if sc.simulation.seed is not None else new_seed()
         out_dir = out or Path("out") / slug(sc.name)
         if out_dir.exists() and not force:
@@ -110,35 +184,67 @@ def run(
             write_tables(res, folder)
             meta = run_metadata(res, variant=None if label == "base" else label)
             (folder / "run.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
-        comparison = summary_frame(results)
-        comparison.to_csv(tmp / "summary.csv")
+        summary_frame(results).to_csv(tmp / "summary.csv", index=False)
         if report:
             from .report import write_report
 
             write_report(results, tmp / "report.html")
 
     atomic_dir(out_dir, fill, force=force)
-    print_summary(results, title=f"{sc.name} — seed {seed}, {eng} engine")
-    console.print(f"run written to [bold]{out_dir}[/]" + (f" (report: {out_dir / 'report.html'})" if report else ""))
+    what = (f"{eng} engine, seed {seed}" if eng != "meanfield"
+            else "meanfield engine: expected values, deterministic (no seed)")
+    print_summary(results, title=f"{sc.name} — {what}")
+    console.print(Text.assemble("run written to ", (str(out_dir), "bold"),
+                                f" (report: {out_dir / 'report.html'})" if report else ""))
+
+
+#: PatientResult.summary keys that count cells, colonies or metastases: integers in a
+#: stochastic run (written as such in summary.csv), expectations in a mean-field one.
+#: (metastatic_cells_end is not one: large colonies grow deterministically, in fractions.)
+COUNT_KEYS = ("shed_before_surgery", "arrived_before_surgery", "colonies_started_before_surgery",
+              "dormant_cells_at_surgery", "colonies_alive_at_surgery", "dormant_colonies_at_surgery",
+              "occult_metastatic_cells_at_surgery", "detectable_at_surgery", "relapse_colony",
+              "metastases_at_relapse", "metastases_detected", "cells_shed_total", "cells_arrived_total",
+              "colonies_started_total", "dormant_cells_end")
 
 
 def summary_frame(results):
+    """``summary.csv``: one row per run label (base, then the variants) with the summary as
+    typed values: ``label``, ``engine``, ``seed`` (empty for the mean-field engine), then
+    the keys of ``PatientResult.summary`` (days since t = 0 in ``*_day``, durations in
+    ``*_days``, counts as numbers; a time that never came, e.g. no death, is empty), with
+    ``death`` (bool) before ``death_day``."""
+    import numpy as np
     import pandas as pd
 
-    rows = {label: dict(r.summary_rows()) for label, r in results.items()}
-    return pd.DataFrame(rows)
+    records = []
+    for label, r in results.items():
+        row: dict[str, object] = {"label": label, "engine": r.engine, "seed": r.seed}
+        for key, value in r.summary.items():
+            if key == "death_day":
+                row["death"] = value is not None and math.isfinite(value)
+            row[key] = value
+        records.append(row)
+    df = pd.DataFrame.from_records(records)
+    df["seed"] = df["seed"].astype("Int64")
+    stochastic = all(r.engine == "stochastic" for r in results.values())
+    for col in df.columns:
+        if pd.api.types.is_float_dtype(df[col].dtype):
+            values = df[col].to_numpy(dtype=float, copy=True)
+            values[np.isinf(values)] = np.nan  # written as an empty cell, never as the string "inf"
+            df[col] = values
+            finite = values[np.isfinite(values)]
+            if stochastic and col in COUNT_KEYS and np.array_equal(finite, np.round(finite)):
+                df[col] = df[col].astype("Int64")
+    return df
 
 
 def print_summary(results, title: str = "") -> None:
-    table = Table(title=title, show_lines=False)
-    table.add_column("")
-    for label in results:
-        table.add_column(label, justify="right")
     first = next(iter(results.values()))
     keys = [k for k, _ in first.summary_rows()]
     rows = {label: dict(r.summary_rows()) for label, r in results.items()}
-    for key in keys:
-        table.add_row(key, *[str(rows[label].get(key, "")) for label in results])
+    table = make_table(title, ["", *results], [[key, *[rows[label].get(key, "") for label in results]] for key in keys],
+                       justify=["left", *["right"] * len(results)])
     console.print(table)
 
 
@@ -164,9 +270,9 @@ def trial(
     for name, value in (("patients", patients), ("workers", workers), ("chunk-size", chunk_size)):
         if value is not None and value < 1:
             _fail(f"--{name} = {value}: must be >= 1")
-    if seed is not None and seed < 0:
-        _fail(f"--seed = {seed}: must be >= 0")
     try:
+        if seed is not None:
+            seed = check_seed(seed, "--seed")
         tr = load_trial(trial_file)
         result = run_trial(tr, patients=patients, executor=executor, scheduler=scheduler, workers=workers, out=out,
                            resume=resume, force=force, progress=True, report=report, seed=seed,
@@ -177,22 +283,77 @@ def trial(
     except KeyboardInterrupt:
         err_console.print("stopped: finished chunks are kept; run again with --resume to continue")
         raise typer.Exit(130)
-    print_table(result.tables["endpoints"], f"{result.trial.name}: endpoints ({result.trial.patients} patients, "
-                f"{result.trial.design} design)")
-    for key in ("hazard_ratios_dmfs", "logrank_dmfs"):
-        if key in result.tables:
-            print_table(result.tables[key], key.replace("_", " "))
+    print_endpoints(result)
+    print_comparisons(result, "dmfs")
     hit = " (cache hit: same inputs, nothing recomputed)" if result.cache_hit else ""
-    console.print(f"trial written to [bold]{result.out_dir}[/]{hit}")
+    console.print(Text.assemble("trial written to ", (str(result.out_dir), "bold"), hit))
 
 
-def print_table(df, title: str = "") -> None:
-    table = Table(title=title)
-    for col in df.columns:
-        table.add_column(str(col), overflow="fold")
-    for row in df.itertuples(index=False):
-        table.add_row(*[f"{v:.4g}" if isinstance(v, float) else str(v) for v in row])
-    console.print(table)
+def _fmt_days(days: float) -> str:
+    """Days as a whole number; "not reached" for inf (a median beyond follow-up), "—" for NaN."""
+    if math.isinf(days):
+        return "not reached"
+    return "—" if math.isnan(days) else f"{days:,.0f}"
+
+
+def _fmt_p(p: float) -> str:
+    if math.isnan(p):
+        return "—"
+    return "< 0.0001" if p < 1e-4 else f"{p:.2g}"
+
+
+def _fmt_number(x: float, spec: str = ".3g") -> str:
+    return "—" if isinstance(x, float) and math.isnan(x) else format(x, spec)
+
+
+def print_endpoints(result) -> None:
+    """The endpoints table of a trial, one column per arm."""
+    tr = result.trial
+    df = result.tables["endpoints"].set_index("arm")
+    arms = [str(a) for a in df.index]
+    years = f"{tr.horizon_days / 365.25:.3g} y"
+    rows = [("patients", "n", lambda v: f"{int(v):,}"),
+            ("relapses", "relapses", lambda v: f"{int(v):,}"),
+            ("deaths", "deaths", lambda v: f"{int(v):,}"),
+            ("median DMFS (days)", "median_dmfs_days", _fmt_days),
+            ("median OS (days)", "median_os_days", _fmt_days),
+            (f"DMFS at {years}", "dmfs_at_horizon", lambda v: _fmt_number(100 * v, ".1f") + " %"),
+            (f"restricted mean DMFS to {years} (days)", "rmst_dmfs_days", _fmt_days),
+            ("mean metastases at relapse", "mean_mets_at_relapse", _fmt_number)]
+    body = [[label, *[fmt(df.loc[arm, col]) for arm in df.index]] for label, col, fmt in rows if col in df.columns]
+    title = f"{tr.name}: endpoints ({tr.patients:,} patients, {tr.design} design; days from surgery)"
+    console.print(make_table(title, ["", *arms], body, justify=["left", *["right"] * len(arms)]))
+
+
+def print_comparisons(result, endpoint: str = "dmfs") -> None:
+    """Hazard ratios and log-rank tests of each arm against the control, on one table;
+    in a paired trial a footnote says that the log-rank test ignores the pairing."""
+    tables = result.tables
+    if f"hazard_ratios_{endpoint}" not in tables:
+        return  # a one-arm trial
+    tr = result.trial
+    paired = tr.design == "paired"
+    hr = tables[f"hazard_ratios_{endpoint}"].set_index("arm")
+    lr = tables.get(f"logrank_{endpoint}")
+    lr = lr.set_index("arm") if lr is not None else None
+    rows = []
+    for arm in hr.index:
+        r = hr.loc[arm]
+        ratio = ("—" if math.isnan(r["hr"]) else
+                 f"{r['hr']:.3g} ({r['ci_lower']:.3g}–{r['ci_upper']:.3g})")
+        row = [str(arm), ratio, _fmt_p(float(r["p_value"]))]
+        if lr is not None:
+            row += [_fmt_number(float(lr.loc[arm, "test_statistic"])), _fmt_p(float(lr.loc[arm, "p_value"]))]
+        rows.append(row)
+    headers = ["arm", "hazard ratio (95 % CI)", "Cox p (clustered)" if paired else "Cox p"]
+    if lr is not None:
+        headers += ["log-rank χ² (1 df)", "log-rank p" + (" (unpaired)" if paired else "")]
+    title = f"{endpoint.upper()}: each arm against “{tr.control}”"
+    console.print(make_table(title, headers, rows, justify=["left", *["right"] * (len(headers) - 1)]))
+    if paired and lr is not None:
+        console.print(Text("Paired design: every patient is in every arm. The Cox p uses errors clustered on the "
+                           "patient; the log-rank test ignores the pairing (it treats the arms as independent "
+                           "samples), so its p is conservative."))
 
 
 @command()
@@ -210,13 +371,13 @@ def tissue(
 
     from .tissue import load_tissue_scenario, simulate_tissue
     from .tissue.output import write_tissue_run
+    from .tissue.simulate import check_threads
 
     t0 = time.perf_counter()
     try:
-        if seed is not None and not 0 <= seed < 2**63:
-            raise ScenarioError(f"--seed = {seed}: must be an integer in [0, 2^63)", field="seed", value=seed)
-        if threads is not None and threads < 1:
-            raise ScenarioError(f"--threads = {threads}: must be >= 1", field="threads", value=threads)
+        if seed is not None:
+            seed = check_seed(seed, "--seed")
+        check_threads(threads, "--threads")
         sc = load_tissue_scenario(scenario)
         out_dir = out or Path("out") / slug(sc.name)
         if out_dir.exists() and not force:
@@ -232,16 +393,13 @@ def tissue(
         _fail(str(exc))
         return
     print_tissue_summary(result, wall_s=time.perf_counter() - t0)
-    console.print(f"run written to [bold]{out_dir}[/]")
+    console.print(Text.assemble("run written to ", (str(out_dir), "bold")))
 
 
 def print_tissue_summary(result, wall_s: float | None = None) -> None:
     s = result.summary
     ts = result.timeseries
     sc = result.scenario
-    table = Table(title=f"{sc.name}: {sc.dims}-D tissue, {ts['time_min'].iloc[-1]:g} min, seed {result.seed}")
-    table.add_column("")
-    table.add_column("value", justify="right")
     modes = ", ".join(f"{m} {100 * f:.0f} %" for m, f in result.cells.mode_fractions.items() if f > 0)
     rows = [
         ("tumour cells (start → end)", f"{s['tumour_cells_start']} → {s['tumour_cells_end']}"),
@@ -258,9 +416,8 @@ def print_tissue_summary(result, wall_s: float | None = None) -> None:
     if wall_s is not None:
         sim = result.timings.get("simulate_s", float("nan"))
         rows.append(("wall time (s)", f"{wall_s:.1f} (simulation {sim:.1f})"))
-    for k, v in rows:
-        table.add_row(k, v)
-    console.print(table)
+    title = f"{sc.name}: {sc.dims}-D tissue, {ts['time_min'].iloc[-1]:g} min, seed {result.seed}"
+    console.print(make_table(title, ["", "value"], rows, justify=["left", "right"]))
 
 
 def _levels(text: str | None, flag: str) -> list[float]:
@@ -295,6 +452,8 @@ def tissue_map(
             raise ScenarioError(f"--executor = {executor!r}: must be local or dask", field="executor", value=executor)
         if replicates < 1:
             raise ScenarioError(f"--replicates = {replicates}: must be >= 1", field="replicates", value=replicates)
+        if seed is not None:
+            seed = check_seed(seed, "--seed")
         grid = {k: v for k, v in (("JAKi", _levels(jaki, "--jaki")), ("ROCKi", _levels(rocki, "--rocki"))) if v}
         if not grid:
             raise ScenarioError("give --jaki and/or --rocki levels (nM)", field="jaki", value=None)
@@ -309,24 +468,24 @@ def tissue_map(
         return
     m.save(out)
     t = m.table
-    table = Table(title=f"{sc.name}: escape rate per tumour cell per day ({replicates} replicates per point)")
-    for c in m.inputs:
-        table.add_column(f"{c} (nM)", justify="right")
-    for c in ("events", "rate [95 % CI]", "relative [95 % CI]", "depth (µm)"):
-        table.add_column(c, justify="right")
-    for _, r in t.iterrows():
-        table.add_row(*[f"{r[c]:g}" for c in m.inputs], str(int(r["events"])),
-                      f"{r['rate']:.3g} [{r['rate_low']:.3g}, {r['rate_high']:.3g}]",
-                      f"{r['relative']:.3g} [{r['relative_low']:.3g}, {r['relative_high']:.3g}]",
-                      f"{r['depth_um']:.0f} ± {r['depth_se']:.0f}")
-    console.print(table)
+    headers = [f"{c} (nM)" for c in m.inputs] + ["events", "rate [95 % CI]", "relative [95 % CI]", "depth (µm)"]
+    rows = [[*[f"{r[c]:g}" for c in m.inputs], str(int(r["events"])),
+             f"{r['rate']:.3g} [{r['rate_low']:.3g}, {r['rate_high']:.3g}]",
+             f"{r['relative']:.3g} [{r['relative_low']:.3g}, {r['relative_high']:.3g}]",
+             f"{r['depth_um']:.0f} ± {r['depth_se']:.0f}"] for _, r in t.iterrows()]
+    title = f"{sc.name}: escape rate per tumour cell per day ({replicates} replicates per point)"
+    console.print(make_table(title, headers, rows, justify=["right"] * len(headers)))
     zero = t.loc[t["events"] == 0, list(m.inputs)]
     if len(zero):
         pts = "; ".join(", ".join(f"{c} {r[c]:g} nM" for c in m.inputs) for _, r in zero.iterrows())
-        console.print(f"note: no escapes at {pts}: the body takes relative rate 0 there (shedding off); "
-                      "more --replicates narrow the interval")
-    console.print(f"map written to [bold]{escape(str(out))}[/]; use it in a patient scenario as "
-                  + escape(f'[tissue] invasion_map = "{out}"'))
+        console.print(Text(f"note: no escapes at {pts}: the body takes relative rate 0 there (shedding off); "
+                           "more --replicates narrow the interval"))
+    console.print(Text.assemble("map written to ", (str(out), "bold"), "; use it in a patient scenario as ",
+                                f'[tissue] invasion_map = "{out}"'))
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}" + ("" if n == 1 else "s")
 
 
 @command()
@@ -340,6 +499,8 @@ def params(
 
     if scale is not None and scale not in ALL_SCALES:
         _fail(f"--scale = {scale!r}: must be one of {', '.join(ALL_SCALES)}")
+    if format not in ("table", "json", "markdown"):
+        _fail(f"--format = {format!r}: must be table, json or markdown")
     rows = load_library(ALL_SCALES).table(scale=scale, grep=grep)
     if format == "json":
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
@@ -347,16 +508,33 @@ def params(
     if format == "markdown":
         sys.stdout.write(markdown_table(rows))
         return
-    if format != "table":
-        _fail(f"--format = {format!r}: must be table, json or markdown")
-    table = Table(show_lines=False)
-    for col in ("name", "value", "unit", "range", "source"):
-        table.add_column(col, overflow="fold")
-    for r in rows:
-        v = r["value"]
-        table.add_row(r["name"], f"{v:g}" if isinstance(v, float) else str(v), r["unit"], r["range"], r["source"])
-    console.print(table)
-    console.print(f"{len(rows)} parameters")
+    if not rows:
+        console.print(Text("no parameters match" + (f" --grep {grep!r}" if grep else "")
+                           + (f" in --scale {scale}" if scale else "")))
+        return
+    print_parameters(rows)
+    console.print(_plural(len(rows), "parameter"))
+
+
+def print_parameters(rows: Sequence[dict]) -> None:
+    """The parameter library as a table, names whole on one line. When the console is too
+    narrow for a table in which no word is split, one block per parameter instead: name,
+    value, unit and allowed range on a line, the source indented below."""
+
+    def value(r: dict) -> str:
+        return f"{r['value']:g}" if isinstance(r["value"], float) else str(r["value"])
+
+    headers = ["name", "value", "unit", "range", "source"]
+    cells = [[r["name"], value(r), r["unit"], r["range"], r["source"]] for r in rows]
+    available = console.width - (3 * len(headers) + 1)
+    if fit_widths([Text(h) for h in headers], [[Text(c) for c in row] for row in cells], available, whole=(0,),
+                  fold=False):
+        console.print(make_table("", headers, cells, whole=(0,)))
+        return
+    for name, val, unit, rng, source in cells:
+        console.print(Text.assemble((name, "bold"), f" = {val}" + (f" {unit}" if unit else ""),
+                                    f"   allowed: {rng}" if rng else ""))
+        console.print(Padding(Text(source), (0, 0, 0, 4), expand=False))
 
 
 @command()
@@ -369,16 +547,13 @@ def validate(
 
     if list_:
         for name, c in sorted(all_cases().items()):
-            console.print(f"{name}  [dim]{c.source}[/]")
+            console.print(Text.assemble(name, "  ", (c.source, "dim")))
         return
     try:
         results = run_cases(cases or None)
     except KeyError as exc:
         _fail(str(exc.args[0]))
         return
-    table = Table(title="seedsoil validate")
-    for col in ("case", "check", "expected", "got", "tolerance", "pass"):
-        table.add_column(col, overflow="fold")
 
     def fmt(x) -> str:
         if isinstance(x, float):
@@ -387,20 +562,21 @@ def validate(
             return "[" + ", ".join(fmt(v) for v in x) + "]"
         return str(x)
 
-    n_fail = 0
+    passed, failed = Text("pass", style="green"), Text("FAIL", style="red")
+    rows, n_fail = [], 0
     for res in results:
         if res.error:
-            table.add_row(res.case.name, "(error)", "", res.error, "", "[red]FAIL[/]")
+            rows.append([res.case.name, "(error)", "", res.error, "", failed])
             n_fail += 1
             continue
         for c in res.checks:
-            ok = c.passed
-            n_fail += not ok
-            table.add_row(res.case.name, c.name, fmt(c.expected), fmt(c.got), c.tolerance_text(),
-                          "[green]pass[/]" if ok else "[red]FAIL[/]")
-    console.print(table)
+            n_fail += not c.passed
+            rows.append([res.case.name, c.name, fmt(c.expected), fmt(c.got), c.tolerance_text(),
+                         passed if c.passed else failed])
+    console.print(make_table("seedsoil validate", ["case", "check", "expected", "got", "tolerance", "pass"], rows,
+                             whole=(0,)))
     n_checks = sum(len(r.checks) for r in results)
-    console.print(f"{len(results)} cases, {n_checks} checks, {n_fail} failed")
+    console.print(f"{_plural(len(results), 'case')}, {_plural(n_checks, 'check')}, {n_fail} failed")
     if n_fail:
         raise typer.Exit(1)
 

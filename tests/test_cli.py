@@ -570,6 +570,69 @@ def test_read_toml_errors(tmp_path):
         assert str(a.value).split(":")[:2] == str(b.value).split(":")[:2]
 
 
+@pytest.fixture(scope="module")
+def kind_errors(cli_many, examples_dir, tmp_path_factory):
+    work = tmp_path_factory.mktemp("kinds")
+    (work / "tissue_run").mkdir()
+    (work / "tissue_run" / "run.json").write_text(json.dumps({"scale": "tissue", "seed": 1}))
+    (work / "unfinished").mkdir()
+    (work / "unfinished" / "trial.json").write_text(json.dumps({"complete": False, "spec": {}}))
+    (work / "empty").mkdir()
+    ex = {name: examples_dir / f"{name}.toml" for name in ("tissue_edge", "trial_il1b", "breast_surgery")}
+    cases = {
+        "run_tissue": (["run", ex["tissue_edge"]], ["is a tissue scenario", f"seedsoil tissue {ex['tissue_edge']}"]),
+        "run_trial": (["run", ex["trial_il1b"]], ["is a trial file", f"seedsoil trial {ex['trial_il1b']}"]),
+        "trial_tissue": (["trial", ex["tissue_edge"]], ["is a tissue scenario", "seedsoil tissue"]),
+        "trial_patient": (["trial", ex["breast_surgery"]], ["is a patient scenario", "seedsoil run"]),
+        "tissue_patient": (["tissue", ex["breast_surgery"]], ["is a patient scenario", "seedsoil run"]),
+        "tissue_map_trial": (["tissue-map", ex["trial_il1b"], "--out", work / "m.json", "--jaki", "10"],
+                             ["is a trial file", "seedsoil trial"]),
+        "run_missing": (["run", work / "nope.toml"], ["nope.toml: no such scenario file"]),
+        "run_negative_seed": (["run", ex["breast_surgery"], "--seed", "-3"], ["--seed = -3", "[0, 2^63)"]),
+        "trial_huge_seed": (["trial", ex["trial_il1b"], "--seed", str(2**63)], ["--seed", "[0, 2^63)"]),
+        "tissue_zero_threads": (["tissue", ex["tissue_edge"], "--threads", "0"], ["--threads = 0", ">= 1"]),
+        "tissue_negative_seed": (["tissue", ex["tissue_edge"], "--seed", "-1"], ["--seed = -1", "[0, 2^63)"]),
+        "report_tissue": (["report", work / "tissue_run"], ["is a tissue run directory", "seedsoil tissue"]),
+        "report_unfinished_trial": (["report", work / "unfinished"], ["unfinished trial", "--resume"]),
+        "report_empty": (["report", work / "empty"], ["not a seedsoil run directory", "seedsoil run",
+                                                      "seedsoil trial"]),
+        "report_missing": (["report", work / "nope"], ["no such folder"]),
+    }
+    results = cli_many([args for args, _ in cases.values()], cwd=work)
+    return work, {name: (res, words) for (name, (_, words)), res in zip(cases.items(), results)}
+
+
+KIND_CASES = ["run_tissue", "run_trial", "trial_tissue", "trial_patient", "tissue_patient", "tissue_map_trial",
+              "run_missing", "run_negative_seed", "trial_huge_seed", "tissue_zero_threads", "tissue_negative_seed",
+              "report_tissue", "report_unfinished_trial", "report_empty", "report_missing"]
+
+
+@pytest.mark.parametrize("name", KIND_CASES)
+def test_wrong_input_is_a_one_line_error(kind_errors, name):
+    work, results = kind_errors
+    res, words = results[name]
+    _no_traceback(res)
+    assert res.returncode == 2, (res.stdout, res.stderr)
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), res.stderr
+    text = _words(lines[0])
+    for w in words:
+        assert w in text, (w, text)
+    assert "did you mean" not in text
+    assert not (work / "tissue_run" / "report.html").exists() and not (work / "out").exists()
+
+
+def test_report_rewrites_a_patient_run(runs, cli):
+    work = runs["work"]
+    folder = work / "runR"
+    shutil.copytree(work / "runA", folder)
+    assert not (folder / "report.html").exists()
+    res = cli("report", folder, cwd=work)
+    assert res.returncode == 0, res.stderr
+    html = (folder / "report.html").read_text(encoding="utf-8")
+    assert html.startswith("<!DOCTYPE html>") and "seedsoil report" in html
+
+
 # ----------------------------------------------------------------------------- seeds
 @pytest.mark.parametrize("seed", [0, 1, 2**63 - 1, np.int64(5), np.uint64(2**63 - 1), np.int32(3)])
 def test_check_seed_accepts_integers(seed):

@@ -211,6 +211,14 @@ def test_numpy_integer_seed_is_the_same_run(result):
     pd.testing.assert_frame_equal(again.timeseries, result.timeseries, check_exact=True)
 
 
+def test_report_command_names_a_tissue_run_directory(run_dir, cli, tmp_path):
+    before = _files(run_dir, skip=())
+    res = cli("report", run_dir, cwd=tmp_path)
+    line = _one_line_error(res)
+    assert "is a tissue run directory" in line and "seedsoil tissue" in line and "unknown section" not in line
+    assert _files(run_dir, skip=()) == before
+
+
 def test_plot_functions_take_and_return_axes(result):
     from matplotlib.figure import Figure
 

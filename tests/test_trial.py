@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -254,6 +255,22 @@ def test_csv_tables_hold_numbers_not_inf(reference):
         days, reached = back[f"{prefix}_days"], back[f"{prefix}_reached"]
         assert reached.dtype == bool and days.dtype == float
         assert (reached == days.notna()).all()
+
+
+def test_cli_report_rewrites_the_report_of_a_trial_folder(reference, cli, tmp_path):
+    res, out = reference
+    folder = tmp_path / "trial"
+    shutil.copytree(out, folder)
+    assert not (folder / "report.html").exists()  # run with report=False
+    before = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+    done = cli("report", folder, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    html = (folder / "report.html").read_text(encoding="utf-8")
+    assert html.startswith("<!DOCTYPE html>") and res.trial.name in html
+    for arm in res.trial.arm_names:
+        assert arm in html, arm
+    assert "treats the arms as independent" in html  # the paired design's note on the log-rank test
+    assert {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file() and p.name != "report.html"} == before
 
 
 def test_identical_across_chunk_sizes(small_trial, reference, tmp_path):

@@ -24,6 +24,7 @@ from typer.core import TyperArgument, TyperCommand
 
 from .errors import RunExistsError, ScenarioError
 from .seeds import check_seed
+from .tomlfile import detect_kind, looks_like_patient, read_toml, wrong_kind_message
 
 
 class _Command(TyperCommand):
@@ -67,6 +68,16 @@ def _note(msg: str) -> None:
 
 def slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_").lower() or "variant"
+
+
+def _check_kind(path: Path, kind: str) -> None:
+    """ScenarioError when ``path`` is a TOML file of another kind than the command runs
+    ("x.toml is a tissue scenario; run it with `seedsoil tissue x.toml`")."""
+    data = read_toml(path, what={"patient": "scenario", "trial": "trial", "tissue": "tissue scenario"}[kind])
+    found = detect_kind(data)
+    if found == kind or (found == "patient" and not looks_like_patient(data)):
+        return  # or nothing says what else it is: the command's loader names what is wrong
+    raise ScenarioError(wrong_kind_message(path, found), field="file", value=str(path))
 
 
 # ----------------------------------------------------------------------------- tables
@@ -149,6 +160,7 @@ def run(
     from .store import atomic_dir, run_metadata, write_tables
 
     try:
+        _check_kind(scenario, "patient")
         sc = load_scenario(scenario)
         if engine is not None and engine not in ("stochastic", "meanfield"):
             raise ScenarioError(f"--engine = {engine!r}: must be stochastic or meanfield", field="engine", value=engine)
@@ -273,6 +285,7 @@ def trial(
     try:
         if seed is not None:
             seed = check_seed(seed, "--seed")
+        _check_kind(trial_file, "trial")
         tr = load_trial(trial_file)
         result = run_trial(tr, patients=patients, executor=executor, scheduler=scheduler, workers=workers, out=out,
                            resume=resume, force=force, progress=True, report=report, seed=seed,
@@ -378,6 +391,7 @@ def tissue(
         if seed is not None:
             seed = check_seed(seed, "--seed")
         check_threads(threads, "--threads")
+        _check_kind(scenario, "tissue")
         sc = load_tissue_scenario(scenario)
         out_dir = out or Path("out") / slug(sc.name)
         if out_dir.exists() and not force:
@@ -459,6 +473,7 @@ def tissue_map(
             raise ScenarioError("give --jaki and/or --rocki levels (nM)", field="jaki", value=None)
         if out.exists() and not force:
             raise RunExistsError(f"{out} exists; pass --force to replace it")
+        _check_kind(scenario, "tissue")
         sc = load_tissue_scenario(scenario)
         with console.status(f"{sc.name}: tissue runs over {', '.join(grid)}…"):
             m = invasion_map(sc, grid, replicates=replicates, seed=seed, executor=executor, workers=workers,
@@ -582,18 +597,86 @@ def validate(
 
 
 @command("report")
-def report_cmd(run_dir: Path = typer.Argument(..., help="a run directory written by `seedsoil run`")) -> None:
-    """(Re)write report.html of an existing run directory."""
+def report_cmd(run_dir: Path = typer.Argument(..., help="a run directory of `seedsoil run` or a trial folder of "
+                                                        "`seedsoil trial`")) -> None:
+    """(Re)write report.html of a run directory or a trial folder."""
+    try:
+        kind = folder_kind(run_dir)
+        path = rewrite_trial_report(run_dir) if kind == "trial" else rewrite_patient_report(run_dir)
+    except ScenarioError as exc:
+        _fail(str(exc))
+        return
+    console.print(f"wrote {path}")
+
+
+def folder_kind(folder: Path) -> str:
+    """"patient" (a run directory of ``seedsoil run``) or "trial" (a trial folder); a
+    ScenarioError naming what the folder is otherwise, e.g. a tissue run directory, which
+    has no HTML report."""
+    from .cohort.trial import TRIAL_FILE
+    from .store import RUN_FILE
+
+    if not folder.exists():
+        raise ScenarioError(f"{folder}: no such folder", field="run_dir", value=str(folder))
+    if not folder.is_dir():
+        raise ScenarioError(f"{folder} is a file, not a run directory; `seedsoil report` takes the folder that "
+                            "`seedsoil run` or `seedsoil trial` wrote", field="run_dir", value=str(folder))
+    if (folder / TRIAL_FILE).is_file():
+        return "trial"
+    run_json = folder / RUN_FILE
+    if not run_json.is_file():
+        raise ScenarioError(f"{folder}: not a seedsoil run directory (no {RUN_FILE} or {TRIAL_FILE}); "
+                            "`seedsoil run` writes patient run directories, `seedsoil trial` trial folders",
+                            field="run_dir", value=str(folder))
+    try:
+        meta = json.loads(run_json.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ScenarioError(f"{run_json}: not valid JSON ({exc})", field="run_dir", value=str(folder)) from None
+    if isinstance(meta, dict) and meta.get("scale") == "tissue":
+        raise ScenarioError(f"{folder} is a tissue run directory (from `seedsoil tissue`), which has no report.html; "
+                            f"`seedsoil tissue SCENARIO --out {folder} --force` writes its figures again",
+                            field="run_dir", value=str(folder))
+    return "patient"
+
+
+def rewrite_patient_report(run_dir: Path) -> Path:
     from .report import write_report
     from .store import load_result
 
     try:
         results = load_result(run_dir)
     except FileNotFoundError as exc:
-        _fail(f"{run_dir}: not a run directory ({exc.filename} missing)")
-        return
-    path = write_report(results, Path(run_dir) / "report.html")
-    console.print(f"wrote {path}")
+        raise ScenarioError(f"{run_dir}: not a complete run directory ({exc.filename} missing)",
+                            field="run_dir", value=str(run_dir)) from None
+    except KeyError as exc:
+        raise ScenarioError(f"{run_dir}: not a complete run directory ({exc.args[0]} missing)",
+                            field="run_dir", value=str(run_dir)) from None
+    return write_report(results, run_dir / "report.html")
+
+
+def rewrite_trial_report(folder: Path) -> Path:
+    """Rebuild the TrialResult of a finished trial folder (its spec from trial.json, its
+    patients.parquet, the summary tables computed again: seconds) and write report.html."""
+    import pandas as pd
+
+    from .cohort.trial import TRIAL_FILE, TrialResult, _from_spec, analyse
+    from .report.trial import write_trial_report
+
+    try:
+        meta = json.loads((folder / TRIAL_FILE).read_text(encoding="utf-8"))
+        spec = meta["spec"]
+    except (ValueError, UnicodeDecodeError, KeyError, TypeError) as exc:
+        raise ScenarioError(f"{folder / TRIAL_FILE}: not a trial record of seedsoil ({type(exc).__name__}: {exc})",
+                            field="run_dir", value=str(folder)) from None
+    patients_file = folder / "patients.parquet"
+    if not meta.get("complete") or not patients_file.is_file():
+        raise ScenarioError(f"{folder} holds an unfinished trial; finish it with `seedsoil trial TRIAL_FILE --out "
+                            f"{folder} --resume`, which writes report.html", field="run_dir", value=str(folder))
+    tr = _from_spec(spec)
+    patients = pd.read_parquet(patients_file)
+    patients["arm"] = pd.Categorical(patients["arm"], categories=tr.arm_names)
+    result = TrialResult(trial=tr, patients=patients, out_dir=folder, tables=analyse(tr, patients), cache_hit=True)
+    return write_trial_report(result, folder / "report.html")
 
 
 def main() -> None:

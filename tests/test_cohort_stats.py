@@ -132,7 +132,8 @@ def test_medians_equal_lifelines_and_first_crossing(waltons):
     from lifelines.utils import median_survival_times
 
     table = stats.medians(waltons)
-    assert list(table.columns) == ["arm", "n", "events", "median_days", "ci_lower", "ci_upper"]
+    assert list(table.columns) == ["arm", "n", "events", "median_days", "median_reached", "ci_lower", "ci_upper"]
+    assert table["median_reached"].all()
     for arm, rows in waltons.groupby("arm"):
         mine = table[table["arm"] == arm].iloc[0]
         kmf = KaplanMeierFitter().fit(rows["dmfs_days"], rows["dmfs_event"])
@@ -148,7 +149,30 @@ def test_medians_equal_lifelines_and_first_crossing(waltons):
 def test_median_not_reached_is_inf():
     table = pd.DataFrame({"patient": range(4), "arm": "a", "dmfs_days": [10.0, 20, 30, 40],
                           "dmfs_event": [True, False, False, False]})
-    assert math.isinf(stats.medians(table)["median_days"].iloc[0])
+    med = stats.medians(table)
+    assert math.isinf(med["median_days"].iloc[0])
+    assert med["median_reached"].dtype == bool and not med["median_reached"].iloc[0]
+
+
+def test_csv_frame_writes_unreached_times_as_empty_numeric_cells(tmp_path):
+    """A median not reached is an empty cell in the CSV (read back as NaN in a float
+    column), never the string "inf"; the *_reached column says why it is empty."""
+    table = pd.DataFrame({"patient": range(8), "arm": ["a"] * 4 + ["b"] * 4,
+                          "dmfs_days": [10.0, 20, 30, 40] * 2,
+                          "dmfs_event": [True, False, False, False] + [True] * 4})
+    med = stats.medians(table)
+    assert math.isinf(med["median_days"].iloc[0]) and math.isfinite(med["median_days"].iloc[1])
+    out = stats.csv_frame(med)
+    assert math.isinf(med["median_days"].iloc[0])  # the input is not changed
+    out.to_csv(tmp_path / "medians.csv", index=False)
+    text = (tmp_path / "medians.csv").read_text()
+    assert "inf" not in text
+    back = pd.read_csv(tmp_path / "medians.csv")
+    assert list(back.columns) == list(med.columns)
+    assert back["median_days"].dtype == float and math.isnan(back["median_days"].iloc[0])
+    assert back["median_days"].iloc[1] == med["median_days"].iloc[1]
+    assert back["median_reached"].dtype == bool and list(back["median_reached"]) == [False, True]
+    assert list(back["n"]) == [4, 4] and back["n"].dtype == np.int64
 
 
 def test_logrank_equals_lifelines_and_observed_minus_expected(waltons):
@@ -430,6 +454,8 @@ def test_endpoint_summary_agrees_with_the_parts():
             len(rows), (rows["relapse_status"] == 1).sum(), rows["os_event"].sum())
         assert row["median_dmfs_days"] == med_dmfs.loc[arm, "median_days"]
         assert row["median_os_days"] == med_os.loc[arm, "median_days"]
+        assert row["median_dmfs_reached"] == med_dmfs.loc[arm, "median_reached"]
+        assert row["median_os_reached"] == med_os.loc[arm, "median_reached"]
         assert row["rmst_dmfs_days"] == pytest.approx(rm.loc[arm, "rmst_days"], abs=1e-10)
         arm_curve = curve[curve["arm"] == arm]
         assert row["dmfs_at_horizon"] == arm_curve.loc[arm_curve["days"] <= 1000.0, "survival"].iloc[-1]

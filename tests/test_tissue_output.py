@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from seedsoil import __version__
-from seedsoil.errors import RunExistsError
+from seedsoil.errors import RunExistsError, ScenarioError
 from seedsoil.tissue import TissueScenario, simulate_tissue
 from seedsoil.tissue.model import CellInputs
 from seedsoil.tissue.output import (AGENTS, GIF, INVASION_PNG, plot_invasion, plot_snapshot, read_tissue_run,
@@ -181,6 +181,42 @@ def test_three_dimensional_run(tmp_path):
     assert back["matrix"]["rho"].ndim == 3
     assert back["snapshots"][-1]["pos"].tobytes() == res.snapshots[-1]["pos"].tobytes()
     assert len(list(out.glob("snapshot_*.png"))) == 3
+
+
+@pytest.mark.parametrize("seed", [-3, 1.5, 2**63, True, "7"])
+def test_bad_seed_is_a_scenario_error_before_any_work(seed):
+    """Not a NumPy traceback (-3), not a silent truncation (1.5): one message naming the
+    value and the allowed range, the same as the patient scale's."""
+    with pytest.raises(ScenarioError) as exc:
+        simulate_tissue(_scenario(), cells=CELLS, seed=seed)
+    assert str(exc.value) == f"seed = {seed!r}: must be an integer in [0, 2^63)"
+    assert exc.value.field == "seed"
+
+
+@pytest.mark.parametrize("threads", [0, -4, 1.5, True, "2"])
+def test_bad_thread_count_is_a_scenario_error(threads):
+    import numba
+
+    before = numba.get_num_threads()
+    with pytest.raises(ScenarioError) as exc:
+        simulate_tissue(_scenario(), cells=CELLS, threads=threads)
+    assert str(exc.value).startswith(f"threads = {threads!r}: must be an integer >= 1")
+    assert exc.value.field == "threads"
+    assert numba.get_num_threads() == before
+
+
+def test_numpy_integer_seed_is_the_same_run(result):
+    again = simulate_tissue(_scenario(), cells=CELLS, seed=np.int64(result.seed), snapshots=False, threads=1)
+    assert again.seed == result.seed and type(again.seed) is int
+    pd.testing.assert_frame_equal(again.timeseries, result.timeseries, check_exact=True)
+
+
+def test_report_command_names_a_tissue_run_directory(run_dir, cli, tmp_path):
+    before = _files(run_dir, skip=())
+    res = cli("report", run_dir, cwd=tmp_path)
+    line = _one_line_error(res)
+    assert "is a tissue run directory" in line and "seedsoil tissue" in line and "unknown section" not in line
+    assert _files(run_dir, skip=()) == before
 
 
 def test_plot_functions_take_and_return_axes(result):

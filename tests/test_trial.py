@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import math
+import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -126,10 +128,13 @@ BAD_FILES = {
     "bad_arm_value": (example_text(**{'level = "5.7e-3 nM"': 'level = "5.7e-3 cm"'}), ["level"]),
     "bad_arm_section": (example_text() + '\n[[arm]]\nname = "x"\n[arm.scenario]\nname = "y"\n',
                         ["arm[3].scenario"]),
+    "bad_seed": (example_text(**{"seed = 2018": "seed = 20.5"}),
+                 ["trial.seed = 20.5: must be an integer in [0, 2^63)"]),
 }
 BAD_OPTIONS = {
     "zero_patients_option": (["--patients", "0"], ["--patients"]),
     "bad_executor_option": (["--executor", "spark"], ["--executor", "spark"]),
+    "negative_seed_option": (["--seed", "-1"], ["--seed = -1: must be an integer in [0, 2^63)"]),
 }
 #: the cases run through the CLI (each CLI call costs ~3 s of imports); all are checked through load_trial
 CLI_FILES = ["missing_file", "bad_toml", "no_trial_table", "bad_design", "unknown_population_parameter",
@@ -171,7 +176,7 @@ FIELDS = {
     "no_arms": "arm", "unknown_population_parameter": "population.parameters.shedding.rat",
     "support_beyond_range": "population.parameters.primary.gompertz.rate_constant",
     "bad_probabilities": "population.covariates.inflammatory.probabilities", "bad_arm_value": None,
-    "bad_arm_section": "arm[3].scenario",
+    "bad_arm_section": "arm[3].scenario", "bad_seed": "trial.seed",
 }
 
 
@@ -228,6 +233,44 @@ def test_result_matches_files_on_disk(reference):
     assert sorted(p.name for p in (out / "parts").iterdir()) == ["chunk-000000.parquet", "chunk-000001.parquet"]
     assert set(res.patients["status"]) - {"not_simulated"}, "every patient failed to simulate"
     assert (res.patients["note"] == "").all(), res.patients["note"].unique()
+
+
+def test_csv_tables_hold_numbers_not_inf(reference):
+    """Every summary CSV reads back with numeric columns; a median not reached is an empty
+    cell with its *_reached flag False, never the string "inf"."""
+    res, out = reference
+    for name, table in res.tables.items():
+        text = (out / f"{name}.csv").read_text()
+        assert not re.search(r"(?<![A-Za-z])-?inf(?![A-Za-z])", text), name
+        back = pd.read_csv(out / f"{name}.csv")
+        assert list(back.columns) == list(table.columns), name
+        for col in table.columns:
+            if pd.api.types.is_float_dtype(table[col]):
+                expected = table[col].to_numpy(dtype=float)
+                np.testing.assert_allclose(back[col], np.where(np.isinf(expected), np.nan, expected),
+                                           rtol=1e-12, err_msg=f"{name}.{col}")
+    for name, prefix in (("medians_dmfs", "median"), ("medians_os", "median"), ("endpoints", "median_dmfs"),
+                         ("endpoints", "median_os")):
+        back = pd.read_csv(out / f"{name}.csv")
+        days, reached = back[f"{prefix}_days"], back[f"{prefix}_reached"]
+        assert reached.dtype == bool and days.dtype == float
+        assert (reached == days.notna()).all()
+
+
+def test_cli_report_rewrites_the_report_of_a_trial_folder(reference, cli, tmp_path):
+    res, out = reference
+    folder = tmp_path / "trial"
+    shutil.copytree(out, folder)
+    assert not (folder / "report.html").exists()  # run with report=False
+    before = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+    done = cli("report", folder, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    html = (folder / "report.html").read_text(encoding="utf-8")
+    assert html.startswith("<!DOCTYPE html>") and res.trial.name in html
+    for arm in res.trial.arm_names:
+        assert arm in html, arm
+    assert "treats the arms as independent" in html  # the paired design's note on the log-rank test
+    assert {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file() and p.name != "report.html"} == before
 
 
 def test_identical_across_chunk_sizes(small_trial, reference, tmp_path):

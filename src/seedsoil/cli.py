@@ -10,17 +10,48 @@ import json
 import math
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 import typer
+from rich.cells import cell_len
 from rich.console import Console
 from rich.markup import escape
+from rich.padding import Padding
 from rich.table import Table
+from rich.text import Text
+from typer.core import TyperArgument, TyperCommand
 
 from .errors import RunExistsError, ScenarioError
+from .seeds import check_seed
+from .tomlfile import detect_kind, looks_like_patient, read_toml, wrong_kind_message
 
+
+class _Command(TyperCommand):
+    """A command whose usage line names its arguments the classic way
+    (``seedsoil trial [OPTIONS] TRIAL_FILE``, ``[CASES]...``): typer >= 0.27 writes
+    ``{trial_file}``, which reads like a literal to type."""
+
+    def collect_usage_pieces(self, ctx) -> list[str]:
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for param in self.get_params(ctx):
+            if isinstance(param, TyperArgument):  # options are all in [OPTIONS]
+                name = (param.metavar or param.name or "").upper()
+                name = name if param.required else f"[{name}]"
+                pieces.append(name + ("..." if param.nargs != 1 else ""))
+        return pieces
+
+
+# rich_markup_mode=None: help texts are plain text. With rich markup on, "[trial]" in a help
+# text is a markup tag and disappears, and typer >= 0.29 shows "<bool>" after every flag.
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
-                  help="seedsoil: in-silico metastasis experiments.")
+                  rich_markup_mode=None, help="seedsoil: in-silico metastasis experiments.")
+
+
+def command(name: str | None = None):
+    """``@app.command`` with the classic usage line (see :class:`_Command`)."""
+    return app.command(name, cls=_Command)
+
+
 console = Console()
 err_console = Console(stderr=True)
 
@@ -30,13 +61,89 @@ def _fail(msg: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
+def _note(msg: str) -> None:
+    err_console.print(f"note: {escape(msg)}", highlight=False, soft_wrap=True)
+
+
 def slug(name: str) -> str:
     from .store import slug as _slug
 
     return _slug(name, "variant")
 
 
-@app.command()
+def _check_kind(path: Path, kind: str) -> None:
+    """ScenarioError when ``path`` is a TOML file of another kind than the command runs
+    ("x.toml is a tissue scenario; run it with `seedsoil tissue x.toml`")."""
+    data = read_toml(path, what={"patient": "scenario", "trial": "trial", "tissue": "tissue scenario"}[kind])
+    found = detect_kind(data)
+    if found == kind or (found == "patient" and not looks_like_patient(data)):
+        return  # or nothing says what else it is: the command's loader names what is wrong
+    raise ScenarioError(wrong_kind_message(path, found), field="file", value=str(path))
+
+
+# ----------------------------------------------------------------------------- tables
+def _text(value: object) -> Text:
+    """A cell as plain text: brackets in names and sources are not rich markup."""
+    return value if isinstance(value, Text) else Text(str(value))
+
+
+def _longest_word(t: Text) -> int:
+    return max((cell_len(w) for w in t.plain.split()), default=0)
+
+
+def _longest_line(t: Text) -> int:
+    return max((cell_len(line) for line in t.plain.split("\n")), default=0)
+
+
+def fit_widths(headers: Sequence[Text], rows: Sequence[Sequence[Text]], available: int,
+               whole: Sequence[int] = (), fold: bool = True) -> list[int] | None:
+    """Content widths of table columns that fit ``available`` cells without splitting a word.
+
+    Columns start at their widest line; the widest column gives up one cell at a time,
+    first down to its longest word (nothing wraps inside a word), then, if the table is
+    still too wide and ``fold`` allows it, down to the longest word of its header
+    (headers stay whole, long values fold). Columns in ``whole`` (identifiers) never
+    wrap at all. None when that does not fit.
+    """
+    n = len(headers)
+    widest = [max([_longest_line(headers[i])] + [_longest_line(r[i]) for r in rows]) for i in range(n)]
+    words = [max([_longest_word(headers[i])] + [_longest_word(r[i]) for r in rows]) for i in range(n)]
+    header_words = [_longest_word(h) for h in headers]
+    soft = [widest[i] if i in whole else max(1, words[i]) for i in range(n)]
+    hard = [widest[i] if i in whole else max(1, header_words[i]) for i in range(n)]
+    widths = list(widest)
+    for floor in (soft, hard) if fold else (soft,):
+        excess = sum(widths) - available
+        while excess > 0:
+            shrinkable = [i for i in range(n) if widths[i] > floor[i]]
+            if not shrinkable:
+                break
+            i = max(shrinkable, key=widths.__getitem__)
+            widths[i] -= 1
+            excess -= 1
+    return widths if sum(widths) <= available else None
+
+
+def make_table(title: str | Text, headers: Sequence[str], rows: Sequence[Sequence[object]], *,
+               justify: Sequence[str] | None = None, whole: Sequence[int] = (),
+               width: int | None = None) -> Table:
+    """A rich table sized for the console: no header or value is split inside a word
+    (see :func:`fit_widths`), cells are plain text (no markup)."""
+    head = [Text(h) for h in headers]
+    body = [[_text(v) for v in row] for row in rows]
+    justify = list(justify or ["left"] * len(headers))
+    table = Table(title=_text(title))
+    # a boxed table spends 3 cells per column (two of padding, one border) plus one
+    widths = fit_widths(head, body, (width or console.width) - (3 * len(headers) + 1), whole)
+    for i, h in enumerate(head):
+        table.add_column(h, justify=justify[i], overflow="fold", no_wrap=i in whole,  # type: ignore[arg-type]
+                         width=widths[i] if widths else None)
+    for row in body:
+        table.add_row(*row)
+    return table
+
+
+@command()
 def run(
     scenario: Path = typer.Argument(..., help="scenario TOML file"),
     seed: Optional[int] = typer.Option(None, help="root seed (default: scenario's simulation.seed, else random)"),
@@ -54,15 +161,20 @@ def run(
     from .store import atomic_dir, run_metadata, write_tables
 
     try:
+        _check_kind(scenario, "patient")
         sc = load_scenario(scenario)
         if engine is not None and engine not in ("stochastic", "meanfield"):
             raise ScenarioError(f"--engine = {engine!r}: must be stochastic or meanfield", field="engine", value=engine)
         eng = engine or sc.simulation.engine
         if report is None:
             report = sc.output.report
-        if seed is not None and seed < 0:
-            raise ScenarioError(f"--seed = {seed}: must be an integer >= 0", field="seed", value=seed)
-        if seed is None:
+        if seed is not None:
+            seed = check_seed(seed, "--seed")
+        if eng == "meanfield":
+            if seed is not None:
+                _note("the mean-field engine is deterministic (expected values): --seed is not used")
+            seed = None
+        elif seed is None:
             seed = sc.simulation.seed if sc.simulation.seed is not None else new_seed()
         out_dir = out or Path("out") / slug(sc.name)
         if out_dir.exists() and not force:
@@ -85,39 +197,71 @@ def run(
             write_tables(res, folder)
             meta = run_metadata(res, variant=None if label == "base" else label)
             (folder / "run.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
-        comparison = summary_frame(results)
-        comparison.to_csv(tmp / "summary.csv")
+        summary_frame(results).to_csv(tmp / "summary.csv", index=False)
         if report:
             from .report import write_report
 
             write_report(results, tmp / "report.html")
 
     atomic_dir(out_dir, fill, force=force)
-    print_summary(results, title=f"{sc.name} — seed {seed}, {eng} engine")
-    console.print(f"run written to [bold]{out_dir}[/]" + (f" (report: {out_dir / 'report.html'})" if report else ""))
+    what = (f"{eng} engine, seed {seed}" if eng != "meanfield"
+            else "meanfield engine: expected values, deterministic (no seed)")
+    print_summary(results, title=f"{sc.name} — {what}")
+    console.print(Text.assemble("run written to ", (str(out_dir), "bold"),
+                                f" (report: {out_dir / 'report.html'})" if report else ""))
+
+
+#: PatientResult.summary keys that count cells, colonies or metastases: integers in a
+#: stochastic run (written as such in summary.csv), expectations in a mean-field one.
+#: (metastatic_cells_end is not one: large colonies grow deterministically, in fractions.)
+COUNT_KEYS = ("shed_before_surgery", "arrived_before_surgery", "colonies_started_before_surgery",
+              "dormant_cells_at_surgery", "colonies_alive_at_surgery", "dormant_colonies_at_surgery",
+              "occult_metastatic_cells_at_surgery", "detectable_at_surgery", "relapse_colony",
+              "metastases_at_relapse", "metastases_detected", "cells_shed_total", "cells_arrived_total",
+              "colonies_started_total", "dormant_cells_end")
 
 
 def summary_frame(results):
+    """``summary.csv``: one row per run label (base, then the variants) with the summary as
+    typed values: ``label``, ``engine``, ``seed`` (empty for the mean-field engine), then
+    the keys of ``PatientResult.summary`` (days since t = 0 in ``*_day``, durations in
+    ``*_days``, counts as numbers; a time that never came, e.g. no death, is empty), with
+    ``death`` (bool) before ``death_day``."""
+    import numpy as np
     import pandas as pd
 
-    rows = {label: dict(r.summary_rows()) for label, r in results.items()}
-    return pd.DataFrame(rows)
+    records = []
+    for label, r in results.items():
+        row: dict[str, object] = {"label": label, "engine": r.engine, "seed": r.seed}
+        for key, value in r.summary.items():
+            if key == "death_day":
+                row["death"] = value is not None and math.isfinite(value)
+            row[key] = value
+        records.append(row)
+    df = pd.DataFrame.from_records(records)
+    df["seed"] = df["seed"].astype("Int64")
+    stochastic = all(r.engine == "stochastic" for r in results.values())
+    for col in df.columns:
+        if pd.api.types.is_float_dtype(df[col].dtype):
+            values = df[col].to_numpy(dtype=float, copy=True)
+            values[np.isinf(values)] = np.nan  # written as an empty cell, never as the string "inf"
+            df[col] = values
+            finite = values[np.isfinite(values)]
+            if stochastic and col in COUNT_KEYS and np.array_equal(finite, np.round(finite)):
+                df[col] = df[col].astype("Int64")
+    return df
 
 
 def print_summary(results, title: str = "") -> None:
-    table = Table(title=title, show_lines=False)
-    table.add_column("")
-    for label in results:
-        table.add_column(label, justify="right")
     first = next(iter(results.values()))
     keys = [k for k, _ in first.summary_rows()]
     rows = {label: dict(r.summary_rows()) for label, r in results.items()}
-    for key in keys:
-        table.add_row(key, *[str(rows[label].get(key, "")) for label in results])
+    table = make_table(title, ["", *results], [[key, *[rows[label].get(key, "") for label in results]] for key in keys],
+                       justify=["left", *["right"] * len(results)])
     console.print(table)
 
 
-@app.command()
+@command()
 def trial(
     trial_file: Path = typer.Argument(..., help="trial TOML file ([trial], [population], [[arm]])"),
     patients: Optional[int] = typer.Option(None, help="number of virtual patients (default: the file's)"),
@@ -140,9 +284,10 @@ def trial(
     for name, value in (("patients", patients), ("workers", workers), ("chunk-size", chunk_size)):
         if value is not None and value < 1:
             _fail(f"--{name} = {value}: must be >= 1")
-    if seed is not None and seed < 0:
-        _fail(f"--seed = {seed}: must be >= 0")
     try:
+        if seed is not None:
+            seed = check_seed(seed, "--seed")
+        _check_kind(trial_file, "trial")
         tr = load_trial(trial_file)
         result = run_trial(tr, patients=patients, executor=executor, scheduler=scheduler, workers=workers, out=out,
                            resume=resume, force=force, progress=True, report=report, seed=seed,
@@ -153,25 +298,80 @@ def trial(
     except KeyboardInterrupt:
         err_console.print("stopped: finished chunks are kept; run again with --resume to continue")
         raise typer.Exit(130)
-    print_table(result.tables["endpoints"], f"{result.trial.name}: endpoints ({result.trial.patients} patients, "
-                f"{result.trial.design} design)")
-    for key in ("hazard_ratios_dmfs", "logrank_dmfs"):
-        if key in result.tables:
-            print_table(result.tables[key], key.replace("_", " "))
+    print_endpoints(result)
+    print_comparisons(result, "dmfs")
     hit = " (cache hit: same inputs, nothing recomputed)" if result.cache_hit else ""
-    console.print(f"trial written to [bold]{result.out_dir}[/]{hit}")
+    console.print(Text.assemble("trial written to ", (str(result.out_dir), "bold"), hit))
 
 
-def print_table(df, title: str = "") -> None:
-    table = Table(title=title)
-    for col in df.columns:
-        table.add_column(str(col), overflow="fold")
-    for row in df.itertuples(index=False):
-        table.add_row(*[f"{v:.4g}" if isinstance(v, float) else str(v) for v in row])
-    console.print(table)
+def _fmt_days(days: float) -> str:
+    """Days as a whole number; "not reached" for inf (a median beyond follow-up), "—" for NaN."""
+    if math.isinf(days):
+        return "not reached"
+    return "—" if math.isnan(days) else f"{days:,.0f}"
 
 
-@app.command()
+def _fmt_p(p: float) -> str:
+    if math.isnan(p):
+        return "—"
+    return "< 0.0001" if p < 1e-4 else f"{p:.2g}"
+
+
+def _fmt_number(x: float, spec: str = ".3g") -> str:
+    return "—" if isinstance(x, float) and math.isnan(x) else format(x, spec)
+
+
+def print_endpoints(result) -> None:
+    """The endpoints table of a trial, one column per arm."""
+    tr = result.trial
+    df = result.tables["endpoints"].set_index("arm")
+    arms = [str(a) for a in df.index]
+    years = f"{tr.horizon_days / 365.25:.3g} y"
+    rows = [("patients", "n", lambda v: f"{int(v):,}"),
+            ("relapses", "relapses", lambda v: f"{int(v):,}"),
+            ("deaths", "deaths", lambda v: f"{int(v):,}"),
+            ("median DMFS (days)", "median_dmfs_days", _fmt_days),
+            ("median OS (days)", "median_os_days", _fmt_days),
+            (f"DMFS at {years}", "dmfs_at_horizon", lambda v: _fmt_number(100 * v, ".1f") + " %"),
+            (f"restricted mean DMFS to {years} (days)", "rmst_dmfs_days", _fmt_days),
+            ("mean metastases at relapse", "mean_mets_at_relapse", _fmt_number)]
+    body = [[label, *[fmt(df.loc[arm, col]) for arm in df.index]] for label, col, fmt in rows if col in df.columns]
+    title = f"{tr.name}: endpoints ({tr.patients:,} patients, {tr.design} design; days from surgery)"
+    console.print(make_table(title, ["", *arms], body, justify=["left", *["right"] * len(arms)]))
+
+
+def print_comparisons(result, endpoint: str = "dmfs") -> None:
+    """Hazard ratios and log-rank tests of each arm against the control, on one table;
+    in a paired trial a footnote says that the log-rank test ignores the pairing."""
+    tables = result.tables
+    if f"hazard_ratios_{endpoint}" not in tables:
+        return  # a one-arm trial
+    tr = result.trial
+    paired = tr.design == "paired"
+    hr = tables[f"hazard_ratios_{endpoint}"].set_index("arm")
+    lr = tables.get(f"logrank_{endpoint}")
+    lr = lr.set_index("arm") if lr is not None else None
+    rows = []
+    for arm in hr.index:
+        r = hr.loc[arm]
+        ratio = ("—" if math.isnan(r["hr"]) else
+                 f"{r['hr']:.3g} ({r['ci_lower']:.3g}–{r['ci_upper']:.3g})")
+        row = [str(arm), ratio, _fmt_p(float(r["p_value"]))]
+        if lr is not None:
+            row += [_fmt_number(float(lr.loc[arm, "test_statistic"])), _fmt_p(float(lr.loc[arm, "p_value"]))]
+        rows.append(row)
+    headers = ["arm", "hazard ratio (95 % CI)", "Cox p (clustered)" if paired else "Cox p"]
+    if lr is not None:
+        headers += ["log-rank χ² (1 df)", "log-rank p" + (" (unpaired)" if paired else "")]
+    title = f"{endpoint.upper()}: each arm against “{tr.control}”"
+    console.print(make_table(title, headers, rows, justify=["left", *["right"] * (len(headers) - 1)]))
+    if paired and lr is not None:
+        console.print(Text("Paired design: every patient is in every arm. The Cox p uses errors clustered on the "
+                           "patient; the log-rank test ignores the pairing (it treats the arms as independent "
+                           "samples), so its p is conservative."))
+
+
+@command()
 def tissue(
     scenario: Path = typer.Argument(..., help="tissue scenario TOML file (e.g. examples/tissue_edge.toml)"),
     seed: Optional[int] = typer.Option(None, help="seed (default: the scenario's simulation.seed)"),
@@ -186,13 +386,14 @@ def tissue(
 
     from .tissue import load_tissue_scenario, simulate_tissue
     from .tissue.output import write_tissue_run
+    from .tissue.simulate import check_threads
 
     t0 = time.perf_counter()
     try:
-        if seed is not None and not 0 <= seed < 2**63:
-            raise ScenarioError(f"--seed = {seed}: must be an integer in [0, 2^63)", field="seed", value=seed)
-        if threads is not None and threads < 1:
-            raise ScenarioError(f"--threads = {threads}: must be >= 1", field="threads", value=threads)
+        if seed is not None:
+            seed = check_seed(seed, "--seed")
+        check_threads(threads, "--threads")
+        _check_kind(scenario, "tissue")
         sc = load_tissue_scenario(scenario)
         out_dir = out or Path("out") / slug(sc.name)
         if out_dir.exists() and not force:
@@ -208,16 +409,13 @@ def tissue(
         _fail(str(exc))
         return
     print_tissue_summary(result, wall_s=time.perf_counter() - t0)
-    console.print(f"run written to [bold]{out_dir}[/]")
+    console.print(Text.assemble("run written to ", (str(out_dir), "bold")))
 
 
 def print_tissue_summary(result, wall_s: float | None = None) -> None:
     s = result.summary
     ts = result.timeseries
     sc = result.scenario
-    table = Table(title=f"{sc.name}: {sc.dims}-D tissue, {ts['time_min'].iloc[-1]:g} min, seed {result.seed}")
-    table.add_column("")
-    table.add_column("value", justify="right")
     modes = ", ".join(f"{m} {100 * f:.0f} %" for m, f in result.cells.mode_fractions.items() if f > 0)
     rows = [
         ("tumour cells (start → end)", f"{s['tumour_cells_start']} → {s['tumour_cells_end']}"),
@@ -234,9 +432,8 @@ def print_tissue_summary(result, wall_s: float | None = None) -> None:
     if wall_s is not None:
         sim = result.timings.get("simulate_s", float("nan"))
         rows.append(("wall time (s)", f"{wall_s:.1f} (simulation {sim:.1f})"))
-    for k, v in rows:
-        table.add_row(k, v)
-    console.print(table)
+    title = f"{sc.name}: {sc.dims}-D tissue, {ts['time_min'].iloc[-1]:g} min, seed {result.seed}"
+    console.print(make_table(title, ["", "value"], rows, justify=["left", "right"]))
 
 
 def _levels(text: str | None, flag: str) -> list[float]:
@@ -249,7 +446,7 @@ def _levels(text: str | None, flag: str) -> list[float]:
                             field=flag, value=text) from None
 
 
-@app.command("tissue-map")
+@command("tissue-map")
 def tissue_map(
     scenario: Path = typer.Argument(..., help="tissue scenario TOML file"),
     out: Path = typer.Option(..., help="where to write the map (JSON), for a patient scenario's [tissue] invasion_map"),
@@ -271,11 +468,14 @@ def tissue_map(
             raise ScenarioError(f"--executor = {executor!r}: must be local or dask", field="executor", value=executor)
         if replicates < 1:
             raise ScenarioError(f"--replicates = {replicates}: must be >= 1", field="replicates", value=replicates)
+        if seed is not None:
+            seed = check_seed(seed, "--seed")
         grid = {k: v for k, v in (("JAKi", _levels(jaki, "--jaki")), ("ROCKi", _levels(rocki, "--rocki"))) if v}
         if not grid:
             raise ScenarioError("give --jaki and/or --rocki levels (nM)", field="jaki", value=None)
         if out.exists() and not force:
             raise RunExistsError(f"{out} exists; pass --force to replace it")
+        _check_kind(scenario, "tissue")
         sc = load_tissue_scenario(scenario)
         with console.status(f"{sc.name}: tissue runs over {', '.join(grid)}…"):
             m = invasion_map(sc, grid, replicates=replicates, seed=seed, executor=executor, workers=workers,
@@ -285,27 +485,28 @@ def tissue_map(
         return
     m.save(out)
     t = m.table
-    table = Table(title=f"{sc.name}: escape rate per tumour cell per day ({replicates} replicates per point)")
-    for c in m.inputs:
-        table.add_column(f"{c} (nM)", justify="right")
-    for c in ("events", "rate [95 % CI]", "relative [95 % CI]", "depth (µm)"):
-        table.add_column(c, justify="right")
-    for _, r in t.iterrows():
-        table.add_row(*[f"{r[c]:g}" for c in m.inputs], str(int(r["events"])),
-                      f"{r['rate']:.3g} [{r['rate_low']:.3g}, {r['rate_high']:.3g}]",
-                      f"{r['relative']:.3g} [{r['relative_low']:.3g}, {r['relative_high']:.3g}]",
-                      f"{r['depth_um']:.0f} ± {r['depth_se']:.0f}")
-    console.print(table)
+    headers = [f"{c} (nM)" for c in m.inputs] + ["events", "rate [95 % CI]", "relative [95 % CI]", "depth (µm)"]
+    rows = [[*[f"{r[c]:g}" for c in m.inputs], str(int(r["events"])),
+             f"{r['rate']:.3g} [{r['rate_low']:.3g}, {r['rate_high']:.3g}]",
+             ("1 (reference)" if r["relative_low"] != r["relative_low"] else
+              f"{r['relative']:.3g} [{r['relative_low']:.3g}, {r['relative_high']:.3g}]"),
+             f"{r['depth_um']:.0f} ± {r['depth_se']:.0f}"] for _, r in t.iterrows()]
+    title = f"{sc.name}: escape rate per tumour cell per day ({replicates} replicates per point)"
+    console.print(make_table(title, headers, rows, justify=["right"] * len(headers)))
     zero = t.loc[t["events"] == 0, list(m.inputs)]
     if len(zero):
         pts = "; ".join(", ".join(f"{c} {r[c]:g} nM" for c in m.inputs) for _, r in zero.iterrows())
-        console.print(f"note: no escapes at {pts}: the body takes relative rate 0 there (shedding off); "
-                      "more --replicates narrow the interval")
-    console.print(f"map written to [bold]{escape(str(out))}[/]; use it in a patient scenario as "
-                  + escape(f'[tissue] invasion_map = "{out}"'))
+        console.print(Text(f"note: no escapes at {pts}: the body takes relative rate 0 there (shedding off); "
+                           "more --replicates narrow the interval"))
+    console.print(Text.assemble("map written to ", (str(out), "bold"), "; use it in a patient scenario as ",
+                                f'[tissue] invasion_map = "{out}"'))
 
 
-@app.command()
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}" + ("" if n == 1 else "s")
+
+
+@command()
 def params(
     scale: Optional[str] = typer.Option(None, help="only this scale (body, cell, pharm, tissue)"),
     grep: Optional[str] = typer.Option(None, help="only parameters whose name, note or source contains WORD"),
@@ -316,6 +517,8 @@ def params(
 
     if scale is not None and scale not in ALL_SCALES:
         _fail(f"--scale = {scale!r}: must be one of {', '.join(ALL_SCALES)}")
+    if format not in ("table", "json", "markdown"):
+        _fail(f"--format = {format!r}: must be table, json or markdown")
     rows = load_library(ALL_SCALES).table(scale=scale, grep=grep)
     if format == "json":
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
@@ -323,19 +526,36 @@ def params(
     if format == "markdown":
         sys.stdout.write(markdown_table(rows))
         return
-    if format != "table":
-        _fail(f"--format = {format!r}: must be table, json or markdown")
-    table = Table(show_lines=False)
-    for col in ("name", "value", "unit", "range", "source"):
-        table.add_column(col, overflow="fold")
-    for r in rows:
-        v = r["value"]
-        table.add_row(r["name"], f"{v:g}" if isinstance(v, float) else str(v), r["unit"], r["range"], r["source"])
-    console.print(table)
-    console.print(f"{len(rows)} parameters")
+    if not rows:
+        console.print(Text("no parameters match" + (f" --grep {grep!r}" if grep else "")
+                           + (f" in --scale {scale}" if scale else "")))
+        return
+    print_parameters(rows)
+    console.print(_plural(len(rows), "parameter"))
 
 
-@app.command()
+def print_parameters(rows: Sequence[dict]) -> None:
+    """The parameter library as a table, names whole on one line. When the console is too
+    narrow for a table in which no word is split, one block per parameter instead: name,
+    value, unit and allowed range on a line, the source indented below."""
+
+    def value(r: dict) -> str:
+        return f"{r['value']:g}" if isinstance(r["value"], float) else str(r["value"])
+
+    headers = ["name", "value", "unit", "range", "source"]
+    cells = [[r["name"], value(r), r["unit"], r["range"], r["source"]] for r in rows]
+    available = console.width - (3 * len(headers) + 1)
+    if fit_widths([Text(h) for h in headers], [[Text(c) for c in row] for row in cells], available, whole=(0,),
+                  fold=False):
+        console.print(make_table("", headers, cells, whole=(0,)))
+        return
+    for name, val, unit, rng, source in cells:
+        console.print(Text.assemble((name, "bold"), f" = {val}" + (f" {unit}" if unit else ""),
+                                    f"   allowed: {rng}" if rng else ""))
+        console.print(Padding(Text(source), (0, 0, 0, 4), expand=False))
+
+
+@command()
 def validate(
     cases: list[str] = typer.Argument(None, help="case names (default: all)"),
     list_: bool = typer.Option(False, "--list", help="list the cases and exit"),
@@ -345,55 +565,115 @@ def validate(
 
     if list_:
         for name, c in sorted(all_cases().items()):
-            console.print(f"{name}  [dim]{c.source}[/]")
+            console.print(Text.assemble(c.summary(), "\n    ", (c.source, "dim")))
         return
     try:
         results = run_cases(cases or None)
     except KeyError as exc:
         _fail(str(exc.args[0]))
         return
-    table = Table(title="seedsoil validate")
-    for col in ("case", "check", "expected", "got", "tolerance", "pass"):
-        table.add_column(col, overflow="fold")
 
-    def fmt(x) -> str:
-        if isinstance(x, float):
-            return f"{x:.4g}" if math.isfinite(x) else str(x)
-        if isinstance(x, tuple):
-            return "[" + ", ".join(fmt(v) for v in x) + "]"
-        return str(x)
-
-    n_fail = 0
+    passed, failed = Text("pass", style="green"), Text("FAIL", style="red")
+    rows, n_fail = [], 0
     for res in results:
         if res.error:
-            table.add_row(res.case.name, "(error)", "", res.error, "", "[red]FAIL[/]")
+            rows.append([res.case.name, "(error)", "", res.error, "", failed])
             n_fail += 1
             continue
         for c in res.checks:
-            ok = c.passed
-            n_fail += not ok
-            table.add_row(res.case.name, c.name, fmt(c.expected), fmt(c.got), c.tolerance_text(),
-                          "[green]pass[/]" if ok else "[red]FAIL[/]")
-    console.print(table)
+            n_fail += not c.passed
+            rows.append([res.case.name, c.name, c.expected_text(), c.got_text(), c.tolerance_text(),
+                         passed if c.passed else failed])
+    console.print(make_table("seedsoil validate", ["case", "check", "expected", "got", "tolerance", "pass"], rows,
+                             whole=(0,)))
     n_checks = sum(len(r.checks) for r in results)
-    console.print(f"{len(results)} cases, {n_checks} checks, {n_fail} failed")
+    console.print(f"{_plural(len(results), 'case')}, {_plural(n_checks, 'check')}, {n_fail} failed")
     if n_fail:
         raise typer.Exit(1)
 
 
-@app.command("report")
-def report_cmd(run_dir: Path = typer.Argument(..., help="a run directory written by `seedsoil run`")) -> None:
-    """(Re)write report.html of an existing run directory."""
+@command("report")
+def report_cmd(run_dir: Path = typer.Argument(..., help="a run directory of `seedsoil run` or a trial folder of "
+                                                        "`seedsoil trial`")) -> None:
+    """(Re)write report.html of a run directory or a trial folder."""
+    try:
+        kind = folder_kind(run_dir)
+        path = rewrite_trial_report(run_dir) if kind == "trial" else rewrite_patient_report(run_dir)
+    except ScenarioError as exc:
+        _fail(str(exc))
+        return
+    console.print(f"wrote {path}")
+
+
+def folder_kind(folder: Path) -> str:
+    """"patient" (a run directory of ``seedsoil run``) or "trial" (a trial folder); a
+    ScenarioError naming what the folder is otherwise, e.g. a tissue run directory, which
+    has no HTML report."""
+    from .cohort.trial import TRIAL_FILE
+    from .store import RUN_FILE
+
+    if not folder.exists():
+        raise ScenarioError(f"{folder}: no such folder", field="run_dir", value=str(folder))
+    if not folder.is_dir():
+        raise ScenarioError(f"{folder} is a file, not a run directory; `seedsoil report` takes the folder that "
+                            "`seedsoil run` or `seedsoil trial` wrote", field="run_dir", value=str(folder))
+    if (folder / TRIAL_FILE).is_file():
+        return "trial"
+    run_json = folder / RUN_FILE
+    if not run_json.is_file():
+        raise ScenarioError(f"{folder}: not a seedsoil run directory (no {RUN_FILE} or {TRIAL_FILE}); "
+                            "`seedsoil run` writes patient run directories, `seedsoil trial` trial folders",
+                            field="run_dir", value=str(folder))
+    try:
+        meta = json.loads(run_json.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ScenarioError(f"{run_json}: not valid JSON ({exc})", field="run_dir", value=str(folder)) from None
+    if isinstance(meta, dict) and meta.get("scale") == "tissue":
+        raise ScenarioError(f"{folder} is a tissue run directory (from `seedsoil tissue`), which has no report.html; "
+                            f"`seedsoil tissue SCENARIO --out {folder} --force` writes its figures again",
+                            field="run_dir", value=str(folder))
+    return "patient"
+
+
+def rewrite_patient_report(run_dir: Path) -> Path:
+    """Rebuild the PatientResults of a run directory and write its report.html."""
     from .patient import load_result
     from .report import write_report
 
     try:
         results = load_result(run_dir)
     except FileNotFoundError as exc:
-        _fail(f"{run_dir}: not a run directory ({exc.filename} missing)")
-        return
-    path = write_report(results, Path(run_dir) / "report.html")
-    console.print(f"wrote {path}")
+        raise ScenarioError(f"{run_dir}: not a complete run directory ({exc.filename} missing)",
+                            field="run_dir", value=str(run_dir)) from None
+    except KeyError as exc:
+        raise ScenarioError(f"{run_dir}: not a complete run directory ({exc.args[0]} missing)",
+                            field="run_dir", value=str(run_dir)) from None
+    return write_report(results, run_dir / "report.html")
+
+
+def rewrite_trial_report(folder: Path) -> Path:
+    """Rebuild the TrialResult of a finished trial folder (its spec from trial.json, its
+    patients.parquet, the summary tables computed again: seconds) and write report.html."""
+    import pandas as pd
+
+    from .cohort.trial import TRIAL_FILE, TrialResult, _from_spec, analyse
+    from .report.trial import write_trial_report
+
+    try:
+        meta = json.loads((folder / TRIAL_FILE).read_text(encoding="utf-8"))
+        spec = meta["spec"]
+    except (ValueError, UnicodeDecodeError, KeyError, TypeError) as exc:
+        raise ScenarioError(f"{folder / TRIAL_FILE}: not a trial record of seedsoil ({type(exc).__name__}: {exc})",
+                            field="run_dir", value=str(folder)) from None
+    patients_file = folder / "patients.parquet"
+    if not meta.get("complete") or not patients_file.is_file():
+        raise ScenarioError(f"{folder} holds an unfinished trial; finish it with `seedsoil trial TRIAL_FILE --out "
+                            f"{folder} --resume`, which writes report.html", field="run_dir", value=str(folder))
+    tr = _from_spec(spec)
+    patients = pd.read_parquet(patients_file)
+    patients["arm"] = pd.Categorical(patients["arm"], categories=tr.arm_names)
+    result = TrialResult(trial=tr, patients=patients, out_dir=folder, tables=analyse(tr, patients), cache_hit=True)
+    return write_trial_report(result, folder / "report.html")
 
 
 def main() -> None:

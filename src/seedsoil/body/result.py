@@ -71,7 +71,12 @@ class PatientResult:
         return self.summary["status"]
 
     def summary_rows(self) -> list[tuple[str, str]]:
-        """Human-readable (label, value) rows for tables and reports."""
+        """Human-readable (label, value) rows for tables and reports.
+
+        The mean-field engine's numbers are expectations over patients: its rows say
+        "expected", show them unrounded, and give the probability of relapse instead
+        of a yes/no relapse.
+        """
         s = self.summary
 
         def fmt_day(x: float) -> str:
@@ -84,6 +89,46 @@ class PatientResult:
                 return "—"
             return f"{x:,.0f}" if abs(x) < 1e7 else f"{x:.3g}"
 
+        def fmt_expected(x: float) -> str:
+            if x is None or (isinstance(x, float) and math.isnan(x)):
+                return "—"
+            if x == 0 or abs(x) >= 1e7:
+                return f"{x:.3g}"
+            if abs(x) >= 100:
+                return f"{x:,.0f}"
+            return f"{x:.3g}" if abs(x) >= 1e-3 else "< 0.001"
+
+        def fmt_probability(p: float) -> str:
+            if p is None or (isinstance(p, float) and math.isnan(p)):
+                return "—"
+            pct = 100.0 * p
+            if pct in (0.0, 100.0):
+                return f"{pct:.0f} %"
+            if pct < 0.1:
+                return f"{pct:.2g} %" if pct >= 0.01 else "< 0.01 %"
+            return f"{pct:.1f} %" if pct <= 99.9 else "> 99.9 %"
+
+        if self.engine == "meanfield":
+            return [
+                ("engine", self.engine),
+                ("diagnosis (primary reached surgery size)", fmt_day(s.get("diagnosis_day"))),
+                ("surgery", fmt_day(s.get("surgery_day"))),
+                ("expected cells shed before surgery", fmt_expected(s.get("shed_before_surgery"))),
+                ("expected disseminated cells before surgery", fmt_expected(s.get("arrived_before_surgery"))),
+                ("expected metastases seeded before surgery (colonies started)",
+                 fmt_expected(s.get("colonies_started_before_surgery"))),
+                ("expected dormant single cells at surgery", fmt_expected(s.get("dormant_cells_at_surgery"))),
+                ("expected occult colonies alive at surgery", fmt_expected(s.get("colonies_alive_at_surgery"))),
+                ("expected detectable metastases at surgery", fmt_expected(s.get("detectable_at_surgery"))),
+                ("expected metastases detected after surgery",
+                 fmt_expected(s.get("expected_detections_after_surgery"))),
+                ("probability of relapse by end (Poisson)", fmt_probability(s.get("relapse_probability"))),
+                ("time until one metastasis is expected after surgery", fmt_day(s.get("time_to_relapse_days"))),
+                ("death (expected burden reached lethal)", fmt_day(s.get("death_day"))),
+                ("expected detectable metastases (end)", fmt_expected(s.get("metastases_detected"))),
+                ("stopped because", s.get("status", "")),
+                ("simulated until", fmt_day(s.get("end_day"))),
+            ]
         rows = [
             ("engine", self.engine),
             ("diagnosis (primary reached surgery size)", fmt_day(s.get("diagnosis_day"))),

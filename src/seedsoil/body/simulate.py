@@ -9,8 +9,8 @@ from __future__ import annotations
 from os import PathLike
 from typing import Any, Callable
 
-from ..errors import ScenarioError
 from ..rng import new_seed
+from ..seeds import check_seed
 from .model import build_inputs
 from .result import PatientResult
 
@@ -49,8 +49,8 @@ def simulate(scenario: Any, *, seed: int | None = None, engine: str | Engine | N
     if callable(engine):
         if seed is None:
             seed = sc.simulation.seed if sc.simulation.seed is not None else new_seed()
-        _check_seed(seed)
-        result = engine(inputs, int(seed), *keys)
+        seed = check_seed(seed)
+        result = engine(inputs, seed, *keys)
         if not isinstance(result, PatientResult):
             raise TypeError(f"engine {getattr(engine, '__name__', engine)!r} returned {type(result).__name__}, "
                             "not a PatientResult")
@@ -61,7 +61,7 @@ def simulate(scenario: Any, *, seed: int | None = None, engine: str | Engine | N
         return simulate_meanfield(inputs)
     if seed is None:
         seed = sc.simulation.seed if sc.simulation.seed is not None else new_seed()
-    _check_seed(seed)
+    seed = check_seed(seed)
     from .stochastic import simulate_stochastic
 
     return simulate_stochastic(inputs, int(seed), *keys)
@@ -77,11 +77,6 @@ def simulate_summary(scenario: Any, *, seed: int, keys: tuple[int, ...] = ()) ->
         raise TypeError("simulate_summary takes a Scenario (seedsoil.load_scenario(path))")
     from .stochastic import summarize_stochastic
 
-    _check_seed(seed)
-    return summarize_stochastic(build_inputs(scenario), int(seed), *keys)
+    seed = check_seed(seed)
+    return summarize_stochastic(build_inputs(scenario), seed, *keys)
 
-
-def _check_seed(seed: object) -> None:
-    if isinstance(seed, bool) or not isinstance(seed, (int,)) or not 0 <= seed < 2**63:
-        if not (hasattr(seed, "__index__") and not isinstance(seed, bool) and 0 <= int(seed) < 2**63):  # numpy ints
-            raise ScenarioError(f"seed = {seed!r}: must be an integer in [0, 2^63)", field="seed", value=seed)

@@ -52,6 +52,7 @@ __all__ = [
     "smoothed_hazard",
     "subgroup_hazard_ratios",
     "endpoint_summary",
+    "csv_frame",
 ]
 
 Endpoint = Literal["dmfs", "os", "relapse"]
@@ -245,8 +246,10 @@ def medians(patients: pd.DataFrame, endpoint: Endpoint = "dmfs", *, alpha: float
     """Kaplan–Meier median time to ``endpoint`` per arm, with its confidence interval.
 
     Columns ``arm``, ``n`` (patients), ``events``, ``median_days`` (first time the KM
-    curve is <= 0.5), ``ci_lower``/``ci_upper`` (days; where the pointwise KM bounds
-    cross 0.5). Each is ``inf`` when not reached within follow-up.
+    curve is <= 0.5), ``median_reached`` (bool: the curve fell to 0.5 within
+    follow-up), ``ci_lower``/``ci_upper`` (days; where the pointwise KM bounds cross
+    0.5). Each time is ``inf`` when not reached within follow-up; :func:`csv_frame`
+    writes those as empty cells.
     """
     from lifelines.utils import median_survival_times
 
@@ -257,8 +260,9 @@ def medians(patients: pd.DataFrame, endpoint: Endpoint = "dmfs", *, alpha: float
         durations, events = _durations_events(_arm_rows(data, arm, endpoint), endpoint)
         kmf = _fit_km(durations, events, alpha)
         ci = median_survival_times(kmf.confidence_interval_)
+        median = float(kmf.median_survival_time_)
         rows.append({"arm": arm, "n": len(durations), "events": int(events.sum()),
-                     "median_days": float(kmf.median_survival_time_),
+                     "median_days": median, "median_reached": math.isfinite(median),
                      "ci_lower": float(ci["lower"].iloc[0]), "ci_upper": float(ci["upper"].iloc[0])})
     return pd.DataFrame(rows)
 
@@ -701,7 +705,7 @@ def endpoint_summary(patients: pd.DataFrame, horizon_days: float) -> pd.DataFram
 
     Columns ``arm``, ``n`` (patients), ``relapses`` (relapse_status 1), ``deaths``
     (os_event), ``median_dmfs_days``, ``median_os_days`` (KM medians, ``inf`` if not
-    reached), ``dmfs_at_horizon`` (KM DMFS probability at ``horizon_days``),
+    reached), ``median_dmfs_reached``, ``median_os_reached`` (bool), ``dmfs_at_horizon`` (KM DMFS probability at ``horizon_days``),
     ``rmst_dmfs_days`` (restricted mean DMFS to ``horizon_days``) and, if the table
     has a column ``n_mets_at_relapse``, ``mean_mets_at_relapse`` (mean over patients
     who relapsed).
@@ -721,9 +725,10 @@ def endpoint_summary(patients: pd.DataFrame, horizon_days: float) -> pd.DataFram
         _warn_beyond_follow_up(arm, dmfs_km, horizon_days, "the DMFS rate and RMST at the horizon")
         os_km = _fit_km(os_t, os_e, 0.05)
         relapsed = arm_rows["relapse_status"].to_numpy() == 1
+        median_dmfs, median_os = float(dmfs_km.median_survival_time_), float(os_km.median_survival_time_)
         row = {"arm": arm, "n": len(arm_rows), "relapses": int(relapsed.sum()), "deaths": int(os_e.sum()),
-               "median_dmfs_days": float(dmfs_km.median_survival_time_),
-               "median_os_days": float(os_km.median_survival_time_),
+               "median_dmfs_days": median_dmfs, "median_dmfs_reached": math.isfinite(median_dmfs),
+               "median_os_days": median_os, "median_os_reached": math.isfinite(median_os),
                "dmfs_at_horizon": float(dmfs_km.predict(horizon_days)),
                "rmst_dmfs_days": float(restricted_mean_survival_time(dmfs_km, t=horizon_days))}
         if "n_mets_at_relapse" in data.columns:
@@ -732,3 +737,17 @@ def endpoint_summary(patients: pd.DataFrame, horizon_days: float) -> pd.DataFram
         rows.append(row)
     return pd.DataFrame(rows)
 
+
+
+def csv_frame(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` ready for ``to_csv``: infinite times (a median or a confidence bound not
+    reached within follow-up; the ``*_reached`` columns say which) become NaN, which a
+    CSV writes as an empty cell, so that every reader gets a numeric column instead of
+    the string ``inf``. Other values and the column types are kept."""
+    out = table.copy()
+    for col in out.columns:
+        if pd.api.types.is_float_dtype(out[col].dtype):
+            values = out[col].to_numpy(dtype=float, copy=True)
+            values[np.isinf(values)] = np.nan
+            out[col] = values
+    return out

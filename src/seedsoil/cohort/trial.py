@@ -33,6 +33,7 @@ from ..rng import PATIENT_ALLOCATION, stream
 from ..scenario import Scenario, _apply_overlay, _check_cross_field
 from ..store import run_record, slug, write_csv_atomic, write_parquet_atomic, write_text_atomic
 from ..units import DAYS_PER_YEAR
+from ..seeds import check_seed
 from .population import Population, parse_population
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -170,9 +171,7 @@ def trial_from_dict(data: Mapping[str, Any], base_dir: Path | None = None, *,
     patients = t.get("patients", 1000)
     if isinstance(patients, bool) or not isinstance(patients, int) or not 1 <= patients <= 10**8:
         raise _err(f"trial.patients = {patients!r}: an integer in [1, 1e8]", "trial.patients", patients)
-    seed = t.get("seed", 1)
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
-        raise _err(f"trial.seed = {seed!r}: an integer in [0, 2^63)", "trial.seed", seed)
+    seed = check_seed(t.get("seed", 1), "trial.seed")
     design = t.get("design", "paired")
     if design not in ("paired", "randomized"):
         raise _err(f"trial.design = {design!r}: must be paired or randomized", "trial.design", design)
@@ -726,8 +725,10 @@ def run_trial(trial: Trial | str | Path, *, patients: int | None = None, executo
     if not cache_hit:
         _atomic_write(patients_df, out_dir / "patients.parquet")
         _release_arrow_memory()
-        for name, table in tables.items():
-            write_csv_atomic(table, out_dir / f"{name}.csv")
+        from .stats import csv_frame
+
+        for name, table in tables.items():  # a median not reached is an empty cell, not "inf"
+            write_csv_atomic(csv_frame(table), out_dir / f"{name}.csv")
     result = TrialResult(trial=tr, patients=patients_df, out_dir=out_dir, tables=tables,
                          timings={"simulate_s": t1 - t0, "total_s": time.perf_counter() - t0}, cache_hit=cache_hit)
     if report is not None and not cache_hit:

@@ -19,6 +19,8 @@ import pandas as pd
 from scipy import stats
 
 from ..cell.phenotype import MODES
+from ..errors import ScenarioError
+from ..seeds import check_seed
 from . import _kernels as K
 from .engine import SNAPSHOT_COLUMNS, TissueEngine, set_threads
 from .model import CellInputs, build_engine, cell_inputs
@@ -254,9 +256,15 @@ def simulate_tissue(scenario: TissueScenario, *, seed: int | None = None, cells:
     contractility); by default computed for the scenario's exposure with
     :func:`~seedsoil.tissue.model.cell_inputs` (cached). ``threads``: numba threads
     (results do not depend on it). ``progress(t, t_end)`` is called at each save.
+
+    ``seed`` must be an integer in [0, 2^63) and ``threads`` an integer >= 1 (or None
+    for numba's current setting); anything else raises
+    :class:`~seedsoil.errors.ScenarioError`.
     """
     import numba
 
+    seed = scenario.seed if seed is None else check_seed(seed)
+    threads = check_threads(threads)
     before = numba.get_num_threads()
     try:
         set_threads(threads)
@@ -265,10 +273,19 @@ def simulate_tissue(scenario: TissueScenario, *, seed: int | None = None, cells:
         numba.set_num_threads(before)
 
 
-def _simulate(scenario: TissueScenario, seed: int | None, cells: CellInputs | None, snapshots: bool,
+def check_threads(threads: object, field: str = "threads") -> int | None:
+    """``threads`` as an int >= 1 (or None), else :class:`ScenarioError` naming the value."""
+    if threads is None:
+        return None
+    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
+        raise ScenarioError(f"{field} = {threads!r}: must be an integer >= 1 (or unset for numba's default)",
+                            field=field, value=threads)
+    return int(threads)
+
+
+def _simulate(scenario: TissueScenario, seed: int, cells: CellInputs | None, snapshots: bool,
               progress: Callable[[float, float], None] | None) -> TissueResult:
     t0 = _time.perf_counter()
-    seed = scenario.seed if seed is None else int(seed)
     cells = cell_inputs(scenario.exposure) if cells is None else cells
     t1 = _time.perf_counter()
     engine = build_engine(scenario, cells, seed=seed)

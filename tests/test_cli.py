@@ -385,7 +385,7 @@ def test_meanfield_run_shows_expectations_and_no_seed(narrow):
     title = res.stdout.strip().splitlines()[0]
     assert "meanfield" in title and "seed" in title and "no seed" in title and "5" not in title, title
     assert "--seed is not used" in res.stderr
-    from seedsoil.store import load_result
+    from seedsoil.patient import load_result
 
     rows = load_result(work / "runMF")["base"].summary_rows()
     labels = [label for label, _ in rows]
@@ -418,7 +418,7 @@ def test_stochastic_summary_table_at_80_columns(narrow):
     res = results["run"]
     assert res.returncode == 0, res.stderr
     assert "stochastic engine, seed" in res.stdout.splitlines()[0]
-    from seedsoil.store import load_result
+    from seedsoil.patient import load_result
 
     rows = load_result(work / "runN")["base"].summary_rows()
     assert_words_whole(res.stdout, [label for label, _ in rows] + [value for _, value in rows])

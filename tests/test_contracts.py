@@ -155,3 +155,16 @@ def test_a_single_arm_trial_writes_the_comparison_tables_of_a_multi_arm_one(tmp_
         assert (tmp_path / "one" / f"{name}.csv").exists(), name
         assert list(a.tables[name].columns) == list(b.tables[name].columns), name
         assert len(a.tables[name]) == 0 and len(b.tables[name]) == 1
+
+
+def test_one_loader_names_the_kind_of_a_wrong_file():
+    from seedsoil.tissue import load_tissue_scenario
+
+    with pytest.raises(ScenarioError, match=r"tissue_edge.toml is a tissue scenario; run it with `seedsoil tissue"):
+        load_scenario(examples_dir() / "tissue_edge.toml")
+    with pytest.raises(ScenarioError, match=r"trial_il1b.toml is a trial file; run it with `seedsoil trial"):
+        load_tissue_scenario(examples_dir() / "trial_il1b.toml")
+    with pytest.raises(ScenarioError, match=r"breast_surgery.toml is a patient scenario; run it with `seedsoil run"):
+        load_trial(examples_dir() / "breast_surgery.toml")
+    with pytest.raises(ScenarioError, match="no such tissue scenario file"):
+        load_tissue_scenario(examples_dir() / "nope.toml")

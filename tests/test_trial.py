@@ -115,7 +115,7 @@ BAD_FILES = {
     "bad_chunk": (example_text(**{"chunk_size = 250": "chunk_size = 2.5"}), ["trial.chunk_size"]),
     "bad_control": (example_text(**{'control = "surgery only"': 'control = "placebo"'}), ["trial.control", "placebo"]),
     "missing_scenario": (example_text().replace(BASE_SCENARIO.as_posix(), "/nonexistent/base.toml"),
-                         ["trial.scenario", "no such file"]),
+                         ["trial.scenario", "no such scenario file"]),
     "duplicate_arm": (example_text(**{'name = "IL-1R blockade 12 months"': 'name = "surgery only"'}),
                       ["duplicate arm name"]),
     "no_arms": (example_text().split("[[arm]]")[0], ["arm"]),

@@ -17,7 +17,7 @@ of :meth:`Scenario.content_hash`); the body engine asks it for drug factors
 from __future__ import annotations
 
 import json
-import tomllib
+
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -29,6 +29,7 @@ from .coupling.drugs import DrugLibrary, default_drugs
 from .errors import ScenarioError, UnitError, did_you_mean
 from .hashing import content_hash, file_hash
 from .params import Interval, ParameterLibrary, load_library
+from .tomlfile import read_scenario_file
 from .tree import set_dotted
 from .units import parse_quantity
 
@@ -546,17 +547,7 @@ def _check_cross_field(p: Mapping[str, Any]) -> None:
 def load_scenario(path: str | Path, *, drugs: DrugLibrary | None = None) -> Scenario:
     """Read and validate a scenario TOML file (``drugs``: see :meth:`Scenario.from_dict`)."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ScenarioError(f"{path}: no such scenario file", field="file", value=str(path)) from None
-    except (UnicodeDecodeError, IsADirectoryError) as exc:
-        raise ScenarioError(f"{path}: cannot read it as a UTF-8 text file ({type(exc).__name__})",
-                            field="file", value=str(path)) from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(f"{path}: not valid TOML: {exc}", field="file", value=str(path)) from None
+    data = read_scenario_file(path, "patient")
     link = data.get("tissue")
     if isinstance(link, dict) and isinstance(link.get("invasion_map"), str):
         link["invasion_map"] = str((path.parent / link["invasion_map"]).resolve())

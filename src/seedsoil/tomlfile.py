@@ -86,10 +86,20 @@ def looks_like_patient(data: Mapping[str, Any]) -> bool:
     return bool(set(data) & PATIENT_SECTIONS)
 
 
+def read_scenario_file(path: str | Path, kind: Kind) -> dict[str, Any]:
+    """The one loader's first step for every scenario kind: :func:`read_toml`, then a
+    :class:`ScenarioError` naming the right command if the file is of another kind."""
+    data = read_toml(path, what={"patient": "scenario", "trial": "trial", "tissue": "tissue scenario"}[kind])
+    found = detect_kind(data)
+    if found != kind:
+        raise ScenarioError(wrong_kind_message(path, found), field="file", value=str(path))
+    return data
+
+
 def wrong_kind_message(path: str | Path, kind: str) -> str:
     """``"<path> is a tissue scenario; run it with `seedsoil tissue <path>`"``."""
     return f"{path} is a {KIND_NAMES[kind]}; run it with `seedsoil {KIND_COMMANDS[kind]} {path}`"
 
 
-__all__ = ["read_toml", "detect_kind", "looks_like_patient", "wrong_kind_message", "Kind", "TRIAL_SECTIONS", "TISSUE_SECTIONS",
+__all__ = ["read_toml", "read_scenario_file", "detect_kind", "looks_like_patient", "wrong_kind_message", "Kind", "TRIAL_SECTIONS", "TISSUE_SECTIONS",
            "PATIENT_SECTIONS", "KIND_NAMES", "KIND_COMMANDS"]

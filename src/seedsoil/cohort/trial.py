@@ -16,7 +16,6 @@ import json
 import math
 import shutil
 import time
-import tomllib
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
@@ -31,6 +30,7 @@ from ..errors import ScenarioError, SeedsoilError
 from ..hashing import content_hash
 from ..rng import PATIENT_ALLOCATION, stream
 from ..scenario import Scenario, _apply_overlay, _check_cross_field
+from ..tomlfile import read_scenario_file
 from ..store import run_record, slug, write_csv_atomic, write_parquet_atomic, write_text_atomic
 from ..units import DAYS_PER_YEAR
 from ..seeds import check_seed
@@ -149,12 +149,9 @@ def trial_from_dict(data: Mapping[str, Any], base_dir: Path | None = None, *,
             if not path.is_absolute() and base_dir is not None:
                 path = base_dir / path
             try:
-                base = tomllib.loads(path.read_text(encoding="utf-8"))
-            except FileNotFoundError:
-                raise _err(f"trial.scenario = {t['scenario']!r}: no such file ({path})", "trial.scenario",
-                           t["scenario"]) from None
-            except tomllib.TOMLDecodeError as exc:
-                raise _err(f"trial.scenario: {path} is not valid TOML: {exc}", "trial.scenario", str(path)) from None
+                base = read_scenario_file(path, "patient")
+            except ScenarioError as exc:
+                raise _err(f"trial.scenario = {t['scenario']!r}: {exc}", "trial.scenario", t["scenario"]) from None
         elif isinstance(t["scenario"], Mapping):
             base = dict(t["scenario"])
         else:
@@ -226,12 +223,7 @@ def base_dict(sc: Scenario) -> dict[str, Any]:
 def load_trial(path: str | Path, *, drugs: DrugLibrary | None = None) -> Trial:
     """Read and validate a trial file (``drugs``: see :func:`trial_from_dict`)."""
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise _err(f"{path}: no such trial file", "file", str(path)) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise _err(f"{path}: not valid TOML: {exc}", "file", str(path)) from None
+    data = read_scenario_file(path, "trial")
     return trial_from_dict(data, base_dir=path.parent, drugs=drugs)
 
 

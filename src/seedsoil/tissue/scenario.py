@@ -24,7 +24,6 @@ Example::
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -33,6 +32,7 @@ from typing import Any, Mapping
 from ..errors import ScenarioError, did_you_mean
 from ..params import ParameterLibrary, load_library
 from ..hashing import content_hash
+from ..tomlfile import read_scenario_file
 from ..tree import flatten as _flatten, set_dotted
 from ..units import parse_quantity
 
@@ -177,16 +177,7 @@ def _check_geometry(p: Mapping[str, Any]) -> None:
 
 def load_tissue_scenario(path: str | Path) -> TissueScenario:
     """Read and validate a tissue scenario TOML file."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ScenarioError(f"{path}: cannot read the scenario file ({exc.strerror})", field="file",
-                            value=str(path)) from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(f"{path}: not valid TOML ({exc})", field="file", value=str(path)) from None
+    data = read_scenario_file(Path(path), "tissue")
     return TissueScenario.from_dict(data)
 
 

@@ -251,13 +251,14 @@ def write_tissue_run(result: Any, out_dir: str | Path, *, force: bool = False, a
     return atomic_dir(out_dir, fill, force=force)
 
 
-def read_tissue_run(run_dir: str | Path) -> dict[str, Any]:
+def read_tissue_run(run_dir: str | Path, *, agents: bool = True) -> dict[str, Any]:
     """A tissue run directory back: ``{"run": run.json dict, "scenario": TissueScenario,
     "timeseries", "escapes": DataFrame, "times": saved times (min), "snapshots": list of
     dicts like TissueResult.snapshots, "matrix": dict like TissueResult.matrix}``.
 
     ``scenario`` is None when the stored scenario no longer validates (a run written by
     another seedsoil version whose parameters differ); ``run["scenario"]`` still holds it.
+    With ``agents=False`` the Zarr store is not read (no times, empty snapshots and matrix).
     """
     from ..errors import ScenarioError
     from .scenario import TissueScenario
@@ -273,9 +274,12 @@ def read_tissue_run(run_dir: str | Path) -> dict[str, Any]:
     out: dict[str, Any] = {"run": meta, "scenario": scenario}
     for name in TABLES:
         out[name] = pd.read_parquet(d / f"{name}.parquet")
-    agents = read_agents_zarr(d / AGENTS)
-    out.update(times=agents["times"], snapshots=agents["snapshots"], matrix=agents["matrix"],
-               matrix_frames=agents["matrix_frames"])
+    if not agents:
+        out.update(snapshots=[], matrix={}, matrix_frames=[])
+        return out
+    zarr_data = read_agents_zarr(d / AGENTS)
+    out.update(times=zarr_data["times"], snapshots=zarr_data["snapshots"], matrix=zarr_data["matrix"],
+               matrix_frames=zarr_data["matrix_frames"])
     return out
 
 

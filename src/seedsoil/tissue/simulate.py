@@ -150,28 +150,11 @@ class TissueResult:
         summary only, fast for a large run. ``scenario`` is the :class:`TissueScenario`,
         or the plain dict of ``run.json`` if it no longer validates (another version).
         """
-        import json
-
-        from ..errors import ScenarioError
-        from ..store import RUN_FILE
         from . import output
         from .model import CellInputs
 
-        d = Path(folder)
-        if agents:
-            data = output.read_tissue_run(d)
-            meta = data["run"]
-        else:
-            meta = json.loads((d / RUN_FILE).read_text(encoding="utf-8"))
-            if meta.get("scale") != "tissue":
-                raise ValueError(f"{d}: not a tissue run directory (run.json scale = {meta.get('scale')!r})")
-            try:
-                scenario = TissueScenario.from_dict(meta["scenario"])
-            except ScenarioError:
-                scenario = None
-            data = {"scenario": scenario, "snapshots": [], "matrix": {}, "matrix_frames": []}
-            for name in output.TABLES:
-                data[name] = pd.read_parquet(d / f"{name}.parquet")
+        data = output.read_tissue_run(Path(folder), agents=agents)
+        meta = data["run"]
         cells = CellInputs(**meta["cells"])
         summary = {k: (math.nan if v is None else v) for k, v in meta.get("summary", {}).items()}
         scenario = data["scenario"] if data["scenario"] is not None else meta["scenario"]

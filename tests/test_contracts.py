@@ -168,3 +168,18 @@ def test_one_loader_names_the_kind_of_a_wrong_file():
         load_trial(examples_dir() / "breast_surgery.toml")
     with pytest.raises(ScenarioError, match="no such tissue scenario file"):
         load_tissue_scenario(examples_dir() / "nope.toml")
+
+
+def test_column_names_carry_units_and_no_dots():
+    from seedsoil.body.result import TIMESERIES_COLUMNS
+    from seedsoil.tree import column_name
+
+    assert column_name("param_", "shedding.rate", "1/day") == "param_shedding_rate_per_day"
+    assert column_name("param_", "cells.density", "1/mm^3") == "param_cells_density_per_mm3"
+    assert column_name("cov_", "inflammatory") == "cov_inflammatory"
+    tr = load_trial(examples_dir() / "trial_il1b.toml")
+    assert {v.column for v in tr.population.variables} == {
+        "param_shedding_rate_per_day", "param_primary_gompertz_rate_constant_per_day", "cov_inflammatory"}
+    for col in ("ctc_cells", "effector_cells", "largest_colony_cells"):
+        assert col in TIMESERIES_COLUMNS
+    assert not {"ctc", "effectors", "largest_colony"} & set(TIMESERIES_COLUMNS)

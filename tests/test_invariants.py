@@ -19,9 +19,9 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "breast_surgery.tom
 
 SHORT = "400 day"
 CUMULATIVE = ["cells_shed", "cells_arrived", "cells_died", "ctc_died", "cells_injected", "colonies_started"]
-COUNTS = ["primary_cells", "ctc", "dormant_cells", "colonies_proliferating", "colonies_dormant",
-          "metastatic_cells", "effectors", "inflammation_nM", *CUMULATIVE, "detectable_metastases",
-          "largest_colony"]
+COUNTS = ["primary_cells", "ctc_cells", "dormant_cells", "colonies_proliferating", "colonies_dormant",
+          "metastatic_cells", "effector_cells", "inflammation_nM", *CUMULATIVE, "detectable_metastases",
+          "largest_colony_cells"]
 SEED = 20240601
 
 
@@ -116,11 +116,11 @@ def test_meanfield_summary_counts_detected_metastases():
 def test_accounting_is_exact_for_the_stochastic_engine(name):
     ts = _ts(name, "stochastic")
     # every cell that entered the blood is still there, died there, or arrived
-    assert (ts.cells_shed + ts.cells_injected == ts.ctc + ts.ctc_died + ts.cells_arrived).all()
+    assert (ts.cells_shed + ts.cells_injected == ts.ctc_cells + ts.ctc_died + ts.cells_arrived).all()
     # every arrived cell died, sleeps as a single cell, or started a colony
     assert (ts.cells_arrived == (ts.cells_died - ts.ctc_died) + ts.dormant_cells + ts.colonies_started).all()
     # counts are whole numbers
-    for col in ["ctc", "dormant_cells", *CUMULATIVE, "colonies_proliferating", "colonies_dormant"]:
+    for col in ["ctc_cells", "dormant_cells", *CUMULATIVE, "colonies_proliferating", "colonies_dormant"]:
         assert (ts[col] == np.round(ts[col])).all(), col
 
 
@@ -128,7 +128,7 @@ def test_accounting_is_exact_for_the_stochastic_engine(name):
 def test_accounting_holds_for_the_meanfield_engine(name):
     ts = _ts(name, "meanfield")
     scale = max(1.0, float(ts[["cells_shed", "cells_injected", "cells_died"]].to_numpy().max()))
-    blood = ts.cells_shed + ts.cells_injected - (ts.ctc + ts.ctc_died + ts.cells_arrived)
+    blood = ts.cells_shed + ts.cells_injected - (ts.ctc_cells + ts.ctc_died + ts.cells_arrived)
     tissue = ts.cells_arrived - ((ts.cells_died - ts.ctc_died) + ts.dormant_cells + ts.colonies_started)
     assert np.abs(blood).max() <= 1e-9 * scale
     assert np.abs(tissue).max() <= 1e-9 * scale

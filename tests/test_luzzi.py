@@ -114,7 +114,7 @@ def _identities(r) -> dict[str, np.ndarray]:
     ts = r.timeseries
     inj = ts["cells_injected"].to_numpy()
     shed = ts["cells_shed"].to_numpy()
-    ctc = ts["ctc"].to_numpy()
+    ctc = ts["ctc_cells"].to_numpy()
     died = ts["cells_died"].to_numpy()
     ctc_died = ts["ctc_died"].to_numpy()
     arrived = ts["cells_arrived"].to_numpy()
@@ -147,7 +147,7 @@ def test_cells_are_conserved_exactly(funnel):
     # no secondary seeding in this scenario: every cell counted comes from the injection
     assert (r13.timeseries["cells_shed"] == 0).all()
     # the 90-min run sees cells in the blood, and both kinds of death happen
-    assert r90.timeseries["ctc"].max() > 0
+    assert r90.timeseries["ctc_cells"].max() > 0
     last = r13.timeseries.iloc[-1]
     assert last["ctc_died"] > 0 and last["cells_died"] > last["ctc_died"]
 
@@ -177,7 +177,7 @@ def test_small_colonies_shrink_and_large_ones_grow(scenario):
     r = p["colony.exponential.rate_constant"]
     k, x50, l = (p[f"immune.ratio_dependent.{n}"] for n in ("max_kill_rate", "half_size", "exponent"))
     # effectors stay at their reference level in this small-burden experiment
-    e = L.run_funnel(scenario).results[2].timeseries["effectors"]
+    e = L.run_funnel(scenario).results[2].timeseries["effector_cells"]
     assert (e / p["immune.ratio_dependent.reference_effectors"]).between(0.99, 1.02).all()
 
     def net(x):

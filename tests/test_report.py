@@ -307,8 +307,8 @@ def _run_lines(ax, colour: str) -> list:
 
 @pytest.mark.parametrize("plot, quantities", [
     (plot_burden, ("primary", "metastatic")),
-    (plot_state_composition, ("ctc", "dormant_cells", "colonies_proliferating", "colonies_dormant")),
-    (plot_inflammation_immune, ("inflammation", "effectors")),
+    (plot_state_composition, ("ctc_cells", "dormant_cells", "colonies_proliferating", "colonies_dormant")),
+    (plot_inflammation_immune, ("inflammation", "effector_cells")),
 ], ids=["burden", "states", "inflammation"])
 def test_four_variants_are_each_visible(plot, quantities, four_runs):
     from seedsoil.plotting import OKABE_ITO

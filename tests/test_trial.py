@@ -288,8 +288,8 @@ def test_identical_in_process_and_process_pool(small_trial, reference, tmp_path)
 
 def test_different_seed_gives_different_patients(small_trial, reference, tmp_path):
     res = run_trial(small_trial, patients=60, seed=12, chunk_size=50, workers=1, out=tmp_path / "s12", report=False)
-    a = sort_table(res.patients)["param_shedding.rate"].to_numpy()
-    b = sort_table(reference[0].patients)["param_shedding.rate"].to_numpy()
+    a = sort_table(res.patients)["param_shedding_rate_per_day"].to_numpy()
+    b = sort_table(reference[0].patients)["param_shedding_rate_per_day"].to_numpy()
     assert not np.any(a == b)
 
 
@@ -328,8 +328,8 @@ def test_changed_input_is_refused_without_force(small_trial, tmp_path):
                        force=True)
     assert not forced.cache_hit
     assert json.loads((out / "trial.json").read_text())["spec"]["trial"]["seed"] == 4
-    assert not np.array_equal(sort_table(forced.patients)["param_shedding.rate"].to_numpy(),
-                              sort_table(first.patients)["param_shedding.rate"].to_numpy())
+    assert not np.array_equal(sort_table(forced.patients)["param_shedding_rate_per_day"].to_numpy(),
+                              sort_table(first.patients)["param_shedding_rate_per_day"].to_numpy())
 
 
 def test_folder_that_is_not_a_trial_is_refused(small_trial, tmp_path):
@@ -389,7 +389,7 @@ def test_paired_design_every_patient_in_every_arm(reference):
     # common random numbers: the same patient (sampled values, covariates, history before surgery).
     # (colonies_started_before_surgery is not compared: the engine takes the surgery snapshot at the end
     # of the time step containing surgery, when the adjuvant therapy has already begun.)
-    pre = ["param_shedding.rate", "param_primary.gompertz.rate_constant", "cov_inflammatory", "surgery_day",
+    pre = ["param_shedding_rate_per_day", "param_primary_gompertz_rate_constant_per_day", "cov_inflammatory", "surgery_day",
            "shed_before_surgery", "arrived_before_surgery"]
     for arm in (MIMETIC, BLOCKADE):
         a = df[df["arm"] == CONTROL].set_index("patient")[pre].sort_index()
@@ -432,7 +432,7 @@ def test_randomized_design_one_arm_per_patient_reproducibly(randomized_trial, tm
                        report=False).patients
     merged = a.patients.merge(paired, on=["patient", "arm"], suffixes=("", "_paired"))
     assert len(merged) == n
-    for col in ("dmfs_days", "param_shedding.rate", "cov_inflammatory"):
+    for col in ("dmfs_days", "param_shedding_rate_per_day", "cov_inflammatory"):
         assert (merged[col] == merged[f"{col}_paired"]).all(), col
 
 

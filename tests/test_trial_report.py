@@ -275,7 +275,7 @@ def test_population_section(html, result):
                                   lambda r, ax: tf.plot_hazard_ratios(r, ax=ax),
                                   lambda r, ax: tf.plot_subgroups(r, ax=ax),
                                   lambda r, ax: tf.plot_population_variable(r, "cov_inflammatory", ax=ax),
-                                  lambda r, ax: tf.plot_population_variable(r, "param_shedding.rate", ax=ax)],
+                                  lambda r, ax: tf.plot_population_variable(r, "param_shedding_rate_per_day", ax=ax)],
                          ids=["km_dmfs", "km_os", "hazard", "incidence", "forest", "subgroups", "covariate",
                               "parameter"])
 def test_plot_functions_draw_on_the_given_axes(plot, result):
@@ -396,7 +396,7 @@ def synthetic_result(examples_dir, n: int, seed: int = 5) -> TrialResult:
             "dmfs_days": dmfs, "dmfs_event": status > 0, "os_days": os_days,
             "os_event": (status == 2) | ((status == 1) & (relapse + 400.0 <= censor)),
             "relapse_days": dmfs, "relapse_status": status, "n_mets_at_relapse": np.where(status == 1, 1.0, np.nan),
-            "note": "", "param_primary.gompertz.rate_constant": growth, "param_shedding.rate": shedding,
+            "note": "", "param_primary_gompertz_rate_constant_per_day": growth, "param_shedding_rate_per_day": shedding,
             "cov_inflammatory": inflammatory}))
     patients = pd.concat(frames, ignore_index=True).sort_values(["patient"], kind="stable").reset_index(drop=True)
     patients["arm"] = pd.Categorical(patients["arm"], categories=trial.arm_names)

@@ -26,3 +26,24 @@ def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             out[name] = v
     return out
+
+
+def unit_suffix(unit: str) -> str:
+    """A unit as it ends a column name: ``"1/day"`` → ``"per_day"``, ``"nM/day"`` →
+    ``"nM_per_day"``, ``"1/mm^3"`` → ``"per_mm3"``, ``"day"`` → ``"days"``, ``""`` → ``""``."""
+    u = unit.strip().replace("^", "").replace("**", "").replace(" ", "")
+    if u in ("", "1", "dimensionless"):
+        return ""
+    if u == "day":
+        return "days"
+    if u.startswith("1/"):
+        u = "per_" + u[2:]
+    return u.replace("/", "_per_").replace("*", "_")
+
+
+def column_name(prefix: str, dotted: str, unit: str = "") -> str:
+    """A table column for a dotted name with its unit: ``column_name("param_", "shedding.rate",
+    "1/day")`` → ``"param_shedding_rate_per_day"`` (no dots, so the column works as an attribute,
+    in R and in SQL)."""
+    suffix = unit_suffix(unit)
+    return prefix + dotted.replace(".", "_") + (f"_{suffix}" if suffix else "")

@@ -60,12 +60,12 @@ def simulate_meanfield(inputs: BodyInputs, n_cells: int | None = None) -> Patien
     ts = pd.DataFrame({
         "day": rec[:, MK.M_T],
         "primary_cells": rec[:, MK.M_PRIMARY],
-        "ctc": rec[:, MK.M_CTC],
+        "ctc_cells": rec[:, MK.M_CTC],
         "dormant_cells": rec[:, MK.M_DORMANT_CELLS],
         "colonies_proliferating": rec[:, MK.M_COL_PROLIF],
         "colonies_dormant": rec[:, MK.M_COL_DORMANT],
         "metastatic_cells": rec[:, MK.M_MET_CELLS],
-        "effectors": rec[:, MK.M_E],
+        "effector_cells": rec[:, MK.M_E],
         "inflammation_nM": np.interp(rec[:, MK.M_T], inputs.t, inputs.inflammation),
         "cells_shed": rec[:, MK.M_SHED],
         "cells_arrived": rec[:, MK.M_ARRIVED],
@@ -74,7 +74,7 @@ def simulate_meanfield(inputs: BodyInputs, n_cells: int | None = None) -> Patien
         "cells_injected": rec[:, MK.M_INJECTED],
         "colonies_started": rec[:, MK.M_STARTED],
         "detectable_metastases": rec[:, MK.M_DETECTABLE],
-        "largest_colony": rec[:, MK.M_LARGEST],
+        "largest_colony_cells": rec[:, MK.M_LARGEST],
         "colonies_extinct": rec[:, MK.M_EXTINCT],
         "expected_detections_after_surgery": rec[:, MK.M_DETECT_FLUX],
     })

@@ -21,12 +21,12 @@ STATUS_TEXT = {0: "end_of_follow_up", 1: "death", 2: "relapse"}
 TIMESERIES_COLUMNS = {
     "day": "days since the first cancer cell (t = 0)",
     "primary_cells": "cells in the primary tumour (0 after surgery)",
-    "ctc": "circulating tumour cells",
+    "ctc_cells": "circulating tumour cells",
     "dormant_cells": "dormant ZEB1-high single disseminated cells (untracked pool)",
     "colonies_proliferating": "colonies whose cells divide",
     "colonies_dormant": "colonies held dormant",
     "metastatic_cells": "cells in all colonies",
-    "effectors": "immune effector cells E(t)",
+    "effector_cells": "immune effector cells E(t)",
     "inflammation_nM": "systemic IL-1β I(t) incl. mimetic therapy, nM",
     "cells_shed": "cumulative cells shed into blood",
     "cells_arrived": "cumulative disseminated (extravasated) cells",
@@ -35,7 +35,7 @@ TIMESERIES_COLUMNS = {
     "cells_injected": "cumulative cells injected into the circulation",
     "colonies_started": "cumulative colonies started (a cell began dividing)",
     "detectable_metastases": "colonies above the detection diameter",
-    "largest_colony": "cells in the largest colony (mean-field: the size above which one colony is expected)",
+    "largest_colony_cells": "cells in the largest colony (mean-field: the size above which one colony is expected)",
 }
 
 

@@ -56,12 +56,12 @@ def timeseries_frame(rec: np.ndarray, inputs: BodyInputs) -> pd.DataFrame:
     return pd.DataFrame({
         "day": day,
         "primary_cells": rec[:, K.R_PRIMARY],
-        "ctc": rec[:, K.R_CTC],
+        "ctc_cells": rec[:, K.R_CTC],
         "dormant_cells": rec[:, K.R_DORMANT_CELLS],
         "colonies_proliferating": rec[:, K.R_COL_PROLIF],
         "colonies_dormant": rec[:, K.R_COL_DORMANT],
         "metastatic_cells": rec[:, K.R_MET_CELLS],
-        "effectors": rec[:, K.R_E],
+        "effector_cells": rec[:, K.R_E],
         "inflammation_nM": np.interp(day, inputs.t, inputs.inflammation),
         "cells_shed": rec[:, K.R_SHED],
         "cells_arrived": rec[:, K.R_ARRIVED],
@@ -70,7 +70,7 @@ def timeseries_frame(rec: np.ndarray, inputs: BodyInputs) -> pd.DataFrame:
         "cells_injected": rec[:, K.R_INJECTED],
         "colonies_started": rec[:, K.R_STARTED],
         "detectable_metastases": rec[:, K.R_DETECTABLE],
-        "largest_colony": rec[:, K.R_LARGEST],
+        "largest_colony_cells": rec[:, K.R_LARGEST],
     })
 
 

@@ -25,6 +25,7 @@ from scipy import stats
 from ..errors import ScenarioError, did_you_mean
 from ..params import ParameterLibrary, load_library
 from ..rng import PATIENT_POPULATION, stream
+from ..tree import column_name
 from ..units import parse_quantity
 
 #: purpose key of the population stream (the body engine uses 0)
@@ -178,6 +179,14 @@ class Variable:
     parameter: str | None = None
     #: covariate category -> {parameter: value} applied to the patient
     overrides: Mapping[Any, Mapping[str, Any]] = field(default_factory=dict)
+    #: the parameter's unit (internal units; "" for a covariate)
+    unit: str = ""
+
+    @property
+    def column(self) -> str:
+        """Its column in a trial's patients table: ``param_shedding_rate_per_day`` for the
+        sampled parameter ``shedding.rate`` (1/day), ``cov_<name>`` for a covariate."""
+        return column_name("param_" if self.parameter is not None else "cov_", self.name, self.unit)
 
 
 @dataclass(frozen=True)
@@ -361,7 +370,7 @@ def parse_population(spec: Mapping[str, Any] | None, library: ParameterLibrary |
                                    for v in vals):
                 raise ScenarioError(f"{where}: values must be among {', '.join(map(str, p.choices or (True, False)))}",
                                     field=where, value=dspec)
-        variables.append(Variable(name=name, distribution=dist, parameter=name))
+        variables.append(Variable(name=name, distribution=dist, parameter=name, unit=p.unit if numeric else ""))
     for name, dspec in (spec.get("covariates") or {}).items():
         where = f"population.covariates.{name}"
         numeric = isinstance(dspec, Mapping) and dspec.get("distribution") in ("lognormal", "normal", "uniform")

@@ -345,8 +345,7 @@ def run_chunk(spec_json: str, drugs: DrugLibrary, chunk: int) -> pd.DataFrame:
                 row["note"] = ""
             for var in trial.population.variables:
                 v = draws[var.name][r]
-                row[("param_" if var.parameter is not None else "cov_") + var.name] = \
-                    v.item() if hasattr(v, "item") else v
+                row[var.column] = v.item() if hasattr(v, "item") else v
             rows.append(row)
     df = pd.DataFrame(rows)
     return df

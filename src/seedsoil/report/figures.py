@@ -38,12 +38,12 @@ COLOURS = {
     "primary": OKABE_ITO["blue"],
     "metastatic": OKABE_ITO["vermillion"],
     "largest": OKABE_ITO["orange"],
-    "ctc": OKABE_ITO["reddish purple"],
+    "ctc_cells": OKABE_ITO["reddish purple"],
     "dormant_cells": OKABE_ITO["sky blue"],
     "colonies_proliferating": OKABE_ITO["vermillion"],
     "colonies_dormant": OKABE_ITO["bluish green"],
     "inflammation": OKABE_ITO["vermillion"],
-    "effectors": OKABE_ITO["blue"],
+    "effector_cells": OKABE_ITO["blue"],
     "alive": OKABE_ITO["vermillion"],
     "extinct": GREY,
     "surgery": OKABE_ITO["black"],
@@ -233,7 +233,7 @@ def plot_burden(results: "Results", ax: "Axes | None" = None, *, since: str = "a
         suffix = f" ({label})" if n > 1 else ""
         # The largest colony is a wide pale band under the total: where one
         # colony dominates the two coincide, elsewhere the band shows through.
-        for column, key, name, lw, band in (("largest_colony", "largest", "largest colony", 4.0, True),
+        for column, key, name, lw, band in (("largest_colony_cells", "largest", "largest colony", 4.0, True),
                                             ("primary_cells", "primary", "primary tumour", 1.8, False),
                                             ("metastatic_cells", "metastatic", "all metastases", 1.6, False)):
             if column not in ts:
@@ -269,7 +269,7 @@ def plot_burden(results: "Results", ax: "Axes | None" = None, *, since: str = "a
 
 # --------------------------------------------------------------------------- (b) states
 STATE_SERIES = (
-    ("ctc", "ctc", "circulating tumour cells (cells)"),
+    ("ctc_cells", "ctc_cells", "circulating tumour cells (cells)"),
     ("dormant_cells", "dormant_cells", "dormant single cells (cells)"),
     ("colonies_proliferating", "colonies_proliferating", "proliferating colonies (colonies)"),
     ("colonies_dormant", "colonies_dormant", "dormant colonies (colonies)"),
@@ -474,13 +474,13 @@ def plot_inflammation_immune(results: "Results", ax: "Axes | None" = None, *, si
     for i, (label, r) in enumerate(res.items()):
         ts = r.timeseries
         x = _years(ts["day"], offsets[label])
-        effector_peak = max(effector_peak, _peak(ts["effectors"]))
+        effector_peak = max(effector_peak, _peak(ts["effector_cells"]))
         il1 = _positive(ts["inflammation_nM"])
         if np.isfinite(il1).any():
             peak = max(peak, float(np.nanmax(il1)))
         _plot_run(ax, x, il1, i, n, colour=COLOURS["inflammation"], linewidth=1.6,
                   label="IL-1β (left)" if i == 0 else None)
-        _plot_run(right, x, _positive(ts["effectors"]), i, n, colour=COLOURS["effectors"], linewidth=1.3,
+        _plot_run(right, x, _positive(ts["effector_cells"]), i, n, colour=COLOURS["effector_cells"], linewidth=1.3,
                   label="effector cells (right)" if i == 0 else None)
     p = res[labels[0]].scenario.parameters
     half = float(p["dormancy.suppression_half_concentration"])
@@ -496,7 +496,7 @@ def plot_inflammation_immune(results: "Results", ax: "Axes | None" = None, *, si
     _log_limits(right, effector_peak, 1.0)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("systemic IL-1β (nM)", color=COLOURS["inflammation"])
-    right.set_ylabel("immune effector cells (cells)", color=COLOURS["effectors"])
+    right.set_ylabel("immune effector cells (cells)", color=COLOURS["effector_cells"])
     ax.set_title("Inflammation and immunity")
     _legend_below(ax, labels, also=right, ncol=2)
     grid(ax)

@@ -266,7 +266,7 @@ def _population_html(result: "TrialResult") -> str:
     rows = []
     pop = tf.population_rows(result)
     for v in variables:
-        column = ("param_" if v.parameter is not None else "cov_") + v.name
+        column = v.column
         kind = "parameter" if v.parameter is not None else "covariate"
         sample = "—"
         if column in pop:

@@ -499,7 +499,8 @@ def subgroup_table(result: "TrialResult", kind: str = "covariates", endpoint: st
     if len(_arms_present(result, df)) < 2:
         columns = []
     for column in columns:
-        name = column[len(prefix):]
+        var = _variable_of_column(result, column)
+        name = var.name if var is not None else column[len(prefix):]
         groups, levels = _subgroup_column(df[column], name, df["patient"])
         work = df.drop(columns=[c for c in df.columns if c.startswith("cov_")]).assign(**{f"cov_{name}": groups})
         with warnings.catch_warnings():
@@ -600,12 +601,17 @@ def population_rows(result: "TrialResult") -> pd.DataFrame:
 def population_columns(result: "TrialResult") -> list[str]:
     """The ``param_*`` and ``cov_*`` columns, in the order the population declares them."""
     cols = [c for c in result.patients.columns if c.startswith(("param_", "cov_"))]
-    order = {name: i for i, name in enumerate(v.name for v in result.trial.population.variables)}
-    return sorted(cols, key=lambda c: order.get(c.split("_", 1)[1], len(order)))
+    order = {v.column: i for i, v in enumerate(result.trial.population.variables)}
+    return sorted(cols, key=lambda c: order.get(c, len(order)))
 
 
 def _variable(result: "TrialResult", name: str):
     return next((v for v in result.trial.population.variables if v.name == name), None)
+
+
+def _variable_of_column(result: "TrialResult", column: str):
+    """The population variable whose patients-table column is ``column`` (see ``Variable.column``)."""
+    return next((v for v in result.trial.population.variables if v.column == column), None)
 
 
 def _unit(name: str) -> str:
@@ -621,8 +627,9 @@ def plot_population_variable(result: "TrialResult", column: str, ax: "Axes | Non
     levels of a ``cov_*`` column (patients and percentage)."""
     ax = new_axes(ax, (4.0, 3.0))
     rows = population_rows(result)
-    prefix, name = column.split("_", 1)
-    var = _variable(result, name)
+    prefix = column.split("_", 1)[0]
+    var = _variable_of_column(result, column)
+    name = var.name if var is not None else column.split("_", 1)[1]
     values = rows[column]
     numeric = pd.to_numeric(values, errors="coerce")
     discrete = values.nunique(dropna=True) <= MAX_SUBGROUP_LEVELS or numeric.isna().any()

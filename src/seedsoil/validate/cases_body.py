@@ -201,6 +201,6 @@ def kuznetsov_body_case() -> list[Check]:
         errs.append(abs(ts["metastatic_cells"].iloc[-1] / eq.tumour_cells - 1.0))
     return [
         Check("dormant tumour cells T* (dt 0.05 d)", eq.tumour_cells, float(last["metastatic_cells"].iloc[-1]), 1e-3),
-        Check("dormant effector cells E* (dt 0.05 d)", eq.effectors, float(last["effectors"].iloc[-1]), 1e-3),
+        Check("dormant effector cells E* (dt 0.05 d)", eq.effectors, float(last["effector_cells"].iloc[-1]), 1e-3),
         Check("order of convergence in dt (Lie splitting)", (0.8, 1.2), math.log2(errs[0] / errs[1]), kind="range"),
     ]

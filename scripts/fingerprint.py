@@ -27,10 +27,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 #: columns / summary keys added on purpose after a baseline (``--ignore a,b``): left out of the hashes
 IGNORE: set[str] = set()
+#: columns renamed on purpose after a baseline (``--rename new=old,...``): hashed under the old name
+RENAME: dict[str, str] = {}
 
 
 def h_df(df: pd.DataFrame) -> str:
-    df = df.drop(columns=[c for c in df.columns if c in IGNORE]).reset_index(drop=True)
+    df = df.drop(columns=[c for c in df.columns if c in IGNORE]).rename(columns=RENAME).reset_index(drop=True)
     parts = [json.dumps([str(c) for c in df.columns]).encode(), json.dumps([str(t) for t in df.dtypes]).encode()]
     for c in df.columns:
         col = df[c]
@@ -104,5 +106,9 @@ if __name__ == "__main__":
     if "--ignore" in args:
         i = args.index("--ignore")
         IGNORE.update(args[i + 1].split(","))
+        del args[i:i + 2]
+    if "--rename" in args:
+        i = args.index("--rename")
+        RENAME.update(dict(pair.split("=", 1) for pair in args[i + 1].split(",")))
         del args[i:i + 2]
     main(args or ["patients", "trial", "tissue", "validate"])

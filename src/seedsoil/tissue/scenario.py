@@ -32,6 +32,7 @@ from typing import Any, Mapping
 from ..errors import ScenarioError, did_you_mean
 from ..params import ParameterLibrary, load_library
 from ..hashing import content_hash
+from ..seeds import check_seed
 from ..tomlfile import read_scenario_file
 from ..tree import flatten as _flatten, set_dotted
 from ..units import parse_quantity
@@ -117,9 +118,7 @@ class TissueScenario:
         seed = sim.pop("seed", 0)
         if sim or "simulation" in data:
             data["simulation"] = sim
-        if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**63:
-            raise ScenarioError(f"simulation.seed = {seed!r}: must be an integer in [0, 2^63)",
-                                field="simulation.seed", value=seed)
+        seed = check_seed(seed, "simulation.seed")
         params = dict(lib.defaults())
         motility = _motility_library()
         for key, raw in _flatten(data).items():

@@ -39,7 +39,7 @@ TIMESERIES_COLUMNS = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class PatientResult:
     """Outcome of ``seedsoil.simulate``.
 

@@ -426,7 +426,7 @@ def _release_arrow_memory() -> None:
         pass
 
 
-@dataclass
+@dataclass(frozen=True, eq=False)
 class TrialResult:
     """Per-patient table plus summary tables (lifelines statistics).
 

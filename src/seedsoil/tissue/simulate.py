@@ -32,7 +32,7 @@ if TYPE_CHECKING:  # pragma: no cover
 MIN_PER_DAY = 1440.0
 
 
-@dataclass
+@dataclass(frozen=True, eq=False)
 class TissueResult:
     """One tissue run. Times in minutes, lengths in µm; ``escape_rate`` per tumour cell per day.
 

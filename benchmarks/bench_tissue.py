@@ -15,7 +15,7 @@ throughput at every size.
 The workload
 ------------
 ``seedsoil.tissue.workload.workload_engine`` (the PhysiCell 1.14.2 ``template``
-project's mechanics, from ``shared/bench/physicell_workload.md``):
+project's mechanics):
 
 - cells placed uniformly at random: 2-D at 400 µm² per cell, 3-D at 5000 µm³ per
   cell (about 50 % volume fraction); no division, no death, constant N;
@@ -129,7 +129,8 @@ SEED = 0
 THREADS = 2
 C_REP, C_ADH, ADH_RANGE = 10.0, 0.4, 1.25  # µm/min, µm/min, S / R (as in workload_engine)
 
-# PhysiCell 1.14.2 on this kind of machine, from /work/shared/bench/physicell_workload.md
+# PhysiCell 1.14.2 (template project) measured on this kind of 2-core machine, as given in the
+# project's benchmark brief for this workload
 # (agent-updates per second; peak memory in MiB).
 PHYSICELL = {
     ("2d", 2): {10_000: 270e3, 50_000: 142e3, 200_000: 116e3},

@@ -19,7 +19,7 @@ and chunk size (250 patients per chunk) are kept.
 What is timed
 -------------
 Each configuration runs in its own child process (this script with ``--child``)
-that calls ``seedsoil.cohort.trial.run_trial(..., executor="local", workers=W)``
+that calls ``seedsoil.run_trial(..., executor="local", workers=W)`` (the cohort run and its HTML report)
 into a fresh temporary output folder, deleted afterwards:
 
   1. warm-up: 20 patients, 1 worker (numba's on-disk cache is written or loaded);
@@ -169,7 +169,7 @@ def child(cfg: dict) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # remove the temporary folder when stopped
     t_import = time.monotonic()
     _import_seedsoil()
-    from seedsoil.cohort.trial import run_trial
+    from seedsoil import run_trial  # the cohort layer's run_trial with the HTML report's writer
 
     trial = build_trial(cfg["patients"], cfg.get("chunk_size"))
     phases = _instrument()

@@ -12,10 +12,11 @@ from typing import Any
 
 from .cohort.trial import Trial, TrialResult
 from .cohort.trial import run_trial as _run_trial
-from .report.trial import write_trial_report
+from .report import trial as _report
 
 
 def run_trial(trial: Trial | str | Path, *, report: bool = True, **kw: Any) -> TrialResult:
     """Run a trial (:func:`seedsoil.cohort.trial.run_trial`, same keywords) and, with
-    ``report=True``, write its ``report.html``."""
-    return _run_trial(trial, report=write_trial_report if report else None, **kw)
+    ``report=True``, write its ``report.html`` (:func:`seedsoil.report.trial.write_trial_report`,
+    looked up at call time)."""
+    return _run_trial(trial, report=_report.write_trial_report if report else None, **kw)

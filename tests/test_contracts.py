@@ -183,3 +183,18 @@ def test_column_names_carry_units_and_no_dots():
     for col in ("ctc_cells", "effector_cells", "largest_colony_cells"):
         assert col in TIMESERIES_COLUMNS
     assert not {"ctc", "effectors", "largest_colony"} & set(TIMESERIES_COLUMNS)
+
+
+def test_a_trial_has_a_short_repr_and_its_own_description(tmp_path):
+    tr = small_trial(tmp_path, trial={"name": "contracts", "patients": 4, "seed": 1, "chunk_size": 2,
+                                      "description": "surgery size by covariate"})
+    assert repr(tr) == "Trial('contracts', 4 patients, paired, arms: surgery only, mimetic; seed 1)"
+    assert tr.description == "surgery size by covariate"
+    from seedsoil.report.trial import trial_subtitle
+
+    res = run_trial(tr, workers=1, out=tmp_path / "d")
+    assert trial_subtitle(res).startswith("surgery size by covariate")
+    with pytest.raises(ScenarioError, match="engine = 'bogus'"):
+        from seedsoil import simulate
+
+        simulate(Scenario.from_dict({}), engine="bogus")

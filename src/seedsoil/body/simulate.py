@@ -10,6 +10,7 @@ from os import PathLike
 from typing import Any, Callable
 
 from ..rng import new_seed
+from ..errors import ScenarioError
 from ..seeds import check_seed
 from .model import build_inputs
 from .result import PatientResult
@@ -42,8 +43,8 @@ def simulate(scenario: Any, *, seed: int | None = None, engine: str | Engine | N
     sc = scenario
     engine = engine or sc.simulation.engine
     if not callable(engine) and engine not in ENGINES:
-        raise ValueError(f"engine = {engine!r}: must be 'stochastic', 'meanfield' or a function "
-                         "engine(inputs, seed, *keys) -> PatientResult")
+        raise ScenarioError(f"engine = {engine!r}: must be 'stochastic', 'meanfield' or a function "
+                            "engine(inputs, seed, *keys) -> PatientResult", field="engine", value=engine)
     keys = tuple(int(k) for k in keys)
     inputs = build_inputs(sc)
     if callable(engine):

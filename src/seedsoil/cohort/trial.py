@@ -70,6 +70,14 @@ class Trial:
         return [n for n, _ in self.arms]
 
     @property
+    def description(self) -> str:
+        return str(self.spec.get("trial", {}).get("description", "")) if self.spec else ""
+
+    def __repr__(self) -> str:
+        return (f"Trial({self.name!r}, {self.patients} patients, {self.design}, arms: "
+                f"{', '.join(self.arm_names)}; seed {self.seed})")
+
+    @property
     def n_chunks(self) -> int:
         return math.ceil(self.patients / self.chunk_size)
 
@@ -119,7 +127,7 @@ class Trial:
         return _from_spec(spec, self.drugs)
 
 
-TRIAL_KEYS = {"name", "scenario", "patients", "seed", "design", "chunk_size", "control", "horizon"}
+TRIAL_KEYS = {"name", "description", "scenario", "patients", "seed", "design", "chunk_size", "control", "horizon"}
 
 
 def _err(msg: str, where: str, value: Any = None) -> ScenarioError:
@@ -207,6 +215,10 @@ def trial_from_dict(data: Mapping[str, Any], base_dir: Path | None = None, *,
         "population": json.loads(json.dumps(data.get("population") or {}, default=str)),
         "arm": json.loads(json.dumps(raw_arms, default=str)),
     }
+    if "description" in t:
+        if not isinstance(t["description"], str):
+            raise _err(f"trial.description = {t['description']!r}: a text", "trial.description", t["description"])
+        spec["trial"]["description"] = t["description"]
     trial = Trial(name=str(spec["trial"]["name"]), base=scenario, population=population, arms=tuple(arms),
                   patients=patients, seed=seed, design=design, chunk_size=chunk, control=control,
                   horizon_days=horizon, spec=spec, drugs=drugs)

@@ -94,7 +94,15 @@ def run_python_blocks(name: str, tmp_path: Path, monkeypatch) -> dict:
     code = python_blocks(DOCS / name)
     shutil.copytree(REPO_ROOT / "examples", tmp_path / "examples")
     monkeypatch.chdir(tmp_path)
-    namespace: dict = {"__name__": f"__docs_{name}__"}
+    # a real (registered) module, as a reader's script or notebook has: numba's disk cache
+    # records the module of a jitted function (a growth law defined in the page) and imports it
+    # again when a later run loads the cached kernel; an unregistered name fails that import
+    import types
+
+    modname = "seedsoil_docs_" + re.sub(r"\W", "_", name)
+    module = types.ModuleType(modname)
+    monkeypatch.setitem(sys.modules, modname, module)
+    namespace: dict = module.__dict__
     checked = 0
     for i, (body, shown) in enumerate(code):
         buf = io.StringIO()
@@ -141,6 +149,12 @@ def test_tutorial_toml_snippets_are_valid():
         data = tomllib.loads(body)
         if "trial" in data:  # a trial file: validated as a trial, its scenario path relative to examples/
             trial_from_dict(data, base_dir=REPO_ROOT / "examples")
+            continue
+        if "population" in data:  # a population fragment: validated inside the example trial
+            trial = tomllib.loads((REPO_ROOT / "examples" / "trial_il1b.toml").read_text(encoding="utf-8"))
+            for part in ("parameters", "covariates"):
+                trial["population"].setdefault(part, {}).update(data["population"].get(part, {}))
+            trial_from_dict(trial, base_dir=REPO_ROOT / "examples")
             continue
         data.setdefault("surgery", {"day": 700.0})
         Scenario.from_dict(data)

@@ -195,14 +195,7 @@ def test_patient_plot(patient):
 
 
 # --------------------------------------------------------------------------- tissue
-TISSUE = {
-    "scenario": {"name": "small edge"},
-    "simulation": {"seed": 3, "duration": "90 min", "save_every": "15 min"},
-    "domain": {"width": "150 um", "height": "100 um"},
-    "tumour": {"edge": "60 um"},
-    "vessel": {"position": "90 um", "intravasation_rate": "0.5 / min"},
-    "chemotaxis": {"speed": "0.5 um/min"},
-}
+from test_tissue_output import SMALL as TISSUE  # noqa: E402  (the same small edge as the output tests)
 
 
 @pytest.fixture(scope="module")

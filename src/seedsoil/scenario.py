@@ -99,6 +99,16 @@ class Surgery(_Section):
 SURGERY_TRIGGERS = ("day", "primary_diameter", "primary_cells")
 
 
+def _update_surgery(section: dict[str, Any], values: Mapping[str, Any]) -> None:
+    """Set surgery fields in a normalized ``[surgery]`` table; a new trigger (day,
+    primary_diameter or primary_cells) replaces the one the table had."""
+    if any(k in values for k in SURGERY_TRIGGERS):
+        for k in SURGERY_TRIGGERS:
+            if k not in values:
+                section.pop(k, None)
+    section.update(values)
+
+
 class Therapy(_Section):
     kind: Literal["il1r_blockade", "il1b_mimetic", "drug"]
     start: Days = 0.0
@@ -297,11 +307,10 @@ class Scenario:
             head, _, rest = key.partition(".")
             if head in ("surgery", "simulation", "output") and rest:
                 section = data.setdefault(head, {})
-                section[rest] = value
-                if head == "surgery" and rest in SURGERY_TRIGGERS:
-                    for other in SURGERY_TRIGGERS:
-                        if other != rest:
-                            section.pop(other, None)
+                if head == "surgery":
+                    _update_surgery(section, {rest: value})
+                else:
+                    section[rest] = value
             elif head == "therapy" and rest:
                 kind, _, fld = rest.partition(".")
                 targets = [t for t in data.get("therapy", []) if fld and t["kind"] == kind] if fld else \
@@ -333,12 +342,10 @@ class Scenario:
             elif values is None:
                 data.pop(section, None)
             else:
-                data.setdefault(section, {}).update(values)
                 if section == "surgery":
-                    picked = [k for k in SURGERY_TRIGGERS if k in values]
-                    for k in SURGERY_TRIGGERS:
-                        if picked and k not in picked:
-                            data[section].pop(k, None)
+                    _update_surgery(data.setdefault(section, {}), values)
+                else:
+                    data.setdefault(section, {}).update(values)
         return type(self).from_dict(data, drugs=self.drugs)
 
     @classmethod

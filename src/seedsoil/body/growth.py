@@ -52,6 +52,7 @@ import numpy as np
 
 from .._jit import JIT_OPTIONS, jit
 from ..errors import ScenarioError, did_you_mean
+from ..hashing import feed_code
 
 #: registered laws by name (the names scenarios use in ``primary.law`` / ``colony.law``)
 LAWS: dict[str, type[GrowthLaw]] = {}
@@ -174,39 +175,16 @@ def _like(out, x: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------- kernel parameter tuples
-def _fingerprint(fn, h, seen: set) -> None:
-    """Feed the code of ``fn`` (and of the jitted/plain functions it calls, and the numbers it
-    reads from its globals) to the hash ``h``."""
-    fn = getattr(fn, "py_func", fn)
-    if not isinstance(fn, types.FunctionType) or fn in seen:
-        return
-    seen.add(fn)
-
-    def code(c: types.CodeType) -> None:
-        h.update(c.co_code)
-        h.update(repr((c.co_names, c.co_varnames)).encode())
-        for k in c.co_consts:
-            code(k) if isinstance(k, types.CodeType) else h.update(repr(k).encode())
-
-    code(fn.__code__)
-    for name in fn.__code__.co_names:
-        value = fn.__globals__.get(name)
-        if isinstance(value, (int, float, str, tuple)):
-            h.update(f"{name}={value!r}".encode())
-        else:
-            _fingerprint(value, h, seen)
-
-
 def _params_class(cls: type[GrowthLaw]) -> type:
     """A NamedTuple class for the kernels, named after the law and a hash of its maths and
     kept in this module: numba's disk cache refers to it by that name, so a kernel
     compiled for an edited law is not reused, and an index entry left by a law that
-    another process does not define (a test's, a notebook's) loads as an unused
-    placeholder instead of failing to import."""
+    another process does not define (a test's, a notebook's) loads as an empty stand-in
+    type, never used, instead of failing to import."""
     h = hashlib.sha256(repr((cls.name, cls.param_names)).encode())
     seen: set = set()
     for fn_name in _SCALAR_FUNCTIONS:
-        _fingerprint(getattr(cls, fn_name), h, seen)
+        feed_code(getattr(cls, fn_name), h, seen)
     tag = f"{_PARAMS_PREFIX}{''.join(c if c.isalnum() else '_' for c in cls.name)}_{h.hexdigest()[:16]}"
     existing = globals().get(tag)
     if existing is not None and existing in _LAW_OF_PARAMS:
@@ -219,7 +197,7 @@ def _params_class(cls: type[GrowthLaw]) -> type:
 
 
 def __getattr__(name: str):
-    """Placeholder for the parameter tuple of a law this process does not define (see
+    """An empty stand-in for the parameter tuple of a law this process does not define (see
     ``_params_class``): lets numba load a cache index that mentions it."""
     if name.startswith(_PARAMS_PREFIX):
         return _ORPHANS.setdefault(name, type(name, (tuple,), {"__module__": __name__}))
@@ -244,13 +222,13 @@ def law_time_to(lp, n0, n1):
                     "kernel_time_to(lp, n0, n1)")
 
 
-def _law_of(stub, lp) -> type[GrowthLaw]:
+def _law_of(target, lp) -> type[GrowthLaw]:
     """The law whose kernel parameter tuple has the numba type ``lp`` (at compile time)."""
     from numba.core.errors import TypingError
 
     law = _LAW_OF_PARAMS.get(getattr(lp, "instance_class", None))
     if law is None:
-        raise TypingError(f"{stub.__name__}: {lp} is not the parameter tuple of a growth law "
+        raise TypingError(f"{target.__name__}: {lp} is not the parameter tuple of a growth law "
                           f"(law.kernel_params()); known laws: {', '.join(sorted(LAWS))}")
     return law
 

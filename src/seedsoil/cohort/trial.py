@@ -368,10 +368,6 @@ def _atomic_write(df: pd.DataFrame, path: Path) -> None:
     write_parquet_atomic(df, path)
 
 
-def _atomic_text(text: str, path: Path) -> None:
-    write_text_atomic(path, text)
-
-
 def part_path(out: Path, chunk: int) -> Path:
     return out / PARTS / f"chunk-{chunk:06d}.parquet"
 
@@ -399,7 +395,7 @@ def _prepare_dir(trial: Trial, out: Path, *, resume: bool, force: bool) -> list[
     if not meta_path.exists():
         meta = run_record(scale="cohort", seed=trial.seed, content_hash=h, spec=trial.spec, n_chunks=trial.n_chunks,
                           complete=False)
-        _atomic_text(json.dumps(meta, indent=2, default=str), meta_path)
+        write_text_atomic(meta_path, json.dumps(meta, indent=2, default=str))
     return [c for c in range(trial.n_chunks) if not part_path(out, c).exists()]
 
 
@@ -739,7 +735,7 @@ def run_trial(trial: Trial | str | Path, *, patients: int | None = None, executo
     meta = json.loads((out_dir / TRIAL_FILE).read_text())
     meta.update({"complete": True, "patients_per_s": tr.patients / result.timings["simulate_s"]
                  if todo and result.timings["simulate_s"] > 0 else meta.get("patients_per_s")})
-    _atomic_text(json.dumps(meta, indent=2, default=str), out_dir / TRIAL_FILE)
+    write_text_atomic(out_dir / TRIAL_FILE, json.dumps(meta, indent=2, default=str))
     return result
 
 

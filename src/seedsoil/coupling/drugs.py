@@ -19,6 +19,7 @@ Python session works there too (docs/architecture.md, "Extension points").
 from __future__ import annotations
 
 import hashlib
+import types
 from dataclasses import dataclass, field
 from functools import lru_cache
 from types import MappingProxyType
@@ -27,6 +28,7 @@ from typing import Any, Callable, Iterator, Mapping
 import numpy as np
 
 from ..errors import ScenarioError, did_you_mean
+from ..hashing import code_hash
 
 #: an effect model: ``effect(times, exposures) -> {factor name: array}`` (see :mod:`seedsoil.coupling.effects`)
 EffectModel = Callable[[np.ndarray, Mapping[str, np.ndarray]], Mapping[str, np.ndarray]]
@@ -34,14 +36,12 @@ EffectModel = Callable[[np.ndarray, Mapping[str, np.ndarray]], Mapping[str, np.n
 
 def _fingerprint(obj: Any) -> str:
     """A stable description of a drug model or effect, for content hashes: the dataclass
-    repr of a :class:`~seedsoil.pharm.Drug` (every number, exactly), or a callable's
-    qualified name and compiled code."""
-    code = getattr(obj, "__code__", None)
-    if code is not None:
-        body = repr((obj.__module__, obj.__qualname__, code.co_code.hex(), code.co_consts, code.co_names,
-                     getattr(obj, "__defaults__", None)))
-    elif callable(obj) and not hasattr(obj, "targets") and hasattr(type(obj), "__call__"):
-        body = repr((type(obj).__module__, type(obj).__qualname__, repr(obj)))
+    repr of a :class:`~seedsoil.pharm.Drug` (every number, exactly), or a function's qualified
+    name and code (:func:`seedsoil.hashing.code_hash`, the functions it calls included)."""
+    if isinstance(obj, types.FunctionType) or hasattr(obj, "py_func"):
+        body = repr((obj.__module__, obj.__qualname__, code_hash(obj), getattr(obj, "__defaults__", None)))
+    elif callable(obj) and not hasattr(obj, "targets"):  # a callable object: its class and state
+        body = repr((type(obj).__module__, type(obj).__qualname__, code_hash(type(obj).__call__), repr(obj)))
     else:
         body = repr(obj)
     return hashlib.sha256(body.encode()).hexdigest()

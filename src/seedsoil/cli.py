@@ -148,7 +148,7 @@ def run(
     scenario: Path = typer.Argument(..., help="scenario TOML file"),
     seed: Optional[int] = typer.Option(None, help="root seed (default: scenario's simulation.seed, else random)"),
     out: Optional[Path] = typer.Option(None, help="run directory (default: out/<scenario name>)"),
-    engine: Optional[str] = typer.Option(None, help="stochastic | meanfield (default: the scenario's)"),
+    engine: Optional[str] = typer.Option(None, help="stochastic | meanfield | analytic (default: the scenario's)"),
     force: bool = typer.Option(False, help="replace an existing run directory"),
     report: Optional[bool] = typer.Option(None, "--report/--no-report",
                                           help="write report.html (default: the scenario's output.report)"),
@@ -163,16 +163,17 @@ def run(
     try:
         _check_kind(scenario, "patient")
         sc = load_scenario(scenario)
-        if engine is not None and engine not in ("stochastic", "meanfield"):
-            raise ScenarioError(f"--engine = {engine!r}: must be stochastic or meanfield", field="engine", value=engine)
+        if engine is not None and engine not in ("stochastic", "meanfield", "analytic"):
+            raise ScenarioError(f"--engine = {engine!r}: must be stochastic, meanfield or analytic", field="engine",
+                                value=engine)
         eng = engine or sc.simulation.engine
         if report is None:
             report = sc.output.report
         if seed is not None:
             seed = check_seed(seed, "--seed")
-        if eng == "meanfield":
+        if eng in ("meanfield", "analytic"):
             if seed is not None:
-                _note("the mean-field engine is deterministic (expected values): --seed is not used")
+                _note(f"the {eng} engine is deterministic (no sampling): --seed is not used")
             seed = None
         elif seed is None:
             seed = sc.simulation.seed if sc.simulation.seed is not None else new_seed()
@@ -204,8 +205,9 @@ def run(
             write_report(results, tmp / "report.html")
 
     atomic_dir(out_dir, fill, force=force)
-    what = (f"{eng} engine, seed {seed}" if eng != "meanfield"
-            else "meanfield engine: expected values, deterministic (no seed)")
+    what = (f"{eng} engine, seed {seed}" if eng == "stochastic"
+            else "meanfield engine: expected values, deterministic (no seed)" if eng == "meanfield"
+            else "analytic engine: the relapse-time distribution, deterministic (no seed)")
     print_summary(results, title=f"{sc.name} — {what}")
     console.print(Text.assemble("run written to ", (str(out_dir), "bold"),
                                 f" (report: {out_dir / 'report.html'})" if report else ""))

@@ -74,7 +74,7 @@ class Meta(_Section):
 class Simulation(_Section):
     """Engine and numerical controls."""
 
-    engine: Literal["stochastic", "meanfield"] = "stochastic"
+    engine: Literal["stochastic", "meanfield", "analytic"] = "stochastic"
     dt: _quantity("day", "(0, 30]", "day") = 1.0  # type: ignore[valid-type]
     follow_up: PositiveDays = 3652.5  # after surgery (or after t = 0 without surgery)
     max_time: PositiveDays = 36525.0  # hard stop since t = 0 (100 years)
@@ -86,6 +86,12 @@ class Simulation(_Section):
     stochastic_threshold: _quantity("", "[1, 1e12]", "cells") = 1e4  # type: ignore[valid-type]
     #: mean-field: cells of the log-size grid
     grid_cells: Annotated[StrictInt, Field(ge=10, le=100_000)] = 800
+    #: relapse-time (analytic) engine: macro step of its colony solver (a multiple of dt)
+    analytic_step: _quantity("day", "(0, 365]", "day") = 4.0  # type: ignore[valid-type]
+    #: analytic engine: colony sizes 1 ... n on its size lattice are exact (then a geometric ladder)
+    analytic_integer_sizes: Annotated[StrictInt, Field(ge=1, le=1_000_000)] = 32
+    #: analytic engine: ratio of the geometric ladder of colony sizes above the integers
+    analytic_size_ratio: _quantity("", "(1, 4]", "") = 1.05  # type: ignore[valid-type]
 
 
 class Surgery(_Section):

@@ -24,6 +24,9 @@ from .errors import RunExistsError
 
 RUN_FILE = "run.json"
 TABLES = ("timeseries", "colonies", "events")
+#: tables a result writes when it has them (attribute name = file stem): the relapse-time
+#: engine's relapse-free curve
+OPTIONAL_TABLES = ("curve",)
 
 
 def cache_dir(name: str) -> Path:
@@ -159,6 +162,10 @@ def write_tables(result, folder: Path) -> None:
     for name in TABLES:
         df: pd.DataFrame = getattr(result, name)
         df.to_parquet(folder / f"{name}.parquet", index=False)
+    for name in OPTIONAL_TABLES:
+        df = getattr(result, name, None)
+        if df is not None:
+            df.to_parquet(folder / f"{name}.parquet", index=False)
 
 
 def atomic_dir(out_dir: str | Path, fill: Callable[[Path], None], *, force: bool = False) -> Path:
@@ -204,7 +211,7 @@ def read_run(run_dir: str | Path) -> dict[str, Any]:
     d = Path(run_dir)
     meta = json.loads((d / RUN_FILE).read_text())
     out: dict[str, Any] = {"run": meta}
-    for name in TABLES:
+    for name in TABLES + OPTIONAL_TABLES:
         path = d / f"{name}.parquet"
         if path.exists():
             out[name] = pd.read_parquet(path)

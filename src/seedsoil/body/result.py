@@ -108,6 +108,21 @@ class PatientResult:
                 return f"{pct:.2g} %" if pct >= 0.01 else "< 0.01 %"
             return f"{pct:.1f} %" if pct <= 99.9 else "> 99.9 %"
 
+        if self.engine == "analytic":
+            return [
+                ("engine", "analytic (relapse-time distribution)"),
+                ("diagnosis (primary reached surgery size)", fmt_day(s.get("diagnosis_day"))),
+                ("surgery", fmt_day(s.get("surgery_day"))),
+                ("expected cells shed before surgery", fmt_expected(s.get("shed_before_surgery"))),
+                ("expected disseminated cells before surgery", fmt_expected(s.get("arrived_before_surgery"))),
+                ("expected dormant single cells at surgery", fmt_expected(s.get("dormant_cells_at_surgery"))),
+                ("expected occult colonies alive at surgery", fmt_expected(s.get("colonies_alive_at_surgery"))),
+                ("expected metastases detected after surgery",
+                 fmt_expected(s.get("expected_detections_after_surgery"))),
+                ("probability of relapse by end", fmt_probability(s.get("relapse_probability"))),
+                ("median time to relapse after surgery", fmt_day(s.get("median_time_to_relapse_days"))),
+                ("simulated until", fmt_day(s.get("end_day"))),
+            ]
         if self.engine == "meanfield":
             return [
                 ("engine", self.engine),
@@ -232,7 +247,10 @@ class PatientResult:
                 raise FileNotFoundError(2, f"{d}: not a patient run directory ({name}.parquet missing)",
                                         str(d / f"{name}.parquet"))
         scenario = meta["scenario"] if scenario_from_dict is None else scenario_from_dict(meta["scenario"])
-        return cls(scenario=scenario, seed=meta["seed"], engine=meta["engine"], timeseries=data["timeseries"],
+        if meta["engine"] == "analytic" and cls is PatientResult:
+            cls = RelapseResult
+        extra = {"curve": data.get("curve")} if issubclass(cls, RelapseResult) else {}
+        return cls(scenario=scenario, **extra, seed=meta["seed"], engine=meta["engine"], timeseries=data["timeseries"],
                    colonies=data["colonies"], events=data["events"],
                    summary=summary_from_json(meta["summary"], meta.get("summary_nonfinite")),
                    timings=dict(meta.get("timings") or {}), keys=tuple(meta.get("keys") or ()))
@@ -294,3 +312,87 @@ def _scenario_name(sc: Any) -> str:
     if name is None and isinstance(sc, Mapping):
         name = (sc.get("scenario") or {}).get("name")
     return str(name) if name is not None else "?"
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class RelapseResult(PatientResult):
+    """Outcome of the relapse-time engine (``engine="analytic"``): a distribution, not a course.
+
+    Besides the :class:`PatientResult` tables (expected numbers, like the mean-field
+    engine's, and the expected colony-size distribution at surgery and at the end) it holds
+    the relapse-free curve on the solver's macro steps, ``curve`` (columns ``day``,
+    ``days_after_surgery``, ``relapse_free_probability``, ``cumulative_hazard``,
+    ``hazard_per_day``, ``density_per_day``), and answers questions about it.
+
+    Times ``t`` are **days after surgery** (after t = 0 without surgery): the clock of
+    relapse data. Between macro steps the hazard is constant (the cumulative hazard is
+    interpolated linearly); beyond the end of the run the methods return NaN.
+    """
+
+    curve: pd.DataFrame | None = None
+
+    def _curve(self) -> pd.DataFrame:
+        if self.curve is not None:
+            return self.curve
+        raise ValueError("this RelapseResult has no relapse curve")
+
+    def _eval(self, t):
+        from .relapse import evaluate
+
+        c = self._curve()
+        return evaluate(c["days_after_surgery"].to_numpy(), c["cumulative_hazard"].to_numpy(),
+                        c["hazard_per_day"].to_numpy(), t)
+
+    def survival(self, t):
+        """P(relapse-free at t days after surgery)."""
+        import numpy as np
+
+        return np.exp(-self._eval(t)[0])
+
+    def cumulative_hazard(self, t):
+        """−log P(relapse-free at t): the expected number of detections after surgery by t
+        (without an injection)."""
+        return self._eval(t)[0]
+
+    def hazard(self, t):
+        """Relapse hazard (1/day) at t days after surgery (constant on each macro step)."""
+        return self._eval(t)[1]
+
+    def density(self, t):
+        """Relapse density (1/day) at t days after surgery: hazard × survival."""
+        import numpy as np
+
+        c, h = self._eval(t)
+        return h * np.exp(-c)
+
+    def loglik(self, t, event):
+        """Log-likelihood of relapse data: ``event`` true → log density(t), false (censored at t)
+        → log survival(t). ``t`` and ``event`` may be arrays (summed)."""
+        import numpy as np
+
+        t = np.asarray(t, dtype=float)
+        ev = np.asarray(event, dtype=bool)
+        with np.errstate(divide="ignore"):
+            c, h = self._eval(t)
+            ll = np.where(ev, np.log(h) - c, -c)
+        return float(np.sum(ll))
+
+    def occult_lesions_at_surgery(self, kind: str = "colonies"):
+        """The distribution of occult lesions at surgery (a frozen ``scipy.stats.poisson``): undetected
+        colonies alive (``kind="colonies"``), dormant single cells (``"cells"``) or both
+        (``"all"``). Poisson because each disseminated cell's state at surgery is independent
+        of the others' (with an injection, approximately)."""
+        from scipy.stats import poisson
+
+        s = self.summary
+        if kind == "colonies":
+            mean = s["colonies_alive_at_surgery"]
+        elif kind == "cells":
+            mean = s["dormant_cells_at_surgery"]
+        elif kind == "all":
+            mean = s["colonies_alive_at_surgery"] + s["dormant_cells_at_surgery"]
+        else:
+            raise ValueError(f"kind = {kind!r}: one of 'colonies', 'cells', 'all'")
+        if not math.isfinite(mean):
+            raise ValueError("no surgery in this scenario: no occult lesions at surgery")
+        return poisson(mean)

@@ -15,7 +15,7 @@ from ..seeds import check_seed
 from .model import build_inputs
 from .result import PatientResult
 
-ENGINES = ("stochastic", "meanfield")
+ENGINES = ("stochastic", "meanfield", "analytic")
 
 #: an engine: ``engine(inputs: BodyInputs, seed: int, *keys: int) -> PatientResult``
 Engine = Callable[..., PatientResult]
@@ -43,7 +43,7 @@ def simulate(scenario: Any, *, seed: int | None = None, engine: str | Engine | N
     sc = scenario
     engine = engine or sc.simulation.engine
     if not callable(engine) and engine not in ENGINES:
-        raise ScenarioError(f"engine = {engine!r}: must be 'stochastic', 'meanfield' or a function "
+        raise ScenarioError(f"engine = {engine!r}: must be 'stochastic', 'meanfield', 'analytic' or a function "
                             "engine(inputs, seed, *keys) -> PatientResult", field="engine", value=engine)
     keys = tuple(int(k) for k in keys)
     inputs = build_inputs(sc)
@@ -60,6 +60,10 @@ def simulate(scenario: Any, *, seed: int | None = None, engine: str | Engine | N
         from .meanfield import simulate_meanfield
 
         return simulate_meanfield(inputs)
+    if engine == "analytic":
+        from .relapse import simulate_analytic
+
+        return simulate_analytic(inputs)
     if seed is None:
         seed = sc.simulation.seed if sc.simulation.seed is not None else new_seed()
     seed = check_seed(seed)

@@ -1,0 +1,599 @@
+"""Numba kernel of the relapse-time engine: the expected colony population, solved forward.
+
+Disseminated cells arrive as a Poisson process and, given the deterministic systemic
+signals (IL-1β suppression h(t), drug factors, effectors on their expected trajectory),
+every cell's descendants evolve independently. The number of colonies that first reach
+the detection size in a time window is then Poisson, with mean the integral over the
+window of the *expected* detection flux. That expectation solves a linear equation: the
+forward (master) equation of one colony's size and state, fed by the expected rate of
+colony starts. This kernel integrates it once, from t = 0 to the end, and returns the
+cumulative expected first detections Λ(t); P(relapse-free at t) = exp(−(Λ(t) − Λ(t_s))).
+
+State, per channel (channel 0: Poisson-shed cells; channel 1, only with an injection:
+the descendants of *one* injected cell, so that a bolus of n cells gives (1 − π)^n):
+
+* scalars: expected circulating cells C and dormant single cells D;
+* proliferating (p) and dormant (q) colonies on a size lattice below the stochastic
+  threshold X_T: the integers 1 … n_int, then a geometric ladder. Jumps between
+  neighbouring nodes match the birth–death process's drift (b − d)x and variance
+  (b + d)x (on the integers they *are* its rates; above, when the grid is too coarse
+  for the variance, they keep the drift, upwind). Extinction (below 1 cell) and the exit
+  at X_T (or at the detection size when it is smaller) are absorbing counters;
+* colonies at or above X_T grow deterministically (as in the stochastic engine) on a
+  log-size grid aligned with their reference trajectory: at reference conditions each
+  node moves exactly one node per macro step, so the deterministic regime adds no
+  numerical diffusion; other conditions (effectors, drugs) move mass by a fraction of a
+  node, split linearly. Reaching the detection size D is the absorbing detection counter.
+
+Time: macro steps (several of the scenario's steps ``dt``); within one, the compartments
+C and D are advanced on every fine step exactly as the stochastic engine's expectations,
+the colony lattice by Strang splitting: half a step of the exact two-state switch
+(proliferating → dormant at q_rev·h, dormant → proliferating at a(1 − h)), a TR-BDF2 step
+(L-stable, second order, exactly conservative) of the birth–death / death transport with
+the colony starts as a source at one cell, the deterministic remap, and the other half
+switch.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .._jit import jit
+from ._kernels import (
+    P_ACT, P_ARREST_EXTRAV, P_BURDEN_TOTAL, P_CTC_RATE, P_DIVISION, P_DORM_DEATH, P_DORMANT, P_DT,
+    P_E0, P_FROM_METS, P_GAMMA, P_MU, P_PROLIF, P_REVERT, effector_step, kill_rate,
+)
+from .growth import law_rate, law_solution
+
+# ---- macro-step record columns (expectations; channel 1 counted per injected cell × cells injected)
+(A_T, A_PRIMARY, A_CTC, A_DORMANT_CELLS, A_COL_PROLIF, A_COL_DORMANT, A_MET_CELLS, A_E, A_SHED,
+ A_ARRIVED, A_DIED, A_CTC_DIED, A_INJECTED, A_STARTED, A_EXTINCT, A_DETECTED, A_DETECTED_INJ,
+ A_LARGEST, A_STARTED_INJ) = range(19)
+N_AREC = 19
+# ---- per scenario step (the linear compartments, exact on the fine grid)
+(F_SHED, F_ARRIVED, F_DIED, F_CTC_DIED, F_CTC, F_DORMANT_CELLS, F_INJECTED) = range(7)
+N_FREC = 7
+
+# TR-BDF2 constants
+_G = 2.0 - math.sqrt(2.0)
+_W = (1.0 - _G) / (2.0 - _G)
+_A1 = 1.0 / (_G * (2.0 - _G))
+_A0 = (1.0 - _G) ** 2 / (_G * (2.0 - _G))
+
+
+@jit
+def lattice_rates(x, exit_size, mu, var, up, down):
+    """Jump rates between neighbouring nodes ``x`` (ascending, x[0] = 1) that match drift ``mu``
+    and variance ``var`` (per colony, cells/day and cells²/day) at each node; below x[0] is
+    extinction (0 cells), above the last node ``exit_size``. Fills ``up`` and ``down``."""
+    n = x.shape[0]
+    for i in range(n):
+        lo = x[i] - (x[i - 1] if i > 0 else 0.0)
+        hi = (x[i + 1] if i < n - 1 else exit_size) - x[i]
+        u = (var[i] + mu[i] * lo) / (hi * (hi + lo))
+        d = (var[i] - mu[i] * hi) / (lo * (hi + lo))
+        if d < 0.0:
+            d = 0.0
+            u = mu[i] / hi
+        elif u < 0.0:
+            u = 0.0
+            d = -mu[i] / lo
+        up[i] = u
+        down[i] = d
+
+
+@jit
+def spacing(x, exit_size):
+    """Per node: (gap below, gap above, 1/(above·(above+below)), 1/(below·(above+below)))."""
+    n = x.shape[0]
+    out = np.empty((4, n))
+    for i in range(n):
+        lo = x[i] - (x[i - 1] if i > 0 else 0.0)
+        hi = (x[i + 1] if i < n - 1 else exit_size) - x[i]
+        out[0, i] = lo
+        out[1, i] = hi
+        out[2, i] = 1.0 / (hi * (hi + lo))
+        out[3, i] = 1.0 / (lo * (hi + lo))
+    return out
+
+
+@jit
+def rates_from_spacing(gaps, mu, var, up, down):
+    """:func:`lattice_rates` with the spacing precomputed by :func:`spacing`."""
+    for i in range(mu.shape[0]):
+        u = (var[i] + mu[i] * gaps[0, i]) * gaps[2, i]
+        d = (var[i] - mu[i] * gaps[1, i]) * gaps[3, i]
+        if d < 0.0:
+            d = 0.0
+            u = mu[i] / gaps[1, i]
+        elif u < 0.0:
+            u = 0.0
+            d = -mu[i] / gaps[0, i]
+        up[i] = u
+        down[i] = d
+
+
+@jit
+def factor(up, down, h, fac):
+    """Thomas factors of the two TR-BDF2 stage matrices I − c·A (c = γh/2, then wh) of the
+    birth–death generator A of (up, down): fac[0..2] stage 1 (lower, cp, 1/pivot), fac[3..5]
+    stage 2."""
+    n = up.shape[0]
+    for s in range(2):
+        c = 0.5 * _G * h if s == 0 else _W * h
+        lo = fac[3 * s]
+        cp = fac[3 * s + 1]
+        inv = fac[3 * s + 2]
+        for i in range(n):
+            d = 1.0 + c * (up[i] + down[i])
+            lo[i] = -c * up[i - 1] if i > 0 else 0.0
+            m = d - lo[i] * cp[i - 1] if i > 0 else d
+            inv[i] = 1.0 / m
+            cp[i] = (-c * down[i + 1] if i < n - 1 else 0.0) * inv[i]
+
+
+@jit
+def _solve(fac, s, rhs, out):
+    lo = fac[3 * s]
+    cp = fac[3 * s + 1]
+    inv = fac[3 * s + 2]
+    n = rhs.shape[0]
+    out[0] = rhs[0] * inv[0]
+    for i in range(1, n):
+        out[i] = (rhs[i] - lo[i] * out[i - 1]) * inv[i]
+    for i in range(n - 2, -1, -1):
+        out[i] -= cp[i] * out[i + 1]
+
+
+@jit
+def _apply(up, down, u, c, out):
+    """out = u + c · A u for the birth–death generator A of (up, down) (absorbing ends dropped)."""
+    n = u.shape[0]
+    for i in range(n):
+        v = -(up[i] + down[i]) * u[i]
+        if i > 0:
+            v += up[i - 1] * u[i - 1]
+        if i < n - 1:
+            v += down[i + 1] * u[i + 1]
+        out[i] = u[i] + c * v
+
+
+@jit
+def trbdf2(up, down, fac, u, source, h, rhs, ustar):
+    """One TR-BDF2 step of du/dt = A u + source·e0 over ``h``, in place, with the factors
+    ``fac`` of :func:`factor` for (up, down, h); returns the amounts absorbed below node 0
+    (extinction) and above the last node (exit) during the step."""
+    n = u.shape[0]
+    c1 = 0.5 * _G * h
+    _apply(up, down, u, c1, rhs)
+    rhs[0] += _G * h * source
+    _solve(fac, 0, rhs, ustar)
+    ext_star = c1 * down[0] * (u[0] + ustar[0])
+    top_star = c1 * up[n - 1] * (u[n - 1] + ustar[n - 1])
+    c2 = _W * h
+    for i in range(n):
+        rhs[i] = _A1 * ustar[i] - _A0 * u[i]
+    rhs[0] += c2 * source
+    _solve(fac, 1, rhs, u)
+    ext = _A1 * ext_star + c2 * down[0] * u[0]
+    top = _A1 * top_star + c2 * up[n - 1] * u[n - 1]
+    return ext, top
+
+
+@jit
+def _switch(p, q, to_dormant, to_prolif, tau):
+    """Exact two-state switch over ``tau`` at every node (rates do not depend on size)."""
+    r = to_dormant + to_prolif
+    if r * tau <= 0.0:
+        return
+    f = -math.expm1(-r * tau) / r
+    for i in range(p.shape[0]):
+        flow = (to_dormant * p[i] - to_prolif * q[i]) * f
+        p[i] -= flow
+        q[i] += flow
+
+
+@jit
+def _deposit(arr, y, pos, mass):
+    """Add ``mass`` at log-size ``pos`` to the nodes ``y`` (ascending; ``arr`` holds all but the
+    last, which is absorbing), split linearly between the two bracketing nodes. Returns
+    (below, above): the mass that fell under y[0], and the mass at or past the last node
+    (its share of a split with the last node included)."""
+    n = y.shape[0]
+    if pos < y[0]:
+        return mass, 0.0
+    if pos >= y[n - 1]:
+        return 0.0, mass
+    lo = 0
+    hi = n - 1
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if y[mid] <= pos:
+            lo = mid
+        else:
+            hi = mid
+    th = (pos - y[lo]) / (y[hi] - y[lo])
+    arr[lo] += (1.0 - th) * mass
+    if hi == n - 1:
+        return 0.0, th * mass
+    arr[hi] += th * mass
+    return 0.0, 0.0
+
+
+@jit
+def deterministic_move(par, law, x, e, fkill, h):
+    """Size after ``h`` days of a colony of ``x`` cells in the deterministic regime: the growth
+    law's closed form with the immune kill split half before, half after (Strang)."""
+    k1 = kill_rate(par, x, e) * fkill
+    x1 = x * math.exp(-0.5 * k1 * h)
+    x2 = law_solution(law, x1, h)
+    k2 = kill_rate(par, x2, e) * fkill
+    return x2 * math.exp(-0.5 * k2 * h)
+
+
+@jit
+def ladder(par, law, e_ref, exit_size, integers, ratio):
+    """Stochastic-regime lattice nodes: 1, 2, …, ``integers``, then a ladder growing by ``ratio``
+    but never by more than 0.9 (b + d)/|b − d| cells at reference conditions ((b + d)/|b − d| is
+    the largest spacing at which the jumps can still match the birth–death variance), all below
+    ``exit_size``."""
+    top = math.ceil(exit_size) - 1.0 if exit_size == math.floor(exit_size) else math.floor(exit_size)
+    n_int = max(1, min(integers, int(top)))
+    out = np.empty(n_int + 4096)
+    n = 0
+    for i in range(1, n_int + 1):
+        out[n] = float(i)
+        n += 1
+    x = out[n - 1]
+    while True:
+        gap = x * (ratio - 1.0)
+        g = law_rate(law, x)
+        kill = kill_rate(par, x, e_ref)
+        net = abs(g - kill)
+        if net > 0.0:
+            # 0.9: strictly feasible at reference conditions, so that no jump rate sits at its
+            # kink (zero) there and the solution stays smooth in the parameters
+            gap = min(gap, 0.9 * (2.0 * max(par[P_DIVISION], g) - g + kill) / net)
+        gap = max(gap, 1.0)
+        nxt = x + gap
+        if exit_size - nxt < 0.5 * gap:
+            break
+        if n >= out.shape[0]:
+            grown = np.empty(2 * out.shape[0])
+            grown[:n] = out[:n]
+            out = grown
+        out[n] = nxt
+        n += 1
+        x = nxt
+    return out[:n].copy()
+
+
+@jit
+def aligned_nodes(par, law, e_ref, x_t, detect, step, max_nodes):
+    """ln sizes of a colony growing deterministically from ``x_t`` at reference conditions, one
+    per ``step`` days, up to the first at or past ``detect`` (empty if it stalls or needs more
+    than ``max_nodes``)."""
+    out = np.empty(max_nodes + 1)
+    out[0] = math.log(x_t)
+    x = x_t
+    n = 1
+    while x < detect:
+        if n > max_nodes:
+            return out[:0].copy()
+        nxt = deterministic_move(par, law, x, e_ref, 1.0, step)
+        if not nxt > x * (1.0 + 1e-9):
+            return out[:0].copy()
+        x = nxt
+        out[n] = math.log(x)
+        n += 1
+    return out[:n].copy()
+
+
+@jit
+def _walk(y, pos, start):
+    """Index lo with y[lo] <= pos < y[lo + 1], searching from ``start`` (y[0] <= pos < y[-1])."""
+    lo = min(max(start, 0), y.shape[0] - 2)
+    while lo > 0 and y[lo] > pos:
+        lo -= 1
+    while lo < y.shape[0] - 2 and y[lo + 1] <= pos:
+        lo += 1
+    return lo
+
+
+@jit
+def run_relapse(t, bounds, shed_primary, injected, suppression, fkill_arr, finv_arr, primary, par, law,
+                xs, exit_size, yd, aligned, step_ref, e_ref, k_surgery, n_channels, e_tol):
+    """Integrate the expected colony population of one patient (module docstring).
+
+    ``bounds``: macro-step boundaries, indices into the fine grid ``t`` (0 first, K last).
+    ``xs``: sizes of the stochastic-regime lattice nodes (x[0] = 1); ``exit_size``: where it
+    ends (the stochastic threshold, or the detection size if smaller). ``yd``: log-sizes of
+    the deterministic-regime nodes, ``yd[0] = ln X_T``; reaching ``yd[-1]`` is detection
+    (empty when the detection size is below the threshold: the lattice's exit is then
+    detection); ``aligned``: node j + 1 is where node j's colony is after ``step_ref`` days at
+    the reference effector level ``e_ref`` without drug. ``k_surgery``: index of the macro
+    boundary at which to take the surgery snapshot (−1: none). Channel 1 (``n_channels`` = 2)
+    follows one injected cell. The lattice's rates are refreshed when the effectors have
+    moved by more than the fraction ``e_tol`` (or the drug factor or step length changed).
+
+    Returns (rec, dist, fine): rec[i, A_*] at each macro boundary; dist[s, c, node, z] with
+    s = 0 at surgery, 1 at the end, z = 0 proliferating / 1 dormant, nodes of xs then yd[:-1];
+    fine[k, F_*] the linear compartments at every point of ``t``.
+    """
+    n_mac = bounds.shape[0] - 1
+    ns = xs.shape[0]
+    nd = max(yd.shape[0] - 1, 0)  # deterministic nodes holding mass (the last is detection)
+    nn = ns + nd
+    dt = par[P_DT]
+    kc = par[P_CTC_RATE]
+    pa = par[P_ARREST_EXTRAV]
+    gamma = par[P_GAMMA]
+    dd = par[P_DORM_DEATH]
+    e_old = math.exp(-kc * dt)
+    stay_new = -math.expm1(-kc * dt) / (kc * dt)  # a cell shed uniformly in a step is still circulating
+    rec = np.zeros((n_mac + 1, N_AREC))
+    fine = np.zeros((t.shape[0], N_FREC))
+    dist = np.zeros((2, 2, nn, 2))
+    p = np.zeros((2, nn))
+    q = np.zeros((2, nn))
+    newp = np.zeros(nd)
+    newq = np.zeros(nd)
+    ctc = np.zeros(2)
+    pool = np.zeros(2)
+    src = np.zeros(2)
+    up = np.zeros(ns)
+    down = np.zeros(ns)
+    qup = np.zeros(ns)
+    qdown = np.zeros(ns)
+    mu = np.zeros(ns)
+    var = np.zeros(ns)
+    rhs = np.zeros(ns)
+    ustar = np.zeros(ns)
+    pfac = np.zeros((6, ns))
+    qfac = np.zeros((6, ns))
+    g_node = np.zeros(ns)
+    b_node = np.zeros(ns)
+    for i in range(ns):
+        g_node[i] = law_rate(law, xs[i])
+        b_node[i] = max(par[P_DIVISION], g_node[i])
+    gaps = spacing(xs, exit_size)
+    xd = np.exp(yd)
+    # deterministic regime at reference conditions: where each node goes in step_ref
+    ynext = np.zeros(nd)
+    kref = np.zeros(nd + 1)
+    kd = np.zeros(nd + 1)
+    for j in range(nd):
+        x1 = deterministic_move(par, law, xd[j], e_ref, 1.0, step_ref)
+        ynext[j] = math.log(x1) if x1 > 0.0 else -math.inf
+    for j in range(nd + 1):
+        kref[j] = kill_rate(par, xd[j], e_ref)
+    # dormant colonies: pure death, the same at every step
+    for i in range(ns):
+        mu[i] = -dd * xs[i]
+        var[i] = dd * xs[i]
+    lattice_rates(xs, exit_size, mu, var, qup, qdown)
+    q_h = -1.0
+    p_h = -1.0
+    p_e = -1.0
+    p_f = -1.0
+    e = par[P_E0]
+    shed = 0.0
+    arrived = 0.0
+    died = 0.0
+    ctc_died = 0.0
+    inj_total = 0.0
+    started = np.zeros(2)
+    extinct = np.zeros(2)
+    detected = np.zeros(2)
+    occult = 0.0  # expected cells in undetected colonies (all channels, injected scaled)
+    small = 0.0  # the same, in colonies below the stochastic threshold: what drives the effectors
+    sum_xg = 0.0
+    n_inj = 0.0
+    rec[0, A_T] = t[0]
+    rec[0, A_PRIMARY] = primary[0]
+    rec[0, A_E] = e
+    for im in range(n_mac):
+        k0 = bounds[im]
+        k1 = bounds[im + 1]
+        hmac = t[k1] - t[k0]
+        src[0] = 0.0
+        src[1] = 0.0
+        h_mean = 0.0
+        fk_mean = 0.0
+        e_mean = 0.0
+        for k in range(k0, k1):
+            h = suppression[k]
+            h_mean += h
+            fk_mean += fkill_arr[k]
+            # shedding: the primary (precomputed), metastases from the expected occult burden
+            s0 = shed_primary[k]
+            if par[P_FROM_METS] > 0.0 and sum_xg > 0.0:
+                s0 += par[P_MU] * finv_arr[k] * sum_xg * dt
+            shed += s0
+            if injected[k] > 0.0 and n_channels > 1:
+                n_inj += injected[k]
+                inj_total += injected[k]
+                ctc[1] += 1.0  # channel 1 is one injected cell
+            p_pro = par[P_PROLIF] * (1.0 - h)
+            q_dor = min((par[P_DORMANT] + par[P_PROLIF] * h) / (1.0 - p_pro), 1.0) if p_pro < 1.0 else 0.0
+            act = par[P_ACT] * (1.0 - h)
+            out_rate = act + dd
+            p_out = -math.expm1(-out_rate * dt)
+            for c in range(n_channels):
+                fresh = s0 if c == 0 else 0.0
+                left = ctc[c] * (1.0 - e_old) + fresh * (1.0 - stay_new)
+                ctc[c] = ctc[c] * e_old + fresh * stay_new
+                a = pa * left
+                w = 1.0 if c == 0 else n_inj
+                ctc_died += w * (left - a)
+                died += w * (left - a)
+                arrived += w * a
+                n_pro = a * p_pro
+                n_dor = (a - n_pro) * q_dor
+                died += w * (a - n_pro - n_dor)
+                pool[c] += n_dor
+                woke = 0.0
+                if out_rate > 0.0 and pool[c] > 0.0:
+                    n_out = pool[c] * p_out
+                    woke = n_out * act / out_rate
+                    pool[c] -= n_out
+                    died += w * (n_out - woke)
+                src[c] += n_pro + woke
+            f = fine[k + 1]
+            f[F_SHED] = shed
+            f[F_ARRIVED] = arrived
+            f[F_DIED] = died
+            f[F_CTC_DIED] = ctc_died
+            f[F_CTC] = ctc[0] + (n_inj * ctc[1] if n_channels > 1 else 0.0)
+            f[F_DORMANT_CELLS] = pool[0] + (n_inj * pool[1] if n_channels > 1 else 0.0)
+            f[F_INJECTED] = inj_total
+            burden = small + (primary[k + 1] if par[P_BURDEN_TOTAL] > 0.0 else 0.0)
+            e_next = effector_step(par, e, burden, dt)
+            e_mean += 0.5 * (e + e_next)
+            e = e_next
+        nk = k1 - k0
+        h_mean /= nk
+        fk_mean /= nk
+        e_mean /= nk
+        # ---- colony lattice rates (refreshed only when the conditions moved)
+        if hmac != p_h or fk_mean != p_f or abs(e_mean - p_e) > e_tol * p_e:
+            for i in range(ns):
+                x = xs[i]
+                kill = kill_rate(par, x, e_mean) * fk_mean
+                mu[i] = (g_node[i] - kill) * x
+                var[i] = (2.0 * b_node[i] - g_node[i] + kill) * x
+            rates_from_spacing(gaps, mu, var, up, down)
+            factor(up, down, hmac, pfac)
+            for j in range(nd + 1):
+                kd[j] = kill_rate(par, xd[j], e_mean) * fk_mean
+            p_h = hmac
+            p_f = fk_mean
+            p_e = e_mean
+        if hmac != q_h:
+            factor(qup, qdown, hmac, qfac)
+            q_h = hmac
+        # ---- colony lattice, Strang split
+        to_dorm = par[P_REVERT] * h_mean
+        to_prol = par[P_ACT] * (1.0 - h_mean)
+        exact_ref = hmac == step_ref
+        for c in range(n_channels):
+            pc = p[c]
+            qc = q[c]
+            _switch(pc, qc, to_dorm, to_prol, 0.5 * hmac)
+            ps = pc[:ns]
+            qs = qc[:ns]
+            ext_p, top = trbdf2(up, down, pfac, ps, src[c] / hmac, hmac, rhs, ustar)
+            ext_q, _unused = trbdf2(qup, qdown, qfac, qs, 0.0, hmac, rhs, ustar)
+            extinct[c] += ext_p + ext_q
+            started[c] += src[c]
+            if nd == 0:
+                detected[c] += top
+            else:
+                # deterministic regime: move every node, then add what left the lattice
+                for j in range(nd):
+                    newp[j] = 0.0
+                    newq[j] = 0.0
+                back_p = 0.0
+                back_q = 0.0
+                for j in range(nd):
+                    m = pc[ns + j]
+                    if m != 0.0:
+                        if exact_ref:
+                            # the reference move, corrected for the kill's deviation from it
+                            if aligned:
+                                dev = 0.5 * (kd[j] - kref[j] + kd[j + 1] - kref[j + 1])
+                            else:
+                                dev = kd[j] - kref[j]
+                            pos = ynext[j] - dev * hmac
+                        else:
+                            x1 = deterministic_move(par, law, xd[j], e_mean, fk_mean, hmac)
+                            pos = math.log(x1) if x1 > 0.0 else -math.inf
+                        if pos < yd[0]:
+                            back_p += m
+                        elif pos >= yd[nd]:
+                            detected[c] += m
+                        else:
+                            lo = _walk(yd, pos, j + 1 if aligned else j)
+                            th = (pos - yd[lo]) / (yd[lo + 1] - yd[lo])
+                            newp[lo] += (1.0 - th) * m
+                            if lo + 1 == nd:
+                                detected[c] += th * m
+                            else:
+                                newp[lo + 1] += th * m
+                    m = qc[ns + j]
+                    if m != 0.0:
+                        pos = yd[j] - dd * hmac
+                        if pos < yd[0]:
+                            back_q += m
+                        else:
+                            lo = _walk(yd, pos, j)
+                            th = (pos - yd[lo]) / (yd[lo + 1] - yd[lo])
+                            newq[lo] += (1.0 - th) * m
+                            newq[lo + 1] += th * m
+                # the exit flux entered uniformly over the step: on average half a node in
+                half = 0.5 * top
+                newp[0] += half
+                if nd > 1:
+                    newp[1] += half
+                else:
+                    detected[c] += half
+                for j in range(nd):
+                    pc[ns + j] = newp[j]
+                    qc[ns + j] = newq[j]
+                # shrinking back under the threshold: to the top of the stochastic lattice
+                pc[ns - 1] += back_p
+                qc[ns - 1] += back_q
+            _switch(pc, qc, to_dorm, to_prol, 0.5 * hmac)
+        # ---- tallies
+        occult = 0.0
+        small = 0.0
+        sum_xg = 0.0
+        cp = 0.0
+        cq = 0.0
+        largest = 0.0
+        acc = 0.0
+        for i in range(nn - 1, -1, -1):
+            x = xs[i] if i < ns else xd[i - ns]
+            m0 = p[0, i] + q[0, i]
+            m1 = n_inj * (p[1, i] + q[1, i]) if n_channels > 1 else 0.0
+            cp += p[0, i] + (n_inj * p[1, i] if n_channels > 1 else 0.0)
+            cq += q[0, i] + (n_inj * q[1, i] if n_channels > 1 else 0.0)
+            occult += (m0 + m1) * x
+            if i < ns:
+                small += (m0 + m1) * x
+            if par[P_FROM_METS] > 0.0:
+                sum_xg += m0 * x ** gamma
+            acc += m0 + m1
+            if largest == 0.0 and acc >= 1.0:
+                largest = x
+        r = rec[im + 1]
+        r[A_T] = t[k1]
+        r[A_PRIMARY] = primary[k1]
+        r[A_CTC] = ctc[0] + (n_inj * ctc[1] if n_channels > 1 else 0.0)
+        r[A_DORMANT_CELLS] = pool[0] + (n_inj * pool[1] if n_channels > 1 else 0.0)
+        r[A_COL_PROLIF] = cp
+        r[A_COL_DORMANT] = cq
+        r[A_MET_CELLS] = occult
+        r[A_E] = e
+        r[A_SHED] = shed
+        r[A_ARRIVED] = arrived
+        r[A_DIED] = died
+        r[A_CTC_DIED] = ctc_died
+        r[A_INJECTED] = inj_total
+        r[A_STARTED] = started[0] + (n_inj * started[1] if n_channels > 1 else 0.0)
+        r[A_EXTINCT] = extinct[0] + (n_inj * extinct[1] if n_channels > 1 else 0.0)
+        r[A_DETECTED] = detected[0]
+        r[A_DETECTED_INJ] = detected[1] if n_channels > 1 else 0.0
+        r[A_LARGEST] = largest
+        r[A_STARTED_INJ] = started[1] if n_channels > 1 else 0.0
+        if im + 1 == k_surgery:
+            for c in range(n_channels):
+                for i in range(nn):
+                    dist[0, c, i, 0] = p[c, i]
+                    dist[0, c, i, 1] = q[c, i]
+    for c in range(n_channels):
+        for i in range(nn):
+            dist[1, c, i, 0] = p[c, i]
+            dist[1, c, i, 1] = q[c, i]
+    return rec, dist, fine

@@ -1,0 +1,370 @@
+"""The relapse-time engine (``engine="analytic"``): one patient's relapse distribution, computed.
+
+Disseminated cells arrive as a Poisson process whose intensity is fixed once the primary's
+course and the therapies are; given the deterministic systemic signals, each cell's fate
+is independent of the others. The colonies that first reach the detection size in a
+window are then a thinned Poisson process, and
+
+    P(relapse-free at t) = exp(−[Λ(t) − Λ(t_s)]),   Λ(t) = ∫ λ_arrival(s) π(s, t) ds,
+
+Λ(t) being the expected number of colonies that have reached the detection size by t,
+t_s the start of the scenario step containing surgery (t = 0 without surgery). Λ is the
+integral of the expected first-detection flux, which the kernel
+(:mod:`seedsoil.body._kernels_relapse`) obtains by solving the forward equation of one
+colony's size and state once, fed by the expected colony starts: no sampling.
+
+Approximations (docs/model.md, "The relapse-time engine"):
+
+* effectors follow the trajectory driven by the primary and the *expected* burden of the
+  colonies still undetected (in the stochastic engine they follow the random burden);
+* with ``shedding.from_metastases``, metastasis-borne cells arrive at the rate the
+  expected occult burden gives (a Poisson approximation of a cluster process);
+* the size lattice is exact on the integers 1 … ``simulation.analytic_integer_sizes``;
+  above, jumps match the birth–death drift and variance (the drift alone where the grid
+  is too coarse for the variance);
+* death (total burden reaching the lethal burden) needs the sum of all lesions, not a
+  thinned Poisson functional: not computed here (``death_day`` is NaN).
+
+All are measured against the stochastic engine by ``seedsoil validate`` and
+``benchmarks/bench_relapse.py``.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import _kernels as K
+from . import _kernels_relapse as RK
+from .model import BodyInputs
+from .result import STATUS_TEXT, RelapseResult
+from .summary import build_events, build_summary
+
+#: the colony lattice's rates are refreshed when the effectors have moved by more than this fraction
+#: (0: whenever they move, which keeps the solution a smooth function of the parameters)
+E_TOLERANCE = 0.0
+#: most nodes of the deterministic regime's aligned grid (beyond: a uniform log grid)
+MAX_ALIGNED_NODES = 20_000
+
+
+@dataclass(frozen=True)
+class Lattice:
+    """The size grid of one patient (see the kernel's docstring)."""
+
+    xs: np.ndarray  # stochastic-regime nodes (cells), xs[0] = 1
+    exit_size: float  # where the stochastic lattice ends (threshold, or detection if smaller)
+    yd: np.ndarray  # ln size of the deterministic-regime nodes; reaching yd[-1] is detection
+    aligned: bool  # yd follows the reference trajectory (one node per macro step)
+
+
+def reference_effectors(par: np.ndarray) -> float:
+    """Effectors without tumour, s/d (the level after surgery): the aligned grid's reference."""
+    d = par[K.P_E_D]
+    return par[K.P_E_S] / d if d > 0 else par[K.P_E0]
+
+
+def deterministic_nodes(inputs: BodyInputs, step: float, ratio: float) -> tuple[np.ndarray, bool]:
+    """ln-size nodes of the deterministic regime, from the stochastic threshold to detection.
+
+    Aligned when the reference colony (tumour-free effector level, no drug) grows from the
+    threshold to detection: node j is where it is after j macro steps, and the last node
+    the first at or past the detection size. Otherwise a uniform grid of ``ratio`` ending at it.
+    """
+    par = inputs.par
+    x_t = float(par[K.P_DET])
+    d = float(inputs.detect_cells)
+    ys = RK.aligned_nodes(par, inputs.colony_law.kernel_params(), reference_effectors(par), x_t, d, float(step),
+                          MAX_ALIGNED_NODES)
+    if len(ys) >= 2:
+        return ys, True
+    n = max(int(math.ceil((math.log(d) - math.log(x_t)) / math.log(ratio))), 1)
+    return np.linspace(math.log(x_t), math.log(d), n + 1), False
+
+
+def lattice(inputs: BodyInputs, step: float) -> Lattice:
+    """The size grid of one patient for macro steps of ``step`` days."""
+    sim = inputs.scenario.simulation
+    par = inputs.par
+    x_t = float(par[K.P_DET])
+    d = float(inputs.detect_cells)
+    # colonies below the threshold hold whole cells: x >= X  <=>  x >= ceil(X)
+    exit_size = float(math.ceil(min(x_t, d) - 1e-9))
+    xs = RK.ladder(par, inputs.colony_law.kernel_params(), reference_effectors(par), exit_size,
+                   int(sim.analytic_integer_sizes), float(sim.analytic_size_ratio))
+    if d <= x_t:
+        return Lattice(xs, exit_size, np.zeros(0), False)
+    yd, aligned = deterministic_nodes(inputs, step, float(sim.analytic_size_ratio))
+    return Lattice(xs, exit_size, yd, aligned)
+
+
+def macro_bounds(inputs: BodyInputs, per_step: int) -> tuple[np.ndarray, int, int]:
+    """Macro-step boundaries (indices into the scenario's grid): every ``per_step`` steps, plus
+    the start and the end of the step containing surgery (the relapse window opens at its
+    start, as in the stochastic engine; the surgery snapshot is taken at its end) and every
+    therapy start and stop. Returns (bounds, index of the window start, index of the snapshot)."""
+    n = inputs.t.shape[0] - 1
+    dt = inputs.dt
+    marks = set(range(0, n, per_step)) | {n}
+    s = inputs.schedule.surgery_day
+    k_s = -1
+    if math.isfinite(s) and s < inputs.t[-1]:
+        k_s = min(int(math.floor(s / dt + 1e-9)), n - 1)
+        marks |= {k_s, k_s + 1}
+    for _kind, start, stop in inputs.schedule.therapies:
+        for edge in (start, stop):
+            if 0 < edge < inputs.t[-1]:
+                marks.add(int(math.ceil(edge / dt - 1e-9)))
+    bounds = np.asarray(sorted(m for m in marks if 0 <= m <= n), dtype=np.int64)
+    if k_s < 0:
+        return bounds, 0, -1
+    return bounds, int(np.searchsorted(bounds, k_s)), int(np.searchsorted(bounds, k_s + 1))
+
+
+@dataclass(frozen=True)
+class Solution:
+    """The kernel's output, named."""
+
+    rec: np.ndarray
+    dist: np.ndarray
+    fine: np.ndarray  # linear compartments on the scenario's grid
+    lattice: Lattice
+    bounds: np.ndarray
+    window: int  # macro boundary where the relapse window opens
+    snapshot: int  # macro boundary of the surgery snapshot (-1: none)
+    injected_cells: float
+
+
+def solve(inputs: BodyInputs, grid: Lattice | None = None) -> Solution:
+    """Run the kernel for one patient's deterministic inputs (on ``grid``, default: the patient's
+    own :func:`lattice`; pass another patient's to compare solutions on one grid)."""
+    sim = inputs.scenario.simulation
+    per_step = max(int(round(float(sim.analytic_step) / inputs.dt)), 1)
+    bounds, window, snapshot = macro_bounds(inputs, per_step)
+    lat = grid if grid is not None else lattice(inputs, per_step * inputs.dt)
+    n_inj = float(inputs.injected.sum())
+    channels = 2 if n_inj > 0 else 1
+    rec, dist, fine = RK.run_relapse(inputs.t, bounds, inputs.shed_primary, inputs.injected, inputs.suppression,
+                               inputs.immune_kill_factor, inputs.invasion_factor, inputs.primary, inputs.par,
+                               inputs.colony_law.kernel_params(), lat.xs, lat.exit_size, lat.yd, lat.aligned,
+                               per_step * inputs.dt, reference_effectors(inputs.par), snapshot, channels, E_TOLERANCE)
+    return Solution(rec, dist, fine, lat, bounds, window, snapshot, n_inj)
+
+
+def curve_arrays(sol: Solution, origin: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(day, days after ``origin``, cumulative hazard, hazard per day) at every macro boundary from
+    the window's start. The hazard is constant on each macro step (attributed to its end)."""
+    rec = sol.rec[sol.window:]
+    t = rec[:, RK.A_T]
+    cum = rec[:, RK.A_DETECTED] - rec[0, RK.A_DETECTED]
+    if sol.injected_cells > 0:
+        pi = np.clip(rec[:, RK.A_DETECTED_INJ] - rec[0, RK.A_DETECTED_INJ], 0.0, 1.0)
+        with np.errstate(divide="ignore"):
+            cum = cum - sol.injected_cells * np.log1p(-pi)
+    haz = np.zeros_like(t)
+    if len(t) > 1:
+        haz[1:] = np.diff(cum) / np.diff(t)
+        haz[0] = haz[1]
+    return t, t - origin, cum, haz
+
+
+def relapse_curve(sol: Solution, origin: float) -> pd.DataFrame:
+    """Relapse-free probability, hazard, density and cumulative hazard at every macro boundary
+    from the window's start; ``days_after_surgery`` counts from ``origin``."""
+    t, d, cum, haz = curve_arrays(sol, origin)
+    surv = np.exp(-cum)
+    return pd.DataFrame({"day": t, "days_after_surgery": d, "relapse_free_probability": surv,
+                         "cumulative_hazard": cum, "hazard_per_day": haz, "density_per_day": haz * surv})
+
+
+def evaluate(d: np.ndarray, cum: np.ndarray, haz: np.ndarray, t) -> tuple[np.ndarray, np.ndarray]:
+    """(cumulative hazard, hazard) at ``t`` days after surgery from a curve's arrays: Λ linear between
+    boundaries, the hazard of the step containing t; 0 before the window, NaN past the end."""
+    t = np.asarray(t, dtype=float)
+    c = np.interp(t, d, cum)
+    if len(d) > 1:
+        i = np.clip(np.searchsorted(d, t, side="left"), 1, len(d) - 1)
+        h = haz[i]
+    else:
+        h = np.zeros_like(t)
+    before = t < d[0]
+    after = t > d[-1] + 1e-9
+    c = np.where(before, 0.0, np.where(after, np.nan, c))
+    h = np.where(before, 0.0, np.where(after, np.nan, h))
+    return c, h
+
+
+def _at(rec: np.ndarray, col: int, day: float) -> float:
+    return float(np.interp(day, rec[:, RK.A_T], rec[:, col]))
+
+
+def simulate_analytic(inputs: BodyInputs) -> RelapseResult:
+    """The relapse-time engine for one patient: a :class:`~seedsoil.body.result.RelapseResult`."""
+    t0 = time.perf_counter()
+    sol = solve(inputs)
+    t1 = time.perf_counter()
+    rec = sol.rec
+    sched = inputs.schedule
+    surgery = sched.surgery_day
+    origin = surgery if math.isfinite(surgery) else 0.0
+    curve = relapse_curve(sol, origin)
+    # expected numbers, like the mean-field engine's, on the output grid
+    stride = float(inputs.scenario.output.record_every)
+    end_day = float(rec[-1, RK.A_T])
+    days = np.arange(0.0, end_day, stride)
+    days = np.append(days, end_day) if days[-1] < end_day else days
+    # colony numbers between macro boundaries: interpolated; the linear compartments: exact per step
+    col = {name: np.interp(days, rec[:, RK.A_T], rec[:, c]) for name, c in (
+        ("colonies_proliferating", RK.A_COL_PROLIF), ("colonies_dormant", RK.A_COL_DORMANT),
+        ("metastatic_cells", RK.A_MET_CELLS), ("effector_cells", RK.A_E),
+        ("colonies_started", RK.A_STARTED), ("colonies_extinct", RK.A_EXTINCT),
+        ("detectable_metastases", RK.A_DETECTED), ("largest_colony_cells", RK.A_LARGEST))}
+    for name, c in (("ctc_cells", RK.F_CTC), ("dormant_cells", RK.F_DORMANT_CELLS), ("cells_shed", RK.F_SHED),
+                    ("cells_arrived", RK.F_ARRIVED), ("cells_died", RK.F_DIED), ("ctc_died", RK.F_CTC_DIED),
+                    ("cells_injected", RK.F_INJECTED)):
+        col[name] = np.interp(days, inputs.t, sol.fine[:, c])
+    col["primary_cells"] = np.interp(days, inputs.t, inputs.primary)
+    col["primary_cells"][days > surgery] = 0.0
+    ts = pd.DataFrame({"day": days, **col,
+                       "inflammation_nM": np.interp(days, inputs.t, inputs.inflammation),
+                       "relapse_free_probability": np.interp(days, curve["day"], curve["relapse_free_probability"],
+                                                             left=1.0)})
+    ts = ts[["day", "primary_cells", "ctc_cells", "dormant_cells", "colonies_proliferating", "colonies_dormant",
+             "metastatic_cells", "effector_cells", "inflammation_nM", "cells_shed", "cells_arrived", "cells_died",
+             "ctc_died", "cells_injected", "colonies_started", "detectable_metastases", "largest_colony_cells",
+             "colonies_extinct", "relapse_free_probability"]]
+    # summary
+    p_relapse = 1.0 - float(curve["relapse_free_probability"].iloc[-1])
+    median = _median(curve)
+    if sol.snapshot >= 0:
+        snap_day = float(rec[sol.snapshot, RK.A_T])
+        r = rec[sol.snapshot]
+        snap = {"shed_before_surgery": float(r[RK.A_SHED]), "arrived_before_surgery": float(r[RK.A_ARRIVED]),
+                "colonies_started_before_surgery": float(r[RK.A_STARTED]),
+                "dormant_cells_at_surgery": float(r[RK.A_DORMANT_CELLS]),
+                "colonies_alive_at_surgery": float(r[RK.A_COL_PROLIF] + r[RK.A_COL_DORMANT]),
+                "dormant_colonies_at_surgery": float(r[RK.A_COL_DORMANT]),
+                "occult_metastatic_cells_at_surgery": float(r[RK.A_MET_CELLS]),
+                "detectable_at_surgery": float(rec[sol.window, RK.A_DETECTED])}
+    else:
+        snap_day = math.nan
+        snap = {k: math.nan for k in ("shed_before_surgery", "arrived_before_surgery",
+                                      "colonies_started_before_surgery", "dormant_cells_at_surgery",
+                                      "colonies_alive_at_surgery", "dormant_colonies_at_surgery",
+                                      "occult_metastatic_cells_at_surgery", "detectable_at_surgery")}
+    relapse_day = origin + median if math.isfinite(median) else math.nan
+    outd = {"end_day": end_day, "death_day": math.nan, "relapse_day": relapse_day, "relapse_colony": -1,
+            "detectable_at_relapse": math.nan}
+    final = {"cells_shed": rec[-1, RK.A_SHED], "cells_arrived": rec[-1, RK.A_ARRIVED],
+             "colonies_started": rec[-1, RK.A_STARTED], "metastatic_cells": rec[-1, RK.A_MET_CELLS],
+             "dormant_cells": rec[-1, RK.A_DORMANT_CELLS]}
+    summary = build_summary(inputs, final, float(rec[-1, RK.A_DETECTED]), snap, outd, STATUS_TEXT[0])
+    summary["relapse_probability"] = p_relapse
+    summary["expected_detections_after_surgery"] = float(curve["cumulative_hazard"].iloc[-1]) \
+        if sol.injected_cells == 0 else float(rec[-1, RK.A_DETECTED] - rec[sol.window, RK.A_DETECTED])
+    summary["median_time_to_relapse_days"] = median
+    summary["snapshot_day"] = snap_day
+    summary["relapse_origin"] = "none"
+    events = build_events(inputs, pd.DataFrame({"colony_id": pd.Series([], dtype=np.int64),
+                                                "detected_day": pd.Series([], dtype=float)}), summary)
+    colonies = size_distribution(sol, inputs)
+    return RelapseResult(scenario=inputs.scenario, seed=None, engine="analytic", timeseries=ts, colonies=colonies,
+                         events=events, summary=summary, curve=curve,
+                         timings={"kernel_s": t1 - t0, "total_s": time.perf_counter() - t0})
+
+
+def _median(curve: pd.DataFrame) -> float:
+    """Days after surgery at which the relapse-free probability falls to 1/2 (NaN if it does not)."""
+    s = curve["relapse_free_probability"].to_numpy()
+    d = curve["days_after_surgery"].to_numpy()
+    below = np.nonzero(s <= 0.5)[0]
+    if len(below) == 0:
+        return math.nan
+    i = int(below[0])
+    if i == 0:
+        return float(d[0])
+    # log-linear between the two boundaries (constant hazard on the step)
+    a, b = math.log(s[i - 1]), math.log(s[i])
+    return float(d[i - 1] + (math.log(0.5) - a) / (b - a) * (d[i] - d[i - 1]))
+
+
+def size_distribution(sol: Solution, inputs: BodyInputs) -> pd.DataFrame:
+    """Expected occult colonies per lattice node (proliferating, dormant) at surgery and at the end,
+    in the mean-field engine's format (a node's bin spans halfway, in log size, to its neighbours)."""
+    lat = sol.lattice
+    nodes = np.concatenate([lat.xs, np.exp(lat.yd[:-1])]) if len(lat.yd) else lat.xs
+    edges = np.sqrt(nodes[1:] * nodes[:-1])
+    low = np.concatenate([[0.5], edges])
+    high = np.concatenate([edges, [lat.exit_size if not len(lat.yd) else inputs.detect_cells]])
+    w = np.array([1.0, sol.injected_cells])[: sol.dist.shape[1]]
+    parts = []
+    for s, label in ((0, "surgery"), (1, "end")):
+        if s == 0 and sol.snapshot < 0:
+            continue
+        day = float(sol.rec[sol.snapshot if s == 0 else -1, RK.A_T])
+        d = sol.dist[s]
+        chans = d.shape[0] if sol.injected_cells > 0 else 1
+        prol = sum(w[c] * d[c, :, 0] for c in range(chans))
+        dorm = sum(w[c] * d[c, :, 1] for c in range(chans))
+        parts.append(pd.DataFrame({"when": label, "day": day, "size_low": low, "size_high": high,
+                                   "proliferating": prol, "dormant": dorm}))
+    return pd.concat(parts, ignore_index=True)
+
+
+# ----------------------------------------------------------------------------- lean paths: cohorts and fits
+def relapse_free(scenario: Any, t, *, grid: Lattice | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(P(relapse-free), hazard per day) at ``t`` days after surgery for one scenario (or its
+    :class:`BodyInputs`), without building tables: the cohort and fitting path. Equal to
+    ``simulate(scenario, engine="analytic").survival(t)`` and ``.hazard(t)``."""
+    from .model import build_inputs
+
+    inputs = scenario if isinstance(scenario, BodyInputs) else build_inputs(scenario)
+    sol = solve(inputs, grid)
+    s = inputs.schedule.surgery_day
+    _t, d, cum, haz = curve_arrays(sol, s if math.isfinite(s) else 0.0)
+    c, h = evaluate(d, cum, haz, t)
+    return np.exp(-c), h
+
+
+def loglik(scenario: Any, t, event, *, grid: Lattice | None = None) -> float:
+    """Log-likelihood of relapse data (``t`` days after surgery; ``event`` true: relapse at t,
+    false: relapse-free when last seen at t) under one scenario: Σ log f(t) over events +
+    Σ log S(t) over censored times."""
+    t = np.asarray(t, dtype=float)
+    ev = np.asarray(event, dtype=bool)
+    s, h = relapse_free(scenario, t, grid=grid)
+    with np.errstate(divide="ignore"):
+        return float(np.sum(np.where(ev, np.log(h) + np.log(s), np.log(s))))
+
+
+def loglik_gradient(scenario: Any, t, event, parameters: list[str] | tuple[str, ...], *,
+                    rel_step: float = 1e-4) -> dict[str, float]:
+    """∂ loglik / ∂θ for each library parameter θ in ``parameters`` (e.g. ``"shedding.rate"``), by
+    central differences on the solver's smooth solution, with step ``rel_step``·|θ| (θ ≠ 0).
+
+    Every evaluation uses the size lattice of ``scenario`` itself (the lattice's nodes depend on
+    the colony parameters, and a node more or less is a jump), so the solver is a fixed sequence
+    of smooth operations of the parameters and the differences converge at second order until
+    round-off. Parameters that move the surgery time across a scenario step (growth rates, with
+    surgery at a size) change the time grid and are differentiable only to the step's
+    resolution. ``scenario`` is a :class:`~seedsoil.scenario.Scenario` (it provides
+    ``with_overrides``).
+    """
+    from .model import build_inputs
+
+    base = build_inputs(scenario)
+    per_step = max(int(round(float(scenario.simulation.analytic_step) / base.dt)), 1)
+    grid = lattice(base, per_step * base.dt)
+    out = {}
+    for name in parameters:
+        theta = scenario.parameters[name]
+        if isinstance(theta, bool) or not isinstance(theta, (int, float)):
+            raise TypeError(f"{name} = {theta!r}: not a numeric parameter")
+        h = rel_step * abs(theta) if theta != 0 else rel_step
+        up = loglik(scenario.with_overrides({name: theta + h}), t, event, grid=grid)
+        down = loglik(scenario.with_overrides({name: theta - h}), t, event, grid=grid)
+        out[name] = (up - down) / (2.0 * h)
+    return out

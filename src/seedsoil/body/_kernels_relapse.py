@@ -57,7 +57,7 @@ N_FREC = 7
 
 # TR-BDF2 constants
 _G = 2.0 - math.sqrt(2.0)
-_W = (1.0 - _G) / (2.0 - _G)
+_W = 0.5 * _G  # = (1 − γ)/(2 − γ) for γ = 2 − √2: both stages share one matrix
 _A1 = 1.0 / (_G * (2.0 - _G))
 _A0 = (1.0 - _G) ** 2 / (_G * (2.0 - _G))
 
@@ -116,28 +116,27 @@ def rates_from_spacing(gaps, mu, var, up, down):
 
 @jit
 def factor(up, down, h, fac):
-    """Thomas factors of the two TR-BDF2 stage matrices I − c·A (c = γh/2, then wh) of the
-    birth–death generator A of (up, down): fac[0..2] stage 1 (lower, cp, 1/pivot), fac[3..5]
-    stage 2."""
+    """Thomas factors (lower, cp, 1/pivot in fac[0..2]) of I − c·A, c = γh/2, for the birth–death
+    generator A of (up, down). With γ = 2 − √2 both TR-BDF2 stages have this matrix
+    ((1 − γ)/(2 − γ) = γ/2), so one factorization serves the step."""
     n = up.shape[0]
-    for s in range(2):
-        c = 0.5 * _G * h if s == 0 else _W * h
-        lo = fac[3 * s]
-        cp = fac[3 * s + 1]
-        inv = fac[3 * s + 2]
-        for i in range(n):
-            d = 1.0 + c * (up[i] + down[i])
-            lo[i] = -c * up[i - 1] if i > 0 else 0.0
-            m = d - lo[i] * cp[i - 1] if i > 0 else d
-            inv[i] = 1.0 / m
-            cp[i] = (-c * down[i + 1] if i < n - 1 else 0.0) * inv[i]
+    c = 0.5 * _G * h
+    lo = fac[0]
+    cp = fac[1]
+    inv = fac[2]
+    for i in range(n):
+        d = 1.0 + c * (up[i] + down[i])
+        lo[i] = -c * up[i - 1] if i > 0 else 0.0
+        m = d - lo[i] * cp[i - 1] if i > 0 else d
+        inv[i] = 1.0 / m
+        cp[i] = (-c * down[i + 1] if i < n - 1 else 0.0) * inv[i]
 
 
 @jit
-def _solve(fac, s, rhs, out):
-    lo = fac[3 * s]
-    cp = fac[3 * s + 1]
-    inv = fac[3 * s + 2]
+def _solve(fac, rhs, out):
+    lo = fac[0]
+    cp = fac[1]
+    inv = fac[2]
     n = rhs.shape[0]
     out[0] = rhs[0] * inv[0]
     for i in range(1, n):
@@ -168,16 +167,31 @@ def trbdf2(up, down, fac, u, source, h, rhs, ustar):
     c1 = 0.5 * _G * h
     _apply(up, down, u, c1, rhs)
     rhs[0] += _G * h * source
-    _solve(fac, 0, rhs, ustar)
+    _solve(fac, rhs, ustar)
     ext_star = c1 * down[0] * (u[0] + ustar[0])
     top_star = c1 * up[n - 1] * (u[n - 1] + ustar[n - 1])
     c2 = _W * h
     for i in range(n):
         rhs[i] = _A1 * ustar[i] - _A0 * u[i]
     rhs[0] += c2 * source
-    _solve(fac, 1, rhs, u)
+    _solve(fac, rhs, u)
     ext = _A1 * ext_star + c2 * down[0] * u[0]
     top = _A1 * top_star + c2 * up[n - 1] * u[n - 1]
+    return ext, top
+
+
+@jit
+def heun(up, down, u, h, a, b):
+    """One explicit Heun (second-order) step of du/dt = A u over ``h``, in place, for a generator
+    slow enough that h·(up + down) stays well below 1 (the dormant colonies' pure death);
+    returns the amounts absorbed below node 0 and above the last node."""
+    n = u.shape[0]
+    _apply(up, down, u, h, a)  # a = u + h A u
+    _apply(up, down, a, h, b)  # b = a + h A a
+    ext = 0.5 * h * down[0] * (u[0] + a[0])
+    top = 0.5 * h * up[n - 1] * (u[n - 1] + a[n - 1])
+    for i in range(n):
+        u[i] = 0.5 * (u[i] + b[i])
     return ext, top
 
 
@@ -350,8 +364,10 @@ def run_relapse(t, bounds, shed_primary, injected, suppression, fkill_arr, finv_
     var = np.zeros(ns)
     rhs = np.zeros(ns)
     ustar = np.zeros(ns)
-    pfac = np.zeros((6, ns))
-    qfac = np.zeros((6, ns))
+    qmax = 0.0
+    q_explicit = False
+    pfac = np.zeros((3, ns))
+    qfac = np.zeros((3, ns))
     g_node = np.zeros(ns)
     b_node = np.zeros(ns)
     for i in range(ns):
@@ -373,6 +389,8 @@ def run_relapse(t, bounds, shed_primary, injected, suppression, fkill_arr, finv_
         mu[i] = -dd * xs[i]
         var[i] = dd * xs[i]
     lattice_rates(xs, exit_size, mu, var, qup, qdown)
+    for i in range(ns):
+        qmax = max(qmax, qup[i] + qdown[i])
     q_h = -1.0
     p_h = -1.0
     p_e = -1.0
@@ -471,7 +489,10 @@ def run_relapse(t, bounds, shed_primary, injected, suppression, fkill_arr, finv_
             p_f = fk_mean
             p_e = e_mean
         if hmac != q_h:
-            factor(qup, qdown, hmac, qfac)
+            # the dormant colonies' slow pure death: explicit when the step resolves it
+            q_explicit = hmac * qmax <= 0.25
+            if not q_explicit:
+                factor(qup, qdown, hmac, qfac)
             q_h = hmac
         # ---- colony lattice, Strang split
         to_dorm = par[P_REVERT] * h_mean
@@ -484,7 +505,10 @@ def run_relapse(t, bounds, shed_primary, injected, suppression, fkill_arr, finv_
             ps = pc[:ns]
             qs = qc[:ns]
             ext_p, top = trbdf2(up, down, pfac, ps, src[c] / hmac, hmac, rhs, ustar)
-            ext_q, _unused = trbdf2(qup, qdown, qfac, qs, 0.0, hmac, rhs, ustar)
+            if q_explicit:
+                ext_q, _unused = heun(qup, qdown, qs, hmac, rhs, ustar)
+            else:
+                ext_q, _unused = trbdf2(qup, qdown, qfac, qs, 0.0, hmac, rhs, ustar)
             extinct[c] += ext_p + ext_q
             started[c] += src[c]
             if nd == 0:

@@ -149,7 +149,7 @@ SCENARIOS: dict[str, Callable[[], dict[str, Any]]] = {
     "jak_inhibitor": lambda: _base("jak_inhibitor", therapy=[{"kind": "drug", "drug": "ruxolitinib", "dose": "20 mg",
                                                                "interval": "12 h", "relative_to": "start",
                                                                "start": "557 day", "duration": "12 month"}]),
-    "strong_immune": lambda: _base("strong_immune", immune={"ratio_dependent": {"max_kill_rate": 0.04}}),
+    "strong_immune": lambda: _base("strong_immune", immune={"ratio_dependent": {"max_kill_rate": 0.036}}),
     "large_primary": lambda: _base("large_primary", surgery={"primary_diameter": "4 cm"}),
     "small_primary": lambda: _base("small_primary", surgery={"primary_diameter": "1 cm"}),
 }

@@ -17,13 +17,13 @@ import pytest
 
 import seedsoil
 from seedsoil.report import render_report, write_report
-from seedsoil.report.figures import (COLOURS, FIGURES, plot_burden, plot_colony_sizes, plot_inflammation_immune,
+from seedsoil.report.figures import (COLOURS, FIGURES, figures_for, plot_burden, plot_colony_sizes, plot_inflammation_immune,
                                      plot_state_composition, plot_timeline, time_reference)
 from seedsoil.params import load_library
 from seedsoil.report.html import MAX_DETECTION_ROWS
 from seedsoil.units import sphere_cells
 
-ENGINES = ("stochastic", "meanfield")
+ENGINES = ("stochastic", "meanfield", "analytic")
 FOLLOW_UP_DAYS = 1500.0
 CHROMIUM_TIMEOUT_S = 120
 
@@ -102,10 +102,12 @@ def test_report_fetches_nothing(report):
     assert "<style>" in lowered
 
 
-def test_one_svg_image_per_figure(report):
+def test_one_svg_image_per_figure(report, results):
     _, html = report
     images = [attrs for tag, attrs in parse(html).tags if tag == "img"]
-    assert len(images) == len(FIGURES)
+    # the relapse-free curve is drawn for the relapse-time engine only
+    analytic = next(iter(results.values())).engine == "analytic"
+    assert len(images) == len(figures_for(results)) == len(FIGURES) - (not analytic)
     for attrs in images:
         src = attrs["src"]
         assert src.startswith("data:image/svg+xml;base64,")
@@ -196,7 +198,7 @@ def test_report_from_a_run_directory(scenario, tmp_path):
         write_run(seedsoil.simulate(scenario, engine=engine), tmp_path / engine)
         back = load_result(tmp_path / engine)
         html = write_report(back, tmp_path / engine / "report.html").read_text(encoding="utf-8")
-        assert html.count("<img ") == len(FIGURES)
+        assert html.count("<img ") == len(figures_for(back)) == len(FIGURES) - (engine != "analytic")
         assert "figure could not be drawn" not in html
 
 
@@ -206,7 +208,7 @@ def test_without_surgery_time_is_since_t0():
     offsets, label = time_reference({"base": result})
     assert offsets == {"base": 0.0} and "t = 0" in label
     html = render_report(result)
-    assert html.count("<img ") == len(FIGURES) and "figure could not be drawn" not in html
+    assert html.count("<img ") == len(FIGURES) - 1 and "figure could not be drawn" not in html
 
 
 # --------------------------------------------------------------------------- figures
@@ -360,7 +362,7 @@ def test_figures_use_the_colour_blind_safe_palette(four_runs):
 
 def test_report_with_four_variants(four_runs, tmp_path):
     html = write_report(four_runs, tmp_path / "report.html").read_text(encoding="utf-8")
-    assert html.count("<img ") == len(FIGURES) and "figure could not be drawn" not in html
+    assert html.count("<img ") == len(FIGURES) - 1 and "figure could not be drawn" not in html
     assert "4 runs: base, ruxolitinib 12 months, anakinra 12 months, fasudil 12 months" in unescape(html)
 
 

@@ -503,8 +503,34 @@ def plot_inflammation_immune(results: "Results", ax: "Axes | None" = None, *, si
     return ax
 
 
+def plot_relapse_free(results: "Results", ax: "Axes | None" = None) -> "Axes":
+    """The relapse-free probability of each relapse-time (``engine="analytic"``) result against years
+    since surgery, with its hazard (per year) on a right axis. Results of other engines are skipped."""
+    res = {k: r for k, r in as_results(results).items() if getattr(r, "curve", None) is not None}
+    ax = new_axes(ax)
+    right = ax.twinx()
+    n = len(res)
+    for i, (label, r) in enumerate(res.items()):
+        c = r.curve
+        x = c["days_after_surgery"].to_numpy(dtype=float) / DAYS_PER_YEAR
+        _plot_run(ax, x, c["relapse_free_probability"].to_numpy(dtype=float), i, n, colour=COLOURS["relapse"],
+                  linewidth=1.8, label="relapse-free probability" if i == 0 else None)
+        right.plot(x, 365.25 * c["hazard_per_day"].to_numpy(dtype=float), color="#555555",
+                   **{**variant_style(i, n, 1.0), "alpha": 0.7}, label="hazard (per year)" if i == 0 else None)
+    ax.set_ylim(0.0, 1.02)
+    right.set_ylim(bottom=0.0)
+    ax.set_xlabel("years since surgery")
+    ax.set_ylabel("P(relapse-free)")
+    right.set_ylabel("relapse hazard (per year)")
+    ax.set_title("Relapse-free probability (relapse-time engine)")
+    _legend_below(ax, list(res), also=right, ncol=2)
+    grid(ax)
+    return ax
+
+
 #: The report's figures, in order: (key, title, function).
 FIGURES = (
+    ("relapse", "Relapse-free probability", plot_relapse_free),
     ("burden", "Tumour burden", plot_burden),
     ("states", "Disseminated disease by state", plot_state_composition),
     ("colonies", "Colony sizes", plot_colony_sizes),
@@ -512,5 +538,13 @@ FIGURES = (
     ("inflammation", "Inflammation and immunity", plot_inflammation_immune),
 )
 
-__all__ = ["plot_burden", "plot_state_composition", "plot_colony_sizes", "plot_timeline",
+def figures_for(results: "Results") -> tuple:
+    """The report's figures that apply to ``results``: the relapse-free curve only when a result has
+    one (the relapse-time engine)."""
+    res = as_results(results)
+    has_curve = any(getattr(r, "curve", None) is not None for r in res.values())
+    return tuple(f for f in FIGURES if f[0] != "relapse" or has_curve)
+
+
+__all__ = ["figures_for", "plot_relapse_free", "plot_burden", "plot_state_composition", "plot_colony_sizes", "plot_timeline",
            "plot_inflammation_immune", "therapy_spans", "time_reference", "as_results", "FIGURES"]

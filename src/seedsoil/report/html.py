@@ -25,6 +25,8 @@ if TYPE_CHECKING:  # pragma: no cover
 MAX_DETECTION_ROWS = 20
 
 CAPTIONS = {
+    "relapse": "Probability of being relapse-free after surgery, computed by the relapse-time engine (no "
+               "sampling), and the relapse hazard per year (right axis). Line style tells the variants apart.",
     "burden": "Cells in the primary tumour and in all metastases (log scale). The pale band is the largest "
               "single colony: relapse is when it crosses the detection size (dashed). Vertical lines: surgery "
               "(black) and relapse (pink). Line style and marker tell the variants apart.",
@@ -55,12 +57,12 @@ def _figsize(key: str, n_runs: int) -> tuple[float, float]:
 
 
 def _figures_html(results: Mapping[str, "PatientResult"]) -> str:
-    from .figures import FIGURES, time_reference
+    from .figures import figures_for, time_reference
 
     _, xlabel = time_reference(results)
     parts = [f'<p class="note">Time axes: {escape(xlabel)}.</p>']
     meanfield = all(r.engine == "meanfield" for r in results.values())
-    for key, title, draw in FIGURES:
+    for key, title, draw in figures_for(results):
         text = CAPTIONS.get(f"{key}/meanfield", CAPTIONS.get(key, "")) if meanfield else CAPTIONS.get(key, "")
         parts.append(figure_html(key, title, text, lambda fig, draw=draw: draw(results, ax=fig.add_subplot()),
                                  _figsize(key, len(results)), salt=f"seedsoil-{key}"))

@@ -87,11 +87,14 @@ class Simulation(_Section):
     #: mean-field: cells of the log-size grid
     grid_cells: Annotated[StrictInt, Field(ge=10, le=100_000)] = 800
     #: relapse-time (analytic) engine: macro step of its colony solver (a multiple of dt)
-    analytic_step: _quantity("day", "(0, 365]", "day") = 4.0  # type: ignore[valid-type]
+    analytic_step: _quantity("day", "(0, 365]", "day") = 16.0  # type: ignore[valid-type]
     #: analytic engine: colony sizes 1 ... n on its size lattice are exact (then a geometric ladder)
     analytic_integer_sizes: Annotated[StrictInt, Field(ge=1, le=1_000_000)] = 32
     #: analytic engine: ratio of the geometric ladder of colony sizes above the integers
     analytic_size_ratio: _quantity("", "(1, 4]", "") = 1.05  # type: ignore[valid-type]
+    #: analytic engine: colonies up to this size are on its birth–death lattice (extinction resolved);
+    #: above, they move on nodes aligned with their trajectory, with the birth–death variance
+    analytic_lattice_top: _quantity("", "[2, 1e12]", "cells") = 1e4  # type: ignore[valid-type]
 
 
 class Surgery(_Section):

@@ -305,6 +305,102 @@ def aligned_nodes(par, law, e_ref, x_t, detect, step, max_nodes):
 
 
 @jit
+def _spread(arr, y, pos, var, mass, start):
+    """Add ``mass`` centred at ``pos`` with variance ``var`` (log-size units) to the nodes ``y``
+    (ascending; ``arr`` holds all but the last, which is absorbing). The mass goes to the two
+    nodes around ``pos`` (linear split, which itself has variance θ(1 − θ)h²) and, for the
+    variance still missing, partly to the next pair out (split so that the mean stays ``pos``):
+    mean exact, variance exact unless it exceeds what the outer pair can give (then capped),
+    never negative. Returns (below, above): mass under y[0], and mass on the last node."""
+    n = y.shape[0]
+    if pos < y[0]:
+        return mass, 0.0
+    if pos >= y[n - 1]:
+        return 0.0, mass
+    lo = _walk(y, pos, start)
+    h = y[lo + 1] - y[lo]
+    th = (pos - y[lo]) / h
+    v_in = th * (1.0 - th) * h * h
+    alpha = 0.0
+    if var > v_in:
+        lo2 = max(lo - 1, 0)
+        hi2 = min(lo + 2, n - 1)
+        big = y[hi2] - y[lo2]
+        th2 = (pos - y[lo2]) / big
+        v_out = th2 * (1.0 - th2) * big * big
+        if v_out > v_in:
+            alpha = min((var - v_in) / (v_out - v_in), 1.0)
+    above = 0.0
+    inner = (1.0 - alpha) * mass
+    arr[lo] += (1.0 - th) * inner
+    if lo + 1 == n - 1:
+        above += th * inner
+    else:
+        arr[lo + 1] += th * inner
+    if alpha > 0.0:
+        outer = alpha * mass
+        arr[lo2] += (1.0 - th2) * outer
+        if hi2 == n - 1:
+            above += th2 * outer
+        else:
+            arr[hi2] += th2 * outer
+    return 0.0, above
+
+
+@jit
+def timed_nodes(par, law, e_ref, x_a, detect, step, max_nodes, sub):
+    """ln sizes of nodes one macro ``step`` apart along the reference colony's trajectory (tumour-free
+    effectors, no drug), placed so that the colony crosses the detection size exactly half a step
+    after the last node: a colony detected in a step is then detected, on average, at its middle
+    (where the piecewise-linear cumulative hazard puts it). The trajectory is followed from ``x_a``
+    (the lattice's top) in ``sub`` sub-steps per step and interpolated linearly in time. The first
+    node is at most one step before ``x_a`` (extrapolated); the returned ``(nodes, entry)`` hold
+    the node log-sizes, ending with the virtual detection node half a step past detection, and
+    the mean node index at which a colony leaving the lattice uniformly during a step ends it.
+    Empty nodes when the colony stalls or needs more than ``max_nodes`` steps."""
+    h = step / sub
+    cap = (max_nodes + 2) * sub + 2
+    ys = np.empty(cap)
+    ys[0] = math.log(x_a)
+    x = x_a
+    n = 1
+    crossed = -1
+    while True:
+        if n >= cap:
+            return np.empty(0), 0.0
+        nxt = deterministic_move(par, law, x, e_ref, 1.0, h)
+        if not nxt > x * (1.0 + 1e-12):
+            return np.empty(0), 0.0
+        x = nxt
+        ys[n] = math.log(x)
+        n += 1
+        if crossed < 0 and x >= detect:
+            crossed = n - 1
+        # half a step past detection, plus one sub-step of margin for the interpolation
+        if crossed >= 0 and n - 1 >= crossed + sub // 2 + 1:
+            break
+    yd = math.log(detect)
+    i = crossed
+    tau_d = (i - 1 + (yd - ys[i - 1]) / (ys[i] - ys[i - 1])) * h if i > 0 else 0.0
+    v0 = (ys[1] - ys[0]) / h
+    last = tau_d - 0.5 * step  # time of the last real node (may be negative: detection near x_a)
+    m = int(math.floor(last / step)) + 1  # nodes at or after time 0 ... plus the one before
+    first = last - m * step  # in [-step, 0)
+    count = m + 2  # real nodes first ... last, then the virtual detection node
+    nodes = np.empty(count)
+    for j in range(count):
+        tau = first + j * step
+        if tau < 0.0:
+            nodes[j] = ys[0] + v0 * tau
+        else:
+            k = min(int(tau / h), n - 2)
+            f = tau / h - k
+            nodes[j] = ys[k] + f * (ys[k + 1] - ys[k])
+    entry = 0.5 - first / step
+    return nodes, entry
+
+
+@jit
 def _walk(y, pos, start):
     """Index lo with y[lo] <= pos < y[lo + 1], searching from ``start`` (y[0] <= pos < y[-1])."""
     lo = min(max(start, 0), y.shape[0] - 2)
@@ -317,7 +413,7 @@ def _walk(y, pos, start):
 
 @jit
 def run_relapse(t, bounds, shed_primary, injected, suppression, fkill_arr, finv_arr, primary, par, law,
-                xs, exit_size, yd, aligned, step_ref, e_ref, k_surgery, n_channels, e_tol):
+                xs, exit_size, yd, aligned, entry, n_noisy, step_ref, e_ref, k_surgery, n_channels, e_tol):
     """Integrate the expected colony population of one patient (module docstring).
 
     ``bounds``: macro-step boundaries, indices into the fine grid ``t`` (0 first, K last).
@@ -326,7 +422,11 @@ def run_relapse(t, bounds, shed_primary, injected, suppression, fkill_arr, finv_
     the deterministic-regime nodes, ``yd[0] = ln X_T``; reaching ``yd[-1]`` is detection
     (empty when the detection size is below the threshold: the lattice's exit is then
     detection); ``aligned``: node j + 1 is where node j's colony is after ``step_ref`` days at
-    the reference effector level ``e_ref`` without drug. ``k_surgery``: index of the macro
+    the reference effector level ``e_ref`` without drug (:func:`timed_nodes`), and a colony that
+    leaves the lattice during a step ends it, on average, at node index ``entry``. The first
+    ``n_noisy`` of these nodes are
+    below the stochastic threshold: there a move also spreads the mass with the birth–death
+    variance (b + d)/x per day in log size (and the mean moves by −½ of it, Itô). ``k_surgery``: index of the macro
     boundary at which to take the surgery snapshot (−1: none). Channel 1 (``n_channels`` = 2)
     follows one injected cell. The lattice's rates are refreshed when the effectors have
     moved by more than the fraction ``e_tol`` (or the drug factor or step length changed).
@@ -379,9 +479,15 @@ def run_relapse(t, bounds, shed_primary, injected, suppression, fkill_arr, finv_
     ynext = np.zeros(nd)
     kref = np.zeros(nd + 1)
     kd = np.zeros(nd + 1)
+    vd = np.zeros(nd)  # birth–death variance of ln x per day at the noisy nodes
+    gd = np.zeros(nd)
+    bd = np.zeros(nd)
+    for j in range(min(n_noisy, nd)):
+        gd[j] = law_rate(law, xd[j])
+        bd[j] = max(par[P_DIVISION], gd[j])
     for j in range(nd):
         x1 = deterministic_move(par, law, xd[j], e_ref, 1.0, step_ref)
-        ynext[j] = math.log(x1) if x1 > 0.0 else -math.inf
+        ynext[j] = (math.log(x1) if x1 > 0.0 else -math.inf) if not aligned else yd[j + 1]
     for j in range(nd + 1):
         kref[j] = kill_rate(par, xd[j], e_ref)
     # dormant colonies: pure death, the same at every step
@@ -485,6 +591,8 @@ def run_relapse(t, bounds, shed_primary, injected, suppression, fkill_arr, finv_
             factor(up, down, hmac, pfac)
             for j in range(nd + 1):
                 kd[j] = kill_rate(par, xd[j], e_mean) * fk_mean
+            for j in range(min(n_noisy, nd)):
+                vd[j] = (2.0 * bd[j] - gd[j] + kd[j]) / xd[j]
             p_h = hmac
             p_f = fk_mean
             p_e = e_mean
@@ -533,18 +641,10 @@ def run_relapse(t, bounds, shed_primary, injected, suppression, fkill_arr, finv_
                         else:
                             x1 = deterministic_move(par, law, xd[j], e_mean, fk_mean, hmac)
                             pos = math.log(x1) if x1 > 0.0 else -math.inf
-                        if pos < yd[0]:
-                            back_p += m
-                        elif pos >= yd[nd]:
-                            detected[c] += m
-                        else:
-                            lo = _walk(yd, pos, j + 1 if aligned else j)
-                            th = (pos - yd[lo]) / (yd[lo + 1] - yd[lo])
-                            newp[lo] += (1.0 - th) * m
-                            if lo + 1 == nd:
-                                detected[c] += th * m
-                            else:
-                                newp[lo + 1] += th * m
+                        spread = vd[j] * hmac if j < n_noisy else 0.0
+                        below, above = _spread(newp, yd, pos - 0.5 * spread, spread, m, j + 1 if aligned else j)
+                        back_p += below
+                        detected[c] += above
                     m = qc[ns + j]
                     if m != 0.0:
                         pos = yd[j] - dd * hmac
@@ -555,13 +655,23 @@ def run_relapse(t, bounds, shed_primary, injected, suppression, fkill_arr, finv_
                             th = (pos - yd[lo]) / (yd[lo + 1] - yd[lo])
                             newq[lo] += (1.0 - th) * m
                             newq[lo + 1] += th * m
-                # the exit flux entered uniformly over the step: on average half a node in
-                half = 0.5 * top
-                newp[0] += half
-                if nd > 1:
-                    newp[1] += half
-                else:
-                    detected[c] += half
+                # the exit flux entered uniformly over the step: on average at node index ``entry``
+                if top != 0.0:
+                    if aligned:
+                        k_in = min(int(entry), nd - 1)
+                        f_in = entry - k_in
+                        newp[k_in] += (1.0 - f_in) * top
+                        if k_in + 1 < nd:
+                            newp[k_in + 1] += f_in * top
+                        else:
+                            detected[c] += f_in * top
+                    else:
+                        half = 0.5 * top
+                        newp[0] += half
+                        if nd > 1:
+                            newp[1] += half
+                        else:
+                            detected[c] += half
                 for j in range(nd):
                     pc[ns + j] = newp[j]
                     qc[ns + j] = newq[j]

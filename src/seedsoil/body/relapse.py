@@ -47,6 +47,8 @@ from .summary import build_events, build_summary
 #: the colony lattice's rates are refreshed when the effectors have moved by more than this fraction
 #: (0: whenever they move, which keeps the solution a smooth function of the parameters)
 E_TOLERANCE = 0.0
+#: sub-steps per macro step when following the reference colony to place the aligned nodes
+ALIGN_SUBSTEPS = 16
 #: most nodes of the deterministic regime's aligned grid (beyond: a uniform log grid)
 MAX_ALIGNED_NODES = 20_000
 
@@ -57,8 +59,10 @@ class Lattice:
 
     xs: np.ndarray  # stochastic-regime nodes (cells), xs[0] = 1
     exit_size: float  # where the stochastic lattice ends (threshold, or detection if smaller)
-    yd: np.ndarray  # ln size of the deterministic-regime nodes; reaching yd[-1] is detection
+    yd: np.ndarray  # ln size of the nodes above it; reaching yd[-1] is detection
     aligned: bool  # yd follows the reference trajectory (one node per macro step)
+    entry: float = 0.5  # mean node index at which a colony leaving the lattice during a step ends it
+    n_noisy: int = 0  # the first n_noisy nodes of yd are below the stochastic threshold
 
 
 def reference_effectors(par: np.ndarray) -> float:
@@ -67,38 +71,42 @@ def reference_effectors(par: np.ndarray) -> float:
     return par[K.P_E_S] / d if d > 0 else par[K.P_E0]
 
 
-def deterministic_nodes(inputs: BodyInputs, step: float, ratio: float) -> tuple[np.ndarray, bool]:
-    """ln-size nodes of the deterministic regime, from the stochastic threshold to detection.
+def deterministic_nodes(inputs: BodyInputs, start: float, step: float,
+                        ratio: float) -> tuple[np.ndarray, bool, float]:
+    """ln-size nodes from about ``start`` cells (the lattice's top) to detection, the last one
+    past it (reaching it is detection), whether they are aligned, and the entry index.
 
-    Aligned when the reference colony (tumour-free effector level, no drug) grows from the
-    threshold to detection: node j is where it is after j macro steps, and the last node
-    the first at or past the detection size. Otherwise a uniform grid of ``ratio`` ending at it.
-    """
+    Aligned (:func:`seedsoil.body._kernels_relapse.timed_nodes`) when the reference colony
+    (tumour-free effector level, no drug) grows from ``start`` to detection: node j + 1 is where
+    node j's colony is one macro step later, and it crosses the detection size half a step after
+    the last node. Otherwise a uniform grid of ``ratio`` from ``start`` to detection."""
     par = inputs.par
-    x_t = float(par[K.P_DET])
     d = float(inputs.detect_cells)
-    ys = RK.aligned_nodes(par, inputs.colony_law.kernel_params(), reference_effectors(par), x_t, d, float(step),
-                          MAX_ALIGNED_NODES)
+    ys, entry = RK.timed_nodes(par, inputs.colony_law.kernel_params(), reference_effectors(par), start, d,
+                               float(step), MAX_ALIGNED_NODES, ALIGN_SUBSTEPS)
     if len(ys) >= 2:
-        return ys, True
-    n = max(int(math.ceil((math.log(d) - math.log(x_t)) / math.log(ratio))), 1)
-    return np.linspace(math.log(x_t), math.log(d), n + 1), False
+        return ys, True, float(entry)
+    n = max(int(math.ceil((math.log(d) - math.log(start)) / math.log(ratio))), 1)
+    return np.linspace(math.log(start), math.log(d), n + 1), False, 0.5
 
 
 def lattice(inputs: BodyInputs, step: float) -> Lattice:
-    """The size grid of one patient for macro steps of ``step`` days."""
+    """The size grid of one patient for macro steps of ``step`` days: the lattice up to
+    ``simulation.analytic_lattice_top`` cells (or the stochastic threshold, or detection, if
+    smaller), then nodes aligned with the colony's trajectory up to detection."""
     sim = inputs.scenario.simulation
     par = inputs.par
     x_t = float(par[K.P_DET])
     d = float(inputs.detect_cells)
-    # colonies below the threshold hold whole cells: x >= X  <=>  x >= ceil(X)
-    exit_size = float(math.ceil(min(x_t, d) - 1e-9))
-    xs = RK.ladder(par, inputs.colony_law.kernel_params(), reference_effectors(par), exit_size,
+    # colonies in the lattice hold whole cells: x >= X  <=>  x >= ceil(X)
+    top = float(math.ceil(min(float(sim.analytic_lattice_top), x_t, d) - 1e-9))
+    xs = RK.ladder(par, inputs.colony_law.kernel_params(), reference_effectors(par), top,
                    int(sim.analytic_integer_sizes), float(sim.analytic_size_ratio))
-    if d <= x_t:
-        return Lattice(xs, exit_size, np.zeros(0), False)
-    yd, aligned = deterministic_nodes(inputs, step, float(sim.analytic_size_ratio))
-    return Lattice(xs, exit_size, yd, aligned)
+    if d <= top:
+        return Lattice(xs, top, np.zeros(0), False, 0.5, 0)
+    yd, aligned, entry = deterministic_nodes(inputs, top, step, float(sim.analytic_size_ratio))
+    n_noisy = int(np.sum(yd[:-1] < math.log(x_t)))
+    return Lattice(xs, top, yd, aligned, entry, n_noisy)
 
 
 def macro_bounds(inputs: BodyInputs, per_step: int) -> tuple[np.ndarray, int, int]:
@@ -150,7 +158,7 @@ def solve(inputs: BodyInputs, grid: Lattice | None = None) -> Solution:
     rec, dist, fine = RK.run_relapse(inputs.t, bounds, inputs.shed_primary, inputs.injected, inputs.suppression,
                                inputs.immune_kill_factor, inputs.invasion_factor, inputs.primary, inputs.par,
                                inputs.colony_law.kernel_params(), lat.xs, lat.exit_size, lat.yd, lat.aligned,
-                               per_step * inputs.dt, reference_effectors(inputs.par), snapshot, channels, E_TOLERANCE)
+                               lat.entry, lat.n_noisy, per_step * inputs.dt, reference_effectors(inputs.par), snapshot, channels, E_TOLERANCE)
     return Solution(rec, dist, fine, lat, bounds, window, snapshot, n_inj)
 
 

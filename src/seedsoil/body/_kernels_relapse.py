@@ -250,8 +250,8 @@ def deterministic_move(par, law, x, e, fkill, h):
 def ladder(par, law, e_ref, exit_size, integers, ratio):
     """Stochastic-regime lattice nodes: 1, 2, …, ``integers``, then a ladder growing by ``ratio``
     but never by more than 0.9 (b + d)/|b − d| cells at reference conditions ((b + d)/|b − d| is
-    the largest spacing at which the jumps can still match the birth–death variance), all below
-    ``exit_size``."""
+    the largest spacing at which the jumps can still match the birth–death variance) unless that
+    is below a quarter of the ratio's step, all below ``exit_size``."""
     top = math.ceil(exit_size) - 1.0 if exit_size == math.floor(exit_size) else math.floor(exit_size)
     n_int = max(1, min(integers, int(top)))
     out = np.empty(n_int + 4096)
@@ -267,8 +267,10 @@ def ladder(par, law, e_ref, exit_size, integers, ratio):
         net = abs(g - kill)
         if net > 0.0:
             # 0.9: strictly feasible at reference conditions, so that no jump rate sits at its
-            # kink (zero) there and the solution stays smooth in the parameters
-            gap = min(gap, 0.9 * (2.0 * max(par[P_DIVISION], g) - g + kill) / net)
+            # kink (zero) there and the solution stays smooth in the parameters; but never below
+            # a quarter of the ratio's gap: fast-growing colonies (drift far above noise) would
+            # otherwise need every integer up to the top, and their noise matters little
+            gap = max(min(gap, 0.9 * (2.0 * max(par[P_DIVISION], g) - g + kill) / net), 0.25 * gap)
         gap = max(gap, 1.0)
         nxt = x + gap
         if exit_size - nxt < 0.5 * gap:
@@ -409,6 +411,15 @@ def _walk(y, pos, start):
     while lo < y.shape[0] - 2 and y[lo + 1] <= pos:
         lo += 1
     return lo
+
+
+@jit
+def _keep(dist, s, p, q, n_channels):
+    """Copy the colony distribution (p, q) of every channel into snapshot ``s`` of ``dist``."""
+    for c in range(n_channels):
+        for i in range(p.shape[1]):
+            dist[s, c, i, 0] = p[c, i]
+            dist[s, c, i, 1] = q[c, i]
 
 
 @jit
@@ -722,12 +733,6 @@ def run_relapse(t, bounds, shed_primary, injected, suppression, fkill_arr, finv_
         r[A_LARGEST] = largest
         r[A_STARTED_INJ] = started[1] if n_channels > 1 else 0.0
         if im + 1 == k_surgery:
-            for c in range(n_channels):
-                for i in range(nn):
-                    dist[0, c, i, 0] = p[c, i]
-                    dist[0, c, i, 1] = q[c, i]
-    for c in range(n_channels):
-        for i in range(nn):
-            dist[1, c, i, 0] = p[c, i]
-            dist[1, c, i, 1] = q[c, i]
+            _keep(dist, 0, p, q, n_channels)
+    _keep(dist, 1, p, q, n_channels)
     return rec, dist, fine

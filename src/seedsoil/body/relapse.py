@@ -109,6 +109,17 @@ def lattice(inputs: BodyInputs, step: float) -> Lattice:
     return Lattice(xs, top, yd, aligned, entry, n_noisy)
 
 
+#: a run has at least this many macro steps (a short run gets shorter ones)
+MIN_MACRO_STEPS = 50
+
+
+def macro_per_step(inputs: BodyInputs) -> int:
+    """Scenario steps per macro step: ``simulation.analytic_step`` / dt, but at most 1/50 of the run."""
+    n = inputs.t.shape[0] - 1
+    per = max(int(round(float(inputs.scenario.simulation.analytic_step) / inputs.dt)), 1)
+    return max(min(per, n // MIN_MACRO_STEPS), 1)
+
+
 def macro_bounds(inputs: BodyInputs, per_step: int) -> tuple[np.ndarray, int, int]:
     """Macro-step boundaries (indices into the scenario's grid): every ``per_step`` steps, plus
     the start and the end of the step containing surgery (the relapse window opens at its
@@ -150,7 +161,7 @@ def solve(inputs: BodyInputs, grid: Lattice | None = None) -> Solution:
     """Run the kernel for one patient's deterministic inputs (on ``grid``, default: the patient's
     own :func:`lattice`; pass another patient's to compare solutions on one grid)."""
     sim = inputs.scenario.simulation
-    per_step = max(int(round(float(sim.analytic_step) / inputs.dt)), 1)
+    per_step = macro_per_step(inputs)
     bounds, window, snapshot = macro_bounds(inputs, per_step)
     lat = grid if grid is not None else lattice(inputs, per_step * inputs.dt)
     n_inj = float(inputs.injected.sum())
@@ -364,8 +375,7 @@ def loglik_gradient(scenario: Any, t, event, parameters: list[str] | tuple[str, 
     from .model import build_inputs
 
     base = build_inputs(scenario)
-    per_step = max(int(round(float(scenario.simulation.analytic_step) / base.dt)), 1)
-    grid = lattice(base, per_step * base.dt)
+    grid = lattice(base, macro_per_step(base) * base.dt)
     out = {}
     for name in parameters:
         theta = scenario.parameters[name]

@@ -24,7 +24,7 @@ import pandas as pd
 from ..errors import ScenarioError
 from ..hashing import content_hash
 from ..store import run_record, write_parquet_atomic, write_text_atomic
-from .trial import (Trial, TrialStateError, _cached_trial, _make, _patient_scenario, allocation, load_trial)
+from .trial import Trial, TrialStateError, _cached_trial, _make, chunk_patients, load_trial
 
 RELAPSE_FILE = "relapse.json"
 PARTS = "relapse-parts"
@@ -34,38 +34,24 @@ def relapse_chunk(spec_json: str, drugs: Any, chunk: int, days: tuple[float, ...
     """One chunk of patients: a row per (patient, arm) with the relapse-free probability and the
     hazard at ``days`` (columns ``s_<i>``, ``h_<i>``), the surgery day, and the sampled
     parameters. A pure function of its arguments."""
-    from ..body.model import build_inputs
     from ..body.relapse import relapse_free
 
     trial = _cached_trial(spec_json, drugs)
-    lo = chunk * trial.chunk_size
-    hi = min(trial.patients, lo + trial.chunk_size)
-    idx = np.arange(lo, hi)
-    draws = trial.population.draw(trial.seed, idx)
-    alloc = allocation(trial, idx) if trial.design == "randomized" else None
     t = np.asarray(days, dtype=float)
     rows = []
-    for r, i in enumerate(idx):
-        over = trial.population.patient_parameters(draws, r)
-        for a, (arm, _sc) in enumerate(trial.arms):
-            if alloc is not None and alloc[r] != a:
-                continue
-            row: dict[str, Any] = {"patient": int(i), "arm": arm}
-            try:
-                inputs = build_inputs(_patient_scenario(trial, a, over))
-            except ScenarioError as exc:
-                row.update({"status": "not_simulated", "note": str(exc), "surgery_day": np.nan})
-                s = np.full(len(t), np.nan)
-                h = np.full(len(t), np.nan)
-            else:
-                s, h = relapse_free(inputs, t)
-                row.update({"status": "ok", "note": "", "surgery_day": inputs.schedule.surgery_day})
-            row.update({f"s_{j}": float(v) for j, v in enumerate(s)})
-            row.update({f"h_{j}": float(v) for j, v in enumerate(h)})
-            for var in trial.population.variables:
-                v = draws[var.name][r]
-                row[var.column] = v.item() if hasattr(v, "item") else v
-            rows.append(row)
+    for i, arm, inputs, columns in chunk_patients(trial, chunk):
+        row: dict[str, Any] = {"patient": i, "arm": arm}
+        if isinstance(inputs, ScenarioError):
+            row.update({"status": "not_simulated", "note": str(inputs), "surgery_day": np.nan})
+            s = np.full(len(t), np.nan)
+            h = np.full(len(t), np.nan)
+        else:
+            s, h = relapse_free(inputs, t)
+            row.update({"status": "ok", "note": "", "surgery_day": inputs.schedule.surgery_day})
+        row.update({f"s_{j}": float(v) for j, v in enumerate(s)})
+        row.update({f"h_{j}": float(v) for j, v in enumerate(h)})
+        row.update(columns)
+        rows.append(row)
     return pd.DataFrame(rows)
 
 

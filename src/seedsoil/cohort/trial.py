@@ -324,43 +324,56 @@ SUMMARY_COLUMNS = ("status", "surgery_day", "end_day", "shed_before_surgery", "a
                    "detectable_at_surgery", "metastases_detected", "relapse_origin")
 
 
+def chunk_patients(trial: Trial, chunk: int):
+    """Every (patient, arm) of ``chunk``, in order, as ``(patient, arm, inputs, columns)``: the
+    patient's deterministic body inputs (:class:`~seedsoil.body.model.BodyInputs`, or the
+    ScenarioError that makes it invalid) and its sampled parameter columns. Every arm (paired)
+    or the allocated one (randomized); a pure function of (trial, chunk)."""
+    from ..body.model import build_inputs
+
+    lo = chunk * trial.chunk_size
+    hi = min(trial.patients, lo + trial.chunk_size)
+    idx = np.arange(lo, hi)
+    draws = trial.population.draw(trial.seed, idx)
+    alloc = allocation(trial, idx) if trial.design == "randomized" else None
+    for r, i in enumerate(idx):
+        over = trial.population.patient_parameters(draws, r)
+        columns = {}
+        for var in trial.population.variables:
+            v = draws[var.name][r]
+            columns[var.column] = v.item() if hasattr(v, "item") else v
+        for a, (arm, _sc) in enumerate(trial.arms):
+            if alloc is not None and alloc[r] != a:
+                continue
+            try:
+                inputs: Any = build_inputs(_patient_scenario(trial, a, over))
+            except ScenarioError as exc:
+                inputs = exc
+            yield int(i), arm, inputs, columns
+
+
 def run_chunk(spec_json: str, drugs: DrugLibrary, chunk: int) -> pd.DataFrame:
     """Simulate the patients of ``chunk`` in every arm (paired) or their allocated arm.
 
     A pure function of (spec, chunk): rows depend only on the trial's seed and the
     patient indices, so any executor and any chunk size give the same rows.
     """
-    from ..body.model import build_inputs
     from ..body.stochastic import summarize_stochastic
 
     trial = _cached_trial(spec_json, drugs)
-    lo = chunk * trial.chunk_size
-    hi = min(trial.patients, lo + trial.chunk_size)
-    idx = np.arange(lo, hi)
-    draws = trial.population.draw(trial.seed, idx)
-    alloc = allocation(trial, idx) if trial.design == "randomized" else None
     rows = []
-    for r, i in enumerate(idx):
-        over = trial.population.patient_parameters(draws, r)
-        for a, (arm, sc) in enumerate(trial.arms):
-            if alloc is not None and alloc[r] != a:
-                continue
-            row: dict[str, Any] = {"patient": int(i), "arm": arm}
-            try:
-                inputs = build_inputs(_patient_scenario(trial, a, over))
-            except ScenarioError as exc:
-                row.update({"status": "not_simulated", "eligible": False, "note": str(exc)})
-            else:
-                s = summarize_stochastic(inputs, trial.seed, int(i))
-                row.update({k: s[k] for k in SUMMARY_COLUMNS})
-                row.update(endpoints(s))
-                row["note"] = ""
-            for var in trial.population.variables:
-                v = draws[var.name][r]
-                row[var.column] = v.item() if hasattr(v, "item") else v
-            rows.append(row)
-    df = pd.DataFrame(rows)
-    return df
+    for i, arm, inputs, columns in chunk_patients(trial, chunk):
+        row: dict[str, Any] = {"patient": i, "arm": arm}
+        if isinstance(inputs, ScenarioError):
+            row.update({"status": "not_simulated", "eligible": False, "note": str(inputs)})
+        else:
+            s = summarize_stochastic(inputs, trial.seed, i)
+            row.update({k: s[k] for k in SUMMARY_COLUMNS})
+            row.update(endpoints(s))
+            row["note"] = ""
+        row.update(columns)
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 # --------------------------------------------------------------------------- driver

@@ -40,6 +40,7 @@ import pandas as pd
 
 from . import _kernels as K
 from . import _kernels_relapse as RK
+from .curve import evaluate
 from .model import BodyInputs
 from .result import STATUS_TEXT, RelapseResult
 from .summary import build_events, build_summary
@@ -197,23 +198,6 @@ def relapse_curve(sol: Solution, origin: float) -> pd.DataFrame:
     surv = np.exp(-cum)
     return pd.DataFrame({"day": t, "days_after_surgery": d, "relapse_free_probability": surv,
                          "cumulative_hazard": cum, "hazard_per_day": haz, "density_per_day": haz * surv})
-
-
-def evaluate(d: np.ndarray, cum: np.ndarray, haz: np.ndarray, t) -> tuple[np.ndarray, np.ndarray]:
-    """(cumulative hazard, hazard) at ``t`` days after surgery from a curve's arrays: Λ linear between
-    boundaries, the hazard of the step containing t; 0 before the window, NaN past the end."""
-    t = np.asarray(t, dtype=float)
-    c = np.interp(t, d, cum)
-    if len(d) > 1:
-        i = np.clip(np.searchsorted(d, t, side="left"), 1, len(d) - 1)
-        h = haz[i]
-    else:
-        h = np.zeros_like(t)
-    before = t < d[0]
-    after = t > d[-1] + 1e-9
-    c = np.where(before, 0.0, np.where(after, np.nan, c))
-    h = np.where(before, 0.0, np.where(after, np.nan, h))
-    return c, h
 
 
 def _at(rec: np.ndarray, col: int, day: float) -> float:

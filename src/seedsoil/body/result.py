@@ -337,7 +337,7 @@ class RelapseResult(PatientResult):
         raise ValueError("this RelapseResult has no relapse curve")
 
     def _eval(self, t):
-        from .relapse import evaluate
+        from .curve import evaluate
 
         c = self._curve()
         return evaluate(c["days_after_surgery"].to_numpy(), c["cumulative_hazard"].to_numpy(),

@@ -27,7 +27,9 @@ from . import Check, case
 
 KENDALL_SOURCE = ("Kendall DG. On the generalized 'birth-and-death' process. Ann Math Stat 1948;19(1):1-15. "
                   "doi:10.1214/aoms/1177730285")
-ENGINE_SOURCE = "seedsoil's stochastic engine (docs/model.md): the same model, sampled"
+ENGINE_SOURCE = ("seedsoil's stochastic engine (docs/model.md §12): the same model, sampled; each colony a "
+                 "birth-death branching process as in Kendall DG, Ann Math Stat 1948;19(1):1-15, "
+                 "doi:10.1214/aoms/1177730285")
 
 YEAR = 365.25
 

@@ -1,0 +1,26 @@
+"""A relapse-free curve with a hazard constant on each step: its value between the steps.
+
+The relapse-time engine gives the cumulative hazard Λ at step boundaries; the hazard is
+constant within a step, so Λ is linear between boundaries and S = exp(−Λ). Pure maths, used by
+the engine (:mod:`seedsoil.body.relapse`) and by :class:`~seedsoil.body.result.RelapseResult`.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def evaluate(d: np.ndarray, cum: np.ndarray, haz: np.ndarray, t) -> tuple[np.ndarray, np.ndarray]:
+    """(cumulative hazard, hazard) at ``t`` days after surgery from a curve's arrays: Λ linear between
+    boundaries, the hazard of the step containing t; 0 before the window, NaN past the end."""
+    t = np.asarray(t, dtype=float)
+    c = np.interp(t, d, cum)
+    if len(d) > 1:
+        i = np.clip(np.searchsorted(d, t, side="left"), 1, len(d) - 1)
+        h = haz[i]
+    else:
+        h = np.zeros_like(t)
+    before = t < d[0]
+    after = t > d[-1] + 1e-9
+    c = np.where(before, 0.0, np.where(after, np.nan, c))
+    h = np.where(before, 0.0, np.where(after, np.nan, h))
+    return c, h

@@ -73,7 +73,8 @@ def main() -> None:
     from seedsoil.body.simulate import simulate
     from seedsoil.body.stochastic import summarize_stochastic
     from seedsoil.cohort.relapse import relapse_distributions
-    from seedsoil.cohort.trial import load_trial
+    from seedsoil.cohort.trial import trial_from_dict
+    from seedsoil.tomlfile import read_toml
     from seedsoil.validate.cases_relapse import SCENARIOS, compare, scenario, stochastic_relapse_times
 
     print(f"seedsoil {__version__} · {cpu_model()} · {os.cpu_count()} CPUs · load {os.getloadavg()[0]:.2f}")
@@ -109,15 +110,15 @@ def main() -> None:
           f"({1e3 * full_wall:.2f} ms wall)")
     print(f"  one patient, lean path (inputs + solve):             {1e3 * lean_cpu:7.2f} ms CPU "
           f"({1e3 * lean_wall:.2f} ms wall)")
-    trial = load_trial(HERE.parent / "examples" / "trial_il1b.toml")
-    arms = trial.arms[:1]
-    from dataclasses import replace
-
-    trial = replace(trial, arms=arms)
+    # the example trial with its control arm only: every patient is one relapse-free curve
+    data = read_toml(HERE.parent / "examples" / "trial_il1b.toml", "trial")
+    data["arm"] = [a for a in data["arm"] if a["name"] == "surgery only"]
+    trial = trial_from_dict(data, HERE.parent / "examples")
     relapse_distributions(trial, years, patients=20, workers=1)  # warm-up
     t0 = time.perf_counter()
     curves = relapse_distributions(trial, years, patients=n_cohort, workers=args.workers)
     wall = time.perf_counter() - t0
+    assert len(curves.rows) == n_cohort, "one arm: one curve per patient"
     ms_per_patient = 1e3 * wall / n_cohort
     print(f"  vectorised: {n_cohort:,} patients of trial_il1b (surgery only), {args.workers} workers: "
           f"{wall:.1f} s wall, {ms_per_patient:.2f} ms per patient "

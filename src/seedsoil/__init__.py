@@ -14,7 +14,8 @@ except PackageNotFoundError:  # running from a source tree
 
 from .errors import ScenarioError, SeedsoilError
 
-__all__ = ["simulate", "Scenario", "load_scenario", "default_scenario", "PatientResult", "ScenarioError",
+__all__ = ["simulate", "Scenario", "load_scenario", "default_scenario", "PatientResult", "RelapseResult",
+           "relapse_distributions", "ScenarioError",
            "SeedsoilError", "run_trial", "load_trial", "TrialResult", "load_result", "DrugLibrary", "default_drugs",
            "__version__"]
 
@@ -25,6 +26,7 @@ __all__ = ["simulate", "Scenario", "load_scenario", "default_scenario", "Patient
 _LAZY = {"run_trial": "seedsoil.runs", "load_trial": "seedsoil.cohort.trial",
          "TrialResult": "seedsoil.cohort.trial", "simulate": "seedsoil.patient",
          "load_result": "seedsoil.patient", "PatientResult": "seedsoil.body.result",
+         "RelapseResult": "seedsoil.body.result", "relapse_distributions": "seedsoil.cohort.relapse",
          "Scenario": "seedsoil.scenario", "load_scenario": "seedsoil.scenario",
          "default_scenario": "seedsoil.scenario", "DrugLibrary": "seedsoil.coupling.drugs",
          "default_drugs": "seedsoil.coupling.drugs"}

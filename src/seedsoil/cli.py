@@ -276,6 +276,8 @@ def trial(
     seed: Optional[int] = typer.Option(None, help="root seed (default: the file's)"),
     chunk_size: Optional[int] = typer.Option(None, help="patients per chunk (results do not depend on it)"),
     report: bool = typer.Option(True, "--report/--no-report", help="write report.html"),
+    engine: str = typer.Option("stochastic", help="stochastic (simulate every patient) | analytic (every "
+                               "patient's relapse-free curve, computed)"),
 ) -> None:
     """Run a virtual trial and print its endpoints, hazard ratios and log-rank tests."""
     from .cohort.trial import TrialStateError, load_trial
@@ -283,6 +285,8 @@ def trial(
 
     if executor not in ("local", "dask"):
         _fail(f"--executor = {executor!r}: must be local or dask")
+    if engine not in ("stochastic", "analytic"):
+        _fail(f"--engine = {engine!r}: must be stochastic or analytic")
     for name, value in (("patients", patients), ("workers", workers), ("chunk-size", chunk_size)):
         if value is not None and value < 1:
             _fail(f"--{name} = {value}: must be >= 1")
@@ -291,6 +295,10 @@ def trial(
             seed = check_seed(seed, "--seed")
         _check_kind(trial_file, "trial")
         tr = load_trial(trial_file)
+        if engine == "analytic":
+            _relapse_trial(tr, patients=patients, executor=executor, scheduler=scheduler, workers=workers, out=out,
+                           resume=resume, force=force, seed=seed, chunk_size=chunk_size)
+            return
         result = run_trial(tr, patients=patients, executor=executor, scheduler=scheduler, workers=workers, out=out,
                            resume=resume, force=force, progress=True, report=report, seed=seed,
                            chunk_size=chunk_size)
@@ -304,6 +312,38 @@ def trial(
     print_comparisons(result, "dmfs")
     hit = " (cache hit: same inputs, nothing recomputed)" if result.cache_hit else ""
     console.print(Text.assemble("trial written to ", (str(result.out_dir), "bold"), hit))
+
+
+def _relapse_trial(tr, *, out: Optional[Path], **kw) -> None:
+    """``seedsoil trial --engine analytic``: every patient's relapse-free curve at each year of the
+    trial's horizon (seedsoil.cohort.relapse), written to OUT/relapse/ (parts, resumable) with the
+    population's curve per arm in OUT/relapse_by_arm.csv, and printed."""
+    import numpy as np
+
+    from .cohort.relapse import relapse_distributions
+    from .store import write_csv_atomic
+    from .units import DAYS_PER_YEAR
+
+    years = max(int(math.floor(tr.horizon_days / DAYS_PER_YEAR + 1e-9)), 1)
+    days = np.arange(1, years + 1) * DAYS_PER_YEAR
+    out_dir = out or Path("out") / slug(tr.name)
+    with console.status("computing relapse-free curves…"):
+        curves = relapse_distributions(tr, days, out=out_dir / "relapse", **kw)
+    table = curves.by_arm()
+    write_csv_atomic(table, out_dir / "relapse_by_arm.csv")
+    arms = list(tr.arm_names)
+    rows = []
+    for i, d in enumerate(days):
+        row = [f"{d / DAYS_PER_YEAR:.0f}"]
+        for arm in arms:
+            v = table.loc[(table["arm"] == arm) & (table["days_after_surgery"] == d), "relapse_free_probability"]
+            row.append(f"{float(v.iloc[0]):.4f}")
+        rows.append(row)
+    n = int(curves.rows["patient"].nunique())
+    console.print(make_table(f"{tr.name} — relapse-free probability (analytic engine, {n:,} patients)",
+                             ["year", *arms], rows, justify=["right", *["right"] * len(arms)]))
+    console.print(Text.assemble("curves written to ", (str(out_dir / "relapse"), "bold"), " and ",
+                                (str(out_dir / "relapse_by_arm.csv"), "bold")))
 
 
 def _fmt_days(days: float) -> str:

@@ -102,6 +102,17 @@ class RelapseCurves:
         with np.errstate(divide="ignore"):
             return np.where(ev, np.log(h) + np.log(s), np.log(s))
 
+    def by_arm(self) -> pd.DataFrame:
+        """The population's relapse-free probability per arm at each day (long format: ``arm``,
+        ``days_after_surgery``, ``relapse_free_probability``, ``patients``)."""
+        parts = []
+        for arm in self.trial.arm_names:
+            mask = self._mask(arm)
+            parts.append(pd.DataFrame({"arm": arm, "days_after_surgery": self.days,
+                                       "relapse_free_probability": self.survival[mask].mean(axis=0)
+                                       if mask.any() else np.nan, "patients": int(mask.sum())}))
+        return pd.concat(parts, ignore_index=True)
+
     def to_frame(self) -> pd.DataFrame:
         """Long format: one row per (patient, arm, day)."""
         n, m = self.survival.shape
@@ -135,7 +146,7 @@ def _prepare(out: Path, key: str, n_chunks: int, *, resume: bool, force: bool) -
 def relapse_distributions(trial: Trial | str | Path, days, *, patients: int | None = None, executor: str = "local",
                           workers: int | None = None, scheduler: str | None = None, out: str | Path | None = None,
                           resume: bool = False, force: bool = False, chunk_size: int | None = None,
-                          drugs: Any = None) -> RelapseCurves:
+                          seed: int | None = None, drugs: Any = None) -> RelapseCurves:
     """Every patient's relapse-free probability and hazard at ``days`` (days after surgery) with the
     relapse-time engine: one call for a whole trial, on ``executor`` ("local": worker processes,
     ``workers=1`` this process; "dask": ``scheduler`` or a LocalCluster).
@@ -145,8 +156,8 @@ def relapse_distributions(trial: Trial | str | Path, days, *, patients: int | No
     resume with ``resume=True``.
     """
     tr = trial if isinstance(trial, Trial) else load_trial(trial, drugs=drugs)
-    if patients is not None or chunk_size is not None:
-        tr = tr.with_options(patients=patients, chunk_size=chunk_size)
+    if patients is not None or chunk_size is not None or seed is not None:
+        tr = tr.with_options(patients=patients, chunk_size=chunk_size, seed=seed)
     t = np.asarray(days, dtype=float).ravel()
     if t.size == 0 or not np.all(np.isfinite(t)) or np.any(np.diff(t) <= 0) or t[0] < 0:
         raise ValueError("days: a non-empty increasing sequence of days after surgery (>= 0)")

@@ -13,24 +13,28 @@ State, per channel (channel 0: Poisson-shed cells; channel 1, only with an injec
 the descendants of *one* injected cell, so that a bolus of n cells gives (1 − π)^n):
 
 * scalars: expected circulating cells C and dormant single cells D;
-* proliferating (p) and dormant (q) colonies on a size lattice below the stochastic
-  threshold X_T: the integers 1 … n_int, then a geometric ladder. Jumps between
-  neighbouring nodes match the birth–death process's drift (b − d)x and variance
-  (b + d)x (on the integers they *are* its rates; above, when the grid is too coarse
-  for the variance, they keep the drift, upwind). Extinction (below 1 cell) and the exit
-  at X_T (or at the detection size when it is smaller) are absorbing counters;
-* colonies at or above X_T grow deterministically (as in the stochastic engine) on a
-  log-size grid aligned with their reference trajectory: at reference conditions each
-  node moves exactly one node per macro step, so the deterministic regime adds no
-  numerical diffusion; other conditions (effectors, drugs) move mass by a fraction of a
-  node, split linearly. Reaching the detection size D is the absorbing detection counter.
+* proliferating (p) and dormant (q) colonies on a size lattice up to its top (the
+  stochastic threshold X_T by default): the integers 1 … n_int, then a ladder
+  (:func:`ladder`). Jumps between neighbouring nodes match the birth–death process's
+  drift (b − d)x and variance (b + d)x (on the integers they *are* its rates; where the
+  ladder is too coarse for the variance, they keep the drift, upwind). Extinction (below
+  1 cell) and the exit at the top (or at the detection size when it is smaller) are
+  absorbing counters;
+* colonies above the top on log-size nodes aligned with the reference colony's trajectory
+  (:func:`timed_nodes`): at reference conditions each node moves exactly one node per
+  macro step (no numerical diffusion), and the reference colony crosses the detection
+  size half a step after the last node (no timing bias); other conditions (effectors,
+  drugs, short steps) move mass by a fraction of a node, split linearly. Below X_T (a top
+  set lower) a move also spreads the mass with the birth–death variance (:func:`_spread`).
+  Reaching the last node is the absorbing detection counter.
 
 Time: macro steps (several of the scenario's steps ``dt``); within one, the compartments
 C and D are advanced on every fine step exactly as the stochastic engine's expectations,
-the colony lattice by Strang splitting: half a step of the exact two-state switch
+the colonies by Strang splitting: half a step of the exact two-state switch
 (proliferating → dormant at q_rev·h, dormant → proliferating at a(1 − h)), a TR-BDF2 step
-(L-stable, second order, exactly conservative) of the birth–death / death transport with
-the colony starts as a source at one cell, the deterministic remap, and the other half
+(L-stable, second order, exactly conservative) of the birth–death transport of p with the
+colony starts as a source at one cell, an explicit Heun step of the dormant pure death
+(TR-BDF2 when it is fast for the step), the move of the aligned nodes, and the other half
 switch.
 """
 from __future__ import annotations
@@ -63,27 +67,6 @@ _A0 = (1.0 - _G) ** 2 / (_G * (2.0 - _G))
 
 
 @jit
-def lattice_rates(x, exit_size, mu, var, up, down):
-    """Jump rates between neighbouring nodes ``x`` (ascending, x[0] = 1) that match drift ``mu``
-    and variance ``var`` (per colony, cells/day and cells²/day) at each node; below x[0] is
-    extinction (0 cells), above the last node ``exit_size``. Fills ``up`` and ``down``."""
-    n = x.shape[0]
-    for i in range(n):
-        lo = x[i] - (x[i - 1] if i > 0 else 0.0)
-        hi = (x[i + 1] if i < n - 1 else exit_size) - x[i]
-        u = (var[i] + mu[i] * lo) / (hi * (hi + lo))
-        d = (var[i] - mu[i] * hi) / (lo * (hi + lo))
-        if d < 0.0:
-            d = 0.0
-            u = mu[i] / hi
-        elif u < 0.0:
-            u = 0.0
-            d = -mu[i] / lo
-        up[i] = u
-        down[i] = d
-
-
-@jit
 def spacing(x, exit_size):
     """Per node: (gap below, gap above, 1/(above·(above+below)), 1/(below·(above+below)))."""
     n = x.shape[0]
@@ -100,7 +83,10 @@ def spacing(x, exit_size):
 
 @jit
 def rates_from_spacing(gaps, mu, var, up, down):
-    """:func:`lattice_rates` with the spacing precomputed by :func:`spacing`."""
+    """Jump rates between neighbouring lattice nodes (spacing from :func:`spacing`; below node 0 is
+    extinction, above the last the exit) that match the drift ``mu`` and variance ``var`` (per
+    colony, cells/day and cells²/day) at each node; where the spacing is too coarse for the
+    variance (a negative rate), the drift alone, upwind. Fills ``up`` and ``down``."""
     for i in range(mu.shape[0]):
         u = (var[i] + mu[i] * gaps[0, i]) * gaps[2, i]
         d = (var[i] - mu[i] * gaps[1, i]) * gaps[3, i]
@@ -209,33 +195,6 @@ def _switch(p, q, to_dormant, to_prolif, tau):
 
 
 @jit
-def _deposit(arr, y, pos, mass):
-    """Add ``mass`` at log-size ``pos`` to the nodes ``y`` (ascending; ``arr`` holds all but the
-    last, which is absorbing), split linearly between the two bracketing nodes. Returns
-    (below, above): the mass that fell under y[0], and the mass at or past the last node
-    (its share of a split with the last node included)."""
-    n = y.shape[0]
-    if pos < y[0]:
-        return mass, 0.0
-    if pos >= y[n - 1]:
-        return 0.0, mass
-    lo = 0
-    hi = n - 1
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if y[mid] <= pos:
-            lo = mid
-        else:
-            hi = mid
-    th = (pos - y[lo]) / (y[hi] - y[lo])
-    arr[lo] += (1.0 - th) * mass
-    if hi == n - 1:
-        return 0.0, th * mass
-    arr[hi] += th * mass
-    return 0.0, 0.0
-
-
-@jit
 def deterministic_move(par, law, x, e, fkill, h):
     """Size after ``h`` days of a colony of ``x`` cells in the deterministic regime: the growth
     law's closed form with the immune kill split half before, half after (Strang)."""
@@ -282,27 +241,6 @@ def ladder(par, law, e_ref, exit_size, integers, ratio):
         out[n] = nxt
         n += 1
         x = nxt
-    return out[:n].copy()
-
-
-@jit
-def aligned_nodes(par, law, e_ref, x_t, detect, step, max_nodes):
-    """ln sizes of a colony growing deterministically from ``x_t`` at reference conditions, one
-    per ``step`` days, up to the first at or past ``detect`` (empty if it stalls or needs more
-    than ``max_nodes``)."""
-    out = np.empty(max_nodes + 1)
-    out[0] = math.log(x_t)
-    x = x_t
-    n = 1
-    while x < detect:
-        if n > max_nodes:
-            return out[:0].copy()
-        nxt = deterministic_move(par, law, x, e_ref, 1.0, step)
-        if not nxt > x * (1.0 + 1e-9):
-            return out[:0].copy()
-        x = nxt
-        out[n] = math.log(x)
-        n += 1
     return out[:n].copy()
 
 
@@ -484,7 +422,6 @@ def run_relapse(t, bounds, shed_primary, injected, suppression, fkill_arr, finv_
     for i in range(ns):
         g_node[i] = law_rate(law, xs[i])
         b_node[i] = max(par[P_DIVISION], g_node[i])
-    gaps = spacing(xs, exit_size)
     xd = np.exp(yd)
     # deterministic regime at reference conditions: where each node goes in step_ref
     ynext = np.zeros(nd)
@@ -501,11 +438,12 @@ def run_relapse(t, bounds, shed_primary, injected, suppression, fkill_arr, finv_
         ynext[j] = (math.log(x1) if x1 > 0.0 else -math.inf) if not aligned else yd[j + 1]
     for j in range(nd + 1):
         kref[j] = kill_rate(par, xd[j], e_ref)
+    gaps = spacing(xs, exit_size)
     # dormant colonies: pure death, the same at every step
     for i in range(ns):
         mu[i] = -dd * xs[i]
         var[i] = dd * xs[i]
-    lattice_rates(xs, exit_size, mu, var, qup, qdown)
+    rates_from_spacing(gaps, mu, var, qup, qdown)
     for i in range(ns):
         qmax = max(qmax, qup[i] + qdown[i])
     q_h = -1.0

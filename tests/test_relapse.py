@@ -103,7 +103,8 @@ def test_colonies_are_conserved(top):
     total = r[:, RK.A_COL_PROLIF] + r[:, RK.A_COL_DORMANT] + r[:, RK.A_EXTINCT] + r[:, RK.A_DETECTED]
     np.testing.assert_allclose(total, r[:, RK.A_STARTED], rtol=1e-10, atol=1e-12)
     # and cells: shed = still circulating + died in blood + arrived
-    np.testing.assert_allclose(r[:, RK.A_SHED], r[:, RK.A_CTC] + r[:, RK.A_CTC_DIED] + r[:, RK.A_ARRIVED],
+    f = sol.fine
+    np.testing.assert_allclose(f[:, RK.F_SHED], f[:, RK.F_CTC] + f[:, RK.F_CTC_DIED] + f[:, RK.F_ARRIVED],
                                rtol=1e-10)
 
 

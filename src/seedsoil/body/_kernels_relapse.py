@@ -50,11 +50,11 @@ from ._kernels import (
 )
 from .growth import law_rate, law_solution
 
-# ---- macro-step record columns (expectations; channel 1 counted per injected cell × cells injected)
-(A_T, A_PRIMARY, A_CTC, A_DORMANT_CELLS, A_COL_PROLIF, A_COL_DORMANT, A_MET_CELLS, A_E, A_SHED,
- A_ARRIVED, A_DIED, A_CTC_DIED, A_INJECTED, A_STARTED, A_EXTINCT, A_DETECTED, A_DETECTED_INJ,
- A_LARGEST, A_STARTED_INJ) = range(19)
-N_AREC = 19
+# ---- macro-step record columns: the colonies (expectations; channel 1 counted per injected cell ×
+# cells injected, except A_DETECTED_INJ: per injected cell)
+(A_T, A_COL_PROLIF, A_COL_DORMANT, A_MET_CELLS, A_E, A_STARTED, A_EXTINCT, A_DETECTED, A_DETECTED_INJ,
+ A_LARGEST) = range(10)
+N_AREC = 10
 # ---- per scenario step (the linear compartments, exact on the fine grid)
 (F_SHED, F_ARRIVED, F_DIED, F_CTC_DIED, F_CTC, F_DORMANT_CELLS, F_INJECTED) = range(7)
 N_FREC = 7
@@ -464,7 +464,6 @@ def run_relapse(t, bounds, shed_primary, injected, suppression, fkill_arr, finv_
     sum_xg = 0.0
     n_inj = 0.0
     rec[0, A_T] = t[0]
-    rec[0, A_PRIMARY] = primary[0]
     rec[0, A_E] = e
     for im in range(n_mac):
         k0 = bounds[im]
@@ -652,24 +651,15 @@ def run_relapse(t, bounds, shed_primary, injected, suppression, fkill_arr, finv_
                 largest = x
         r = rec[im + 1]
         r[A_T] = t[k1]
-        r[A_PRIMARY] = primary[k1]
-        r[A_CTC] = ctc[0] + (n_inj * ctc[1] if n_channels > 1 else 0.0)
-        r[A_DORMANT_CELLS] = pool[0] + (n_inj * pool[1] if n_channels > 1 else 0.0)
         r[A_COL_PROLIF] = cp
         r[A_COL_DORMANT] = cq
         r[A_MET_CELLS] = occult
         r[A_E] = e
-        r[A_SHED] = shed
-        r[A_ARRIVED] = arrived
-        r[A_DIED] = died
-        r[A_CTC_DIED] = ctc_died
-        r[A_INJECTED] = inj_total
         r[A_STARTED] = started[0] + (n_inj * started[1] if n_channels > 1 else 0.0)
         r[A_EXTINCT] = extinct[0] + (n_inj * extinct[1] if n_channels > 1 else 0.0)
         r[A_DETECTED] = detected[0]
         r[A_DETECTED_INJ] = detected[1] if n_channels > 1 else 0.0
         r[A_LARGEST] = largest
-        r[A_STARTED_INJ] = started[1] if n_channels > 1 else 0.0
         if im + 1 == k_surgery:
             _keep(dist, 0, p, q, n_channels)
     _keep(dist, 1, p, q, n_channels)

@@ -24,3 +24,9 @@ def evaluate(d: np.ndarray, cum: np.ndarray, haz: np.ndarray, t) -> tuple[np.nda
     c = np.where(before, 0.0, np.where(after, np.nan, c))
     h = np.where(before, 0.0, np.where(after, np.nan, h))
     return c, h
+
+
+def log_likelihood(log_s: np.ndarray, haz: np.ndarray, event) -> np.ndarray:
+    """Each observation's log-likelihood from log S(t) and the hazard h(t) at its time: log h + log S
+    (the density) for a relapse at t, log S for relapse-free when last seen at t."""
+    return np.where(np.asarray(event, dtype=bool), np.log(haz) + log_s, log_s)

@@ -40,7 +40,7 @@ import pandas as pd
 
 from . import _kernels as K
 from . import _kernels_relapse as RK
-from .curve import evaluate
+from .curve import evaluate, log_likelihood
 from .model import BodyInputs
 from .result import STATUS_TEXT, RelapseResult
 from .summary import build_events, build_summary
@@ -161,16 +161,16 @@ class Solution:
 def solve(inputs: BodyInputs, grid: Lattice | None = None) -> Solution:
     """Run the kernel for one patient's deterministic inputs (on ``grid``, default: the patient's
     own :func:`lattice`; pass another patient's to compare solutions on one grid)."""
-    sim = inputs.scenario.simulation
     per_step = macro_per_step(inputs)
     bounds, window, snapshot = macro_bounds(inputs, per_step)
     lat = grid if grid is not None else lattice(inputs, per_step * inputs.dt)
     n_inj = float(inputs.injected.sum())
     channels = 2 if n_inj > 0 else 1
-    rec, dist, fine = RK.run_relapse(inputs.t, bounds, inputs.shed_primary, inputs.injected, inputs.suppression,
-                               inputs.immune_kill_factor, inputs.invasion_factor, inputs.primary, inputs.par,
-                               inputs.colony_law.kernel_params(), lat.xs, lat.exit_size, lat.yd, lat.aligned,
-                               lat.entry, lat.n_noisy, per_step * inputs.dt, reference_effectors(inputs.par), snapshot, channels, E_TOLERANCE)
+    rec, dist, fine = RK.run_relapse(
+        inputs.t, bounds, inputs.shed_primary, inputs.injected, inputs.suppression, inputs.immune_kill_factor,
+        inputs.invasion_factor, inputs.primary, inputs.par, inputs.colony_law.kernel_params(), lat.xs, lat.exit_size,
+        lat.yd, lat.aligned, lat.entry, lat.n_noisy, per_step * inputs.dt, reference_effectors(inputs.par), snapshot,
+        channels, E_TOLERANCE)
     return Solution(rec, dist, fine, lat, bounds, window, snapshot, n_inj)
 
 
@@ -198,10 +198,6 @@ def relapse_curve(sol: Solution, origin: float) -> pd.DataFrame:
     surv = np.exp(-cum)
     return pd.DataFrame({"day": t, "days_after_surgery": d, "relapse_free_probability": surv,
                          "cumulative_hazard": cum, "hazard_per_day": haz, "density_per_day": haz * surv})
-
-
-def _at(rec: np.ndarray, col: int, day: float) -> float:
-    return float(np.interp(day, rec[:, RK.A_T], rec[:, col]))
 
 
 def simulate_analytic(inputs: BodyInputs) -> RelapseResult:
@@ -245,9 +241,10 @@ def simulate_analytic(inputs: BodyInputs) -> RelapseResult:
     if sol.snapshot >= 0:
         snap_day = float(rec[sol.snapshot, RK.A_T])
         r = rec[sol.snapshot]
-        snap = {"shed_before_surgery": float(r[RK.A_SHED]), "arrived_before_surgery": float(r[RK.A_ARRIVED]),
+        f = sol.fine[sol.bounds[sol.snapshot]]
+        snap = {"shed_before_surgery": float(f[RK.F_SHED]), "arrived_before_surgery": float(f[RK.F_ARRIVED]),
                 "colonies_started_before_surgery": float(r[RK.A_STARTED]),
-                "dormant_cells_at_surgery": float(r[RK.A_DORMANT_CELLS]),
+                "dormant_cells_at_surgery": float(f[RK.F_DORMANT_CELLS]),
                 "colonies_alive_at_surgery": float(r[RK.A_COL_PROLIF] + r[RK.A_COL_DORMANT]),
                 "dormant_colonies_at_surgery": float(r[RK.A_COL_DORMANT]),
                 "occult_metastatic_cells_at_surgery": float(r[RK.A_MET_CELLS]),
@@ -261,9 +258,9 @@ def simulate_analytic(inputs: BodyInputs) -> RelapseResult:
     relapse_day = origin + median if math.isfinite(median) else math.nan
     outd = {"end_day": end_day, "death_day": math.nan, "relapse_day": relapse_day, "relapse_colony": -1,
             "detectable_at_relapse": math.nan}
-    final = {"cells_shed": rec[-1, RK.A_SHED], "cells_arrived": rec[-1, RK.A_ARRIVED],
+    final = {"cells_shed": sol.fine[-1, RK.F_SHED], "cells_arrived": sol.fine[-1, RK.F_ARRIVED],
              "colonies_started": rec[-1, RK.A_STARTED], "metastatic_cells": rec[-1, RK.A_MET_CELLS],
-             "dormant_cells": rec[-1, RK.A_DORMANT_CELLS]}
+             "dormant_cells": sol.fine[-1, RK.F_DORMANT_CELLS]}
     summary = build_summary(inputs, final, float(rec[-1, RK.A_DETECTED]), snap, outd, STATUS_TEXT[0])
     summary["relapse_probability"] = p_relapse
     summary["expected_detections_after_surgery"] = float(curve["cumulative_hazard"].iloc[-1]) \
@@ -340,7 +337,7 @@ def loglik(scenario: Any, t, event, *, grid: Lattice | None = None) -> float:
     ev = np.asarray(event, dtype=bool)
     s, h = relapse_free(scenario, t, grid=grid)
     with np.errstate(divide="ignore"):
-        return float(np.sum(np.where(ev, np.log(h) + np.log(s), np.log(s))))
+        return float(np.sum(log_likelihood(np.log(s), h, ev)))
 
 
 def loglik_gradient(scenario: Any, t, event, parameters: list[str] | tuple[str, ...], *,

@@ -372,9 +372,11 @@ class RelapseResult(PatientResult):
 
         t = np.asarray(t, dtype=float)
         ev = np.asarray(event, dtype=bool)
+        from .curve import log_likelihood
+
         with np.errstate(divide="ignore"):
             c, h = self._eval(t)
-            ll = np.where(ev, np.log(h) - c, -c)
+            ll = log_likelihood(-c, h, ev)
         return float(np.sum(ll))
 
     def occult_lesions_at_surgery(self, kind: str = "colonies"):

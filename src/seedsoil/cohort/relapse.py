@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..body.curve import log_likelihood
 from ..errors import ScenarioError
 from ..hashing import content_hash
 from ..store import run_record, write_parquet_atomic, write_text_atomic
@@ -100,7 +101,7 @@ class RelapseCurves:
         s = self.survival[rows, col]
         h = self.hazard[rows, col]
         with np.errstate(divide="ignore"):
-            return np.where(ev, np.log(h) + np.log(s), np.log(s))
+            return log_likelihood(np.log(s), h, ev)
 
     def by_arm(self) -> pd.DataFrame:
         """The population's relapse-free probability per arm at each day (long format: ``arm``,

@@ -25,10 +25,9 @@ from ..body.curve import log_likelihood
 from ..errors import ScenarioError
 from ..hashing import content_hash
 from ..store import run_record, write_parquet_atomic, write_text_atomic
-from .trial import Trial, TrialStateError, _cached_trial, _make, chunk_patients, load_trial
+from .trial import Trial, _cached_trial, _make, chunk_patients, load_trial, part_path, prepare_run_dir
 
 RELAPSE_FILE = "relapse.json"
-PARTS = "relapse-parts"
 
 
 def relapse_chunk(spec_json: str, drugs: Any, chunk: int, days: tuple[float, ...]) -> pd.DataFrame:
@@ -124,26 +123,6 @@ class RelapseCurves:
         return base
 
 
-def _prepare(out: Path, key: str, n_chunks: int, *, resume: bool, force: bool) -> list[int]:
-    meta_path = out / RELAPSE_FILE
-    if meta_path.exists():
-        meta = json.loads(meta_path.read_text())
-        if meta.get("content_hash") != key and not force:
-            raise TrialStateError(f"{out} holds relapse curves of other inputs; pass force=True or choose another out")
-        if meta.get("content_hash") != key or (force and not resume):
-            for p in (out / PARTS).glob("*.parquet"):
-                p.unlink()
-            meta_path.unlink()
-        elif not resume and not meta.get("complete"):
-            raise TrialStateError(f"{out} holds an unfinished run; pass resume=True to continue it or force=True")
-    (out / PARTS).mkdir(parents=True, exist_ok=True)
-    if not meta_path.exists():
-        write_text_atomic(meta_path, json.dumps(run_record(scale="cohort", seed=None, content_hash=key,
-                                                           engine="analytic", n_chunks=n_chunks, complete=False),
-                                                indent=2, default=str))
-    return [c for c in range(n_chunks) if not (out / PARTS / f"chunk-{c:06d}.parquet").exists()]
-
-
 def relapse_distributions(trial: Trial | str | Path, days, *, patients: int | None = None, executor: str = "local",
                           workers: int | None = None, scheduler: str | None = None, out: str | Path | None = None,
                           resume: bool = False, force: bool = False, chunk_size: int | None = None,
@@ -171,17 +150,20 @@ def relapse_distributions(trial: Trial | str | Path, days, *, patients: int | No
     todo = list(range(tr.n_chunks))
     if out_dir is not None:
         key = content_hash({"trial": tr.content_hash(), "days": days_key, "engine": "analytic"})
-        todo = _prepare(out_dir, key, tr.n_chunks, resume=resume, force=force)
+        todo = prepare_run_dir(out_dir, meta_file=RELAPSE_FILE, key=key, n_chunks=tr.n_chunks, resume=resume,
+                               force=force, what="relapse-curve run",
+                               record=lambda: run_record(scale="cohort", seed=tr.seed, content_hash=key,
+                                                         engine="analytic", n_chunks=tr.n_chunks, complete=False))
         for c in range(tr.n_chunks):
             if c not in todo:
-                parts[c] = pd.read_parquet(out_dir / PARTS / f"chunk-{c:06d}.parquet")
+                parts[c] = pd.read_parquet(part_path(out_dir, c))
     if todo:
         ex = _make(executor, workers, scheduler, len(todo))
         try:
             for (_, _, chunk, _), df in ex.run(relapse_chunk, [tasks[c] for c in todo]):
                 parts[chunk] = df
                 if out_dir is not None:
-                    write_parquet_atomic(df, out_dir / PARTS / f"chunk-{chunk:06d}.parquet")
+                    write_parquet_atomic(df, part_path(out_dir, chunk))
         finally:
             ex.close()
     elapsed = time.perf_counter() - t0

@@ -385,31 +385,41 @@ def part_path(out: Path, chunk: int) -> Path:
     return out / PARTS / f"chunk-{chunk:06d}.parquet"
 
 
-def _prepare_dir(trial: Trial, out: Path, *, resume: bool, force: bool) -> list[int]:
-    """Chunks still to run; raises TrialStateError when the folder belongs to something else."""
-    h = trial.content_hash()
-    meta_path = out / TRIAL_FILE
+def prepare_run_dir(out: Path, *, meta_file: str, key: str, record: Callable[[], dict[str, Any]], n_chunks: int,
+                    resume: bool, force: bool, what: str) -> list[int]:
+    """Chunks still to run in the chunked-run folder ``out`` (metadata ``meta_file`` holding the inputs'
+    content hash ``key``, parts in ``parts/``); raises TrialStateError when the folder belongs to
+    something else or holds an unfinished run without ``resume``. ``record()`` is the metadata
+    of a new run; ``what`` names the run in the messages ("trial")."""
+    meta_path = out / meta_file
     if out.exists() and meta_path.exists():
         meta = json.loads(meta_path.read_text())
-        same = meta.get("content_hash") == h
+        same = meta.get("content_hash") == key
         if not same and not force:
-            raise TrialStateError(f"{out} holds a different trial (other inputs); pass --force to replace it "
+            raise TrialStateError(f"{out} holds a different {what} (other inputs); pass --force to replace it "
                                   "or choose another --out")
         if not same:
             shutil.rmtree(out)
         elif not meta.get("complete") and not resume and not force:
-            raise TrialStateError(f"{out} holds an unfinished run of this trial; pass --resume to continue it "
+            raise TrialStateError(f"{out} holds an unfinished run of this {what}; pass --resume to continue it "
                                   "or --force to start again")
         elif force and not resume:
             shutil.rmtree(out)
     elif out.exists() and any(out.iterdir()) and not force:
-        raise TrialStateError(f"{out} exists and is not a trial folder; pass --force or choose another --out")
+        raise TrialStateError(f"{out} exists and is not a {what} folder; pass --force or choose another --out")
     (out / PARTS).mkdir(parents=True, exist_ok=True)
     if not meta_path.exists():
-        meta = run_record(scale="cohort", seed=trial.seed, content_hash=h, spec=trial.spec, n_chunks=trial.n_chunks,
-                          complete=False)
-        write_text_atomic(meta_path, json.dumps(meta, indent=2, default=str))
-    return [c for c in range(trial.n_chunks) if not part_path(out, c).exists()]
+        write_text_atomic(meta_path, json.dumps(record(), indent=2, default=str))
+    return [c for c in range(n_chunks) if not part_path(out, c).exists()]
+
+
+def _prepare_dir(trial: Trial, out: Path, *, resume: bool, force: bool) -> list[int]:
+    """Chunks still to run; raises TrialStateError when the folder belongs to something else."""
+    h = trial.content_hash()
+    return prepare_run_dir(out, meta_file=TRIAL_FILE, key=h, n_chunks=trial.n_chunks, resume=resume, force=force,
+                           what="trial",
+                           record=lambda: run_record(scale="cohort", seed=trial.seed, content_hash=h, spec=trial.spec,
+                                                     n_chunks=trial.n_chunks, complete=False))
 
 
 def read_patients(out: Path, trial: Trial) -> pd.DataFrame:

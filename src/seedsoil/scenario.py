@@ -119,15 +119,20 @@ def _update_surgery(section: dict[str, Any], values: Mapping[str, Any]) -> None:
 
 
 class Therapy(_Section):
-    kind: Literal["il1r_blockade", "il1b_mimetic", "drug"]
+    kind: Literal["il1r_blockade", "il1b_mimetic", "drug", "chemotherapy", "endocrine", "nsaid"]
     start: Days = 0.0
-    duration: PositiveDays = 365.25
+    duration: PositiveDays = 365.25  # chemotherapy: cycles x interval; endocrine: 5 years; nsaid: 7 days
     relative_to: Literal["surgery", "start"] = "surgery"
     blocked_fraction: Fraction = 1.0  # il1r_blockade
     level: Nanomolar = 5.7e-3  # il1b_mimetic: IL-1beta level added to I(t), nM
     drug: str | None = None  # drug: name of a registered drug model
     dose: Milligrams | None = None
-    interval: PositiveDays | None = None
+    interval: PositiveDays | None = None  # drug: between doses; chemotherapy: cycle length
+    regimen: str | None = None  # chemotherapy: a preset of seedsoil.body.adjuvant.REGIMENS
+    cycles: Annotated[StrictInt, Field(ge=1, le=1000)] | None = None  # chemotherapy
+    exposure: PositiveDays = 1.0  # chemotherapy: days of drug exposure at the start of each cycle
+    potency: _quantity("", "[0, 1e3]", "") | None = None  # type: ignore[valid-type]  # chemotherapy, x CMF
+    agent: str | None = None  # endocrine: tamoxifen | aromatase_inhibitor; nsaid: meloxicam | ketorolac
 
 
 THERAPY_FIELDS = {
@@ -135,11 +140,60 @@ THERAPY_FIELDS = {
     "il1r_blockade": {"blocked_fraction"},
     "il1b_mimetic": {"level"},
     "drug": {"drug", "dose", "interval"},
+    "chemotherapy": {"regimen", "cycles", "interval", "exposure", "potency"},
+    "endocrine": {"agent"},
+    "nsaid": {"agent"},
 }
+#: default course length (days) of the kinds whose course is not a year
+DEFAULT_DURATION = {"endocrine": 5 * 365.25, "nsaid": 7.0}
+
+
+def _complete_therapy(t: Therapy, raw: Mapping[str, Any], i: int) -> Therapy:
+    """Fill a chemotherapy course from its regimen (cycles, interval, potency; its duration is
+    cycles x interval) and check the agents of endocrine and NSAID therapies."""
+    from .body.adjuvant import ENDOCRINE_AGENTS, NSAID_AGENTS, REGIMENS
+    where = f"therapy[{i}]"
+    if t.kind == "chemotherapy":
+        if "duration" in raw:
+            raise ScenarioError(f"{where}.duration: a chemotherapy course lasts cycles x interval; give those "
+                                "instead", field=f"{where}.duration", value=raw["duration"])
+        fill: dict[str, Any] = {}
+        if t.regimen is not None:
+            if t.regimen not in REGIMENS:
+                raise ScenarioError(f"{where}.regimen = {t.regimen!r}: unknown regimen"
+                                    f"{did_you_mean(t.regimen, list(REGIMENS))} (known: {', '.join(REGIMENS)})",
+                                    field=f"{where}.regimen", value=t.regimen)
+            preset = REGIMENS[t.regimen]
+            fill = {k: v for k, v in preset.items() if getattr(t, k) is None}
+            fill = {k: int(v) if k == "cycles" else float(v) for k, v in fill.items()}
+        for key in ("cycles", "interval"):
+            if getattr(t, key) is None and key not in fill:
+                raise ScenarioError(f"{where}.{key}: a chemotherapy needs {key} (or a regimen: "
+                                    f"{', '.join(REGIMENS)})", field=f"{where}.{key}", value=None)
+        t = t.model_copy(update=fill)
+        if t.potency is None:
+            t = t.model_copy(update={"potency": 1.0})
+        if t.exposure > t.interval:  # type: ignore[operator]
+            raise ScenarioError(f"{where}.exposure = {t.exposure:g} day: longer than the cycle "
+                                f"(interval = {t.interval:g} day); allowed (0, interval] day",
+                                field=f"{where}.exposure", value=t.exposure)
+        return t.model_copy(update={"duration": t.cycles * t.interval})  # type: ignore[operator]
+    if t.kind in ("endocrine", "nsaid"):
+        agents = ENDOCRINE_AGENTS if t.kind == "endocrine" else NSAID_AGENTS
+        if t.agent not in agents:
+            raise ScenarioError(f"{where}.agent = {t.agent!r}: {t.kind} therapy takes agent = "
+                                f"{' or '.join(repr(a) for a in agents)}"
+                                + (did_you_mean(t.agent, list(agents)) if t.agent else ""),
+                                field=f"{where}.agent", value=t.agent)
+        if "duration" not in raw:
+            t = t.model_copy(update={"duration": DEFAULT_DURATION[t.kind]})
+    return t
 
 
 def _therapy_dict(t: Therapy) -> dict[str, Any]:
     keep = THERAPY_FIELDS["common"] | THERAPY_FIELDS[t.kind]
+    if t.kind == "chemotherapy":
+        keep = keep - {"duration"}  # cycles x interval
     return {k: v for k, v in t.model_dump().items() if k in keep and v is not None}
 
 
@@ -420,7 +474,8 @@ class Scenario:
             raw_t = [raw_t]
         if not isinstance(raw_t, list):
             raise ScenarioError("therapy: write one [[therapy]] table per therapy", field="therapy", value=raw_t)
-        therapies = tuple(_section(Therapy, f"therapy[{i}]", t) for i, t in enumerate(raw_t))
+        therapies = tuple(_complete_therapy(_section(Therapy, f"therapy[{i}]", t), t, i)  # type: ignore[arg-type]
+                          for i, t in enumerate(raw_t))
         for i, (raw, t) in enumerate(zip(raw_t, therapies)):
             extra = sorted(set(raw) - THERAPY_FIELDS["common"] - THERAPY_FIELDS[t.kind])  # type: ignore[union-attr]
             if extra:

@@ -84,10 +84,13 @@ def effector_step(par, e, burden, dt):
 
 
 @jit
-def _birth_death_rates(par, law, x, effectors, fkill):
+def _birth_death_rates(par, law, x, effectors, fkill, cyto):
+    """Per-cell birth and death rates of a proliferating colony of ``x`` cells: division, the
+    growth law's net rate g, immune kill, and the growth inhibition ``cyto`` of adjuvant
+    therapy (extra death cyto·g, Norton–Simon; body/adjuvant.py)."""
     growth = law_rate(law, x)
     birth = max(par[P_DIVISION], growth)
-    death = birth - growth + kill_rate(par, x, effectors) * fkill
+    death = birth - growth + kill_rate(par, x, effectors) * fkill + cyto * max(growth, 0.0)
     if death < 0.0:
         death = 0.0
     return birth, death
@@ -165,13 +168,15 @@ def _seeding_weights(col, live, nlive, gamma):
 
 
 @jit
-def run_patient(rng, t, shed_primary, injected, suppression, fkill_arr, finv_arr, primary,
-                par, law, record_stride, col_capacity):
+def run_patient(rng, t, shed_primary, injected, suppression, fkill_arr, finv_arr, cyto_arr, fact_arr,
+                primary, par, law, record_stride, col_capacity):
     """Simulate one patient. Returns (col, rec, snap, out): the colony table, the records,
     the snapshot at surgery and the outcome vector (indices C_*, R_*, S_*, O_* above).
 
     ``t`` is the time grid (K+1 points); per-step arrays have K entries and hold
     the value for step k (from t[k] to t[k+1]); ``primary`` has K+1 entries.
+    ``cyto_arr``: growth inhibition of adjuvant therapy, ``fact_arr``: factor on awakening
+    (body/adjuvant.py).
     ``law`` is the colony growth law's ``kernel_params()``: the kernel is compiled
     once per law.
     """
@@ -232,6 +237,7 @@ def run_patient(rng, t, shed_primary, injected, suppression, fkill_arr, finv_arr
         tk = t[k]
         h = suppression[k]
         fkill = fkill_arr[k]
+        cyto = cyto_arr[k]
         # ---- 1. shedding into blood (primary part precomputed; metastases here)
         new0 = rng.poisson(shed_primary[k]) if shed_primary[k] > 0.0 else 0
         new1 = 0
@@ -288,7 +294,7 @@ def run_patient(rng, t, shed_primary, injected, suppression, fkill_arr, finv_arr
                 nlive += 1
                 ncol += 1
         # ---- 4. dormant single cells: death or awakening
-        act_rate = par[P_ACT] * (1.0 - h)
+        act_rate = par[P_ACT] * (1.0 - h) * fact_arr[k]
         out_rate = act_rate + par[P_DORM_DEATH]
         if out_rate > 0.0:
             p_out = 1.0 - math.exp(-out_rate * dt)
@@ -341,7 +347,7 @@ def run_patient(rng, t, shed_primary, injected, suppression, fkill_arr, finv_arr
                     # exact event-by-event simulation inside the step
                     s = 0.0
                     while x > 0.0:
-                        b, d = _birth_death_rates(par, law, x, e, fkill)
+                        b, d = _birth_death_rates(par, law, x, e, fkill, cyto)
                         total = (b + d) * x
                         if total <= 0.0:
                             break
@@ -354,16 +360,19 @@ def run_patient(rng, t, shed_primary, injected, suppression, fkill_arr, finv_arr
                             x -= 1.0
                         if x >= par[P_EXACT]:
                             # hand over to tau-leaping for the rest of the step
-                            b, d = _birth_death_rates(par, law, x, e, fkill)
+                            b, d = _birth_death_rates(par, law, x, e, fkill, cyto)
                             x = bd_leap(rng, x, b, d, dti - s)
                             break
                 else:
                     # leap: rates frozen over the step, exact linear birth-death transition
-                    b, d = _birth_death_rates(par, law, x, e, fkill)
+                    b, d = _birth_death_rates(par, law, x, e, fkill, cyto)
                     x = bd_leap(rng, x, b, d, dti)
             else:
                 dti = dt if col[i, C_ACTIVATED] <= tk else t_next - col[i, C_ACTIVATED]
-                x = law_solution(law, x, dti) * math.exp(-kill_rate(par, x, e) * fkill * dti)
+                loss = kill_rate(par, x, e) * fkill
+                if cyto > 0.0:
+                    loss += cyto * max(law_rate(law, x), 0.0)
+                x = law_solution(law, x, dti) * math.exp(-loss * dti)
             if x < 1.0 and x < par[P_DET]:
                 x = 0.0
             col[i, C_SIZE] = x

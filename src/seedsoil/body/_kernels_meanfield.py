@@ -108,11 +108,13 @@ def _write_record(rec, i, t, primary, c, d, sp, sq, mass, e, shed, arrived, died
 
 
 @jit
-def run_meanfield(t, shed_primary, injected, suppression, fkill_arr, finv_arr, primary, par,
-                  law, n_cells, y_max, record_stride, cfl):
+def run_meanfield(t, shed_primary, injected, suppression, fkill_arr, finv_arr, cyto_arr, fact_arr, primary,
+                  par, law, n_cells, y_max, record_stride, cfl):
     """Advance the expected state over the grid ``t``.
 
     ``law`` is the colony growth law's ``kernel_params()`` (the kernel is compiled once per law).
+    ``cyto_arr``, ``fact_arr``: adjuvant therapy's growth inhibition (extra per-cell loss
+    c·g(x)) and factor on awakening, per step (body/adjuvant.py).
     Returns (rec, n_p_surgery, n_q_surgery, n_p_end, n_q_end, out).
     """
     K = t.shape[0] - 1
@@ -164,6 +166,7 @@ def run_meanfield(t, shed_primary, injected, suppression, fkill_arr, finv_arr, p
             break
         h = suppression[k]
         fkill = fkill_arr[k]
+        cyto = cyto_arr[k]
         # ---- circulation over the step (constant source)
         met_xg = 0.0
         if par[P_FROM_METS] > 0.0:
@@ -183,7 +186,7 @@ def run_meanfield(t, shed_primary, injected, suppression, fkill_arr, finv_arr, p
         direct = a_in * p_pro
         died += a_in * (1.0 - p_pro - p_dor)
         # ---- dormant single cells
-        act = par[P_ACT] * (1.0 - h)
+        act = par[P_ACT] * (1.0 - h) * fact_arr[k]
         lam = act + par[P_DORM_DEATH]
         d, left_d = _exp_integrate(d, a_in * p_dor / dt, lam, dt)
         woke = left_d * act / lam if lam > 0.0 else 0.0
@@ -194,7 +197,8 @@ def run_meanfield(t, shed_primary, injected, suppression, fkill_arr, finv_arr, p
         vmax = 1e-300
         for f in range(n_cells + 1):
             xf = x_f[f]
-            v_f[f] = law_rate(law, xf) - kill_rate(par, xf, e) * fkill
+            g = law_rate(law, xf)
+            v_f[f] = g - kill_rate(par, xf, e) * fkill - cyto * max(g, 0.0)
             if abs(v_f[f]) > vmax:
                 vmax = abs(v_f[f])
         vq = par[P_DORM_DEATH]

@@ -195,13 +195,23 @@ def _switch(p, q, to_dormant, to_prolif, tau):
 
 
 @jit
-def deterministic_move(par, law, x, e, fkill, h):
+def loss_rate(par, law, x, e, fkill, cyto):
+    """Per-cell loss of a proliferating colony of ``x`` cells beyond its growth law: immune kill
+    and the growth inhibition of adjuvant therapy (cyto·g(x), Norton–Simon)."""
+    k = kill_rate(par, x, e) * fkill
+    if cyto > 0.0:
+        k += cyto * max(law_rate(law, x), 0.0)
+    return k
+
+
+@jit
+def deterministic_move(par, law, x, e, fkill, cyto, h):
     """Size after ``h`` days of a colony of ``x`` cells in the deterministic regime: the growth
-    law's closed form with the immune kill split half before, half after (Strang)."""
-    k1 = kill_rate(par, x, e) * fkill
+    law's closed form with the losses (:func:`loss_rate`) split half before, half after (Strang)."""
+    k1 = loss_rate(par, law, x, e, fkill, cyto)
     x1 = x * math.exp(-0.5 * k1 * h)
     x2 = law_solution(law, x1, h)
-    k2 = kill_rate(par, x2, e) * fkill
+    k2 = loss_rate(par, law, x2, e, fkill, cyto)
     return x2 * math.exp(-0.5 * k2 * h)
 
 
@@ -308,7 +318,7 @@ def timed_nodes(par, law, e_ref, x_a, detect, step, max_nodes, sub):
     while True:
         if n >= cap:
             return np.empty(0), 0.0
-        nxt = deterministic_move(par, law, x, e_ref, 1.0, h)
+        nxt = deterministic_move(par, law, x, e_ref, 1.0, 0.0, h)
         if not nxt > x * (1.0 + 1e-12):
             return np.empty(0), 0.0
         x = nxt
@@ -361,10 +371,13 @@ def _keep(dist, s, p, q, n_channels):
 
 
 @jit
-def run_relapse(t, bounds, shed_primary, injected, suppression, fkill_arr, finv_arr, primary, par, law,
+def run_relapse(t, bounds, shed_primary, injected, suppression, fkill_arr, finv_arr, cyto_arr, fact_arr, primary,
+                par, law,
                 xs, exit_size, yd, aligned, entry, n_noisy, step_ref, e_ref, k_surgery, n_channels, e_tol):
     """Integrate the expected colony population of one patient (module docstring).
 
+    ``cyto_arr`` and ``fact_arr``: adjuvant therapy's growth inhibition and factor on awakening
+    per scenario step (body/adjuvant.py; averaged over a macro step, like h and the kill factor).
     ``bounds``: macro-step boundaries, indices into the fine grid ``t`` (0 first, K last).
     ``xs``: sizes of the stochastic-regime lattice nodes (x[0] = 1); ``exit_size``: where it
     ends (the stochastic threshold, or the detection size if smaller). ``yd``: log-sizes of
@@ -430,11 +443,14 @@ def run_relapse(t, bounds, shed_primary, injected, suppression, fkill_arr, finv_
     vd = np.zeros(nd)  # birth–death variance of ln x per day at the noisy nodes
     gd = np.zeros(nd)
     bd = np.zeros(nd)
+    g_det = np.zeros(nd + 1)  # growth rate at every deterministic node (adjuvant therapy's kill)
+    for j in range(nd + 1):
+        g_det[j] = max(law_rate(law, xd[j]), 0.0)
     for j in range(min(n_noisy, nd)):
         gd[j] = law_rate(law, xd[j])
         bd[j] = max(par[P_DIVISION], gd[j])
     for j in range(nd):
-        x1 = deterministic_move(par, law, xd[j], e_ref, 1.0, step_ref)
+        x1 = deterministic_move(par, law, xd[j], e_ref, 1.0, 0.0, step_ref)
         ynext[j] = (math.log(x1) if x1 > 0.0 else -math.inf) if not aligned else yd[j + 1]
     for j in range(nd + 1):
         kref[j] = kill_rate(par, xd[j], e_ref)
@@ -450,6 +466,7 @@ def run_relapse(t, bounds, shed_primary, injected, suppression, fkill_arr, finv_
     p_h = -1.0
     p_e = -1.0
     p_f = -1.0
+    p_c = -1.0
     e = par[P_E0]
     shed = 0.0
     arrived = 0.0
@@ -474,10 +491,17 @@ def run_relapse(t, bounds, shed_primary, injected, suppression, fkill_arr, finv_
         h_mean = 0.0
         fk_mean = 0.0
         e_mean = 0.0
+        cy_mean = 0.0
+        act_sum = 0.0  # sum of (1 − h)·f_a: the colonies' mean awakening when f_a is not 1
+        fa_one = True
         for k in range(k0, k1):
             h = suppression[k]
             h_mean += h
             fk_mean += fkill_arr[k]
+            cy_mean += cyto_arr[k]
+            act_sum += (1.0 - h) * fact_arr[k]
+            if fact_arr[k] != 1.0:
+                fa_one = False
             # shedding: the primary (precomputed), metastases from the expected occult burden
             s0 = shed_primary[k]
             if par[P_FROM_METS] > 0.0 and sum_xg > 0.0:
@@ -489,7 +513,7 @@ def run_relapse(t, bounds, shed_primary, injected, suppression, fkill_arr, finv_
                 ctc[1] += 1.0  # channel 1 is one injected cell
             p_pro = par[P_PROLIF] * (1.0 - h)
             q_dor = min((par[P_DORMANT] + par[P_PROLIF] * h) / (1.0 - p_pro), 1.0) if p_pro < 1.0 else 0.0
-            act = par[P_ACT] * (1.0 - h)
+            act = par[P_ACT] * (1.0 - h) * fact_arr[k]
             out_rate = act + dd
             p_out = -math.expm1(-out_rate * dt)
             for c in range(n_channels):
@@ -528,21 +552,23 @@ def run_relapse(t, bounds, shed_primary, injected, suppression, fkill_arr, finv_
         h_mean /= nk
         fk_mean /= nk
         e_mean /= nk
+        cy_mean /= nk
         # ---- colony lattice rates (refreshed only when the conditions moved)
-        if hmac != p_h or fk_mean != p_f or abs(e_mean - p_e) > e_tol * p_e:
+        if hmac != p_h or fk_mean != p_f or cy_mean != p_c or abs(e_mean - p_e) > e_tol * p_e:
             for i in range(ns):
                 x = xs[i]
-                kill = kill_rate(par, x, e_mean) * fk_mean
+                kill = kill_rate(par, x, e_mean) * fk_mean + cy_mean * max(g_node[i], 0.0)
                 mu[i] = (g_node[i] - kill) * x
                 var[i] = (2.0 * b_node[i] - g_node[i] + kill) * x
             rates_from_spacing(gaps, mu, var, up, down)
             factor(up, down, hmac, pfac)
             for j in range(nd + 1):
-                kd[j] = kill_rate(par, xd[j], e_mean) * fk_mean
+                kd[j] = kill_rate(par, xd[j], e_mean) * fk_mean + cy_mean * g_det[j]
             for j in range(min(n_noisy, nd)):
                 vd[j] = (2.0 * bd[j] - gd[j] + kd[j]) / xd[j]
             p_h = hmac
             p_f = fk_mean
+            p_c = cy_mean
             p_e = e_mean
         if hmac != q_h:
             # the dormant colonies' slow pure death: explicit when the step resolves it
@@ -552,7 +578,7 @@ def run_relapse(t, bounds, shed_primary, injected, suppression, fkill_arr, finv_
             q_h = hmac
         # ---- colony lattice, Strang split
         to_dorm = par[P_REVERT] * h_mean
-        to_prol = par[P_ACT] * (1.0 - h_mean)
+        to_prol = par[P_ACT] * (1.0 - h_mean) if fa_one else par[P_ACT] * act_sum / nk
         exact_ref = hmac == step_ref
         for c in range(n_channels):
             pc = p[c]
@@ -587,7 +613,7 @@ def run_relapse(t, bounds, shed_primary, injected, suppression, fkill_arr, finv_
                                 dev = kd[j] - kref[j]
                             pos = ynext[j] - dev * hmac
                         else:
-                            x1 = deterministic_move(par, law, xd[j], e_mean, fk_mean, hmac)
+                            x1 = deterministic_move(par, law, xd[j], e_mean, fk_mean, cy_mean, hmac)
                             pos = math.log(x1) if x1 > 0.0 else -math.inf
                         spread = vd[j] * hmac if j < n_noisy else 0.0
                         below, above = _spread(newp, yd, pos - 0.5 * spread, spread, m, j + 1 if aligned else j)

@@ -40,7 +40,8 @@ def run(inputs: BodyInputs, n_cells: int | None = None):
     n_cells = int(n_cells or sc.simulation.grid_cells)
     stride = max(int(round(sc.output.record_every / inputs.dt)), 1)
     return MK.run_meanfield(inputs.t, inputs.shed_primary, inputs.injected, inputs.suppression,
-                            inputs.immune_kill_factor, inputs.invasion_factor, inputs.primary, inputs.par,
+                            inputs.immune_kill_factor, inputs.invasion_factor, inputs.growth_inhibition,
+                            inputs.activation_factor, inputs.primary, inputs.par,
                             inputs.colony_law.kernel_params(), n_cells, grid_top(inputs),
                             stride, CFL)
 

@@ -23,7 +23,7 @@ from scipy.signal import lfilter
 from ..errors import ScenarioError
 from ..units import sphere_cells
 from . import _kernels as K
-from . import hooks
+from . import adjuvant, hooks
 from .growth import GrowthLaw, make_law
 
 
@@ -71,6 +71,7 @@ class Schedule:
     surgery_day: float  # inf without surgery
     end_day: float
     therapies: tuple[tuple[str, float, float], ...]  # (kind, start, stop)
+    pulses: tuple[float, ...] = ()  # chemotherapy exposure edges (starts and ends of the cycles' exposure)
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,9 @@ class BodyInputs:
     immune_kill_factor: np.ndarray  # per step
     shed_primary: np.ndarray  # expected cells shed by the primary per step
     injected: np.ndarray  # cells injected per step
+    growth_inhibition: np.ndarray  # c per step: extra per-cell death c g(x) of proliferating cells
+    activation_factor: np.ndarray  # per step: multiplies the awakening of dormant cells and colonies
+    wound: np.ndarray  # W(t), the response to the surgical wound, at t
     par: np.ndarray
     primary_law: GrowthLaw
     colony_law: GrowthLaw
@@ -125,10 +129,14 @@ def _schedule(sc: Any, law: GrowthLaw) -> Schedule:
         raise ScenarioError(f"simulation.max_time = {sim.max_time:g} day: ends before the run starts",
                             field="simulation.max_time", value=sim.max_time)
     therapies = []
+    pulses: list[float] = []
     for th in sc.therapies:
         origin = surgery if th.relative_to == "surgery" else 0.0
         therapies.append((th.kind, origin + th.start, origin + th.start + th.duration))
-    return Schedule(diagnosis, surgery, end, tuple(therapies))
+        if th.kind == "chemotherapy":
+            for s in adjuvant.cycle_starts(origin + th.start, th.cycles, th.interval):
+                pulses += [float(s), float(s + th.exposure)]
+    return Schedule(diagnosis, surgery, end, tuple(therapies), tuple(sorted(set(pulses))))
 
 
 def _window(t_mid: np.ndarray, start: float, stop: float) -> np.ndarray:
@@ -180,7 +188,9 @@ def build_inputs(sc: Any) -> BodyInputs:
         fac = hooks.no_factors(t_mid)
     h = h * (1.0 - blocked) * fac["dormancy_signal_factor"]
     finv = fac["invasion_factor"]
-    fkill = fac["immune_kill_factor"]
+    mod = adjuvant.modulation(t, [(th, start, stop) for th, (_k, start, stop) in zip(sc.therapies, sched.therapies)
+                                  if th.kind in adjuvant.KINDS], sched.surgery_day, p)
+    fkill = fac["immune_kill_factor"] * mod.kill_factor
     # expected cells shed by the primary per step (trapezoid of mu * f * N^gamma)
     mu, gamma = p["shedding.rate"], p["shedding.exponent"]
     pg = np.where(primary > 0, primary ** gamma, 0.0)
@@ -230,4 +240,5 @@ def build_inputs(sc: Any) -> BodyInputs:
     par[K.P_DT] = dt
     return BodyInputs(scenario=sc, t=t, dt=dt, primary=primary, inflammation=I, suppression=h,
                       invasion_factor=finv, immune_kill_factor=fkill, shed_primary=shed, injected=injected,
-                      par=par, primary_law=plaw, colony_law=claw, schedule=sched, detect_cells=detect)
+                      growth_inhibition=mod.growth_inhibition, activation_factor=mod.activation_factor,
+                      wound=mod.wound, par=par, primary_law=plaw, colony_law=claw, schedule=sched, detect_cells=detect)

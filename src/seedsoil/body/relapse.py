@@ -134,10 +134,10 @@ def macro_bounds(inputs: BodyInputs, per_step: int) -> tuple[np.ndarray, int, in
     if math.isfinite(s) and s < inputs.t[-1]:
         k_s = min(int(math.floor(s / dt + 1e-9)), n - 1)
         marks |= {k_s, k_s + 1}
-    for _kind, start, stop in inputs.schedule.therapies:
-        for edge in (start, stop):
-            if 0 < edge < inputs.t[-1]:
-                marks.add(int(math.ceil(edge / dt - 1e-9)))
+    edges = [e for _kind, start, stop in inputs.schedule.therapies for e in (start, stop)]
+    for edge in edges + list(inputs.schedule.pulses):
+        if 0 < edge < inputs.t[-1]:
+            marks.add(int(math.ceil(edge / dt - 1e-9)))
     bounds = np.asarray(sorted(m for m in marks if 0 <= m <= n), dtype=np.int64)
     if k_s < 0:
         return bounds, 0, -1
@@ -168,7 +168,8 @@ def solve(inputs: BodyInputs, grid: Lattice | None = None) -> Solution:
     channels = 2 if n_inj > 0 else 1
     rec, dist, fine = RK.run_relapse(
         inputs.t, bounds, inputs.shed_primary, inputs.injected, inputs.suppression, inputs.immune_kill_factor,
-        inputs.invasion_factor, inputs.primary, inputs.par, inputs.colony_law.kernel_params(), lat.xs, lat.exit_size,
+        inputs.invasion_factor, inputs.growth_inhibition, inputs.activation_factor, inputs.primary, inputs.par,
+        inputs.colony_law.kernel_params(), lat.xs, lat.exit_size,
         lat.yd, lat.aligned, lat.entry, lat.n_noisy, per_step * inputs.dt, reference_effectors(inputs.par), snapshot,
         channels, E_TOLERANCE)
     return Solution(rec, dist, fine, lat, bounds, window, snapshot, n_inj)

@@ -24,7 +24,8 @@ def run_kernel(inputs: BodyInputs, seed: int, *keys: int):
     stride = max(int(round(inputs.scenario.output.record_every / inputs.dt)), 1)
     rng = stream(seed, *keys, STREAM_BODY)
     return K.run_patient(rng, inputs.t, inputs.shed_primary, inputs.injected, inputs.suppression,
-                         inputs.immune_kill_factor, inputs.invasion_factor, inputs.primary, inputs.par,
+                         inputs.immune_kill_factor, inputs.invasion_factor, inputs.growth_inhibition,
+                         inputs.activation_factor, inputs.primary, inputs.par,
                          inputs.colony_law.kernel_params(), stride, 256)
 
 

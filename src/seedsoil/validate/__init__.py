@@ -18,6 +18,7 @@ from typing import Callable
 CASE_MODULES = (
     "seedsoil.validate.cases_body",
     "seedsoil.validate.cases_relapse",
+    "seedsoil.validate.cases_adjuvant",
     "seedsoil.validate.cases_immune",
     "seedsoil.validate.cases_luzzi",
     "seedsoil.validate.cases_cell",

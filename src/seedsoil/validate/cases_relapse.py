@@ -154,6 +154,13 @@ SCENARIOS: dict[str, Callable[[], dict[str, Any]]] = {
     "strong_immune": lambda: _base("strong_immune", immune={"ratio_dependent": {"max_kill_rate": 0.036}}),
     "large_primary": lambda: _base("large_primary", surgery={"primary_diameter": "4 cm"}),
     "small_primary": lambda: _base("small_primary", surgery={"primary_diameter": "1 cm"}),
+    "cmf": lambda: _base("cmf", therapy=[{"kind": "chemotherapy", "regimen": "CMF", "start": "4 week"}]),
+    "tamoxifen": lambda: _base("tamoxifen", therapy=[{"kind": "endocrine", "agent": "tamoxifen", "start": "6 week"}]),
+    "wound_response": lambda: _base("wound_response", wound={"strength": 1.0},
+                                    immune={"ratio_dependent": {"max_kill_rate": 0.036}}),
+    "wound_meloxicam": lambda: _base("wound_meloxicam", wound={"strength": 1.0},
+                                     immune={"ratio_dependent": {"max_kill_rate": 0.036}},
+                                     therapy=[{"kind": "nsaid", "agent": "meloxicam"}]),
 }
 
 

@@ -1,7 +1,8 @@
 """The body model: from a Scenario to the arrays both engines consume.
 
 Everything that does not depend on the random course of the disease is computed
-here, once, on the time grid: the primary tumour (closed form of its growth law),
+here, once, on the time grid: the primary tumour (closed form of its growth law, or the
+Hahnfeldt tumour–vasculature system solved numerically, body/vascular.py),
 surgery, systemic IL-1β inflammation I(t) and its suppression h(I), therapy
 windows, drug factors, injections, and the numeric parameter vector.
 
@@ -23,19 +24,22 @@ from scipy.signal import lfilter
 from ..errors import ScenarioError
 from ..units import sphere_cells
 from . import _kernels as K
-from . import adjuvant, hooks
+from . import adjuvant, hooks, vascular
 from .growth import GrowthLaw, make_law
 
 
-def primary_law(p: Mapping) -> GrowthLaw:
+def primary_law(p: Mapping) -> GrowthLaw | vascular.VascularPrimary:
     name = p["primary.law"]
+    if name in vascular.PRIMARY_LAWS:  # a tumour–vasculature system, solved numerically (body/vascular.py)
+        return vascular.primary_from_parameters(p)
     return make_law(name, {k.split(".")[-1]: v for k, v in p.items() if k.startswith(f"primary.{name}.")})
 
 
 def colony_law(p: Mapping) -> GrowthLaw:
     name = p["colony.law"]
+    vascular.check_colony_law(p)
     if name == "same_as_primary":
-        return primary_law(p)
+        return primary_law(p)  # type: ignore[return-value]  # a 1-D law: check_colony_law refused the others
     return make_law(name, {k.split(".")[-1]: v for k, v in p.items() if k.startswith(f"colony.{name}.")})
 
 
@@ -92,13 +96,13 @@ class BodyInputs:
     activation_factor: np.ndarray  # per step: multiplies the awakening of dormant cells and colonies
     wound: np.ndarray  # W(t), the response to the surgical wound, at t
     par: np.ndarray
-    primary_law: GrowthLaw
+    primary_law: GrowthLaw | vascular.VascularPrimary
     colony_law: GrowthLaw
     schedule: Schedule
     detect_cells: float
 
 
-def _schedule(sc: Any, law: GrowthLaw) -> Schedule:
+def _schedule(sc: Any, law: GrowthLaw | vascular.VascularPrimary) -> Schedule:
     p = sc.parameters
     sim = sc.simulation
     n0 = p["primary.initial_cells"]

@@ -17,6 +17,7 @@ from typing import Callable
 
 CASE_MODULES = (
     "seedsoil.validate.cases_body",
+    "seedsoil.validate.cases_vascular",
     "seedsoil.validate.cases_relapse",
     "seedsoil.validate.cases_adjuvant",
     "seedsoil.validate.cases_immune",

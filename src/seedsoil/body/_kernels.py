@@ -23,19 +23,20 @@ import numpy as np
 
 from .._jit import jit
 from .growth import law_rate, law_solution
+from .vascular import vascular_step
 
 # ---- indices into the parameter vector ``par``
 (P_MU, P_GAMMA, P_FROM_METS, P_CTC_RATE, P_ARREST_EXTRAV, P_PROLIF, P_DORMANT,
  P_ACT, P_DORM_DEATH, P_REVERT, P_DIVISION, P_KILL_LAW, P_KILL_N, P_KILL_MAX,
  P_KILL_HALF, P_KILL_EXP, P_EREF, P_E_S, P_E_P, P_E_G, P_E_M, P_E_D, P_E0,
  P_BURDEN_TOTAL, P_DETECT, P_LETHAL, P_EXACT, P_DET, P_SURGERY, P_STOP_RELAPSE,
- P_DT) = range(31)
-N_PAR = 31
+ P_DT, P_ANGIO, P_SWITCH_SIZE, P_V_K0, P_V_L1, P_V_B, P_V_D, P_V_L2) = range(38)
+N_PAR = 38
 
 # ---- colony table columns
 (C_SIZE, C_STATE, C_SEEDED, C_ACTIVATED, C_ORIGIN, C_PARENT, C_FROM_POOL,
- C_NSWITCH, C_END, C_DETECTED, C_MAX, C_SIZE_SURGERY, C_STATE_SURGERY) = range(13)
-N_COL = 13
+ C_NSWITCH, C_END, C_DETECTED, C_MAX, C_SIZE_SURGERY, C_STATE_SURGERY, C_VASCULAR, C_SUPPORT) = range(15)
+N_COL = 15
 
 # colony states
 PROLIFERATING, DORMANT, EXTINCT = 0, 1, 2
@@ -142,6 +143,8 @@ def _new_colony(col, n, t, seeded, origin, parent, from_pool):
     col[n, C_FROM_POOL] = from_pool
     col[n, C_NSWITCH] = 0.0
     col[n, C_MAX] = 1.0
+    col[n, C_VASCULAR] = np.nan  # the day of its angiogenic switch (nan: avascular)
+    col[n, C_SUPPORT] = np.nan  # its vascular support K (cells) once vascular
     return col
 
 
@@ -169,14 +172,18 @@ def _seeding_weights(col, live, nlive, gamma):
 
 @jit
 def run_patient(rng, t, shed_primary, injected, suppression, fkill_arr, finv_arr, cyto_arr, fact_arr,
-                primary, par, law, record_stride, col_capacity):
+                switch_arr, primary, par, law, record_stride, col_capacity):
     """Simulate one patient. Returns (col, rec, snap, out): the colony table, the records,
     the snapshot at surgery and the outcome vector (indices C_*, R_*, S_*, O_* above).
 
     ``t`` is the time grid (K+1 points); per-step arrays have K entries and hold
     the value for step k (from t[k] to t[k+1]); ``primary`` has K+1 entries.
     ``cyto_arr``: growth inhibition of adjuvant therapy, ``fact_arr``: factor on awakening
-    (body/adjuvant.py).
+    (body/adjuvant.py). With ``par[P_ANGIO]`` (angiogenic switch), ``law`` is the avascular
+    growth towards the plateau, a proliferating avascular colony of at least
+    ``par[P_SWITCH_SIZE]`` cells switches at the rate ``switch_arr[k]`` and then grows, with
+    its vascular support K from ``par[P_V_K0]``, by the Hahnfeldt law (``par[P_V_L1 … P_V_L2]``,
+    body/vascular.py), deterministically; IL-1β does not send a vascular colony back to dormancy.
     ``law`` is the colony growth law's ``kernel_params()``: the kernel is compiled
     once per law.
     """
@@ -335,11 +342,22 @@ def run_patient(rng, t, shed_primary, injected, suppression, fkill_arr, finv_arr
                     col[i, C_NSWITCH] += 1.0
                 elif x >= 1.0:
                     x -= rng.binomial(np.int64(x), p_dorm_die)
-            elif p_revert > 0.0 and rng.random() < (p_revert if col[i, C_ACTIVATED] <= tk else
+            elif p_revert > 0.0 and np.isnan(col[i, C_VASCULAR]) and rng.random() < (
+                    p_revert if col[i, C_ACTIVATED] <= tk else
                                                     1.0 - math.exp(-par[P_REVERT] * h * (t_next - col[i, C_ACTIVATED]))):
                 # IL-1beta pushes the colony back to a dormant ZEB1-high state
                 col[i, C_STATE] = DORMANT
                 col[i, C_NSWITCH] += 1.0
+            elif not np.isnan(col[i, C_VASCULAR]):
+                # a vascular colony: the Hahnfeldt law, then immune kill and adjuvant therapy
+                dti = dt if col[i, C_ACTIVATED] <= tk else t_next - col[i, C_ACTIVATED]
+                kv = col[i, C_SUPPORT]
+                loss = kill_rate(par, x, e) * fkill
+                if cyto > 0.0:
+                    loss += cyto * max(par[P_V_L1] * math.log(kv / x), 0.0)
+                x, kv = vascular_step(x, kv, dti, par[P_V_L1], par[P_V_B], par[P_V_D], par[P_V_L2])
+                x *= math.exp(-loss * dti)
+                col[i, C_SUPPORT] = kv
             elif x < par[P_DET]:
                 # a colony born in this step grows only for the rest of it
                 dti = dt if col[i, C_ACTIVATED] <= tk else t_next - col[i, C_ACTIVATED]
@@ -382,6 +400,10 @@ def run_patient(rng, t, shed_primary, injected, suppression, fkill_arr, finv_arr
                 live[j] = live[nlive - 1]
                 nlive -= 1
                 continue
+            if (par[P_ANGIO] > 0.0 and x >= par[P_SWITCH_SIZE] and col[i, C_STATE] == PROLIFERATING
+                    and np.isnan(col[i, C_VASCULAR]) and rng.random() < -math.expm1(-switch_arr[k] * dt)):
+                col[i, C_VASCULAR] = t_next  # the angiogenic switch
+                col[i, C_SUPPORT] = par[P_V_K0]
             if x > col[i, C_MAX]:
                 col[i, C_MAX] = x
             if x >= par[P_DETECT] and np.isnan(col[i, C_DETECTED]):

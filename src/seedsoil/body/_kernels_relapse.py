@@ -362,6 +362,44 @@ def _walk(y, pos, start):
 
 
 @jit
+def index_of(y, pos):
+    """Fractional index of ``pos`` on the ascending nodes ``y`` (linear between nodes, clamped)."""
+    n = y.shape[0]
+    if pos <= y[0]:
+        return 0.0
+    if pos >= y[n - 1]:
+        return n - 1.0
+    lo = np.searchsorted(y, pos, side="right") - 1
+    return lo + (pos - y[lo]) / (y[lo + 1] - y[lo])
+
+
+@jit
+def _value_at(y, idx):
+    """``y`` at the fractional index ``idx`` (linear between nodes, clamped)."""
+    n = y.shape[0]
+    if idx >= n - 1:
+        return y[n - 1]
+    lo = int(idx)
+    th = idx - lo
+    return (1.0 - th) * y[lo] + th * y[lo + 1]
+
+
+@jit
+def _deposit(arr, idx, mass, det):
+    """Add ``mass`` at the fractional node index ``idx`` (linear split) to ``arr``, whose nodes are
+    those below the detection index ``det``; returns the share at or past ``det`` (detected)."""
+    if idx >= det:
+        return mass
+    lo = int(idx)
+    th = idx - lo
+    arr[lo] += (1.0 - th) * mass
+    if lo + 1 < det and lo + 1 < arr.shape[0]:
+        arr[lo + 1] += th * mass
+        return 0.0
+    return th * mass
+
+
+@jit
 def _keep(dist, s, p, q, n_channels):
     """Copy the colony distribution (p, q) of every channel into snapshot ``s`` of ``dist``."""
     for c in range(n_channels):
@@ -371,13 +409,20 @@ def _keep(dist, s, p, q, n_channels):
 
 
 @jit
-def run_relapse(t, bounds, shed_primary, injected, suppression, fkill_arr, finv_arr, cyto_arr, fact_arr, primary,
-                par, law,
+def run_relapse(t, bounds, shed_primary, injected, suppression, fkill_arr, finv_arr, cyto_arr, fact_arr, switch_arr,
+                primary, par, law, vy, vg, v_entry, v_det, v_step,
                 xs, exit_size, yd, aligned, entry, n_noisy, step_ref, e_ref, k_surgery, n_channels, e_tol):
     """Integrate the expected colony population of one patient (module docstring).
 
     ``cyto_arr`` and ``fact_arr``: adjuvant therapy's growth inhibition and factor on awakening
     per scenario step (body/adjuvant.py; averaged over a macro step, like h and the kill factor).
+    Angiogenic switch (``vy`` not empty): the lattice holds the avascular colonies; those at lattice
+    node i with ``v_entry[i] >= 0`` switch at ``switch_arr`` (per step, averaged) onto the vascular
+    trajectory: nodes ``vy`` (ln V) every ``v_step`` days of the reference colony (Hahnfeldt law,
+    no kill, no therapy, body/relapse.py), per-cell growth ``vg`` there; it crosses the detection
+    size at the fractional index ``v_det``. A colony switching from node i enters at index
+    ``v_entry[i]``, half a macro step on. Each macro step moves a node's mass along the trajectory
+    by h/v_step nodes, less its losses (immune kill, therapy) in ln V.
     ``bounds``: macro-step boundaries, indices into the fine grid ``t`` (0 first, K last).
     ``xs``: sizes of the stochastic-regime lattice nodes (x[0] = 1); ``exit_size``: where it
     ends (the stochastic threshold, or the detection size if smaller). ``yd``: log-sizes of
@@ -399,7 +444,13 @@ def run_relapse(t, bounds, shed_primary, injected, suppression, fkill_arr, finv_
     """
     n_mac = bounds.shape[0] - 1
     ns = xs.shape[0]
+    angio = vy.shape[0] > 0
+    nv = min(int(math.ceil(v_det)), vy.shape[0]) if angio else 0  # vascular nodes that hold mass
+    pv = np.zeros((2, nv))
+    newv = np.zeros(nv)
+    xv = np.exp(vy)
     nd = max(yd.shape[0] - 1, 0)  # deterministic nodes holding mass (the last is detection)
+    n_yd = yd.shape[0]  # nodes with a size (0 without a deterministic regime)
     nn = ns + nd
     dt = par[P_DT]
     kc = par[P_CTC_RATE]
@@ -444,7 +495,7 @@ def run_relapse(t, bounds, shed_primary, injected, suppression, fkill_arr, finv_
     gd = np.zeros(nd)
     bd = np.zeros(nd)
     g_det = np.zeros(nd + 1)  # growth rate at every deterministic node (adjuvant therapy's kill)
-    for j in range(nd + 1):
+    for j in range(n_yd):
         g_det[j] = max(law_rate(law, xd[j]), 0.0)
     for j in range(min(n_noisy, nd)):
         gd[j] = law_rate(law, xd[j])
@@ -452,7 +503,7 @@ def run_relapse(t, bounds, shed_primary, injected, suppression, fkill_arr, finv_
     for j in range(nd):
         x1 = deterministic_move(par, law, xd[j], e_ref, 1.0, 0.0, step_ref)
         ynext[j] = (math.log(x1) if x1 > 0.0 else -math.inf) if not aligned else yd[j + 1]
-    for j in range(nd + 1):
+    for j in range(n_yd):
         kref[j] = kill_rate(par, xd[j], e_ref)
     gaps = spacing(xs, exit_size)
     # dormant colonies: pure death, the same at every step
@@ -492,6 +543,7 @@ def run_relapse(t, bounds, shed_primary, injected, suppression, fkill_arr, finv_
         fk_mean = 0.0
         e_mean = 0.0
         cy_mean = 0.0
+        sw_mean = 0.0
         act_sum = 0.0  # sum of (1 − h)·f_a: the colonies' mean awakening when f_a is not 1
         fa_one = True
         for k in range(k0, k1):
@@ -499,6 +551,7 @@ def run_relapse(t, bounds, shed_primary, injected, suppression, fkill_arr, finv_
             h_mean += h
             fk_mean += fkill_arr[k]
             cy_mean += cyto_arr[k]
+            sw_mean += switch_arr[k]
             act_sum += (1.0 - h) * fact_arr[k]
             if fact_arr[k] != 1.0:
                 fa_one = False
@@ -553,6 +606,7 @@ def run_relapse(t, bounds, shed_primary, injected, suppression, fkill_arr, finv_
         fk_mean /= nk
         e_mean /= nk
         cy_mean /= nk
+        sw_mean /= nk
         # ---- colony lattice rates (refreshed only when the conditions moved)
         if hmac != p_h or fk_mean != p_f or cy_mean != p_c or abs(e_mean - p_e) > e_tol * p_e:
             for i in range(ns):
@@ -562,7 +616,7 @@ def run_relapse(t, bounds, shed_primary, injected, suppression, fkill_arr, finv_
                 var[i] = (2.0 * b_node[i] - g_node[i] + kill) * x
             rates_from_spacing(gaps, mu, var, up, down)
             factor(up, down, hmac, pfac)
-            for j in range(nd + 1):
+            for j in range(n_yd):
                 kd[j] = kill_rate(par, xd[j], e_mean) * fk_mean + cy_mean * g_det[j]
             for j in range(min(n_noisy, nd)):
                 vd[j] = (2.0 * bd[j] - gd[j] + kd[j]) / xd[j]
@@ -593,7 +647,38 @@ def run_relapse(t, bounds, shed_primary, injected, suppression, fkill_arr, finv_
                 ext_q, _unused = trbdf2(qup, qdown, qfac, qs, 0.0, hmac, rhs, ustar)
             extinct[c] += ext_p + ext_q
             started[c] += src[c]
-            if nd == 0:
+            if angio:
+                # vascular colonies: move along the trajectory, less their losses in ln V
+                for j in range(nv):
+                    newv[j] = 0.0
+                for j in range(nv):
+                    m = pv[c, j]
+                    if m == 0.0:
+                        continue
+                    idx = j + hmac / v_step
+                    loss = kill_rate(par, xv[j], e_mean) * fk_mean + cy_mean * max(vg[j], 0.0)
+                    if loss != 0.0:
+                        pos = _value_at(vy, idx) - loss * hmac
+                        if pos < vy[0]:
+                            # shrunk below the switch size: back on the lattice, at the node below
+                            i_back = max(np.searchsorted(xs, math.exp(pos), side="right") - 1, 0)
+                            pc[i_back] += m
+                            continue
+                        idx = index_of(vy, pos)
+                    detected[c] += _deposit(newv, idx, m, v_det)
+                # the switch: proliferating avascular colonies large enough, uniformly over the step
+                f_sw = -math.expm1(-sw_mean * hmac)
+                half = 0.5 * hmac / v_step
+                for i in range(ns):
+                    if v_entry[i] >= 0.0 and f_sw > 0.0:
+                        m = pc[i] * f_sw
+                        pc[i] -= m
+                        detected[c] += _deposit(newv, v_entry[i] + half, m, v_det)
+                # (the lattice's top, twice the plateau, is unreachable in practice: switched)
+                detected[c] += _deposit(newv, v_entry[ns - 1] + half, top, v_det)
+                for j in range(nv):
+                    pv[c, j] = newv[j]
+            elif nd == 0:
                 detected[c] += top
             else:
                 # deterministic regime: move every node, then add what left the lattice
@@ -661,6 +746,14 @@ def run_relapse(t, bounds, shed_primary, injected, suppression, fkill_arr, finv_
         cq = 0.0
         largest = 0.0
         acc = 0.0
+        for j in range(nv - 1, -1, -1):
+            m0 = pv[0, j]
+            m1 = n_inj * pv[1, j] if n_channels > 1 else 0.0
+            cp += m0 + m1
+            occult += (m0 + m1) * xv[j]
+            acc += m0 + m1
+            if largest == 0.0 and acc >= 1.0:
+                largest = xv[j]
         for i in range(nn - 1, -1, -1):
             x = xs[i] if i < ns else xd[i - ns]
             m0 = p[0, i] + q[0, i]

@@ -35,12 +35,29 @@ def primary_law(p: Mapping) -> GrowthLaw | vascular.VascularPrimary:
     return make_law(name, {k.split(".")[-1]: v for k, v in p.items() if k.startswith(f"primary.{name}.")})
 
 
+def avascular_cells(p: Mapping) -> float:
+    """X_av: cells of a colony at the avascular plateau (``angiogenesis.avascular_diameter``)."""
+    return sphere_cells(p["angiogenesis.avascular_diameter"], p["cells.density"])
+
+
 def colony_law(p: Mapping) -> GrowthLaw:
+    """The colonies' growth law; with the angiogenic switch on, their avascular growth:
+    Gompertz at ``angiogenesis.avascular_rate`` towards X_av (docs/model.md §14c)."""
+    if p.get("angiogenesis.enabled", False):
+        return make_law("gompertz", {"rate_constant": p["angiogenesis.avascular_rate"],
+                                     "carrying_capacity": avascular_cells(p)})
     name = p["colony.law"]
     vascular.check_colony_law(p)
     if name == "same_as_primary":
         return primary_law(p)  # type: ignore[return-value]  # a 1-D law: check_colony_law refused the others
     return make_law(name, {k.split(".")[-1]: v for k, v in p.items() if k.startswith(f"colony.{name}.")})
+
+
+def vascular_colony_law(p: Mapping) -> vascular.Hahnfeldt:
+    """The Hahnfeldt law of colonies after their angiogenic switch (``colony.hahnfeldt.*``, d per mm²)."""
+    q = "colony.hahnfeldt."
+    return vascular.Hahnfeldt.from_volume_units(p[q + "rate_constant"], p[q + "stimulation"], p[q + "inhibition"],
+                                                p[q + "vascular_loss"], p["cells.density"])
 
 
 def suppression(I: np.ndarray | float, half: float, hill: float) -> np.ndarray:
@@ -93,6 +110,7 @@ class BodyInputs:
     shed_primary: np.ndarray  # expected cells shed by the primary per step
     injected: np.ndarray  # cells injected per step
     growth_inhibition: np.ndarray  # c per step: extra per-cell death c g(x) of proliferating cells
+    switch_rate: np.ndarray  # per step: angiogenic switch rate of an avascular colony at its plateau (1/day)
     activation_factor: np.ndarray  # per step: multiplies the awakening of dormant cells and colonies
     wound: np.ndarray  # W(t), the response to the surgical wound, at t
     par: np.ndarray
@@ -195,6 +213,11 @@ def build_inputs(sc: Any) -> BodyInputs:
     mod = adjuvant.modulation(t, [(th, start, stop) for th, (_k, start, stop) in zip(sc.therapies, sched.therapies)
                                   if th.kind in adjuvant.KINDS], sched.surgery_day, p)
     fkill = fac["immune_kill_factor"] * mod.kill_factor
+    angio = bool(p["angiogenesis.enabled"])
+    switch = np.zeros_like(t_mid)
+    if angio:
+        switch = p["angiogenesis.switch_rate"] * (1.0 + p["angiogenesis.wound_gain"]
+                                                  * 0.5 * (mod.wound[:-1] + mod.wound[1:]))
     # expected cells shed by the primary per step (trapezoid of mu * f * N^gamma)
     mu, gamma = p["shedding.rate"], p["shedding.exponent"]
     pg = np.where(primary > 0, primary ** gamma, 0.0)
@@ -242,7 +265,14 @@ def build_inputs(sc: Any) -> BodyInputs:
     par[K.P_SURGERY] = sched.surgery_day
     par[K.P_STOP_RELAPSE] = 1.0 if sim.stop_at == "relapse" else 0.0
     par[K.P_DT] = dt
+    if angio:
+        vlaw = vascular_colony_law(p)
+        par[K.P_ANGIO] = 1.0
+        par[K.P_SWITCH_SIZE] = p["angiogenesis.switch_fraction"] * avascular_cells(p)
+        par[K.P_V_K0] = avascular_cells(p)
+        par[K.P_V_L1], par[K.P_V_B], par[K.P_V_D], par[K.P_V_L2] = vlaw.kernel_params()
     return BodyInputs(scenario=sc, t=t, dt=dt, primary=primary, inflammation=I, suppression=h,
                       invasion_factor=finv, immune_kill_factor=fkill, shed_primary=shed, injected=injected,
                       growth_inhibition=mod.growth_inhibition, activation_factor=mod.activation_factor,
+                      switch_rate=switch,
                       wound=mod.wound, par=par, primary_law=plaw, colony_law=claw, schedule=sched, detect_cells=detect)

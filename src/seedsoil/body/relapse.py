@@ -64,6 +64,25 @@ class Lattice:
     aligned: bool  # yd follows the reference trajectory (one node per macro step)
     entry: float = 0.5  # mean node index at which a colony leaving the lattice during a step ends it
     n_noisy: int = 0  # the first n_noisy nodes of yd are below the stochastic threshold
+    vascular: "VascularNodes | None" = None  # the angiogenic switch's vascular stage (else None)
+
+
+@dataclass(frozen=True)
+class VascularNodes:
+    """The reference vascular colony's trajectory (Hahnfeldt law from V = the switch size, K = X_av,
+    no kill, no therapy), every ``step`` days: ln V at the nodes, the per-cell growth λ1 ln(K/V)
+    there, the fractional index at which it crosses the detection size, and for each lattice node
+    the index at which a colony switching there enters (−1: below the switch size)."""
+
+    y: np.ndarray
+    growth: np.ndarray
+    detect: float
+    step: float
+    entry: np.ndarray
+
+
+#: vascular nodes per macro step (the trajectory's time resolution)
+VASCULAR_NODES_PER_STEP = 8
 
 
 def reference_effectors(par: np.ndarray) -> float:
@@ -91,6 +110,43 @@ def deterministic_nodes(inputs: BodyInputs, start: float, step: float,
     return np.linspace(math.log(start), math.log(d), n + 1), False, 0.5
 
 
+def vascular_nodes(inputs: BodyInputs, xs: np.ndarray, step: float) -> VascularNodes:
+    """The vascular stage's nodes for macro steps of ``step`` days (:class:`VascularNodes`)."""
+    from .model import vascular_colony_law
+
+    par = inputs.par
+    law = vascular_colony_law(inputs.scenario.parameters)
+    lp = law.kernel_params()
+    dv = step / VASCULAR_NODES_PER_STEP
+    ln_d = math.log(float(inputs.detect_cells))
+    horizon = float(inputs.t[-1])
+    v, k = float(par[K.P_SWITCH_SIZE]), float(par[K.P_V_K0])
+    ys, gs = [math.log(v)], [lp.rate_constant * math.log(k / v)]
+    det = math.inf
+    extra = VASCULAR_NODES_PER_STEP + 2  # nodes kept past detection: a macro step's move stays on the grid
+    while len(ys) * dv <= horizon + step:
+        v, k = law.step(v, k, dv)
+        y = math.log(v)
+        if not y > ys[-1]:
+            if math.isfinite(det):
+                break
+            from ..errors import ScenarioError
+            raise ScenarioError("angiogenesis.enabled: the vascular colony (colony.hahnfeldt.*) stops growing at "
+                                f"{v:.3g} cells, below the detection size {inputs.detect_cells:.3g}: the relapse-time "
+                                "engine needs a trajectory that reaches it (use the stochastic engine)",
+                                field="angiogenesis.enabled", value=True)
+        ys.append(y)
+        gs.append(lp.rate_constant * math.log(k / v))
+        if not math.isfinite(det) and y >= ln_d:
+            j = len(ys) - 1
+            det = j - 1 + (ln_d - ys[-2]) / (y - ys[-2])
+        if math.isfinite(det) and len(ys) > det + extra:
+            break
+    y_arr = np.asarray(ys)
+    entry = np.array([RK.index_of(y_arr, math.log(x)) if x >= par[K.P_SWITCH_SIZE] else -1.0 for x in xs])
+    return VascularNodes(y_arr, np.asarray(gs), det if math.isfinite(det) else float(len(ys) + 1), dv, entry)
+
+
 def lattice(inputs: BodyInputs, step: float) -> Lattice:
     """The size grid of one patient for macro steps of ``step`` days: the lattice up to
     ``simulation.analytic_lattice_top`` cells (or the stochastic threshold, or detection, if
@@ -99,6 +155,20 @@ def lattice(inputs: BodyInputs, step: float) -> Lattice:
     par = inputs.par
     x_t = float(par[K.P_DET])
     d = float(inputs.detect_cells)
+    if par[K.P_ANGIO] > 0.0:
+        # avascular colonies stall below X_av: the lattice holds them all (its top, 2 X_av, is out of
+        # reach); the vascular stage follows the switched colonies to detection
+        top = float(math.ceil(2.0 * par[K.P_V_K0]))
+        if d <= top:
+            from ..errors import ScenarioError
+            raise ScenarioError(f"detection.metastasis_diameter: with angiogenesis.enabled the relapse-time engine "
+                                f"needs a detection size ({d:.3g} cells) above twice the avascular plateau "
+                                f"({top:.3g} cells); raise it or lower angiogenesis.avascular_diameter",
+                                field="detection.metastasis_diameter",
+                                value=inputs.scenario.parameters["detection.metastasis_diameter"])
+        xs = RK.ladder(par, inputs.colony_law.kernel_params(), reference_effectors(par), top,
+                       int(sim.analytic_integer_sizes), float(sim.analytic_size_ratio))
+        return Lattice(xs, top, np.zeros(0), False, 0.5, 0, vascular_nodes(inputs, xs, step))
     # colonies in the lattice hold whole cells: x >= X  <=>  x >= ceil(X)
     top = float(math.ceil(min(float(sim.analytic_lattice_top), x_t, d) - 1e-9))
     xs = RK.ladder(par, inputs.colony_law.kernel_params(), reference_effectors(par), top,
@@ -168,11 +238,21 @@ def solve(inputs: BodyInputs, grid: Lattice | None = None) -> Solution:
     channels = 2 if n_inj > 0 else 1
     rec, dist, fine = RK.run_relapse(
         inputs.t, bounds, inputs.shed_primary, inputs.injected, inputs.suppression, inputs.immune_kill_factor,
-        inputs.invasion_factor, inputs.growth_inhibition, inputs.activation_factor, inputs.primary, inputs.par,
-        inputs.colony_law.kernel_params(), lat.xs, lat.exit_size,
+        inputs.invasion_factor, inputs.growth_inhibition, inputs.activation_factor, inputs.switch_rate,
+        inputs.primary, inputs.par, inputs.colony_law.kernel_params(), *_vascular_args(lat), lat.xs, lat.exit_size,
         lat.yd, lat.aligned, lat.entry, lat.n_noisy, per_step * inputs.dt, reference_effectors(inputs.par), snapshot,
         channels, E_TOLERANCE)
     return Solution(rec, dist, fine, lat, bounds, window, snapshot, n_inj)
+
+
+_NO_VASCULAR = (np.zeros(0), np.zeros(0), np.zeros(0), 0.0, 1.0)
+
+
+def _vascular_args(lat: Lattice) -> tuple:
+    v = lat.vascular
+    if v is None:
+        return _NO_VASCULAR
+    return (v.y, v.growth, v.entry, float(v.detect), float(v.step))
 
 
 def curve_arrays(sol: Solution, origin: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

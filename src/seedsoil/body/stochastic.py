@@ -25,7 +25,7 @@ def run_kernel(inputs: BodyInputs, seed: int, *keys: int):
     rng = stream(seed, *keys, STREAM_BODY)
     return K.run_patient(rng, inputs.t, inputs.shed_primary, inputs.injected, inputs.suppression,
                          inputs.immune_kill_factor, inputs.invasion_factor, inputs.growth_inhibition,
-                         inputs.activation_factor, inputs.primary, inputs.par,
+                         inputs.activation_factor, inputs.switch_rate, inputs.primary, inputs.par,
                          inputs.colony_law.kernel_params(), stride, 256)
 
 
@@ -49,6 +49,7 @@ def colony_frame(col: np.ndarray) -> pd.DataFrame:
             np.where(np.isnan(col[:, K.C_STATE_SURGERY]), -1, col[:, K.C_STATE_SURGERY]).astype(np.int8),
             categories=list(STATE_NAMES.values())),
         "detected_day": col[:, K.C_DETECTED],
+        "vascular_day": col[:, K.C_VASCULAR],
     })
 
 

@@ -295,18 +295,28 @@ def _beta_unit(cov: Covariate, transform: str) -> str:
 
 def parse_links(data: Mapping[str, Any], library: ParameterLibrary, *, path: str | None = None,
                 where: str = "covariate_links") -> CovariateLinks:
-    """Validate the parsed TOML of a links file (see ``params/covariate_links.toml``)."""
+    """Validate the parsed TOML of a links file (see ``params/covariate_links.toml``). Errors name
+    the entry by its dotted name in the file (``link.<name>.beta``), their messages start with
+    ``where`` (the file)."""
+    try:
+        return _parse_links(data, library, path)
+    except ScenarioError as exc:
+        raise _err(f"{where}: {exc}", exc.field or where, exc.value) from None
+
+
+def _parse_links(data: Mapping[str, Any], library: ParameterLibrary, path: str | None) -> CovariateLinks:
+    where = "links file"
     if not isinstance(data, Mapping):
         raise _err(f"{where}: must be a table", where, data)
     extra = sorted(set(data) - {"link", "observation"})
     if extra:
-        raise _err(f"{where}.{extra[0]}: unknown section (a links file has [link.<name>] and "
-                   "[observation.positive_nodes])", f"{where}.{extra[0]}", data[extra[0]])
+        raise _err(f"{extra[0]}: unknown section (a links file has [link.<name>] and "
+                   "[observation.positive_nodes])", f"{extra[0]}", data[extra[0]])
     obs = data.get("observation", {}).get("positive_nodes") if isinstance(data.get("observation"), Mapping) else None
     if not isinstance(obs, Mapping):
-        raise _err(f"{where}.observation.positive_nodes: the node observation model (kappa, exponent, dispersion) "
-                   "is missing", f"{where}.observation.positive_nodes", obs)
-    ow = f"{where}.observation.positive_nodes"
+        raise _err("observation.positive_nodes: the node observation model (kappa, exponent, dispersion) "
+                   "is missing", "observation.positive_nodes", obs)
+    ow = "observation.positive_nodes"
     extra = sorted(set(obs) - {"kappa", "exponent", "dispersion"})
     if extra:
         raise _err(f"{ow}.{extra[0]}: unknown key (takes kappa, exponent, dispersion)", f"{ow}.{extra[0]}")
@@ -319,10 +329,10 @@ def parse_links(data: Mapping[str, Any], library: ParameterLibrary, *, path: str
         raise _err(f"{ow}: kappa and dispersion must be > 0", ow, obs)
     raw_links = data.get("link", {})
     if not isinstance(raw_links, Mapping):
-        raise _err(f"{where}.link: write one [link.<name>] table per link", f"{where}.link", raw_links)
+        raise _err(f"link: write one [link.<name>] table per link", f"link", raw_links)
     links = []
     for name, spec in raw_links.items():
-        lw = f"{where}.link.{name}"
+        lw = f"link.{name}"
         if not isinstance(spec, Mapping):
             raise _err(f"{lw}: must be a table", lw, spec)
         form = spec.get("form")
@@ -439,10 +449,7 @@ def read_links(path: str | Path, library: ParameterLibrary | None = None, *,
         data = read_toml(path, what="covariate links")
     except ScenarioError as exc:
         raise _err(f"{where} = {str(path)!r}: {exc}", where, str(path)) from None
-    try:
-        return parse_links(data, library or load_library(), path=str(path), where=str(path))
-    except ScenarioError as exc:
-        raise _err(f"{where}: {exc}", exc.field or where, exc.value) from None
+    return parse_links(data, library or load_library(), path=str(path), where=f"{where} = {str(path)!r}")
 
 
 # --------------------------------------------------------------------------- applying links

@@ -235,7 +235,7 @@ class CovariateLinks:
         """Rows for display (like :meth:`seedsoil.params.ParameterLibrary.table`): every coefficient."""
         rows = []
         for c in self.nodes.kappa, self.nodes.exponent, self.nodes.dispersion:
-            rows.append(_row(c, "observation"))
+            rows.append(_row(c, "positive nodes ~ negative binomial, mean kappa S^exponent"))
         for link in self.links:
             if link.form == "set":
                 rows.append({"scale": "covariate_links", "name": f"link.{link.name}", "value": "covariate",
@@ -243,13 +243,13 @@ class CovariateLinks:
                              "source": link.source,
                              "note": f"{link.target} = {link.covariate} (set). {link.note}".strip()})
             for c in link.coefficients():
-                rows.append(_row(c, f"{link.target} × exp(β…) by {link.covariate} ({link.form})"))
+                rows.append(_row(c, f"{link.form} link of {link.covariate} to {link.target}"))
         return rows
 
 
 def _row(c: Coefficient, what: str) -> dict[str, Any]:
     return {"scale": "covariate_links", "name": c.name, "value": c.declared, "unit": c.unit, "range": str(c.range),
-            "source": c.source, "note": f"{c.note}" if c.note else what}
+            "source": c.source, "note": f"{c.note} ({what})" if c.note else what}
 
 
 def _err(msg: str, where: str, value: Any = None) -> ScenarioError:

@@ -564,9 +564,8 @@ def params(
     if format not in ("table", "json", "markdown"):
         _fail(f"--format = {format!r}: must be table, json or markdown")
     rows = load_library(ALL_SCALES).table(scale=scale, grep=grep)
-    if scale in (None, "covariate_links"):  # the coefficients of params/covariate_links.toml
-        rows += [r for r in default_links().table()
-                 if not grep or grep.lower() in " ".join(str(r[k]) for k in ("name", "note", "source", "unit")).lower()]
+    if scale in (None, "covariate_links"):  # the coefficients of params/covariate_links.toml (--grep: by name)
+        rows += [r for r in default_links().table() if not grep or grep.lower() in r["name"].lower()]
     if format == "json":
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
         return

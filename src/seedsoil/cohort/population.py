@@ -295,7 +295,7 @@ class Population:
                 out[v.parameter] = x.item() if hasattr(x, "item") else x
                 continue
             if v.record:
-                out[f"patient.{v.name}"] = COVARIATES[v.name].coerce(x, where=f"population.covariates.")
+                out[f"patient.{v.name}"] = COVARIATES[v.name].coerce(x, where="population.covariates.")
             if v.overrides:
                 out.update(v.overrides.get(x.item() if hasattr(x, "item") else x, {}))
         return out

@@ -21,11 +21,19 @@ import pandas as pd
 import pytest
 
 from seedsoil import simulate
+from seedsoil.body.covariates import default_links
 from seedsoil.params import ALL_SCALES, load_library
 from seedsoil.scenario import Scenario, load_scenario
 from seedsoil.store import TABLES, input_hash
 
 LIB = load_library(ALL_SCALES)
+#: `seedsoil params` lists the library, then the coefficients of the covariate links (--grep: by name)
+LINK_ROWS = default_links().table()
+
+
+def param_rows(grep: str | None = None) -> list[dict]:
+    """The rows `seedsoil params [--grep WORD]` shows."""
+    return LIB.table(grep=grep) + [r for r in LINK_ROWS if not grep or grep.lower() in r["name"].lower()]
 OTHER_SEED = 12345
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SRC_DIR = REPO_ROOT / "src"
@@ -55,9 +63,9 @@ def test_params_table(info_runs):
     res = info_runs["table"]
     _no_traceback(res)
     assert res.returncode == 0, res.stderr
-    assert f"{len(LIB)} parameters" in res.stdout
-    for name in LIB:
-        assert name in res.stdout, name
+    assert f"{len(param_rows())} parameters" in res.stdout
+    for row in param_rows():
+        assert row["name"] in res.stdout, row["name"]
     for header in ("name", "value", "unit", "range", "source"):
         assert header in res.stdout
 
@@ -65,7 +73,7 @@ def test_params_table(info_runs):
 def test_params_grep(info_runs):
     res = info_runs["grep"]
     assert res.returncode == 0, res.stderr
-    rows = LIB.table(grep="shedding")
+    rows = param_rows(grep="shedding")
     assert 0 < len(rows) < len(LIB)
     assert f"{len(rows)} parameters" in res.stdout
     for row in rows:
@@ -78,10 +86,12 @@ def test_params_json(info_runs):
     res = info_runs["json"]
     assert res.returncode == 0, res.stderr
     rows = json.loads(res.stdout)
-    assert [r["name"] for r in rows] == list(LIB)
+    assert [r["name"] for r in rows] == [r["name"] for r in param_rows()]
     for r in rows:
         assert isinstance(r["source"], str) and r["source"].strip(), r["name"]
         assert "unit" in r and isinstance(r["unit"], str), r["name"]
+        if r["scale"] == "covariate_links":
+            continue
         p = LIB[r["name"]]
         assert r["value"] == p.value and r["unit"] == p.unit and r["scale"] == p.scale
         assert r["range"] == (str(p.range) if p.range else " | ".join(p.choices or ()))
@@ -103,8 +113,8 @@ def test_params_markdown(info_runs):
     lines = res.stdout.rstrip("\n").split("\n")
     assert lines[0] == "| parameter | value | unit | allowed | source | meaning |"
     assert lines[1] == "|---|---|---|---|---|---|"
-    assert len(lines) == len(LIB) + 2
-    for line, name in zip(lines[2:], LIB):
+    assert len(lines) == len(param_rows()) + 2
+    for line, name in zip(lines[2:], [r["name"] for r in param_rows()]):
         assert line.startswith(f"| {name} | ") and line.endswith(" |")
         cells = re.split(r"(?<!\\)\|", line)[1:-1]  # split on unescaped pipes
         assert len(cells) == 6, line
@@ -365,7 +375,7 @@ def narrow(runs):
 def test_params_names_whole_at_80_columns(narrow, name, grep):
     res = narrow[1][name]
     assert res.returncode == 0, res.stderr
-    rows = LIB.table(grep=grep)
+    rows = param_rows(grep=grep)
     lines = res.stdout.splitlines()
     for row in rows:
         assert any(row["name"] in line for line in lines), row["name"]

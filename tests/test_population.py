@@ -166,7 +166,8 @@ def test_copula_rank_correlation(rho):
             "fate.dormant_probability": {"distribution": "normal", "mean": 0.5, "sd": 0.1, "truncate": [0, 1]},
         },
         # a covariate correlated with a parameter: checks the variable ordering of the matrix
-        "covariates": {"age": {"distribution": "normal", "mean": 60, "sd": 10}},
+        # (age is a clinical-record field: years in [0, 120], so its normal is truncated there, 6 sd away)
+        "covariates": {"age": {"distribution": "normal", "mean": 60, "sd": 10, "truncate": [0, 120]}},
         "correlation": [["shedding.rate", "primary.gompertz.rate_constant", rho],
                         ["age", "fate.dormant_probability", 0.6]],
     }
@@ -258,6 +259,8 @@ def test_numeric_covariate_categories_and_categories_without_overrides():
         g = d["grade"][row]
         grades.add(g)
         over = pop.patient_parameters(d, row)
+        # grade is a field of the clinical record: it also reaches the patient's [patient] (the links)
+        assert over.pop("patient.grade") == g
         if g == 3:
             assert over == {"shedding.rate": pytest.approx(0.1)}
         elif g == 1:

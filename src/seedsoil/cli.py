@@ -550,18 +550,22 @@ def _plural(n: int, word: str) -> str:
 
 @command()
 def params(
-    scale: Optional[str] = typer.Option(None, help="only this scale (body, cell, pharm, tissue)"),
+    scale: Optional[str] = typer.Option(None, help="only this scale (body, cell, pharm, tissue, covariate_links)"),
     grep: Optional[str] = typer.Option(None, help="only parameters whose name, note or source contains WORD"),
     format: str = typer.Option("table", "--format", help="table | json | markdown"),
 ) -> None:
     """Print the parameter library with units, ranges and sources."""
+    from .body.covariates import default_links
     from .params import ALL_SCALES, load_library, markdown_table
 
-    if scale is not None and scale not in ALL_SCALES:
-        _fail(f"--scale = {scale!r}: must be one of {', '.join(ALL_SCALES)}")
+    scales = ALL_SCALES + ("covariate_links",)
+    if scale is not None and scale not in scales:
+        _fail(f"--scale = {scale!r}: must be one of {', '.join(scales)}")
     if format not in ("table", "json", "markdown"):
         _fail(f"--format = {format!r}: must be table, json or markdown")
     rows = load_library(ALL_SCALES).table(scale=scale, grep=grep)
+    if scale in (None, "covariate_links"):  # the coefficients of params/covariate_links.toml (--grep: by name)
+        rows += [r for r in default_links().table() if not grep or grep.lower() in r["name"].lower()]
     if format == "json":
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
         return

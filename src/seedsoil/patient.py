@@ -43,3 +43,23 @@ def load_result(run_dir: str | Path, *, drugs: DrugLibrary | None = None) -> dic
         variant = json.loads((d / RUN_FILE).read_text()).get("variant")
         out[variant or label] = result
     return out
+
+
+def positive_nodes_log_likelihood(scenario: Scenario, nodes: int | None = None) -> float:
+    """log P(her positive node count | her expected shed cells): the node observation model of
+    her covariate links (:class:`seedsoil.body.covariates.NodeModel`, docs/model.md) at the cells
+    her primary is expected to shed before surgery (the sum of
+    :attr:`~seedsoil.body.model.BodyInputs.shed_primary` up to surgery). ``nodes``: the count
+    (default: her ``[patient] positive_nodes``). A term a fit adds to a patient's likelihood, so
+    her own node count informs her shedding rate."""
+    from .body.covariates import default_links, shed_before_surgery
+    from .body.model import build_inputs
+    from .errors import ScenarioError
+
+    if nodes is None:
+        nodes = scenario.patient.positive_nodes if scenario.patient is not None else None
+        if nodes is None:
+            raise ScenarioError("patient.positive_nodes: the scenario records no node count; pass nodes=",
+                                field="patient.positive_nodes", value=None)
+    links = scenario.links if scenario.links is not None else default_links()
+    return float(links.nodes.log_likelihood(nodes, shed_before_surgery(build_inputs(scenario))))

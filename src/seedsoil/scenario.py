@@ -2,7 +2,9 @@
 
 A scenario names the patient (parameter overrides grouped as in ``params/``),
 the simulation settings, surgery, therapies, an optional injection of cells and
-the outputs. Values may carry units ("3 h", "0.5 / day", "2 cm"); they are
+the outputs, and optionally the patient's clinical record (``[patient]``: tumour size,
+positive nodes, grade, ER / PR, menopause, age), which changes her parameters through
+declared links (:mod:`seedsoil.body.covariates`). Values may carry units ("3 h", "0.5 / day", "2 cm"); they are
 converted here, once, to internal units. Everything invalid raises
 :class:`~seedsoil.errors.ScenarioError` naming the field, the value, the unit and
 the allowed range; unknown keys get a "did you mean" hint.
@@ -18,13 +20,14 @@ from __future__ import annotations
 
 import json
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Annotated, Any, Literal, Mapping
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, ValidationError
 
+from .body.covariates import COVARIATES, RECORD_FIELDS, CovariateLinks, apply_links, default_links, read_links
 from .coupling.drugs import DrugLibrary, default_drugs
 from .errors import ScenarioError, UnitError, did_you_mean
 from .hashing import content_hash, file_hash
@@ -33,7 +36,7 @@ from .tomlfile import read_scenario_file
 from .tree import set_dotted
 from .units import parse_quantity
 
-STRUCTURAL = ("scenario", "simulation", "surgery", "therapy", "injection", "output", "tissue", "variant")
+STRUCTURAL = ("scenario", "simulation", "surgery", "therapy", "injection", "output", "tissue", "variant", "patient")
 
 
 # --------------------------------------------------------------------------- quantities
@@ -216,6 +219,67 @@ class TissueLink(_Section):
     invasion_map_sha256: str | None = None
 
 
+@dataclass(frozen=True)
+class Patient:
+    """``[patient]``: what the clinic records about her, in internal units (size in mm, age in
+    years, ER / PR as ``"positive"`` / ``"negative"``; a receptor level such as ``"35 fmol/mg"``
+    is read as its status at 10 fmol/mg), and the links file that maps the record onto her
+    parameters (``links``: a path; ``None`` = the package's ``params/covariate_links.toml``).
+    ``links_sha256`` is the links' definition hash, filled in when the scenario is validated
+    (so it is part of the content hash); given, it must match. A field left out is not
+    recorded: its links are left out."""
+
+    tumour_size: float | None = None
+    positive_nodes: int | None = None
+    grade: int | None = None
+    er: str | None = None
+    pr: str | None = None
+    menopause: str | None = None
+    age: float | None = None
+    links: str | None = None
+    links_sha256: str | None = None
+
+    @classmethod
+    def parse(cls, data: object, where: str = "patient") -> "Patient":
+        if not isinstance(data, Mapping):
+            raise ScenarioError(f"{where}: must be a table [patient]", field=where, value=data)
+        out: dict[str, Any] = {}
+        for key, value in data.items():
+            name = f"{where}.{_printable(str(key))}"
+            if key in RECORD_FIELDS:
+                out[key] = None if value is None else COVARIATES[key].coerce(value, where=f"{where}.")
+            elif key in ("links", "links_sha256"):
+                if value is not None and not (isinstance(value, str) and value):
+                    raise ScenarioError(f"{name} = {value!r}: a path to a links file (TOML)", field=name, value=value)
+                out[key] = value
+            else:
+                extra = " (t_stage follows from tumour_size)" if key == "t_stage" else ""
+                raise ScenarioError(f"{name}: unknown key{_hint(str(key), list(PATIENT_KEYS))}{extra}", field=name,
+                                    value=value)
+        return cls(**out)
+
+    def values(self) -> dict[str, Any]:
+        """The recorded covariates (internal units; fields not recorded left out)."""
+        return {k: getattr(self, k) for k in RECORD_FIELDS if getattr(self, k) is not None}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in PATIENT_KEYS if getattr(self, k) is not None}
+
+
+PATIENT_KEYS = RECORD_FIELDS + ("links", "links_sha256")
+
+
+def _link_patient(patient: Patient, lib: ParameterLibrary) -> tuple[Patient, CovariateLinks]:
+    """Read the patient's links (her file, or the package's) and record their definition hash."""
+    links = default_links(lib) if patient.links is None else read_links(patient.links, lib)
+    if patient.links_sha256 is not None and patient.links_sha256 != links.sha256:
+        what = f"the links file {patient.links!r}" if patient.links else "the package's covariate links"
+        raise ScenarioError(f"patient.links_sha256 = {patient.links_sha256[:12]}…: {what} changed since this "
+                            f"scenario was made (their SHA-256 is now {links.sha256[:12]}…); load the scenario file "
+                            "again", field="patient.links_sha256", value=patient.links_sha256)
+    return replace(patient, links_sha256=links.sha256), links
+
+
 class Output(_Section):
     record_every: PositiveDays = 7.0
     colonies: StrictBool = True
@@ -283,6 +347,12 @@ class Scenario:
     drugs: DrugLibrary = field(default_factory=default_drugs, repr=False, compare=False)
     #: the linked invasion map, read and checked at validation (None without one)
     invasion_map: Any = field(default=None, repr=False, compare=False)
+    #: the clinical record ([patient]); None without one
+    patient: Patient | None = None
+    #: the covariate links the record went through (None without [patient])
+    links: CovariateLinks | None = field(default=None, repr=False, compare=False)
+    #: the parameters before the links (defaults + overrides; None: the same as ``parameters``)
+    base_parameters: Mapping[str, Any] | None = field(default=None, repr=False, compare=False)
 
     def __reduce__(self):
         # mappingproxy fields do not pickle: ship the normalized form and the drug library,
@@ -316,6 +386,8 @@ class Scenario:
         out["output"] = self.output.model_dump()
         if self.tissue is not None:
             out["tissue"] = self.tissue.model_dump()
+        if self.patient is not None:
+            out["patient"] = self.patient.to_dict()
         for name, value in sorted(self.overrides.items()):
             set_dotted(out, name, value)
         if out["simulation"].get("seed") is None:
@@ -360,7 +432,8 @@ class Scenario:
         (``"shedding.rate"``), ``surgery.<field>`` (``"surgery.primary_diameter"``,
         ``"surgery.primary_cells"``, ...), ``simulation.<field>``, ``output.<field>``,
         ``therapy.<field>`` (every therapy that has the field) or
-        ``therapy.<kind>.<field>`` (every therapy of that kind). How a population's
+        ``therapy.<kind>.<field>`` (every therapy of that kind) or ``patient.<field>`` (her
+        clinical record, applied through the links). How a population's
         covariates and sampled parameters reach a patient. Errors name ``where`` + key. A
         ``therapy.*`` key that no therapy has is an error, unless ``strict=False`` (a trial arm
         without that therapy)."""
@@ -368,12 +441,14 @@ class Scenario:
         data.pop("variant", None)
         for key, value in overrides.items():
             head, _, rest = key.partition(".")
-            if head in ("surgery", "simulation", "output") and rest:
+            if head in ("surgery", "simulation", "output", "patient") and rest:
                 section = data.setdefault(head, {})
                 if head == "surgery":
                     _update_surgery(section, {rest: value})
                 else:
                     section[rest] = value
+                    if head == "patient" and rest == "links":
+                        section.pop("links_sha256", None)
             elif head == "therapy" and rest:
                 kind, _, fld = rest.partition(".")
                 targets = [t for t in data.get("therapy", []) if fld and t["kind"] == kind] if fld else \
@@ -386,7 +461,7 @@ class Scenario:
                     t[name] = value
             elif head in STRUCTURAL:
                 raise ScenarioError(f"{where}{key}: cannot be set per patient (settable: parameters, surgery.*, "
-                                    "simulation.*, output.*, therapy.*)", field=f"{where}{key}", value=value)
+                                    "simulation.*, output.*, therapy.*, patient.*)", field=f"{where}{key}", value=value)
             else:
                 set_dotted(data, key, value)
         try:
@@ -410,6 +485,38 @@ class Scenario:
                 else:
                     data.setdefault(section, {}).update(values)
         return type(self).from_dict(data, drugs=self.drugs)
+
+    def with_patient(self, values: Mapping[str, Any] = {}, parameters: Mapping[str, Any] = {}, *,
+                     where: str = "") -> "Scenario":
+        """A copy for one virtual patient, without validating the whole scenario again: her
+        ``[patient]`` fields ``values`` (raw or internal units; merged into this scenario's record)
+        and library ``parameters`` (already valid, internal units, e.g. sampled by a population)
+        replace this scenario's, and the links are applied to the parameters before the links
+        (so a sampled growth rate is still scaled by her grade). Errors name ``where`` + field."""
+        lib_params = dict(self.base_parameters if self.base_parameters is not None else self.parameters)
+        lib_params.update(parameters)
+        record = self.patient.to_dict() if self.patient is not None else {}
+        record.update(values)
+        record.pop("links_sha256", None)
+        try:
+            patient = Patient.parse(record)
+            links = self.links if self.links is not None else default_links()
+            patient = replace(patient, links_sha256=links.sha256, links=self.patient.links if self.patient else None)
+            params, fields = apply_links(links, patient.values(), lib_params, load_library())
+            _check_cross_field(params)
+            surgery = self.surgery
+            if fields:
+                section = surgery.model_dump(exclude_none=True) if surgery is not None else {}
+                _update_surgery(section, {k.split(".", 1)[1]: v for k, v in fields.items()})
+                surgery = _section(Surgery, "surgery", section)  # type: ignore[assignment]
+        except ScenarioError as exc:
+            if not where:
+                raise
+            raise ScenarioError(f"{where}{exc}", field=f"{where}{exc.field}", value=exc.value) from None
+        overrides = {**self.overrides, **parameters}
+        return replace(self, parameters=MappingProxyType(params), patient=patient, links=links, surgery=surgery,
+                       base_parameters=MappingProxyType(lib_params),
+                       overrides=MappingProxyType(dict(sorted(overrides.items()))))
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, library: ParameterLibrary | None = None,
@@ -458,17 +565,27 @@ class Scenario:
 
         params = lib.defaults()
         params.update(overrides)
+        base_params = None
+        raw_surgery = data.get("surgery")
+        patient = links = None
+        if "patient" in data:  # her record, through the links: parameters and surgery fields
+            patient, links = _link_patient(Patient.parse(data["patient"]), lib)
+            base_params = MappingProxyType(dict(params))
+            params, fields = apply_links(links, patient.values(), params, lib)
+            if fields and (raw_surgery is None or isinstance(raw_surgery, Mapping)):
+                raw_surgery = dict(raw_surgery or {})
+                _update_surgery(raw_surgery, {k.split(".", 1)[1]: v for k, v in fields.items()})
         _check_cross_field(params)
 
         meta = _section(Meta, "scenario", data.get("scenario", {}))
         sim = _section(Simulation, "simulation", data.get("simulation", {}))
-        surgery = _section(Surgery, "surgery", data["surgery"]) if "surgery" in data else None
+        surgery = _section(Surgery, "surgery", raw_surgery) if raw_surgery is not None else None
         if surgery is not None:
             given = [k for k in SURGERY_TRIGGERS if getattr(surgery, k) is not None]
             if len(given) != 1:
                 raise ScenarioError("surgery: give exactly one of 'day', 'primary_diameter' or 'primary_cells'"
                                     + (f" (got {', '.join(given)})" if given else ""), field="surgery",
-                                    value=data["surgery"])
+                                    value=raw_surgery)
         raw_t = data.get("therapy", [])
         if isinstance(raw_t, Mapping):
             raw_t = [raw_t]
@@ -505,11 +622,11 @@ class Scenario:
                 field="simulation.stochastic_threshold", value=sim.stochastic_threshold)  # type: ignore[union-attr]
         if params["primary.initial_cells"] == 0 and injection is None and surgery is not None:
             raise ScenarioError("surgery: the scenario has no primary (primary.initial_cells = 0)",
-                                field="surgery", value=data["surgery"])
+                                field="surgery", value=raw_surgery)
         base = cls(meta=meta, parameters=MappingProxyType(params), simulation=sim, surgery=surgery,  # type: ignore[arg-type]
                    therapies=therapies, injection=injection, output=output,  # type: ignore[arg-type]
                    overrides=MappingProxyType(dict(sorted(overrides.items()))), tissue=tissue,  # type: ignore[arg-type]
-                   drugs=drugs, invasion_map=imap)
+                   drugs=drugs, invasion_map=imap, patient=patient, links=links, base_parameters=base_params)
         raw_v = data.get("variant", [])
         if isinstance(raw_v, Mapping):
             raw_v = [raw_v]
@@ -533,7 +650,7 @@ class Scenario:
             base = cls(meta=meta, parameters=base.parameters, simulation=sim, surgery=surgery,  # type: ignore[arg-type]
                        therapies=therapies, injection=injection, output=output,  # type: ignore[arg-type]
                        overrides=base.overrides, tissue=tissue, variants=tuple(variants),  # type: ignore[arg-type]
-                       drugs=drugs, invasion_map=imap)
+                       drugs=drugs, invasion_map=imap, patient=patient, links=links, base_parameters=base_params)
         return base
 
 
@@ -567,6 +684,8 @@ def _normalise_overlay(overlay: Mapping[str, Any], merged: "Scenario") -> dict[s
         elif key in ("simulation", "surgery", "output"):
             section = getattr(merged, key).model_dump()
             out[key] = {k: section[k] for k in val}
+        elif key == "patient":
+            out[key] = {k: getattr(merged.patient, k) for k in val}
         else:
             def walk(node: Mapping[str, Any], prefix: str) -> dict[str, Any]:
                 res: dict[str, Any] = {}
@@ -619,10 +738,17 @@ def load_scenario(path: str | Path, *, drugs: DrugLibrary | None = None) -> Scen
     """Read and validate a scenario TOML file (``drugs``: see :meth:`Scenario.from_dict`)."""
     path = Path(path)
     data = read_scenario_file(path, "patient")
-    link = data.get("tissue")
-    if isinstance(link, dict) and isinstance(link.get("invasion_map"), str):
-        link["invasion_map"] = str((path.parent / link["invasion_map"]).resolve())
+    resolve_links(data, path.parent)
     return Scenario.from_dict(data, drugs=drugs)
+
+
+def resolve_links(data: Mapping[str, Any], folder: Path) -> None:
+    """Make a scenario file's linked files (``tissue.invasion_map``, ``patient.links``) absolute,
+    relative to ``folder`` (the file's own folder), in place."""
+    for section, key in (("tissue", "invasion_map"), ("patient", "links")):
+        link = data.get(section)
+        if isinstance(link, dict) and isinstance(link.get(key), str):
+            link[key] = str((folder / link[key]).resolve())
 
 
 def default_scenario() -> Scenario:
@@ -631,4 +757,4 @@ def default_scenario() -> Scenario:
 
 
 __all__ = ["Scenario", "load_scenario", "default_scenario", "Simulation", "Surgery", "Therapy", "Injection",
-           "Output", "Meta", "TissueLink", "set_dotted"]
+           "Output", "Meta", "TissueLink", "Patient", "set_dotted", "resolve_links"]

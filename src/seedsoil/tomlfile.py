@@ -37,7 +37,7 @@ TISSUE_SECTIONS = frozenset({"domain", "tumour", "vessel", "caf", "matrix", "mec
 #: top-level tables only a patient scenario has: its own sections (scenario.STRUCTURAL without
 #: [scenario] and [simulation], which every kind has) and the parameter groups of
 #: params/body.toml and params/pharm.toml
-PATIENT_SECTIONS = frozenset({"surgery", "therapy", "injection", "output", "variant", "tissue",
+PATIENT_SECTIONS = frozenset({"surgery", "therapy", "injection", "output", "variant", "tissue", "patient",
                               "primary", "shedding", "circulation", "fate", "dormancy", "colony", "immune",
                               "inflammation", "detection", "cells", "drug"})
 

@@ -7,7 +7,12 @@ with root seed ``s`` is drawn from its own stream ``(s, i, POPULATION)``, so it
 is the same patient whatever the cohort size, chunking or number of workers.
 
 Covariates (e.g. inflammatory vs non-inflammatory primary, menopausal status)
-are recorded for every patient and may set, per category, library parameters and
+are recorded for every patient (``cov_<name>`` columns). A covariate named like a
+field of the clinical record (``tumour_size``, ``positive_nodes``, ``grade``, ``er``,
+``pr``, ``menopause``, ``age``; :data:`seedsoil.body.covariates.RECORD_FIELDS`) is
+the patient's ``[patient]`` field: it is given in that field's unit and range and
+acts through the covariate links (``params/covariate_links.toml``, or the scenario's
+own). Any covariate may also set, per category, library parameters and
 any other scenario field: ``surgery.*`` (e.g. ``surgery.primary_diameter`` or
 ``surgery.primary_cells``), ``simulation.*``, ``output.*``, ``therapy.<field>`` (every
 therapy with that field) or ``therapy.<kind>.<field>`` (see
@@ -22,6 +27,7 @@ from typing import Any, Mapping
 import numpy as np
 from scipy import stats
 
+from ..body.covariates import COVARIATES, RECORD_FIELDS
 from ..errors import ScenarioError, did_you_mean
 from ..params import ParameterLibrary, load_library
 from ..rng import PATIENT_POPULATION, stream
@@ -162,12 +168,37 @@ class Fixed(Distribution):
         return (self.value, self.value) if not isinstance(self.value, str) else (math.nan, math.nan)
 
 
+@dataclass(frozen=True)
+class NegativeBinomial(Distribution):
+    """Counts 0, 1, 2, ... with mean ``mean`` and dispersion ``size`` (variance mean + mean²/size);
+    truncated to whole numbers in [low, high]."""
+
+    mean: float = 1.0
+    size: float = 1.0
+
+    def _frozen(self):
+        return stats.nbinom(n=self.size, p=self.size / (self.size + self.mean))
+
+    def _support(self):
+        return (0.0, math.inf)
+
+    def ppf(self, u):
+        u = np.asarray(u, dtype=float)
+        d = self._frozen()
+        lo, hi = self.support()
+        lo, hi = math.ceil(lo), math.floor(hi)
+        a = d.cdf(lo - 1) if lo > 0 else 0.0
+        b = d.cdf(hi) if math.isfinite(hi) else 1.0
+        return np.clip(d.ppf(a + u * (b - a)), lo, hi)
+
+
 KINDS = {"lognormal": (LogNormal, {"median": True, "sigma": False}),
          "normal": (Normal, {"mean": True, "sd": True}),
          "uniform": (Uniform, {"low": True, "high": True}),
          "categorical": (Categorical, {"values": None, "probabilities": None}),
          "empirical": (Empirical, {"values": None}),
-         "fixed": (Fixed, {"value": None})}
+         "fixed": (Fixed, {"value": None}),
+         "negative_binomial": (NegativeBinomial, {"mean": True, "size": False})}
 
 
 @dataclass(frozen=True)
@@ -181,6 +212,8 @@ class Variable:
     overrides: Mapping[Any, Mapping[str, Any]] = field(default_factory=dict)
     #: the parameter's unit (internal units; "" for a covariate)
     unit: str = ""
+    #: a field of the clinical record (``[patient]``): acts through the covariate links
+    record: bool = False
 
     @property
     def column(self) -> str:
@@ -215,9 +248,25 @@ class Population:
         u = np.clip(u, 1e-15, 1 - 1e-15)
         return {v.name: v.distribution.ppf(u[:, j]) for j, v in enumerate(self.variables)}
 
+    @property
+    def record_fields(self) -> list[str]:
+        """The clinical-record fields this population draws (they act through the links)."""
+        return [v.name for v in self.variables if v.record]
+
     def check_against(self, scenarios: Any) -> None:
-        """Apply every covariate category's field overrides to each scenario (a trial's arms), so
-        that a bad value fails when the trial is loaded, naming the covariate entry."""
+        """Apply every covariate category's field overrides to each scenario (a trial's arms), and
+        every value (discrete) or end of the range (continuous) of a clinical-record covariate
+        through the arms' links, so that a bad value fails when the trial is loaded, naming the
+        covariate entry."""
+        for v in self.variables:
+            if v.record:
+                vals = v.distribution.values()
+                if vals is None:
+                    lo, hi = v.distribution.support()
+                    vals = tuple(x for x in (lo, hi) if math.isfinite(x) and x > 0)
+                for x in vals:
+                    for sc in scenarios:
+                        sc.with_patient({v.name: x}, where=f"population.covariates.{v.name}: ")
         for v in self.variables:
             for cat, ov in v.overrides.items():
                 fields = {k: x for k, x in ov.items() if k.startswith(FIELD_PREFIXES)}
@@ -244,7 +293,10 @@ class Population:
             x = draws[v.name][row]
             if v.parameter is not None:
                 out[v.parameter] = x.item() if hasattr(x, "item") else x
-            elif v.overrides:
+                continue
+            if v.record:
+                out[f"patient.{v.name}"] = COVARIATES[v.name].coerce(x, where="population.covariates.")
+            if v.overrides:
                 out.update(v.overrides.get(x.item() if hasattr(x, "item") else x, {}))
         return out
 
@@ -308,6 +360,11 @@ def _distribution(spec: Mapping[str, Any], unit: str, where: str, *, numeric: bo
                                 field=f"{where}.probabilities", value=probs)
         vals = [_num(x, unit, f"{where}.values") for x in vals] if numeric else list(vals)
         dist = Categorical(kind=kind, choices=tuple(vals), probabilities=tuple(p))
+    elif kind == "negative_binomial":
+        mean, size = _num(spec["mean"], unit, f"{where}.mean"), _num(spec["size"], "", f"{where}.size")
+        if not (mean > 0 and size > 0):
+            raise ScenarioError(f"{where}: negative_binomial needs mean > 0 and size > 0", field=where, value=spec)
+        dist = NegativeBinomial(kind=kind, truncate=trunc, mean=mean, size=size)
     elif kind == "empirical":
         vals = spec["values"]
         if not isinstance(vals, list) or not vals:
@@ -317,8 +374,9 @@ def _distribution(spec: Mapping[str, Any], unit: str, where: str, *, numeric: bo
     else:
         v = spec["value"]
         dist = Fixed(kind=kind, value=_num(v, unit, f"{where}.value") if numeric else v)
-    if trunc is not None and kind not in ("lognormal", "normal", "uniform"):
-        raise ScenarioError(f"{where}.truncate: only continuous distributions can be truncated",
+    if trunc is not None and kind not in ("lognormal", "normal", "uniform", "negative_binomial"):
+        raise ScenarioError(f"{where}.truncate: only continuous and negative_binomial distributions can be "
+                            "truncated",
                             field=f"{where}.truncate", value=spec["truncate"])
     return dist
 
@@ -336,6 +394,29 @@ def _within(dist: Distribution, ival) -> bool:
     lo_ok = lo > ival.low or (lo == ival.low and (ival.low_closed or lo_open))
     hi_ok = hi < ival.high or (hi == ival.high and (ival.high_closed or hi_open))
     return lo_ok and hi_ok
+
+
+def _record_distribution(cov: Any, dspec: Any, where: str) -> Distribution:
+    """The distribution of a clinical-record covariate: in its unit, every value allowed."""
+    numeric = not cov.categorical
+    dist = _distribution(dspec, cov.unit, where, numeric=numeric)
+    vals = dist.values()
+    if vals is not None:
+        for x in vals:
+            try:
+                cov.coerce(x, where="population.covariates.")
+            except ScenarioError as exc:
+                raise ScenarioError(f"{where}: a value {exc}", field=where, value=dspec) from None
+        return dist
+    if cov.categorical or (cov.whole and not isinstance(dist, NegativeBinomial)):
+        raise ScenarioError(f"{where}: {cov.name} takes {cov.allowed()}; use a categorical, empirical, fixed"
+                            + (" or negative_binomial" if cov.whole else "") + " distribution", field=where,
+                            value=dspec)
+    if not _within(dist, cov.range):
+        lo, hi = dist.support()
+        raise ScenarioError(f"{where}: a {dist.kind} distribution takes values in [{lo:g}, {hi:g}] but {cov.name} "
+                            f"must be {cov.allowed()}; truncate it (truncate = [low, high])", field=where, value=dspec)
+    return dist
 
 
 def parse_population(spec: Mapping[str, Any] | None, library: ParameterLibrary | None = None) -> Population:
@@ -373,8 +454,13 @@ def parse_population(spec: Mapping[str, Any] | None, library: ParameterLibrary |
         variables.append(Variable(name=name, distribution=dist, parameter=name, unit=p.unit if numeric else ""))
     for name, dspec in (spec.get("covariates") or {}).items():
         where = f"population.covariates.{name}"
-        numeric = isinstance(dspec, Mapping) and dspec.get("distribution") in ("lognormal", "normal", "uniform")
-        dist = _distribution(dspec, "", where, numeric=numeric)
+        cov = COVARIATES.get(name) if name in RECORD_FIELDS else None
+        if cov is not None:
+            dist = _record_distribution(cov, dspec, where)
+        else:
+            numeric = isinstance(dspec, Mapping) and dspec.get("distribution") in ("lognormal", "normal", "uniform",
+                                                                                   "negative_binomial")
+            dist = _distribution(dspec, "", where, numeric=numeric)
         overrides: dict[Any, dict[str, Any]] = {}
         for cat, ov in (dspec.get("overrides") or {}).items():
             if dist.values() is None or cat not in [str(v) for v in dist.values()]:
@@ -396,7 +482,7 @@ def parse_population(spec: Mapping[str, Any] | None, library: ParameterLibrary |
                 coerced[pname] = lib[pname].coerce(pval, where=f"{where}.overrides.{cat}.")
             key = next(v for v in dist.values() if str(v) == cat)
             overrides[key] = coerced
-        variables.append(Variable(name=name, distribution=dist, overrides=overrides))
+        variables.append(Variable(name=name, distribution=dist, overrides=overrides, record=cov is not None))
     names = [v.name for v in variables]
     corr = None
     pairs = spec.get("correlation") or []

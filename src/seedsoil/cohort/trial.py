@@ -29,7 +29,7 @@ from ..coupling.drugs import DrugLibrary, default_drugs
 from ..errors import ScenarioError, SeedsoilError
 from ..hashing import content_hash
 from ..rng import PATIENT_ALLOCATION, stream
-from ..scenario import Scenario, _apply_overlay, _check_cross_field
+from ..scenario import Scenario, _apply_overlay, _check_cross_field, resolve_links
 from ..tomlfile import read_scenario_file
 from ..store import run_record, slug, write_csv_atomic, write_parquet_atomic, write_text_atomic
 from ..units import DAYS_PER_YEAR
@@ -90,6 +90,11 @@ class Trial:
         extra = self.drugs.fingerprint()
         if extra:
             blob["drug_library"] = extra
+        if self.population.record_fields and self.base.patient is None:
+            # drawn clinical records act through the package's links: their definition counts
+            from ..body.covariates import default_links
+
+            blob["covariate_links"] = default_links().sha256
         return content_hash(blob)
 
     def patient_scenario(self, patient: int, arm: str | None = None) -> Scenario:
@@ -160,11 +165,15 @@ def trial_from_dict(data: Mapping[str, Any], base_dir: Path | None = None, *,
                 base = read_scenario_file(path, "patient")
             except ScenarioError as exc:
                 raise _err(f"trial.scenario = {t['scenario']!r}: {exc}", "trial.scenario", t["scenario"]) from None
+            resolve_links(base, path.parent)
         elif isinstance(t["scenario"], Mapping):
             base = dict(t["scenario"])
         else:
             raise _err("trial.scenario: a path to a scenario file", "trial.scenario", t["scenario"])
     base.pop("variant", None)
+    data = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in data.items()}
+    if base_dir is not None:
+        resolve_links(data, base_dir)
     for key, value in data.items():
         if key in ("trial", "population", "arm"):
             continue
@@ -251,11 +260,12 @@ def _cached_trial(spec_json: str, drugs: DrugLibrary) -> Trial:
     return _from_spec(json.loads(spec_json), drugs)
 
 
-def _split_overrides(over: Mapping[str, Any]) -> tuple[dict[str, Any], tuple[tuple[str, Any], ...]]:
-    """A patient's overrides → (library parameters, other scenario fields)."""
-    params = {k: v for k, v in over.items() if not k.startswith(STRUCTURAL_PREFIXES)}
+def _split_overrides(over: Mapping[str, Any]) -> tuple[dict[str, Any], tuple[tuple[str, Any], ...], dict[str, Any]]:
+    """A patient's overrides → (library parameters, other scenario fields, clinical record)."""
+    record = {k[len("patient."):]: v for k, v in over.items() if k.startswith("patient.")}
+    params = {k: v for k, v in over.items() if not k.startswith(STRUCTURAL_PREFIXES + ("patient.",))}
     fields = tuple(sorted((k, v) for k, v in over.items() if k.startswith(STRUCTURAL_PREFIXES)))
-    return params, fields
+    return params, fields, record
 
 
 #: dotted names a population may set that are scenario fields, not library parameters
@@ -279,8 +289,10 @@ def _arm_with_fields(trial: Trial, arm: int, fields: tuple[tuple[str, Any], ...]
 
 def _patient_scenario(trial: Trial, arm: int, over: Mapping[str, Any]) -> Scenario:
     """Arm ``arm``'s scenario with one patient's overrides (raises ScenarioError if invalid)."""
-    params, fields = _split_overrides(over)
+    params, fields, record = _split_overrides(over)
     sc = _arm_with_fields(trial, arm, fields) if fields else trial.arms[arm][1]
+    if record or sc.patient is not None:  # her record goes through the links, after her parameters
+        return sc.with_patient(record, params)
     merged = {**sc.parameters, **params}
     _check_cross_field(merged)
     return replace(sc, parameters=MappingProxyType(merged))
@@ -329,6 +341,7 @@ def chunk_patients(trial: Trial, chunk: int):
     patient's deterministic body inputs (:class:`~seedsoil.body.model.BodyInputs`, or the
     ScenarioError that makes it invalid) and its sampled parameter columns. Every arm (paired)
     or the allocated one (randomized); a pure function of (trial, chunk)."""
+    from ..body.covariates import t_stage
     from ..body.model import build_inputs
 
     lo = chunk * trial.chunk_size
@@ -342,6 +355,10 @@ def chunk_patients(trial: Trial, chunk: int):
         for var in trial.population.variables:
             v = draws[var.name][r]
             columns[var.column] = v.item() if hasattr(v, "item") else v
+            if var.record:
+                columns[var.column] = over.get(f"patient.{var.name}", columns[var.column])
+                if var.name == "tumour_size":  # the T category, for subgroups
+                    columns["cov_t_stage"] = t_stage(float(columns[var.column]))
         for a, (arm, _sc) in enumerate(trial.arms):
             if alloc is not None and alloc[r] != a:
                 continue
@@ -693,7 +710,9 @@ def analyse(trial: Trial, patients: pd.DataFrame) -> dict[str, pd.DataFrame]:
         else:  # one arm: nothing to compare, but the same tables (no rows), so readers find every file
             tables[f"logrank_{ep}"] = pd.DataFrame(columns=list(LOGRANK_COLUMNS))
             tables[f"hazard_ratios_{ep}"] = pd.DataFrame(columns=list(HAZARD_RATIO_COLUMNS))
-        covs = [c[4:] for c in df.columns if c.startswith("cov_")]
+        # covariates with few values; a continuous one (e.g. age) is left out: bin it (as t_stage bins the size)
+        covs = [c[4:] for c in df.columns if c.startswith("cov_") and df[c].nunique() <= 20
+                and not (pd.api.types.is_float_dtype(df[c]) and (df[c].dropna() % 1 != 0).any())]
         if covs:
             tables["subgroups_dmfs"] = pd.concat(
                 [stats.subgroup_hazard_ratios(df, "dmfs", by=f"cov_{c}", control=trial.control) for c in covs],

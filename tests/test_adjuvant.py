@@ -161,3 +161,11 @@ def test_relapse_engine_agrees_with_stochastic_patients(name):
     times = stochastic_relapse_times(name, 600, seed=5, workers=2)
     c = compare(name, times, years=np.arange(1, 11))
     assert np.nanmax(np.abs(c["s_dev"])) < 3.5, c["s_dev"]
+
+
+def test_endocrine_therapy_does_nothing_for_er_negative_disease():
+    th = [{"kind": "endocrine", "agent": "tamoxifen", "start": "6 week"}]
+    neg = build_inputs(_breast(patient={"er": "negative"}, therapy=th))
+    pos = build_inputs(_breast(patient={"er": "positive"}, therapy=th))
+    assert not neg.growth_inhibition.any() and np.all(neg.activation_factor == 1.0)
+    assert pos.growth_inhibition.max() == pytest.approx(0.5)

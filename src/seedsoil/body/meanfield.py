@@ -16,6 +16,7 @@ import time
 import numpy as np
 import pandas as pd
 
+from ..errors import ScenarioError
 from . import _kernels_meanfield as MK
 from .growth import Gompertz, Logistic
 from .model import BodyInputs
@@ -37,6 +38,10 @@ def grid_top(inputs: BodyInputs) -> float:
 
 def run(inputs: BodyInputs, n_cells: int | None = None):
     sc = inputs.scenario
+    if sc.parameters.get("angiogenesis.enabled", False):
+        raise ScenarioError("angiogenesis.enabled = true: the mean-field engine has one colony size per lesion and "
+                            "no vascular support K, so it cannot follow the angiogenic switch; use engine = "
+                            "\"stochastic\" or \"analytic\"", field="angiogenesis.enabled", value=True)
     n_cells = int(n_cells or sc.simulation.grid_cells)
     stride = max(int(round(sc.output.record_every / inputs.dt)), 1)
     return MK.run_meanfield(inputs.t, inputs.shed_primary, inputs.injected, inputs.suppression,

@@ -161,6 +161,14 @@ def _schedule(sc: Any, law: GrowthLaw | vascular.VascularPrimary) -> Schedule:
     return Schedule(diagnosis, surgery, end, tuple(therapies), tuple(sorted(set(pulses))))
 
 
+def endocrine_responsive(sc: Any) -> bool:
+    """Whether endocrine therapy acts: not for ER-negative disease (``[patient] er = "negative"``;
+    EBCTCG 2011 doi:10.1016/S0140-6736(11)60993-8: no benefit of tamoxifen in ER-poor disease).
+    Without a recorded ER status the therapy is taken to act (it is given to ER-positive patients)."""
+    patient = getattr(sc, "patient", None)
+    return getattr(patient, "er", None) != "negative"
+
+
 def _window(t_mid: np.ndarray, start: float, stop: float) -> np.ndarray:
     return (t_mid >= start) & (t_mid < stop)
 
@@ -211,7 +219,8 @@ def build_inputs(sc: Any) -> BodyInputs:
     h = h * (1.0 - blocked) * fac["dormancy_signal_factor"]
     finv = fac["invasion_factor"]
     mod = adjuvant.modulation(t, [(th, start, stop) for th, (_k, start, stop) in zip(sc.therapies, sched.therapies)
-                                  if th.kind in adjuvant.KINDS], sched.surgery_day, p)
+                                  if th.kind in adjuvant.KINDS], sched.surgery_day, p,
+                                 endocrine_responsive=endocrine_responsive(sc))
     fkill = fac["immune_kill_factor"] * mod.kill_factor
     angio = bool(p["angiogenesis.enabled"])
     switch = np.zeros_like(t_mid)

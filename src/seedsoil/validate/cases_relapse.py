@@ -179,7 +179,8 @@ def _relapse_times(name: str, seed: int, lo: int, hi: int) -> np.ndarray:
     from ..body.model import build_inputs
     from ..body.stochastic import summarize_stochastic
 
-    inputs = build_inputs(scenario(name))
+    # the relapse time does not depend on what follows it (same stream): stop there
+    inputs = build_inputs(scenario(name).with_settings(simulation={"stop_at": "relapse"}))
     out = np.full(hi - lo, np.inf)
     for j, i in enumerate(range(lo, hi)):
         s = summarize_stochastic(inputs, seed, i)

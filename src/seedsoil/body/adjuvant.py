@@ -1,5 +1,5 @@
 """Adjuvant and perioperative therapies, and the body's response to the surgical wound, as
-per-step factors the engines read (docs/model.md §14).
+per-step factors the engines read (docs/model.md §11b).
 
 Everything here is deterministic and computed once per patient on the scenario's grid:
 

@@ -42,7 +42,7 @@ def avascular_cells(p: Mapping) -> float:
 
 def colony_law(p: Mapping) -> GrowthLaw:
     """The colonies' growth law; with the angiogenic switch on, their avascular growth:
-    Gompertz at ``angiogenesis.avascular_rate`` towards X_av (docs/model.md §14c)."""
+    Gompertz at ``angiogenesis.avascular_rate`` towards X_av (docs/model.md §11c)."""
     if p.get("angiogenesis.enabled", False):
         return make_law("gompertz", {"rate_constant": p["angiogenesis.avascular_rate"],
                                      "carrying_capacity": avascular_cells(p)})

@@ -1,4 +1,4 @@
-"""Validation of the wound response and adjuvant therapy (body/adjuvant.py, docs/model.md §14).
+"""Validation of the wound response and adjuvant therapy (body/adjuvant.py, docs/model.md §11b).
 
 * ``krall_2018``: the directions of Krall et al. 2018 — a surgical wound raises the outgrowth of
   distant tumours held by T cells; without T-cell control the wound makes no difference; a

@@ -63,6 +63,7 @@ Millimetres = _quantity("mm", "(0, 1e4]", "mm")
 Cells = _quantity("", "[0, 1e15]", "cells")
 Nanomolar = _quantity("nM", "[0, 1e6]", "nM")
 Milligrams = _quantity("mg", "(0, 1e6]", "mg")
+Gray = _quantity("Gy", "(0, 100]", "Gy")
 
 
 class _Section(BaseModel):
@@ -122,7 +123,7 @@ def _update_surgery(section: dict[str, Any], values: Mapping[str, Any]) -> None:
 
 
 class Therapy(_Section):
-    kind: Literal["il1r_blockade", "il1b_mimetic", "drug", "chemotherapy", "endocrine", "nsaid"]
+    kind: Literal["il1r_blockade", "il1b_mimetic", "drug", "chemotherapy", "endocrine", "nsaid", "radiotherapy"]
     start: Days = 0.0
     duration: PositiveDays = 365.25  # chemotherapy: cycles x interval; endocrine: 5 years; nsaid: 7 days
     relative_to: Literal["surgery", "start"] = "surgery"
@@ -136,6 +137,9 @@ class Therapy(_Section):
     exposure: PositiveDays = 1.0  # chemotherapy: days of drug exposure at the start of each cycle
     potency: _quantity("", "[0, 1e3]", "") | None = None  # type: ignore[valid-type]  # chemotherapy, x CMF
     agent: str | None = None  # endocrine: tamoxifen | aromatase_inhibitor; nsaid: meloxicam | ketorolac
+    dose_per_fraction: Gray | None = None  # radiotherapy: Gy per fraction
+    fractions: Annotated[StrictInt, Field(ge=1, le=1000)] | None = None  # radiotherapy
+    fractions_per_week: Annotated[StrictInt, Field(ge=1, le=7)] = 5  # radiotherapy: consecutive days a week
 
 
 THERAPY_FIELDS = {
@@ -146,6 +150,7 @@ THERAPY_FIELDS = {
     "chemotherapy": {"regimen", "cycles", "interval", "exposure", "potency"},
     "endocrine": {"agent"},
     "nsaid": {"agent"},
+    "radiotherapy": {"dose_per_fraction", "fractions", "fractions_per_week"},
 }
 #: default course length (days) of the kinds whose course is not a year
 DEFAULT_DURATION = {"endocrine": 5 * 365.25, "nsaid": 7.0}
@@ -181,6 +186,17 @@ def _complete_therapy(t: Therapy, raw: Mapping[str, Any], i: int) -> Therapy:
                                 f"(interval = {t.interval:g} day); allowed (0, interval] day",
                                 field=f"{where}.exposure", value=t.exposure)
         return t.model_copy(update={"duration": t.cycles * t.interval})  # type: ignore[operator]
+    if t.kind == "radiotherapy":
+        from .body.local import course_days
+        if "duration" in raw:
+            raise ScenarioError(f"{where}.duration: a radiotherapy course lasts as its fractions (fractions, "
+                                "fractions_per_week); give those instead", field=f"{where}.duration",
+                                value=raw["duration"])
+        for key, unit in (("dose_per_fraction", "Gy, allowed (0, 100] Gy"), ("fractions", "allowed [1, 1000]")):
+            if getattr(t, key) is None:
+                raise ScenarioError(f"{where}.{key}: a radiotherapy course needs {key} ({unit}; e.g. 2 Gy x 25 "
+                                    "or 2.67 Gy x 15)", field=f"{where}.{key}", value=None)
+        return t.model_copy(update={"duration": course_days(t.fractions, t.fractions_per_week)})  # type: ignore[arg-type]
     if t.kind in ("endocrine", "nsaid"):
         agents = ENDOCRINE_AGENTS if t.kind == "endocrine" else NSAID_AGENTS
         if t.agent not in agents:
@@ -195,8 +211,8 @@ def _complete_therapy(t: Therapy, raw: Mapping[str, Any], i: int) -> Therapy:
 
 def _therapy_dict(t: Therapy) -> dict[str, Any]:
     keep = THERAPY_FIELDS["common"] | THERAPY_FIELDS[t.kind]
-    if t.kind == "chemotherapy":
-        keep = keep - {"duration"}  # cycles x interval
+    if t.kind in ("chemotherapy", "radiotherapy"):
+        keep = keep - {"duration"}  # cycles x interval; the fractions
     return {k: v for k, v in t.model_dump().items() if k in keep and v is not None}
 
 

@@ -40,7 +40,7 @@ TISSUE_SECTIONS = frozenset({"domain", "tumour", "vessel", "caf", "matrix", "mec
 PATIENT_SECTIONS = frozenset({"surgery", "therapy", "injection", "output", "variant", "tissue", "patient",
                               "primary", "shedding", "circulation", "fate", "dormancy", "colony", "immune",
                               "inflammation", "detection", "cells", "drug", "wound", "nsaid", "chemotherapy",
-                              "endocrine", "angiogenesis"})
+                              "endocrine", "angiogenesis", "local", "radiotherapy"})
 
 #: how each kind is described and which command runs it
 KIND_NAMES: dict[str, str] = {"patient": "patient scenario", "trial": "trial file", "tissue": "tissue scenario"}

@@ -56,6 +56,12 @@ N_SNAP = 9
 N_OUT = 9
 STATUS_END, STATUS_DEATH, STATUS_RELAPSE = 0, 1, 2
 
+# ---- residual disease at the surgical site (body/local.py): the origin code of its colonies and two
+# more outcome entries (first local recurrence day, its colony)
+ORIGIN_LOCAL = 2.0
+O_LOCAL_T, O_LOCAL_COL = N_OUT, N_OUT + 1
+N_OUT += 2
+
 
 @jit
 def kill_rate(par, x, effectors):
@@ -172,7 +178,7 @@ def _seeding_weights(col, live, nlive, gamma):
 
 @jit
 def run_patient(rng, t, shed_primary, injected, suppression, fkill_arr, finv_arr, cyto_arr, fact_arr,
-                switch_arr, primary, par, law, record_stride, col_capacity):
+                switch_arr, primary, par, law, record_stride, col_capacity, local_mean, rt_log, local_detect):
     """Simulate one patient. Returns (col, rec, snap, out): the colony table, the records,
     the snapshot at surgery and the outcome vector (indices C_*, R_*, S_*, O_* above).
 
@@ -186,6 +192,10 @@ def run_patient(rng, t, shed_primary, injected, suppression, fkill_arr, finv_arr
     body/vascular.py), deterministically; IL-1β does not send a vascular colony back to dormancy.
     ``law`` is the colony growth law's ``kernel_params()``: the kernel is compiled
     once per law.
+    ``local_mean``: mean residual cells at the surgical site (a Poisson number of local colonies of
+    one cell start at surgery; nothing is drawn when it is 0); ``rt_log``: per step, ln S of the
+    radiotherapy fractions given in it, applied to the local colonies (all states) at its start;
+    ``local_detect``: size at which a local colony is a local recurrence (body/local.py).
     """
     K = t.shape[0] - 1
     dt = par[P_DT]
@@ -200,6 +210,8 @@ def run_patient(rng, t, shed_primary, injected, suppression, fkill_arr, finv_arr
     out[O_RELAPSE_T] = np.nan
     out[O_DEATH_T] = np.nan
     out[O_RELAPSE_COL] = -1.0
+    out[O_LOCAL_T] = np.nan
+    out[O_LOCAL_COL] = -1.0
     col = np.full((col_capacity, N_COL), np.nan)
     live = np.empty(col_capacity, dtype=np.int64)
     nlive = 0
@@ -320,6 +332,14 @@ def run_patient(rng, t, shed_primary, injected, suppression, fkill_arr, finv_arr
                     live = _push(live, nlive, ncol)
                     nlive += 1
                     ncol += 1
+        # ---- 4b. residual disease: local colonies of one cell start at surgery (body/local.py)
+        if local_mean > 0.0 and tk <= surgery < t[k + 1]:
+            for _ in range(rng.poisson(local_mean)):
+                col = _new_colony(col, ncol, surgery, surgery, ORIGIN_LOCAL, -1.0, 0.0)
+                live = _push(live, nlive, ncol)
+                nlive += 1
+                ncol += 1
+        rt_surv = math.exp(rt_log[k]) if rt_log[k] < 0.0 else 1.0
         # ---- 5. colonies
         t_next = t[k + 1]
         p_wake = 1.0 - math.exp(-act_rate * dt)
@@ -336,6 +356,10 @@ def run_patient(rng, t, shed_primary, injected, suppression, fkill_arr, finv_arr
             i = live[j]
             x = col[i, C_SIZE]
             state = col[i, C_STATE]
+            if rt_surv < 1.0 and col[i, C_ORIGIN] == ORIGIN_LOCAL:
+                # radiotherapy fraction(s): each cell survives w.p. S (LQ), whatever its state
+                # (binomial below the stochastic threshold, deterministic above it)
+                x = float(rng.binomial(np.int64(x), rt_surv)) if x * rt_surv < par[P_DET] else x * rt_surv
             if state == DORMANT:
                 if rng.random() < p_wake:
                     col[i, C_STATE] = PROLIFERATING
@@ -406,7 +430,13 @@ def run_patient(rng, t, shed_primary, injected, suppression, fkill_arr, finv_arr
                 col[i, C_SUPPORT] = par[P_V_K0]
             if x > col[i, C_MAX]:
                 col[i, C_MAX] = x
-            if x >= par[P_DETECT] and np.isnan(col[i, C_DETECTED]):
+            if col[i, C_ORIGIN] == ORIGIN_LOCAL:
+                if x >= local_detect and np.isnan(col[i, C_DETECTED]):
+                    col[i, C_DETECTED] = t_next
+                    if np.isnan(out[O_LOCAL_T]):
+                        out[O_LOCAL_T] = t_next
+                        out[O_LOCAL_COL] = i
+            elif x >= par[P_DETECT] and np.isnan(col[i, C_DETECTED]):
                 col[i, C_DETECTED] = t_next
                 if t_next > surgery and np.isnan(out[O_RELAPSE_T]):
                     out[O_RELAPSE_T] = t_next
@@ -424,7 +454,7 @@ def run_patient(rng, t, shed_primary, injected, suppression, fkill_arr, finv_arr
             j += 1
         n_detectable = 0
         for jj in range(nlive):
-            if col[live[jj], C_SIZE] >= par[P_DETECT]:
+            if col[live[jj], C_SIZE] >= par[P_DETECT] and col[live[jj], C_ORIGIN] != ORIGIN_LOCAL:
                 n_detectable += 1
         if out[O_RELAPSE_T] == t_next:
             out[O_DETECTABLE_AT_RELAPSE] = n_detectable

@@ -409,9 +409,77 @@ def _keep(dist, s, p, q, n_channels):
 
 
 @jit
+def _place(arr, xs, xd, nd, x, mass):
+    """Add ``mass`` at size ``x`` to the nodes (xs, then xd[:nd]), split linearly between the two
+    nodes around it (the mean size is kept); below node 0 (1 cell) the split is with extinction
+    (size 0). Returns the mass sent to extinction."""
+    ns = xs.shape[0]
+    if x < xs[0]:
+        arr[0] += mass * x / xs[0]
+        return mass * (1.0 - x / xs[0])
+    nn = ns + nd
+    lo = 0
+    hi = nn - 1
+    top = xs[ns - 1] if nd == 0 else xd[nd - 1]
+    if x >= top:
+        arr[nn - 1] += mass  # (thinning never moves mass up: only reached at x == top)
+        return 0.0
+    while hi - lo > 1:  # bisection on the ascending node sizes
+        mid = (lo + hi) // 2
+        xm = xs[mid] if mid < ns else xd[mid - ns]
+        if xm <= x:
+            lo = mid
+        else:
+            hi = mid
+    a = xs[lo] if lo < ns else xd[lo - ns]
+    b = xs[hi] if hi < ns else xd[hi - ns]
+    th = (x - a) / (b - a)
+    arr[lo] += (1.0 - th) * mass
+    arr[hi] += th * mass
+    return 0.0
+
+
+@jit
+def thin(u, xs, xd, nd, surv):
+    """Binomial thinning of the colonies ``u`` (expected number per node: the lattice xs, then the
+    nodes xd[:nd] above it) when each cell survives with probability ``surv``, in place; returns
+    the expected colonies that lose every cell. On the integer nodes the binomial law is exact (each
+    k placed on its node, or split between the neighbours above the integers); where the binomial
+    spread is below a tenth of a cell or the size is above the lattice, the colony moves to x·surv
+    (split linearly between the nodes around it). The expected number of cells is multiplied by
+    ``surv`` exactly."""
+    ns = xs.shape[0]
+    nn = ns + nd
+    buf = np.zeros(nn)
+    gone = 0.0
+    for i in range(nn):
+        m = u[i]
+        if m == 0.0:
+            continue
+        x = xs[i] if i < ns else xd[i - ns]
+        n = int(x + 0.5)
+        if i < ns and abs(x - n) < 1e-9 and n <= 4096 and n * surv * (1.0 - surv) > 0.01:
+            # exact binomial law over 0 … n (each term from its logarithm: no underflow chain)
+            ls = math.log(surv)
+            lf = math.log1p(-surv)
+            ln = math.lgamma(n + 1.0)
+            gone += m * math.exp(n * lf)
+            for k in range(1, n + 1):
+                lp = ln - math.lgamma(k + 1.0) - math.lgamma(n - k + 1.0) + k * ls + (n - k) * lf
+                if lp > -745.0:
+                    gone += _place(buf, xs, xd, nd, float(k), m * math.exp(lp))
+        else:
+            gone += _place(buf, xs, xd, nd, x * surv, m)
+    for i in range(nn):
+        u[i] = buf[i]
+    return gone
+
+
+@jit
 def run_relapse(t, bounds, shed_primary, injected, suppression, fkill_arr, finv_arr, cyto_arr, fact_arr, switch_arr,
                 primary, par, law, vy, vg, v_entry, v_det, v_step,
-                xs, exit_size, yd, aligned, entry, n_noisy, step_ref, e_ref, k_surgery, n_channels, e_tol):
+                xs, exit_size, yd, aligned, entry, n_noisy, step_ref, e_ref, k_surgery, n_channels, e_tol,
+                colony_src, rt_log):
     """Integrate the expected colony population of one patient (module docstring).
 
     ``cyto_arr`` and ``fact_arr``: adjuvant therapy's growth inhibition and factor on awakening
@@ -437,6 +505,13 @@ def run_relapse(t, bounds, shed_primary, injected, suppression, fkill_arr, finv_
     boundary at which to take the surgery snapshot (−1: none). Channel 1 (``n_channels`` = 2)
     follows one injected cell. The lattice's rates are refreshed when the effectors have
     moved by more than the fraction ``e_tol`` (or the drug factor or step length changed).
+
+    ``colony_src`` and ``rt_log`` (per scenario step; zeros leave the solution unchanged) serve the
+    local channel of residual disease (body/local.py; the engine runs this kernel a second time for
+    it, with no shedding): expected colonies of one cell started directly in each step (the
+    residual cells at surgery), added to channel 0's source; and ln S of the radiotherapy fractions
+    given in each step, applied to every channel's colonies (both states) at the start of the macro
+    step that begins with that step (:func:`thin`).
 
     Returns (rec, dist, fine): rec[i, A_*] at each macro boundary; dist[s, c, node, z] with
     s = 0 at surgery, 1 at the end, z = 0 proliferating / 1 dormant, nodes of xs then yd[:-1];
@@ -546,6 +621,14 @@ def run_relapse(t, bounds, shed_primary, injected, suppression, fkill_arr, finv_
         sw_mean = 0.0
         act_sum = 0.0  # sum of (1 − h)·f_a: the colonies' mean awakening when f_a is not 1
         fa_one = True
+        # ---- radiotherapy (local channel): binomial thinning by the fractions of this macro step
+        ls = 0.0
+        for k in range(k0, k1):
+            ls += rt_log[k]
+        if ls < 0.0:
+            for c in range(n_channels):
+                extinct[c] += thin(p[c], xs, xd, nd, math.exp(ls))
+                extinct[c] += thin(q[c], xs, xd, nd, math.exp(ls))
         for k in range(k0, k1):
             h = suppression[k]
             h_mean += h
@@ -589,6 +672,7 @@ def run_relapse(t, bounds, shed_primary, injected, suppression, fkill_arr, finv_
                     pool[c] -= n_out
                     died += w * (n_out - woke)
                 src[c] += n_pro + woke
+            src[0] += colony_src[k]  # residual disease: colonies started directly (0 otherwise)
             f = fine[k + 1]
             f[F_SHED] = shed
             f[F_ARRIVED] = arrived

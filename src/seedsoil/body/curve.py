@@ -8,6 +8,24 @@ from __future__ import annotations
 
 import numpy as np
 
+#: endpoint of the relapse-time engine -> (cumulative hazard column, hazard column) of its curve table:
+#: distant relapse (the first detected metastasis after surgery), local recurrence (the first colony of
+#: residual disease at the surgical site reaching the local detection size), any recurrence (either)
+ENDPOINT_COLUMNS = {
+    "distant": ("cumulative_hazard", "hazard_per_day"),
+    "local": ("local_cumulative_hazard", "local_hazard_per_day"),
+    "any": ("any_cumulative_hazard", "any_hazard_per_day"),
+}
+#: the curve's survival column of each endpoint
+SURVIVAL_COLUMNS = {"distant": "relapse_free_probability", "local": "local_recurrence_free_probability",
+                    "any": "recurrence_free_probability"}
+
+
+def check_endpoint(endpoint: str) -> str:
+    if endpoint not in ENDPOINT_COLUMNS:
+        raise ValueError(f"endpoint = {endpoint!r}: one of {', '.join(map(repr, ENDPOINT_COLUMNS))}")
+    return endpoint
+
 
 def evaluate(d: np.ndarray, cum: np.ndarray, haz: np.ndarray, t) -> tuple[np.ndarray, np.ndarray]:
     """(cumulative hazard, hazard) at ``t`` days after surgery from a curve's arrays: Λ linear between

@@ -24,7 +24,7 @@ from scipy.signal import lfilter
 from ..errors import ScenarioError
 from ..units import sphere_cells
 from . import _kernels as K
-from . import adjuvant, hooks, vascular
+from . import adjuvant, hooks, local, vascular
 from .growth import GrowthLaw, make_law
 
 
@@ -118,6 +118,10 @@ class BodyInputs:
     colony_law: GrowthLaw
     schedule: Schedule
     detect_cells: float
+    # residual disease at the surgical site (body/local.py)
+    residual_cells: float = 0.0  # m: mean residual clonogenic cells at surgery (Poisson)
+    radiotherapy: np.ndarray | None = None  # per step: sum of ln S of the fractions given in it (<= 0)
+    local_detect_cells: float = math.inf  # a local colony is a local recurrence at this size
 
 
 def _schedule(sc: Any, law: GrowthLaw | vascular.VascularPrimary) -> Schedule:
@@ -242,6 +246,12 @@ def build_inputs(sc: Any) -> BodyInputs:
         k = min(int(sc.injection.day // dt), len(injected) - 1)
         injected[k] = round(sc.injection.cells)
     detect = sphere_cells(p["detection.metastasis_diameter"], p["cells.density"])
+    # residual disease at the surgical site and radiotherapy to it (body/local.py)
+    residual = 0.0
+    if p["local.residual_fraction"] > 0.0 and math.isfinite(sched.surgery_day) and n0 > 0:
+        residual = p["local.residual_fraction"] * float(plaw.solution(n0, np.array([sched.surgery_day]))[0])
+    rt = local.radiotherapy_log_survival(t, [(th, start) for th, (_k, start, _s) in zip(sc.therapies, sched.therapies)
+                                             if th.kind == local.KIND], p)
     par = np.zeros(K.N_PAR)
     par[K.P_MU] = mu
     par[K.P_GAMMA] = gamma
@@ -284,4 +294,6 @@ def build_inputs(sc: Any) -> BodyInputs:
                       invasion_factor=finv, immune_kill_factor=fkill, shed_primary=shed, injected=injected,
                       growth_inhibition=mod.growth_inhibition, activation_factor=mod.activation_factor,
                       switch_rate=switch,
-                      wound=mod.wound, par=par, primary_law=plaw, colony_law=claw, schedule=sched, detect_cells=detect)
+                      wound=mod.wound, par=par, primary_law=plaw, colony_law=claw, schedule=sched, detect_cells=detect,
+                      residual_cells=residual, radiotherapy=rt,
+                      local_detect_cells=sphere_cells(p["detection.local_diameter"], p["cells.density"]))

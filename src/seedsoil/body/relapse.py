@@ -30,6 +30,7 @@ All are measured against the stochastic engine by ``seedsoil validate`` and
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass
@@ -40,7 +41,7 @@ import pandas as pd
 
 from . import _kernels as K
 from . import _kernels_relapse as RK
-from .curve import evaluate, log_likelihood
+from .curve import ENDPOINT_COLUMNS, SURVIVAL_COLUMNS, check_endpoint, evaluate, log_likelihood
 from .model import BodyInputs
 from .result import STATUS_TEXT, RelapseResult
 from .summary import build_events, build_summary
@@ -191,11 +192,13 @@ def macro_per_step(inputs: BodyInputs) -> int:
     return max(min(per, n // MIN_MACRO_STEPS), 1)
 
 
-def macro_bounds(inputs: BodyInputs, per_step: int) -> tuple[np.ndarray, int, int]:
+def macro_bounds(inputs: BodyInputs, per_step: int, extra: Any = ()) -> tuple[np.ndarray, int, int]:
     """Macro-step boundaries (indices into the scenario's grid): every ``per_step`` steps, plus
     the start and the end of the step containing surgery (the relapse window opens at its
     start, as in the stochastic engine; the surgery snapshot is taken at its end) and every
-    therapy start and stop. Returns (bounds, index of the window start, index of the snapshot)."""
+    therapy start and stop (radiotherapy acts on the local channel only: its fractions' steps come in
+    ``extra``, scenario-step indices to add). Returns (bounds, index of the window start, index of the
+    snapshot)."""
     n = inputs.t.shape[0] - 1
     dt = inputs.dt
     marks = set(range(0, n, per_step)) | {n}
@@ -204,7 +207,8 @@ def macro_bounds(inputs: BodyInputs, per_step: int) -> tuple[np.ndarray, int, in
     if math.isfinite(s) and s < inputs.t[-1]:
         k_s = min(int(math.floor(s / dt + 1e-9)), n - 1)
         marks |= {k_s, k_s + 1}
-    edges = [e for _kind, start, stop in inputs.schedule.therapies for e in (start, stop)]
+    edges = [e for kind, start, stop in inputs.schedule.therapies for e in (start, stop) if kind != "radiotherapy"]
+    marks |= {int(k) for k in extra}
     for edge in edges + list(inputs.schedule.pulses):
         if 0 < edge < inputs.t[-1]:
             marks.add(int(math.ceil(edge / dt - 1e-9)))
@@ -241,7 +245,7 @@ def solve(inputs: BodyInputs, grid: Lattice | None = None) -> Solution:
         inputs.invasion_factor, inputs.growth_inhibition, inputs.activation_factor, inputs.switch_rate,
         inputs.primary, inputs.par, inputs.colony_law.kernel_params(), *_vascular_args(lat), lat.xs, lat.exit_size,
         lat.yd, lat.aligned, lat.entry, lat.n_noisy, per_step * inputs.dt, reference_effectors(inputs.par), snapshot,
-        channels, E_TOLERANCE)
+        channels, E_TOLERANCE, np.zeros(inputs.t.shape[0] - 1), np.zeros(inputs.t.shape[0] - 1))
     return Solution(rec, dist, fine, lat, bounds, window, snapshot, n_inj)
 
 
@@ -253,6 +257,63 @@ def _vascular_args(lat: Lattice) -> tuple:
     if v is None:
         return _NO_VASCULAR
     return (v.y, v.growth, v.entry, float(v.detect), float(v.step))
+
+
+# ----------------------------------------------------------------------------- residual disease (body/local.py)
+def local_inputs(inputs: BodyInputs) -> BodyInputs | None:
+    """The inputs of the local channel: no shedding, no injection, detection at the local detection
+    size; None when there is no residual disease (no surgery within the run, or m = 0)."""
+    s = inputs.schedule.surgery_day
+    if not inputs.residual_cells > 0.0 or not math.isfinite(s) or s >= inputs.t[-1]:
+        return None
+    zeros = np.zeros(inputs.t.shape[0] - 1)
+    return dataclasses.replace(inputs, shed_primary=zeros, injected=zeros, detect_cells=inputs.local_detect_cells)
+
+
+def solve_local(inputs: BodyInputs, grid: Lattice | None = None) -> Solution | None:
+    """The local recurrence process: the same kernel, run a second time with no shedding, with the
+    m residual cells as colonies of one cell started in the step containing surgery (expected numbers,
+    so its detection counter is Λ_L(t) = m·π_L(t)), radiotherapy's binomial thinning at the fractions,
+    and its own size grid up to ``detection.local_diameter`` (``grid``: another patient's). Its
+    effectors follow the primary and the expected local burden. None without residual disease."""
+    loc = local_inputs(inputs)
+    if loc is None:
+        return None
+    per_step = macro_per_step(loc)
+    rt = loc.radiotherapy if loc.radiotherapy is not None else np.zeros(loc.t.shape[0] - 1)
+    bounds, window, snapshot = macro_bounds(loc, per_step, extra=np.flatnonzero(rt < 0.0))
+    lat = grid if grid is not None else lattice(loc, per_step * loc.dt)
+    src = np.zeros(loc.t.shape[0] - 1)
+    src[int(bounds[window])] = loc.residual_cells
+    rec, dist, fine = RK.run_relapse(
+        loc.t, bounds, loc.shed_primary, loc.injected, loc.suppression, loc.immune_kill_factor,
+        loc.invasion_factor, loc.growth_inhibition, loc.activation_factor, loc.switch_rate, loc.primary, loc.par,
+        loc.colony_law.kernel_params(), *_vascular_args(lat), lat.xs, lat.exit_size,
+        lat.yd, lat.aligned, lat.entry, lat.n_noisy, per_step * loc.dt, reference_effectors(loc.par), snapshot,
+        1, E_TOLERANCE, src, rt)
+    return Solution(rec, dist, fine, lat, bounds, window, snapshot, 0.0)
+
+
+def endpoint_arrays(sol: Solution, lsol: Solution | None, origin: float, endpoint: str = "distant"):
+    """(days after ``origin``, cumulative hazard, hazard per day) of ``endpoint`` ("distant", "local",
+    "any"): distant from ``sol``, local from ``lsol`` (none: a zero hazard), any = their sum (the two
+    processes are independent given the deterministic inputs: P(no recurrence) is the product). With
+    the local process, on the union of the two solutions' macro boundaries."""
+    check_endpoint(endpoint)
+    _t, d, cum, haz = curve_arrays(sol, origin)
+    if lsol is None:
+        if endpoint == "local":
+            return d, np.zeros_like(cum), np.zeros_like(haz)
+        return d, cum, haz
+    _lt, ld, lcum, lhaz = curve_arrays(lsol, origin)
+    if endpoint == "local":
+        return ld, lcum, lhaz
+    u = np.union1d(d, ld)
+    c1, h1 = evaluate(d, cum, haz, u)
+    if endpoint == "distant":
+        return u, c1, h1
+    c2, h2 = evaluate(ld, lcum, lhaz, u)
+    return u, c1 + c2, h1 + h2
 
 
 def curve_arrays(sol: Solution, origin: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -281,16 +342,43 @@ def relapse_curve(sol: Solution, origin: float) -> pd.DataFrame:
                          "cumulative_hazard": cum, "hazard_per_day": haz, "density_per_day": haz * surv})
 
 
+def full_curve(sol: Solution, lsol: Solution | None, origin: float) -> pd.DataFrame:
+    """:func:`relapse_curve` (distant relapse) with the local and any-recurrence columns
+    (``local_recurrence_free_probability``, ``local_cumulative_hazard``, ``local_hazard_per_day``,
+    ``recurrence_free_probability``, ``any_cumulative_hazard``, ``any_hazard_per_day``). Without
+    residual disease the rows are those of :func:`relapse_curve`; with it, the union of both
+    solutions' boundaries (the distant values there are exact: its hazard is constant on its steps)."""
+    if lsol is None:
+        curve = relapse_curve(sol, origin)
+        curve["local_recurrence_free_probability"] = 1.0
+        curve["local_cumulative_hazard"] = 0.0
+        curve["local_hazard_per_day"] = 0.0
+        curve["recurrence_free_probability"] = curve["relapse_free_probability"]
+        curve["any_cumulative_hazard"] = curve["cumulative_hazard"]
+        curve["any_hazard_per_day"] = curve["hazard_per_day"]
+        return curve
+    d, cum, haz = endpoint_arrays(sol, lsol, origin, "distant")
+    _, lcum, lhaz = endpoint_arrays(sol, lsol, origin, "local")
+    lcum, lhaz = evaluate(_, lcum, lhaz, d)
+    surv = np.exp(-cum)
+    return pd.DataFrame({"day": d + origin, "days_after_surgery": d, "relapse_free_probability": surv,
+                         "cumulative_hazard": cum, "hazard_per_day": haz, "density_per_day": haz * surv,
+                         "local_recurrence_free_probability": np.exp(-lcum), "local_cumulative_hazard": lcum,
+                         "local_hazard_per_day": lhaz, "recurrence_free_probability": np.exp(-(cum + lcum)),
+                         "any_cumulative_hazard": cum + lcum, "any_hazard_per_day": haz + lhaz})
+
+
 def simulate_analytic(inputs: BodyInputs) -> RelapseResult:
     """The relapse-time engine for one patient: a :class:`~seedsoil.body.result.RelapseResult`."""
     t0 = time.perf_counter()
     sol = solve(inputs)
+    lsol = solve_local(inputs)
     t1 = time.perf_counter()
     rec = sol.rec
     sched = inputs.schedule
     surgery = sched.surgery_day
     origin = surgery if math.isfinite(surgery) else 0.0
-    curve = relapse_curve(sol, origin)
+    curve = full_curve(sol, lsol, origin)
     # expected numbers, like the mean-field engine's, on the output grid
     stride = float(inputs.scenario.output.record_every)
     end_day = float(rec[-1, RK.A_T])
@@ -337,8 +425,11 @@ def simulate_analytic(inputs: BodyInputs) -> RelapseResult:
                                       "colonies_alive_at_surgery", "dormant_colonies_at_surgery",
                                       "occult_metastatic_cells_at_surgery", "detectable_at_surgery")}
     relapse_day = origin + median if math.isfinite(median) else math.nan
+    local_median = _median(curve, "local")
+    any_median = _median(curve, "any")
     outd = {"end_day": end_day, "death_day": math.nan, "relapse_day": relapse_day, "relapse_colony": -1,
-            "detectable_at_relapse": math.nan}
+            "detectable_at_relapse": math.nan,
+            "local_recurrence_day": origin + local_median if math.isfinite(local_median) else math.nan}
     final = {"cells_shed": sol.fine[-1, RK.F_SHED], "cells_arrived": sol.fine[-1, RK.F_ARRIVED],
              "colonies_started": rec[-1, RK.A_STARTED], "metastatic_cells": rec[-1, RK.A_MET_CELLS],
              "dormant_cells": sol.fine[-1, RK.F_DORMANT_CELLS]}
@@ -347,6 +438,13 @@ def simulate_analytic(inputs: BodyInputs) -> RelapseResult:
     summary["expected_detections_after_surgery"] = float(curve["cumulative_hazard"].iloc[-1]) \
         if sol.injected_cells == 0 else float(rec[-1, RK.A_DETECTED] - rec[sol.window, RK.A_DETECTED])
     summary["median_time_to_relapse_days"] = median
+    # residual disease at the surgical site: local and any recurrence (medians, like relapse_day)
+    summary["any_recurrence_day"] = origin + any_median if math.isfinite(any_median) else math.nan
+    summary["residual_cells_at_surgery"] = float(inputs.residual_cells) if math.isfinite(surgery) else math.nan
+    summary["local_recurrence_probability"] = 1.0 - float(curve["local_recurrence_free_probability"].iloc[-1])
+    summary["any_recurrence_probability"] = 1.0 - float(curve["recurrence_free_probability"].iloc[-1])
+    summary["median_time_to_local_recurrence_days"] = local_median
+    summary["median_time_to_any_recurrence_days"] = any_median
     summary["snapshot_day"] = snap_day
     summary["relapse_origin"] = "none"
     events = build_events(inputs, pd.DataFrame({"colony_id": pd.Series([], dtype=np.int64),
@@ -357,9 +455,9 @@ def simulate_analytic(inputs: BodyInputs) -> RelapseResult:
                          timings={"kernel_s": t1 - t0, "total_s": time.perf_counter() - t0})
 
 
-def _median(curve: pd.DataFrame) -> float:
-    """Days after surgery at which the relapse-free probability falls to 1/2 (NaN if it does not)."""
-    s = curve["relapse_free_probability"].to_numpy()
+def _median(curve: pd.DataFrame, endpoint: str = "distant") -> float:
+    """Days after surgery at which the endpoint's free probability falls to 1/2 (NaN if it does not)."""
+    s = curve[SURVIVAL_COLUMNS[endpoint]].to_numpy()
     d = curve["days_after_surgery"].to_numpy()
     below = np.nonzero(s <= 0.5)[0]
     if len(below) == 0:
@@ -396,27 +494,35 @@ def size_distribution(sol: Solution, inputs: BodyInputs) -> pd.DataFrame:
 
 
 # ----------------------------------------------------------------------------- lean paths: cohorts and fits
-def relapse_free(scenario: Any, t, *, grid: Lattice | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(P(relapse-free), hazard per day) at ``t`` days after surgery for one scenario (or its
+def relapse_free(scenario: Any, t, *, grid: Lattice | None = None,
+                 endpoint: str = "distant") -> tuple[np.ndarray, np.ndarray]:
+    """(P(event-free), hazard per day) at ``t`` days after surgery for one scenario (or its
     :class:`BodyInputs`), without building tables: the cohort and fitting path. Equal to
-    ``simulate(scenario, engine="analytic").survival(t)`` and ``.hazard(t)``."""
+    ``simulate(scenario, engine="analytic").survival(t, endpoint)`` and ``.hazard(t, endpoint)``.
+    ``endpoint``: "distant" (relapse), "local" (recurrence at the surgical site) or "any"; ``grid``
+    is the distant process's lattice (the local process always uses its own)."""
     from .model import build_inputs
 
+    check_endpoint(endpoint)
     inputs = scenario if isinstance(scenario, BodyInputs) else build_inputs(scenario)
-    sol = solve(inputs, grid)
     s = inputs.schedule.surgery_day
-    _t, d, cum, haz = curve_arrays(sol, s if math.isfinite(s) else 0.0)
+    origin = s if math.isfinite(s) else 0.0
+    if endpoint == "distant":
+        sol = solve(inputs, grid)
+        _t, d, cum, haz = curve_arrays(sol, origin)
+    else:
+        d, cum, haz = endpoint_arrays(solve(inputs, grid), solve_local(inputs), origin, endpoint)
     c, h = evaluate(d, cum, haz, t)
     return np.exp(-c), h
 
 
-def loglik(scenario: Any, t, event, *, grid: Lattice | None = None) -> float:
+def loglik(scenario: Any, t, event, *, grid: Lattice | None = None, endpoint: str = "distant") -> float:
     """Log-likelihood of relapse data (``t`` days after surgery; ``event`` true: relapse at t,
     false: relapse-free when last seen at t) under one scenario: Σ log f(t) over events +
     Σ log S(t) over censored times."""
     t = np.asarray(t, dtype=float)
     ev = np.asarray(event, dtype=bool)
-    s, h = relapse_free(scenario, t, grid=grid)
+    s, h = relapse_free(scenario, t, grid=grid, endpoint=endpoint)
     with np.errstate(divide="ignore"):
         return float(np.sum(log_likelihood(np.log(s), h, ev)))
 

@@ -336,37 +336,41 @@ class RelapseResult(PatientResult):
             return self.curve
         raise ValueError("this RelapseResult has no relapse curve")
 
-    def _eval(self, t):
-        from .curve import evaluate
+    def _eval(self, t, endpoint: str = "distant"):
+        from .curve import ENDPOINT_COLUMNS, check_endpoint, evaluate
 
         c = self._curve()
-        return evaluate(c["days_after_surgery"].to_numpy(), c["cumulative_hazard"].to_numpy(),
-                        c["hazard_per_day"].to_numpy(), t)
+        cum, haz = ENDPOINT_COLUMNS[check_endpoint(endpoint)]
+        if cum not in c:
+            raise ValueError(f"this relapse curve has no {endpoint!r} columns (written before local recurrence "
+                             "existed); rerun the scenario")
+        return evaluate(c["days_after_surgery"].to_numpy(), c[cum].to_numpy(), c[haz].to_numpy(), t)
 
-    def survival(self, t):
-        """P(relapse-free at t days after surgery)."""
+    def survival(self, t, endpoint: str = "distant"):
+        """P(event-free at t days after surgery). ``endpoint``: "distant" (no distant relapse, the
+        default), "local" (no local recurrence at the surgical site) or "any" (neither; the product)."""
         import numpy as np
 
-        return np.exp(-self._eval(t)[0])
+        return np.exp(-self._eval(t, endpoint)[0])
 
-    def cumulative_hazard(self, t):
-        """−log P(relapse-free at t): the expected number of detections after surgery by t
-        (without an injection)."""
-        return self._eval(t)[0]
+    def cumulative_hazard(self, t, endpoint: str = "distant"):
+        """−log P(event-free at t): for "distant", the expected number of detections after surgery by t
+        (without an injection); for "local", m·π_L(t)."""
+        return self._eval(t, endpoint)[0]
 
-    def hazard(self, t):
-        """Relapse hazard (1/day) at t days after surgery (constant on each macro step)."""
-        return self._eval(t)[1]
+    def hazard(self, t, endpoint: str = "distant"):
+        """Hazard (1/day) of ``endpoint`` at t days after surgery (constant on each macro step)."""
+        return self._eval(t, endpoint)[1]
 
-    def density(self, t):
-        """Relapse density (1/day) at t days after surgery: hazard × survival."""
+    def density(self, t, endpoint: str = "distant"):
+        """Density (1/day) of the time to ``endpoint`` at t days after surgery: hazard × survival."""
         import numpy as np
 
-        c, h = self._eval(t)
+        c, h = self._eval(t, endpoint)
         return h * np.exp(-c)
 
-    def loglik(self, t, event):
-        """Log-likelihood of relapse data: ``event`` true → log density(t), false (censored at t)
+    def loglik(self, t, event, endpoint: str = "distant"):
+        """Log-likelihood of event data: ``event`` true → log density(t), false (censored at t)
         → log survival(t). ``t`` and ``event`` may be arrays (summed)."""
         import numpy as np
 
@@ -375,7 +379,7 @@ class RelapseResult(PatientResult):
         from .curve import log_likelihood
 
         with np.errstate(divide="ignore"):
-            c, h = self._eval(t)
+            c, h = self._eval(t, endpoint)
             ll = log_likelihood(-c, h, ev)
         return float(np.sum(ll))
 

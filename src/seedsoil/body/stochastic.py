@@ -14,6 +14,9 @@ from .result import STATUS_TEXT, PatientResult
 from .summary import build_events, build_summary
 
 STATE_NAMES = {K.PROLIFERATING: "proliferating", K.DORMANT: "dormant", K.EXTINCT: "extinct"}
+#: colony origins by code: the first site (primary or injection), a metastasis (secondary seeding),
+#: the surgical site (residual disease, body/local.py)
+ORIGIN_NAMES = ("primary", "metastasis", "local")
 
 #: purpose key of the patient's main random stream
 STREAM_BODY = BODY_COURSE
@@ -26,14 +29,20 @@ def run_kernel(inputs: BodyInputs, seed: int, *keys: int):
     return K.run_patient(rng, inputs.t, inputs.shed_primary, inputs.injected, inputs.suppression,
                          inputs.immune_kill_factor, inputs.invasion_factor, inputs.growth_inhibition,
                          inputs.activation_factor, inputs.switch_rate, inputs.primary, inputs.par,
-                         inputs.colony_law.kernel_params(), stride, 256)
+                         inputs.colony_law.kernel_params(), stride, 256, float(inputs.residual_cells),
+                         _radiotherapy(inputs), float(inputs.local_detect_cells))
+
+
+def _radiotherapy(inputs: BodyInputs) -> np.ndarray:
+    rt = inputs.radiotherapy
+    return np.zeros(inputs.t.shape[0] - 1) if rt is None else rt
 
 
 def colony_frame(col: np.ndarray) -> pd.DataFrame:
     n = col.shape[0]
     return pd.DataFrame({
         "colony_id": np.arange(n, dtype=np.int64),
-        "origin": pd.Categorical.from_codes(col[:, K.C_ORIGIN].astype(np.int8), categories=["primary", "metastasis"]),
+        "origin": pd.Categorical.from_codes(col[:, K.C_ORIGIN].astype(np.int8), categories=list(ORIGIN_NAMES)),
         "parent_id": np.where(np.isnan(col[:, K.C_PARENT]), -1, col[:, K.C_PARENT]).astype(np.int64),
         "from_dormant_pool": col[:, K.C_FROM_POOL] > 0,
         "seeded_day": col[:, K.C_SEEDED],
@@ -111,9 +120,10 @@ def simulate_stochastic(inputs: BodyInputs, seed: int, *keys: int) -> PatientRes
     colonies = colony_frame(col)
     ts = timeseries_frame(rec, inputs)
     status = STATUS_TEXT[int(out[K.O_STATUS])]
-    detected = int(np.isfinite(colonies["detected_day"]).sum())
+    detected = _metastases_detected(col)
     summary = build_summary(inputs, ts.iloc[-1], detected, snap_dict(snap), out_dict(out), status)
     summary["relapse_origin"] = relapse_origin(col, out, inputs.schedule.surgery_day)
+    summary["residual_cells_at_surgery"] = _residual_cells(col, inputs)
     events = build_events(inputs, colonies, summary)
     if not inputs.scenario.output.colonies:
         colonies = colonies.iloc[0:0]
@@ -145,6 +155,8 @@ def out_dict(out: np.ndarray) -> dict[str, float]:
         "relapse_colony": int(out[K.O_RELAPSE_COL]),
         "detectable_at_relapse": float(out[K.O_DETECTABLE_AT_RELAPSE]) if math.isfinite(out[K.O_RELAPSE_T])
         else math.nan,
+        "local_recurrence_day": float(out[K.O_LOCAL_T]),
+        "local_recurrence_colony": int(out[K.O_LOCAL_COL]),
     }
 
 
@@ -159,8 +171,21 @@ def summarize_stochastic(inputs: BodyInputs, seed: int, *keys: int) -> dict:
     final = {"cells_shed": last[K.R_SHED], "cells_arrived": last[K.R_ARRIVED],
              "colonies_started": last[K.R_STARTED], "metastatic_cells": last[K.R_MET_CELLS],
              "dormant_cells": last[K.R_DORMANT_CELLS]}
-    detected = int(np.isfinite(col[:, K.C_DETECTED]).sum())
+    detected = _metastases_detected(col)
     summary = build_summary(inputs, final, detected, snap_dict(snap), out_dict(out),
                             STATUS_TEXT[int(out[K.O_STATUS])])
     summary["relapse_origin"] = relapse_origin(col, out, inputs.schedule.surgery_day)
+    summary["residual_cells_at_surgery"] = _residual_cells(col, inputs)
     return summary
+
+
+def _metastases_detected(col: np.ndarray) -> int:
+    """Detected colonies, synchronous included, local recurrences (origin "local") not."""
+    return int((np.isfinite(col[:, K.C_DETECTED]) & (col[:, K.C_ORIGIN] != K.ORIGIN_LOCAL)).sum())
+
+
+def _residual_cells(col: np.ndarray, inputs: BodyInputs) -> float:
+    """Residual cells left at the surgical site (local colonies started at surgery); NaN without surgery."""
+    if not math.isfinite(inputs.schedule.surgery_day):
+        return math.nan
+    return float((col[:, K.C_ORIGIN] == K.ORIGIN_LOCAL).sum())

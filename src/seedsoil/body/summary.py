@@ -19,6 +19,9 @@ def build_summary(inputs: BodyInputs, final: Mapping[str, float], metastases_det
     sched = inputs.schedule
     surgery = sched.surgery_day if math.isfinite(sched.surgery_day) else math.nan
     relapse_day = out["relapse_day"]
+    # residual disease at the surgical site (body/local.py): local recurrence, and any recurrence
+    local_day = out.get("local_recurrence_day", math.nan)
+    any_day = min((d for d in (relapse_day, local_day) if math.isfinite(d)), default=math.nan)
     return {
         "status": status,
         "diagnosis_day": sched.diagnosis_day,
@@ -31,6 +34,10 @@ def build_summary(inputs: BodyInputs, final: Mapping[str, float], metastases_det
         "relapse_colony": out["relapse_colony"],
         "metastases_at_relapse": out.get("detectable_at_relapse", math.nan),
         "death_day": out["death_day"],
+        "local_recurrence": bool(math.isfinite(local_day)),
+        "local_recurrence_day": local_day,
+        "local_recurrence_colony": int(out.get("local_recurrence_colony", -1)),
+        "any_recurrence_day": any_day,
         "metastases_detected": metastases_detected,
         "cells_shed_total": float(final["cells_shed"]),
         "cells_arrived_total": float(final["cells_arrived"]),
@@ -54,12 +61,17 @@ def build_events(inputs: BodyInputs, colonies: pd.DataFrame, summary: dict[str, 
             rows.append((stop, "therapy_end", -1, kind))
     if len(colonies):
         det = colonies[np.isfinite(colonies["detected_day"])]
+        if "origin" in det:  # local colonies are local recurrences, not metastases
+            det = det[(det["origin"] != "local").to_numpy()]
         for cid, day in zip(det["colony_id"], det["detected_day"]):
             when = "synchronous" if day <= sched.surgery_day else "after surgery"
             rows.append((float(day), "metastasis_detected", int(cid), when))
     if summary["relapse"]:
         rows.append((summary["relapse_day"], "relapse", int(summary["relapse_colony"]),
                      "first detectable metastasis after surgery"))
+    if summary.get("local_recurrence"):
+        rows.append((summary["local_recurrence_day"], "local_recurrence", int(summary.get("local_recurrence_colony", -1)),
+                     "first colony at the surgical site above the local detection diameter"))
     if math.isfinite(summary["death_day"]):
         rows.append((summary["death_day"], "death", -1, "total burden reached the lethal burden"))
     rows.append((summary["end_day"], "end", -1, summary["status"]))

@@ -30,10 +30,11 @@ from .trial import Trial, _cached_trial, _make, chunk_patients, load_trial, part
 RELAPSE_FILE = "relapse.json"
 
 
-def relapse_chunk(spec_json: str, drugs: Any, chunk: int, days: tuple[float, ...]) -> pd.DataFrame:
-    """One chunk of patients: a row per (patient, arm) with the relapse-free probability and the
-    hazard at ``days`` (columns ``s_<i>``, ``h_<i>``), the surgery day, and the sampled
-    parameters. A pure function of its arguments."""
+def relapse_chunk(spec_json: str, drugs: Any, chunk: int, days: tuple[float, ...],
+                  endpoint: str = "distant") -> pd.DataFrame:
+    """One chunk of patients: a row per (patient, arm) with the event-free probability and the
+    hazard of ``endpoint`` ("distant", "local" or "any" recurrence) at ``days`` (columns ``s_<i>``,
+    ``h_<i>``), the surgery day, and the sampled parameters. A pure function of its arguments."""
     from ..body.relapse import relapse_free
 
     trial = _cached_trial(spec_json, drugs)
@@ -46,7 +47,7 @@ def relapse_chunk(spec_json: str, drugs: Any, chunk: int, days: tuple[float, ...
             s = np.full(len(t), np.nan)
             h = np.full(len(t), np.nan)
         else:
-            s, h = relapse_free(inputs, t)
+            s, h = relapse_free(inputs, t, endpoint=endpoint)
             row.update({"status": "ok", "note": "", "surgery_day": inputs.schedule.surgery_day})
         row.update({f"s_{j}": float(v) for j, v in enumerate(s)})
         row.update({f"h_{j}": float(v) for j, v in enumerate(h)})
@@ -69,9 +70,12 @@ class RelapseCurves:
     survival: np.ndarray
     hazard: np.ndarray
     timings: dict[str, float] = field(default_factory=dict)
+    #: what ``survival`` and ``hazard`` are of: "distant" relapse, "local" or "any" recurrence
+    endpoint: str = "distant"
 
     def __repr__(self) -> str:
-        return (f"RelapseCurves({self.trial.name!r}, {len(self.rows):,} patient-arms, {len(self.days)} times, "
+        what = "" if self.endpoint == "distant" else f", endpoint={self.endpoint!r}"
+        return (f"RelapseCurves({self.trial.name!r}{what}, {len(self.rows):,} patient-arms, {len(self.days)} times, "
                 f"{self.timings.get('simulate_s', float('nan')):.1f} s)")
 
     def _mask(self, arm: str | None) -> np.ndarray:
@@ -126,15 +130,19 @@ class RelapseCurves:
 def relapse_distributions(trial: Trial | str | Path, days, *, patients: int | None = None, executor: str = "local",
                           workers: int | None = None, scheduler: str | None = None, out: str | Path | None = None,
                           resume: bool = False, force: bool = False, chunk_size: int | None = None,
-                          seed: int | None = None, drugs: Any = None) -> RelapseCurves:
+                          seed: int | None = None, drugs: Any = None, endpoint: str = "distant") -> RelapseCurves:
     """Every patient's relapse-free probability and hazard at ``days`` (days after surgery) with the
     relapse-time engine: one call for a whole trial, on ``executor`` ("local": worker processes,
     ``workers=1`` this process; "dask": ``scheduler`` or a LocalCluster).
 
     Patients, arms and parameters are those of :func:`seedsoil.cohort.run_trial` for the same
     trial (same seed, same draws). ``out``: write each finished chunk there (atomically) and
-    resume with ``resume=True``.
+    resume with ``resume=True``. ``endpoint``: "distant" relapse (the default), "local" recurrence at
+    the surgical site, or "any" recurrence (docs/model.md §11d).
     """
+    from ..body.curve import check_endpoint
+
+    check_endpoint(endpoint)
     tr = trial if isinstance(trial, Trial) else load_trial(trial, drugs=drugs)
     if patients is not None or chunk_size is not None or seed is not None:
         tr = tr.with_options(patients=patients, chunk_size=chunk_size, seed=seed)
@@ -143,13 +151,16 @@ def relapse_distributions(trial: Trial | str | Path, days, *, patients: int | No
         raise ValueError("days: a non-empty increasing sequence of days after surgery (>= 0)")
     days_key = tuple(float(x) for x in t)
     spec_json = tr.spec_json()
-    tasks = [(spec_json, tr.drugs, c, days_key) for c in range(tr.n_chunks)]
+    tasks = [(spec_json, tr.drugs, c, days_key, endpoint) for c in range(tr.n_chunks)]
     t0 = time.perf_counter()
     parts: dict[int, pd.DataFrame] = {}
     out_dir = Path(out) if out is not None else None
     todo = list(range(tr.n_chunks))
     if out_dir is not None:
-        key = content_hash({"trial": tr.content_hash(), "days": days_key, "engine": "analytic"})
+        what_key: dict[str, Any] = {"trial": tr.content_hash(), "days": days_key, "engine": "analytic"}
+        if endpoint != "distant":  # (distant keeps the key it always had)
+            what_key["endpoint"] = endpoint
+        key = content_hash(what_key)
         todo = prepare_run_dir(out_dir, meta_file=RELAPSE_FILE, key=key, n_chunks=tr.n_chunks, resume=resume,
                                force=force, what="relapse-curve run",
                                record=lambda: run_record(scale="cohort", seed=tr.seed, content_hash=key,
@@ -160,7 +171,8 @@ def relapse_distributions(trial: Trial | str | Path, days, *, patients: int | No
     if todo:
         ex = _make(executor, workers, scheduler, len(todo))
         try:
-            for (_, _, chunk, _), df in ex.run(relapse_chunk, [tasks[c] for c in todo]):
+            for task, df in ex.run(relapse_chunk, [tasks[c] for c in todo]):
+                chunk = task[2]
                 parts[chunk] = df
                 if out_dir is not None:
                     write_parquet_atomic(df, part_path(out_dir, chunk))
@@ -177,4 +189,5 @@ def relapse_distributions(trial: Trial | str | Path, days, *, patients: int | No
         meta.update({"complete": True})
         write_text_atomic(out_dir / RELAPSE_FILE, json.dumps(meta, indent=2, default=str))
     return RelapseCurves(trial=tr, days=t, rows=rows, survival=s, hazard=h,
-                         timings={"simulate_s": elapsed, "ms_per_patient_arm": 1e3 * elapsed / max(len(df), 1)})
+                         timings={"simulate_s": elapsed, "ms_per_patient_arm": 1e3 * elapsed / max(len(df), 1)},
+                         endpoint=endpoint)

@@ -22,6 +22,10 @@ these against lifelines. Endpoints are named, not given as column pairs:
     overall survival, event = death.
 ``"relapse"``
     cause-specific relapse: event = relapse (status 1); death before relapse censors.
+``"rfs"``
+    recurrence-free survival: event = any recurrence (local at the surgical site, or distant) or death.
+``"local"``
+    cause-specific local recurrence: event = local recurrence; death before it censors.
     For the probability of relapse in the presence of death use
     :func:`cumulative_incidence`, not ``1 - km(..., "relapse")``.
 
@@ -55,7 +59,7 @@ __all__ = [
     "csv_frame",
 ]
 
-Endpoint = Literal["dmfs", "os", "relapse"]
+Endpoint = Literal["dmfs", "os", "relapse", "rfs", "local"]
 
 #: endpoint name -> (time column, event column, description)
 ENDPOINTS: dict[str, tuple[str, str, str]] = {
@@ -63,6 +67,9 @@ ENDPOINTS: dict[str, tuple[str, str, str]] = {
     "os": ("os_days", "os_event", "overall survival (event = death)"),
     "relapse": ("relapse_days", "relapse_status",
                 "cause-specific relapse (event = relapse_status 1; death before relapse censors)"),
+    "rfs": ("rfs_days", "rfs_event", "recurrence-free survival (event = any recurrence, local or distant, or death)"),
+    "local": ("local_days", "local_event",
+              "cause-specific local recurrence at the surgical site (event = local recurrence; death censors)"),
 }
 
 from ..units import DAYS_PER_YEAR  # noqa: E402  (one constant for every table and figure)

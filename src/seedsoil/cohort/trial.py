@@ -319,6 +319,11 @@ def endpoints(s: Mapping[str, Any]) -> dict[str, Any]:
     else:
         rel_status, rel_days = 0, end
     m1 = bool(s.get("detectable_at_surgery", 0.0) and s["detectable_at_surgery"] > 0)
+    # residual disease at the surgical site: local recurrence (cause-specific: death censors) and
+    # recurrence-free survival (event = any recurrence, local or distant, or death)
+    local = s.get("local_recurrence_day", math.nan) - origin if s.get("local_recurrence") else math.inf
+    local_event = math.isfinite(local) and local <= death
+    rfs = min(relapse, local, death)
     return {
         "eligible": not m1,
         "dmfs_days": dmfs if math.isfinite(dmfs) else end,
@@ -328,6 +333,10 @@ def endpoints(s: Mapping[str, Any]) -> dict[str, Any]:
         "relapse_days": rel_days,
         "relapse_status": rel_status,
         "n_mets_at_relapse": s.get("metastases_at_relapse", math.nan),
+        "rfs_days": rfs if math.isfinite(rfs) else end,
+        "rfs_event": bool(math.isfinite(rfs)),
+        "local_days": local if local_event else (death if math.isfinite(death) else end),
+        "local_event": bool(local_event),
     }
 
 
@@ -633,7 +642,7 @@ class TrialResult:
 
     # ------------------------------------------------------------------ figure
     def plot(self, ax: "Axes | None" = None, endpoint: str = "dmfs") -> "Axes":
-        """Kaplan–Meier curves of ``endpoint`` ("dmfs", "os" or "relapse") per arm, eligible
+        """Kaplan–Meier curves of ``endpoint`` ("dmfs", "os", "relapse", "rfs" or "local") per arm, eligible
         patients, years since surgery (:func:`seedsoil.cohort.stats.km`): steps, a pale
         pointwise 95 % band and ticks at censored patients. Draws on ``ax`` (default: a new
         matplotlib Figure, not registered with pyplot; in a notebook show it with
@@ -663,7 +672,8 @@ class TrialResult:
             m = marks[(marks["arm"] == arm).to_numpy()]
             ax.plot(m["days"].to_numpy(dtype=float) / DAYS_PER_YEAR, m["survival"].to_numpy(dtype=float),
                     linestyle="none", marker="|", markersize=6, color=colour)
-        name = {"dmfs": "DMFS", "os": "overall survival", "relapse": "relapse-free (cause-specific)"}[endpoint]
+        name = {"dmfs": "DMFS", "os": "overall survival", "relapse": "relapse-free (cause-specific)",
+                "rfs": "recurrence-free survival", "local": "local-recurrence-free (cause-specific)"}[endpoint]
         ax.set_ylim(0.0, 1.02)
         ax.set_xlim(left=0.0)
         ax.set_xlabel("time since surgery (years)")
@@ -677,7 +687,7 @@ class TrialResult:
 #: the per-patient columns the statistics read, besides the ``cov_*`` covariates (and, for
 #: the report's subgroups and population, the ``param_*`` sampled parameters)
 ANALYSIS_COLUMNS = ("patient", "arm", "dmfs_days", "dmfs_event", "os_days", "os_event", "relapse_days",
-                    "relapse_status", "n_mets_at_relapse")
+                    "relapse_status", "n_mets_at_relapse", "rfs_days", "rfs_event", "local_days", "local_event")
 
 
 def eligible_rows(patients: pd.DataFrame, prefixes: tuple[str, ...] = ("cov_",)) -> pd.DataFrame:

@@ -44,10 +44,14 @@ ALT_UNITS: dict[str, list[tuple[str, float]]] = {
     "cells": [("cells", 1.0)],
     "mg": [("g", 1e3)],
     "": [],
+    "1/(day*mm^2)": [],
+    "1/Gy": [],
+    "Gy": [],
+    "1/year": [],
 }
 DIMENSION = {"day": "time", "1/day": "rate", "mm": "length", "1/mm^3": "per_volume", "nM": "conc",
              "nM/day": "conc_rate", "cells": "none", "": "none", "mg": "mass", "1/year": "rate",
-             "1/(day*mm^2)": "rate_per_area"}
+             "1/(day*mm^2)": "rate_per_area", "1/Gy": "per_dose", "Gy": "dose"}
 #: quantities of a known dimension, to put where another dimension is needed
 WRONG_UNIT_VALUES = [("3 mm", "length"), ("3 h", "time"), ("3 nM", "conc"), ("3 mg", "mass"), ("3 / h", "rate"),
                      ("3 m^3", "volume"), ("3 nM/h", "conc_rate"), ("3 / mm^3", "per_volume"),

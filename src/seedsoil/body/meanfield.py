@@ -42,6 +42,11 @@ def run(inputs: BodyInputs, n_cells: int | None = None):
         raise ScenarioError("angiogenesis.enabled = true: the mean-field engine has one colony size per lesion and "
                             "no vascular support K, so it cannot follow the angiogenic switch; use engine = "
                             "\"stochastic\" or \"analytic\"", field="angiogenesis.enabled", value=True)
+    if inputs.residual_cells > 0.0:
+        raise ScenarioError(f"local.residual_fraction = {sc.parameters['local.residual_fraction']:g}: the mean-field "
+                            "engine does not follow residual disease at the surgical site (local recurrence); use "
+                            "engine = \"stochastic\" or \"analytic\"", field="local.residual_fraction",
+                            value=sc.parameters["local.residual_fraction"])
     n_cells = int(n_cells or sc.simulation.grid_cells)
     stride = max(int(round(sc.output.record_every / inputs.dt)), 1)
     return MK.run_meanfield(inputs.t, inputs.shed_primary, inputs.injected, inputs.suppression,
@@ -102,6 +107,7 @@ def simulate_meanfield(inputs: BodyInputs, n_cells: int | None = None) -> Patien
     summary["expected_detections_after_surgery"] = lam
     summary["relapse_probability"] = 1.0 - math.exp(-lam)
     summary["grid_outflow_top"] = float(out[MK.MO_OUTFLOW_RIGHT])
+    summary["residual_cells_at_surgery"] = 0.0 if math.isfinite(inputs.schedule.surgery_day) else math.nan
     events = build_events(inputs, empty, summary)
     return PatientResult(scenario=inputs.scenario, seed=None, engine="meanfield", timeseries=ts, colonies=dist,
                          events=events, summary=summary,

@@ -29,7 +29,9 @@ NAUMOV_SOURCE = ("Naumov GN, Townson JL, MacDonald IC, et al. Ineffectiveness of
                  "dormant mammary carcinoma cells or late-developing metastases. Breast Cancer Res Treat "
                  "2003;82(3):199-206. doi:10.1023/B:BREA.0000004377.12288.3c")
 NORTON_SOURCE = ("Norton L, Simon R. Tumor size, sensitivity to therapy, and design of treatment schedules. "
-                 "Cancer Treat Rep 1977;61(7):1307-1317 (the Norton-Simon hypothesis)")
+                 "Cancer Treat Rep 1977;61(7):1307-1317 (the Norton-Simon hypothesis: regression under therapy "
+                 "proportional to the unperturbed Gompertzian growth rate; as applied in Traina et al. 2010, "
+                 "Breast Dis 31(1):7-18, doi:10.3233/BD-2009-0290)")
 
 #: Krall set-up: days after injection of the wound; outgrowth read at this day after the wound
 KRALL = {"cells": 200, "wound_day": 7.0, "read_day": 60.0, "mice": 300}

@@ -191,8 +191,10 @@ def _relapse_times(name: str, seed: int, lo: int, hi: int, endpoint: str = "dist
     from ..body.model import build_inputs
     from ..body.stochastic import summarize_stochastic
 
-    # the relapse time does not depend on what follows it (same stream): stop there
-    inputs = build_inputs(scenario(name).with_settings(simulation={"stop_at": "relapse"}))
+    # a distant relapse (and the first recurrence) does not depend on what follows it (same stream):
+    # stop there; a local recurrence may come after it
+    sc = scenario(name)
+    inputs = build_inputs(sc if endpoint == "local" else sc.with_settings(simulation={"stop_at": "relapse"}))
     out = np.full(hi - lo, np.inf)
     for j, i in enumerate(range(lo, hi)):
         s = summarize_stochastic(inputs, seed, i)

@@ -97,7 +97,9 @@ def _birth_death_rates(par, law, x, effectors, fkill, cyto):
     therapy (extra death cyto·g, Norton–Simon; body/adjuvant.py)."""
     growth = law_rate(law, x)
     birth = max(par[P_DIVISION], growth)
-    death = birth - growth + kill_rate(par, x, effectors) * fkill + cyto * max(growth, 0.0)
+    death = birth - growth + kill_rate(par, x, effectors) * fkill
+    if cyto > 0.0:
+        death += cyto * max(growth, 0.0)
     if death < 0.0:
         death = 0.0
     return birth, death
@@ -177,6 +179,19 @@ def _seeding_weights(col, live, nlive, gamma):
 
 
 @jit
+def _vascular_growth(col, i, par, x, e, fkill, cyto, dti):
+    """A vascular colony ``i`` of ``x`` cells over ``dti`` days: the Hahnfeldt law for (x, K) (its K in
+    the table), then immune kill and adjuvant growth inhibition. Returns the new size."""
+    kv = col[i, C_SUPPORT]
+    loss = kill_rate(par, x, e) * fkill
+    if cyto > 0.0:
+        loss += cyto * max(par[P_V_L1] * math.log(kv / x), 0.0)
+    x, kv = vascular_step(x, kv, dti, par[P_V_L1], par[P_V_B], par[P_V_D], par[P_V_L2])
+    col[i, C_SUPPORT] = kv
+    return x * math.exp(-loss * dti)
+
+
+@jit
 def run_patient(rng, t, shed_primary, injected, suppression, fkill_arr, finv_arr, cyto_arr, fact_arr,
                 switch_arr, primary, par, law, record_stride, col_capacity, local_mean, rt_log, local_detect):
     """Simulate one patient. Returns (col, rec, snap, out): the colony table, the records,
@@ -192,6 +207,8 @@ def run_patient(rng, t, shed_primary, injected, suppression, fkill_arr, finv_arr
     body/vascular.py), deterministically; IL-1β does not send a vascular colony back to dormancy.
     ``law`` is the colony growth law's ``kernel_params()``: the kernel is compiled
     once per law.
+    ``switch_arr`` is None without the angiogenic switch and ``rt_log`` None without residual
+    disease (numba then compiles the kernel without their code).
     ``local_mean``: mean residual cells at the surgical site (a Poisson number of local colonies of
     one cell start at surgery; nothing is drawn when it is 0); ``rt_log``: per step, ln S of the
     radiotherapy fractions given in it, applied to the local colonies (all states) at its start;
@@ -252,6 +269,8 @@ def run_patient(rng, t, shed_primary, injected, suppression, fkill_arr, finv_arr
     rec[0, R_CTC_DIED] = 0.0
     rec[0, R_INJECTED] = 0.0
     irec = 1
+    # switch_arr is None without the angiogenic switch, rt_log None without residual disease: numba
+    # compiles a variant without their code (the colony loop is the hot path)
     for k in range(K):
         tk = t[k]
         h = suppression[k]
@@ -333,13 +352,16 @@ def run_patient(rng, t, shed_primary, injected, suppression, fkill_arr, finv_arr
                     nlive += 1
                     ncol += 1
         # ---- 4b. residual disease: local colonies of one cell start at surgery (body/local.py)
-        if local_mean > 0.0 and tk <= surgery < t[k + 1]:
+        if rt_log is not None and local_mean > 0.0 and tk <= surgery < t[k + 1]:
             for _ in range(rng.poisson(local_mean)):
                 col = _new_colony(col, ncol, surgery, surgery, ORIGIN_LOCAL, -1.0, 0.0)
                 live = _push(live, nlive, ncol)
                 nlive += 1
                 ncol += 1
-        rt_surv = math.exp(rt_log[k]) if rt_log[k] < 0.0 else 1.0
+        rt_surv = 1.0
+        if rt_log is not None:
+            if rt_log[k] < 0.0:
+                rt_surv = math.exp(rt_log[k])
         # ---- 5. colonies
         t_next = t[k + 1]
         p_wake = 1.0 - math.exp(-act_rate * dt)
@@ -356,7 +378,13 @@ def run_patient(rng, t, shed_primary, injected, suppression, fkill_arr, finv_arr
             i = live[j]
             x = col[i, C_SIZE]
             state = col[i, C_STATE]
-            if rt_surv < 1.0 and col[i, C_ORIGIN] == ORIGIN_LOCAL:
+            vascular = False
+            if switch_arr is not None:
+                vascular = not np.isnan(col[i, C_VASCULAR])
+            local = False
+            if rt_log is not None:
+                local = col[i, C_ORIGIN] == ORIGIN_LOCAL
+            if local and rt_surv < 1.0:
                 # radiotherapy fraction(s): each cell survives w.p. S (LQ), whatever its state
                 # (binomial below the stochastic threshold, deterministic above it)
                 x = float(rng.binomial(np.int64(x), rt_surv)) if x * rt_surv < par[P_DET] else x * rt_surv
@@ -366,22 +394,16 @@ def run_patient(rng, t, shed_primary, injected, suppression, fkill_arr, finv_arr
                     col[i, C_NSWITCH] += 1.0
                 elif x >= 1.0:
                     x -= rng.binomial(np.int64(x), p_dorm_die)
-            elif p_revert > 0.0 and np.isnan(col[i, C_VASCULAR]) and rng.random() < (
+            elif p_revert > 0.0 and not vascular and rng.random() < (
                     p_revert if col[i, C_ACTIVATED] <= tk else
                                                     1.0 - math.exp(-par[P_REVERT] * h * (t_next - col[i, C_ACTIVATED]))):
                 # IL-1beta pushes the colony back to a dormant ZEB1-high state
                 col[i, C_STATE] = DORMANT
                 col[i, C_NSWITCH] += 1.0
-            elif not np.isnan(col[i, C_VASCULAR]):
+            elif vascular:
                 # a vascular colony: the Hahnfeldt law, then immune kill and adjuvant therapy
                 dti = dt if col[i, C_ACTIVATED] <= tk else t_next - col[i, C_ACTIVATED]
-                kv = col[i, C_SUPPORT]
-                loss = kill_rate(par, x, e) * fkill
-                if cyto > 0.0:
-                    loss += cyto * max(par[P_V_L1] * math.log(kv / x), 0.0)
-                x, kv = vascular_step(x, kv, dti, par[P_V_L1], par[P_V_B], par[P_V_D], par[P_V_L2])
-                x *= math.exp(-loss * dti)
-                col[i, C_SUPPORT] = kv
+                x = _vascular_growth(col, i, par, x, e, fkill, cyto, dti)
             elif x < par[P_DET]:
                 # a colony born in this step grows only for the rest of it
                 dti = dt if col[i, C_ACTIVATED] <= tk else t_next - col[i, C_ACTIVATED]
@@ -424,13 +446,14 @@ def run_patient(rng, t, shed_primary, injected, suppression, fkill_arr, finv_arr
                 live[j] = live[nlive - 1]
                 nlive -= 1
                 continue
-            if (par[P_ANGIO] > 0.0 and x >= par[P_SWITCH_SIZE] and col[i, C_STATE] == PROLIFERATING
-                    and np.isnan(col[i, C_VASCULAR]) and rng.random() < -math.expm1(-switch_arr[k] * dt)):
-                col[i, C_VASCULAR] = t_next  # the angiogenic switch
-                col[i, C_SUPPORT] = par[P_V_K0]
+            if switch_arr is not None:
+                if (not vascular and x >= par[P_SWITCH_SIZE] and col[i, C_STATE] == PROLIFERATING
+                        and rng.random() < -math.expm1(-switch_arr[k] * dt)):
+                    col[i, C_VASCULAR] = t_next  # the angiogenic switch
+                    col[i, C_SUPPORT] = par[P_V_K0]
             if x > col[i, C_MAX]:
                 col[i, C_MAX] = x
-            if col[i, C_ORIGIN] == ORIGIN_LOCAL:
+            if local:
                 if x >= local_detect and np.isnan(col[i, C_DETECTED]):
                     col[i, C_DETECTED] = t_next
                     if np.isnan(out[O_LOCAL_T]):
@@ -454,7 +477,7 @@ def run_patient(rng, t, shed_primary, injected, suppression, fkill_arr, finv_arr
             j += 1
         n_detectable = 0
         for jj in range(nlive):
-            if col[live[jj], C_SIZE] >= par[P_DETECT] and col[live[jj], C_ORIGIN] != ORIGIN_LOCAL:
+            if col[live[jj], C_SIZE] >= par[P_DETECT] and (rt_log is None or col[live[jj], C_ORIGIN] != ORIGIN_LOCAL):
                 n_detectable += 1
         if out[O_RELAPSE_T] == t_next:
             out[O_DETECTABLE_AT_RELAPSE] = n_detectable

@@ -28,12 +28,16 @@ def run_kernel(inputs: BodyInputs, seed: int, *keys: int):
     rng = stream(seed, *keys, STREAM_BODY)
     return K.run_patient(rng, inputs.t, inputs.shed_primary, inputs.injected, inputs.suppression,
                          inputs.immune_kill_factor, inputs.invasion_factor, inputs.growth_inhibition,
-                         inputs.activation_factor, inputs.switch_rate, inputs.primary, inputs.par,
-                         inputs.colony_law.kernel_params(), stride, 256, float(inputs.residual_cells),
-                         _radiotherapy(inputs), float(inputs.local_detect_cells))
+                         inputs.activation_factor, inputs.switch_rate if inputs.par[K.P_ANGIO] > 0.0 else None,
+                         inputs.primary, inputs.par, inputs.colony_law.kernel_params(), stride, 256,
+                         float(inputs.residual_cells), _radiotherapy(inputs), float(inputs.local_detect_cells))
 
 
-def _radiotherapy(inputs: BodyInputs) -> np.ndarray:
+def _radiotherapy(inputs: BodyInputs) -> np.ndarray | None:
+    """ln S per step of radiotherapy to the surgical site; None without residual disease (the kernel
+    then has no local colonies to treat, and numba compiles it without their code)."""
+    if not inputs.residual_cells > 0.0:
+        return None
     rt = inputs.radiotherapy
     return np.zeros(inputs.t.shape[0] - 1) if rt is None else rt
 
@@ -188,4 +192,6 @@ def _residual_cells(col: np.ndarray, inputs: BodyInputs) -> float:
     """Residual cells left at the surgical site (local colonies started at surgery); NaN without surgery."""
     if not math.isfinite(inputs.schedule.surgery_day):
         return math.nan
+    if not inputs.residual_cells > 0.0:
+        return 0.0
     return float((col[:, K.C_ORIGIN] == K.ORIGIN_LOCAL).sum())

@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_cell.py
 	$(BIN)/python benchmarks/bench_trial.py
 	$(BIN)/python benchmarks/bench_relapse.py
+	$(BIN)/python benchmarks/bench_mechanisms.py
 	$(BIN)/python benchmarks/bench_tissue.py
 
 clean:

@@ -304,3 +304,44 @@ def test_trial_command_with_the_analytic_engine(cli, write_toml, tmp_path):
     np.testing.assert_allclose(table["relapse_free_probability"], want["relapse_free_probability"], rtol=1e-12)
     bad = cli("trial", str(path), "--engine", "meanfield")
     assert bad.returncode == 2 and "--engine = 'meanfield'" in bad.stderr
+
+
+# ----------------------------------------------------------------------------- death (body/death.py)
+def test_panjer_is_the_compound_poisson_law():
+    from scipy import stats
+
+    from seedsoil.body.death import panjer_cdf
+
+    # unit severities: S is Poisson
+    sev = np.zeros(40)
+    sev[1] = 1.0
+    np.testing.assert_allclose(panjer_cdf(3.7, sev, 30), stats.poisson.cdf(np.arange(31), 3.7), rtol=1e-12)
+    # severities 2 and 5: against the sum over the number of terms of the n-fold convolutions
+    sev = np.zeros(40)
+    sev[2], sev[5] = 0.3, 0.7
+    lam, top = 1.9, 30
+    pmf = np.zeros(top + 1)
+    conv = np.zeros(top + 1)
+    conv[0] = 1.0
+    for n in range(0, 40):
+        pmf += stats.poisson.pmf(n, lam) * conv
+        conv = np.convolve(conv, sev[: top + 1])[: top + 1]
+    np.testing.assert_allclose(panjer_cdf(lam, sev, top), np.cumsum(pmf), rtol=1e-10, atol=1e-15)
+
+
+def test_death_agrees_with_stochastic_patients_without_immune_coupling():
+    """Without immune killing the lesions do not interact and the engine's death curve (a compound
+    Poisson burden) is exact up to its grid: 1,000 stochastic patients within 3.5 SE."""
+    from seedsoil.body.stochastic import summarize_stochastic
+    from seedsoil.validate.cases_relapse import death_scenario
+
+    sc = death_scenario()
+    t = np.arange(1, 11) * YEAR
+    s_eng = simulate(sc, engine="analytic").survival(t, endpoint="death")
+    inp = build_inputs(sc)
+    n = 1000
+    dd = np.array([summarize_stochastic(inp, 7, i)["death_day"] for i in range(n)]) - inp.schedule.surgery_day
+    s_mc = np.array([np.mean(~(dd <= x)) for x in t])
+    se = np.sqrt(np.maximum(s_eng * (1 - s_eng), 1 / n) / n)
+    assert s_mc[-1] < 0.9  # deaths happen
+    assert np.max(np.abs(s_eng - s_mc) / se) < 3.5

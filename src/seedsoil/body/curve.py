@@ -10,15 +10,17 @@ import numpy as np
 
 #: endpoint of the relapse-time engine -> (cumulative hazard column, hazard column) of its curve table:
 #: distant relapse (the first detected metastasis after surgery), local recurrence (the first colony of
-#: residual disease at the surgical site reaching the local detection size), any recurrence (either)
+#: residual disease at the surgical site reaching the local detection size), any recurrence (either),
+#: death (the total burden reaching the lethal burden; body/death.py)
 ENDPOINT_COLUMNS = {
     "distant": ("cumulative_hazard", "hazard_per_day"),
     "local": ("local_cumulative_hazard", "local_hazard_per_day"),
     "any": ("any_cumulative_hazard", "any_hazard_per_day"),
+    "death": ("death_cumulative_hazard", "death_hazard_per_day"),
 }
-#: the curve's survival column of each endpoint
+#: the curve's survival column of each endpoint (death: alive, given alive at surgery)
 SURVIVAL_COLUMNS = {"distant": "relapse_free_probability", "local": "local_recurrence_free_probability",
-                    "any": "recurrence_free_probability"}
+                    "any": "recurrence_free_probability", "death": "alive_probability"}
 
 
 def check_endpoint(endpoint: str) -> str:

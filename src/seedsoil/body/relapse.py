@@ -22,8 +22,9 @@ Approximations (docs/model.md, "The relapse-time engine"):
 * the size lattice is exact on the integers 1 … ``simulation.analytic_integer_sizes``;
   above, jumps match the birth–death drift and variance (the drift alone where the grid
   is too coarse for the variance);
-* death (total burden reaching the lethal burden) needs the sum of all lesions, not a
-  thinned Poisson functional: not computed here (``death_day`` is NaN).
+* death (total burden reaching the lethal burden): the burden of the detected colonies is a
+  compound Poisson sum of their sizes, grown from the detection size at reference conditions;
+  the undetected burden enters at its mean (:mod:`seedsoil.body.death`).
 
 All are measured against the stochastic engine by ``seedsoil validate`` and
 ``benchmarks/bench_relapse.py``.
@@ -294,12 +295,70 @@ def solve_local(inputs: BodyInputs, grid: Lattice | None = None) -> Solution | N
     return Solution(rec, dist, fine, lat, bounds, window, snapshot, 0.0)
 
 
-def endpoint_arrays(sol: Solution, lsol: Solution | None, origin: float, endpoint: str = "distant"):
+#: the death curve is computed at every DEATH_STRIDE-th macro boundary (and the last), linear between
+DEATH_STRIDE = 4
+
+
+def size_after_detection(inputs: BodyInputs):
+    """The size ``a`` days after a colony reached the detection size, at reference conditions (its
+    growth law from the detection size; with the angiogenic switch, the reference vascular
+    trajectory past it): a vectorised function of ``a``."""
+    d = float(inputs.detect_cells)
+    if inputs.par[K.P_ANGIO] > 0.0:
+        from .model import vascular_colony_law
+
+        law = vascular_colony_law(inputs.scenario.parameters)
+        ages = np.arange(0.0, float(inputs.t[-1]) + 2.0, 1.0)
+        v, _k = law.trajectory(float(inputs.par[K.P_SWITCH_SIZE]), float(inputs.par[K.P_V_K0]), ages)
+        j = int(np.searchsorted(v, d))
+        if j >= len(v):
+            return lambda a: np.zeros_like(np.asarray(a, dtype=float))
+        t_det = ages[j - 1] + (math.log(d) - math.log(v[j - 1])) / (math.log(v[j]) - math.log(v[j - 1]))
+        return lambda a: np.interp(t_det + np.asarray(a, dtype=float), ages, v)
+    law = inputs.colony_law
+    return lambda a: law.solution(d, np.asarray(a, dtype=float))
+
+
+def death_arrays(sol: Solution, inputs: BodyInputs, origin: float):
+    """(days after ``origin``, cumulative hazard, hazard per day) of death given alive at the window's
+    start: −ln P(alive at t) + ln P(alive at its start), P from :func:`seedsoil.body.death.alive_probability`
+    with the distant colonies' detections (every channel), the primary and the expected undetected
+    burden; computed at every :data:`DEATH_STRIDE`-th boundary and linear between."""
+    from .death import alive_probability
+
+    rec = sol.rec
+    t_all = rec[:, RK.A_T]
+    detected = rec[:, RK.A_DETECTED].copy()
+    if sol.injected_cells > 0:
+        detected += sol.injected_cells * rec[:, RK.A_DETECTED_INJ]
+    t, d, _cum, _haz = curve_arrays(sol, origin)
+    pick = np.unique(np.append(np.arange(0, len(t), DEATH_STRIDE), len(t) - 1))
+    tp = t[pick]
+    offset = np.interp(tp, inputs.t, inputs.primary) + np.interp(tp, t_all, rec[:, RK.A_MET_CELLS])
+    alive = alive_probability(tp, t_all, detected, size_after_detection(inputs), float(inputs.par[K.P_LETHAL]),
+                              offset)
+    with np.errstate(divide="ignore"):
+        cum_p = -np.log(np.maximum(alive, 1e-300))
+    cum = np.interp(t, tp, cum_p - cum_p[0])
+    haz = np.zeros_like(t)
+    if len(t) > 1:
+        haz[1:] = np.diff(cum) / np.diff(t)
+        haz[0] = haz[1]
+    return d, cum, haz
+
+
+def endpoint_arrays(sol: Solution, lsol: Solution | None, origin: float, endpoint: str = "distant",
+                    inputs: BodyInputs | None = None):
     """(days after ``origin``, cumulative hazard, hazard per day) of ``endpoint`` ("distant", "local",
     "any"): distant from ``sol``, local from ``lsol`` (none: a zero hazard), any = their sum (the two
     processes are independent given the deterministic inputs: P(no recurrence) is the product). With
-    the local process, on the union of the two solutions' macro boundaries."""
+    the local process, on the union of the two solutions' macro boundaries. "death" (needs ``inputs``):
+    :func:`death_arrays`, from the distant colonies and the primary."""
     check_endpoint(endpoint)
+    if endpoint == "death":
+        if inputs is None:
+            raise ValueError("endpoint = 'death' needs the patient's inputs")
+        return death_arrays(sol, inputs, origin)
     _t, d, cum, haz = curve_arrays(sol, origin)
     if lsol is None:
         if endpoint == "local":
@@ -342,7 +401,20 @@ def relapse_curve(sol: Solution, origin: float) -> pd.DataFrame:
                          "cumulative_hazard": cum, "hazard_per_day": haz, "density_per_day": haz * surv})
 
 
-def full_curve(sol: Solution, lsol: Solution | None, origin: float) -> pd.DataFrame:
+def full_curve(sol: Solution, lsol: Solution | None, origin: float, inputs: BodyInputs | None = None) -> pd.DataFrame:
+    """:func:`recurrence_curve`, with the death columns (``alive_probability``,
+    ``death_cumulative_hazard``, ``death_hazard_per_day``) when ``inputs`` are given."""
+    curve = recurrence_curve(sol, lsol, origin)
+    if inputs is not None:
+        d, cum, haz = death_arrays(sol, inputs, origin)
+        c, h = evaluate(d, cum, haz, curve["days_after_surgery"].to_numpy())
+        curve["alive_probability"] = np.exp(-c)
+        curve["death_cumulative_hazard"] = c
+        curve["death_hazard_per_day"] = h
+    return curve
+
+
+def recurrence_curve(sol: Solution, lsol: Solution | None, origin: float) -> pd.DataFrame:
     """:func:`relapse_curve` (distant relapse) with the local and any-recurrence columns
     (``local_recurrence_free_probability``, ``local_cumulative_hazard``, ``local_hazard_per_day``,
     ``recurrence_free_probability``, ``any_cumulative_hazard``, ``any_hazard_per_day``). Without
@@ -378,7 +450,7 @@ def simulate_analytic(inputs: BodyInputs) -> RelapseResult:
     sched = inputs.schedule
     surgery = sched.surgery_day
     origin = surgery if math.isfinite(surgery) else 0.0
-    curve = full_curve(sol, lsol, origin)
+    curve = full_curve(sol, lsol, origin, inputs)
     # expected numbers, like the mean-field engine's, on the output grid
     stride = float(inputs.scenario.output.record_every)
     end_day = float(rec[-1, RK.A_T])
@@ -427,7 +499,9 @@ def simulate_analytic(inputs: BodyInputs) -> RelapseResult:
     relapse_day = origin + median if math.isfinite(median) else math.nan
     local_median = _median(curve, "local")
     any_median = _median(curve, "any")
-    outd = {"end_day": end_day, "death_day": math.nan, "relapse_day": relapse_day, "relapse_colony": -1,
+    death_median = _median(curve, "death")
+    outd = {"end_day": end_day, "death_day": origin + death_median if math.isfinite(death_median) else math.nan,
+            "relapse_day": relapse_day, "relapse_colony": -1,
             "detectable_at_relapse": math.nan,
             "local_recurrence_day": origin + local_median if math.isfinite(local_median) else math.nan}
     final = {"cells_shed": sol.fine[-1, RK.F_SHED], "cells_arrived": sol.fine[-1, RK.F_ARRIVED],
@@ -445,6 +519,9 @@ def simulate_analytic(inputs: BodyInputs) -> RelapseResult:
     summary["any_recurrence_probability"] = 1.0 - float(curve["recurrence_free_probability"].iloc[-1])
     summary["median_time_to_local_recurrence_days"] = local_median
     summary["median_time_to_any_recurrence_days"] = any_median
+    death_median = _median(curve, "death")
+    summary["death_probability"] = 1.0 - float(curve["alive_probability"].iloc[-1])
+    summary["median_survival_days"] = death_median
     summary["snapshot_day"] = snap_day
     summary["relapse_origin"] = "none"
     events = build_events(inputs, pd.DataFrame({"colony_id": pd.Series([], dtype=np.int64),
@@ -499,7 +576,7 @@ def relapse_free(scenario: Any, t, *, grid: Lattice | None = None,
     """(P(event-free), hazard per day) at ``t`` days after surgery for one scenario (or its
     :class:`BodyInputs`), without building tables: the cohort and fitting path. Equal to
     ``simulate(scenario, engine="analytic").survival(t, endpoint)`` and ``.hazard(t, endpoint)``.
-    ``endpoint``: "distant" (relapse), "local" (recurrence at the surgical site) or "any"; ``grid``
+    ``endpoint``: "distant" (relapse), "local" (recurrence at the surgical site), "any" or "death"; ``grid``
     is the distant process's lattice (the local process always uses its own)."""
     from .model import build_inputs
 
@@ -507,11 +584,13 @@ def relapse_free(scenario: Any, t, *, grid: Lattice | None = None,
     inputs = scenario if isinstance(scenario, BodyInputs) else build_inputs(scenario)
     s = inputs.schedule.surgery_day
     origin = s if math.isfinite(s) else 0.0
+    sol = solve(inputs, grid)
     if endpoint == "distant":
-        sol = solve(inputs, grid)
         _t, d, cum, haz = curve_arrays(sol, origin)
+    elif endpoint == "death":
+        d, cum, haz = death_arrays(sol, inputs, origin)
     else:
-        d, cum, haz = endpoint_arrays(solve(inputs, grid), solve_local(inputs), origin, endpoint)
+        d, cum, haz = endpoint_arrays(sol, solve_local(inputs), origin, endpoint)
     c, h = evaluate(d, cum, haz, t)
     return np.exp(-c), h
 

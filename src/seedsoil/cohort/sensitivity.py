@@ -631,6 +631,37 @@ class SensitivityResult:
         ax.legend(title=f"{100 * self.spec.conf_level:g} % CI")
         return ax
 
+    def _repr_html_(self) -> str:
+        from .. import __version__
+        from .._html import result_html
+
+        s = self.spec
+        design = (f"Sobol' N = {s.samples}" + (", second order" if s.second_order else "") if s.method == "sobol"
+                  else f"Morris r = {s.trajectories}, p = {s.levels}")
+        top = "ST" if s.method == "sobol" else "mu_star"
+        rows: list[tuple[str, Any]] = [("design", f"{design}; {len(self.samples):,} model runs"),
+                                       ("parameters", ", ".join(s.names))]
+        for out, part in self.indices.groupby("output", sort=False):
+            best = part.loc[part[top].idxmax()] if part[top].notna().any() else None
+            rows.append((f"{out}: largest {top}", "—" if best is None else f"{best['parameter']} ({best[top]:.3g})"))
+        tables = {"indices": self.indices.shape, "samples": self.samples.shape}
+        if self.second_order is not None:
+            tables["second_order"] = self.second_order.shape
+        return result_html("SensitivityResult", s.name, rows, tables=tables, seed=s.seed, version=__version__)
+
+    def to_store(self, folder: str | Path, *, force: bool = False) -> Path:
+        """Write the finished-run files (run.json, indices.csv, samples.parquet; no parts) to ``folder``,
+        which must be new or empty unless ``force``."""
+        from ..errors import RunExistsError
+
+        folder = Path(folder)
+        if folder.exists() and any(folder.iterdir()) and not force:
+            raise RunExistsError(f"{folder} exists and is not empty; pass force=True to write into it")
+        folder.mkdir(parents=True, exist_ok=True)
+        meta = _record(self.spec, content_hash(_key_data(self.spec, None)), n_chunks=None)
+        _write_outputs(folder, meta, self.samples, self.indices, self.second_order, list(self.notes), self.timings)
+        return folder
+
     @classmethod
     def from_store(cls, folder: str | Path) -> "SensitivityResult":
         """Read a finished run folder (run.json, indices.csv, samples.parquet)."""
@@ -644,6 +675,36 @@ class SensitivityResult:
         return cls(spec=spec, indices=pd.read_csv(folder / INDICES_FILE),
                    samples=pd.read_parquet(folder / SAMPLES_FILE), second_order=second,
                    notes=tuple(meta.get("notes", ())), timings=dict(meta.get("timings", {})), out_dir=folder)
+
+
+def _key_data(sp: SensitivitySpec, model: Any) -> dict[str, Any]:
+    """What a run folder's content hash covers: the design (spec without the executor), the SALib
+    version (its samplers define the rows) and, for a stand-in model, the function's name."""
+    from importlib.metadata import version
+
+    data: dict[str, Any] = {"design": sp.design_key(), "salib": version("SALib")}
+    if model is not None and not isinstance(model, RelapseModel):
+        data["model"] = f"{getattr(model, '__module__', '')}.{getattr(model, '__qualname__', repr(model))}"
+    return data
+
+
+def _record(sp: SensitivitySpec, key: str, *, n_chunks: int | None) -> dict[str, Any]:
+    from importlib.metadata import version
+
+    return run_record(scale="cohort", seed=sp.seed, content_hash=key, kind="sensitivity", spec=sp.to_dict(),
+                      salib_version=version("SALib"), n_rows=sp.n_rows(), n_chunks=n_chunks, complete=False)
+
+
+def _write_outputs(folder: Path, meta: dict[str, Any], samples: pd.DataFrame, indices: pd.DataFrame,
+                   second: pd.DataFrame | None, notes: list[str], timings: Mapping[str, float]) -> None:
+    """The finished run's files, each written atomically; run.json last, marked complete."""
+    write_parquet_atomic(samples, folder / SAMPLES_FILE)
+    write_csv_atomic(indices, folder / INDICES_FILE)
+    if second is not None:
+        write_csv_atomic(second, folder / SECOND_ORDER_FILE)
+    meta = dict(meta)
+    meta.update({"complete": True, "notes": list(notes), "timings": dict(timings)})
+    write_text_atomic(folder / RUN_FILE, json.dumps(meta, indent=2, default=str))
 
 
 # ----------------------------------------------------------------------------- running
@@ -679,19 +740,9 @@ def run_sensitivity(spec: SensitivitySpec | str | Path, *, out: str | Path | Non
     out_dir = Path(out) if out is not None else None
     t0 = time.perf_counter()
     if out_dir is not None:
-        from importlib.metadata import version
-
-        salib = version("SALib")
-        key_data: dict[str, Any] = {"design": sp.design_key(), "salib": salib}
-        if not isinstance(model, RelapseModel):
-            key_data["model"] = f"{getattr(model, '__module__', '')}.{getattr(model, '__qualname__', repr(model))}"
-        key = content_hash(key_data)
+        key = content_hash(_key_data(sp, model))
         todo = prepare_run_dir(out_dir, meta_file=RUN_FILE, key=key, n_chunks=n_chunks, resume=resume, force=force,
-                               what="sensitivity run",
-                               record=lambda: run_record(scale="cohort", seed=sp.seed, content_hash=key,
-                                                         kind="sensitivity", spec=sp.to_dict(),
-                                                         salib_version=salib, n_rows=len(x),
-                                                         n_chunks=n_chunks, complete=False))
+                               what="sensitivity run", record=lambda: _record(sp, key, n_chunks=n_chunks))
         for c in range(n_chunks):
             if c in todo:
                 continue
@@ -730,13 +781,8 @@ def run_sensitivity(spec: SensitivitySpec | str | Path, *, out: str | Path | Non
     result = SensitivityResult(spec=sp, indices=indices, samples=samples, second_order=second, notes=tuple(notes),
                                timings=timings, out_dir=out_dir)
     if out_dir is not None:
-        write_parquet_atomic(samples, out_dir / SAMPLES_FILE)
-        write_csv_atomic(indices, out_dir / INDICES_FILE)
-        if second is not None:
-            write_csv_atomic(second, out_dir / SECOND_ORDER_FILE)
         meta = json.loads((out_dir / RUN_FILE).read_text())
-        meta.update({"complete": True, "notes": notes, "timings": timings})
-        write_text_atomic(out_dir / RUN_FILE, json.dumps(meta, indent=2, default=str))
+        _write_outputs(out_dir, meta, samples, indices, second, notes, timings)
     return result
 
 

@@ -614,7 +614,8 @@ class SensitivityResult:
             raise KeyError(f"output {output!r}: one of {', '.join(map(repr, self.spec.output_names))}")
         ax = new_axes(ax)
         df = self.indices[self.indices["output"] == output]
-        bars = ([("S1", "S1_conf", "first order S1"), ("ST", "ST_conf", "total order ST")] if self.spec.method == "sobol"
+        sobol = self.spec.method == "sobol"
+        bars = ([("S1", "S1_conf", "first order S1"), ("ST", "ST_conf", "total order ST")] if sobol
                 else [("mu_star", "mu_star_conf", "mu*"), ("sigma", None, "sigma")])
         x = np.arange(len(df))
         width = 0.8 / len(bars)

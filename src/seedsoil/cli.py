@@ -1,4 +1,4 @@
-"""``seedsoil`` command line: run | trial | tissue | tissue-map | params | validate | report.
+"""``seedsoil`` command line: run | trial | tissue | tissue-map | sensitivity | params | validate | report.
 
 Every command is a thin layer over one library call. Bad input (a wrong scenario
 value, a missing file) prints one line naming the field, the value, the unit and
@@ -542,6 +542,54 @@ def tissue_map(
                            "more --replicates narrow the interval"))
     console.print(Text.assemble("map written to ", (str(out), "bold"), "; use it in a patient scenario as ",
                                 f'[tissue] invasion_map = "{out}"'))
+
+
+@command()
+def sensitivity(
+    spec_file: Path = typer.Argument(..., help="sensitivity spec TOML file ([sensitivity], [method], [[parameter]], "
+                                     "[[output]])"),
+    out: Path = typer.Option(..., help="run folder (run.json, parts/, samples.parquet, indices.csv)"),
+    workers: Optional[int] = typer.Option(None, help="worker processes (default: the spec's, else all cores)"),
+    executor: Optional[str] = typer.Option(None, help="local | dask (default: the spec's)"),
+    scheduler: Optional[str] = typer.Option(None, help="Dask scheduler address (default: start a LocalCluster)"),
+    resume: bool = typer.Option(False, help="continue an unfinished run, skipping finished chunks"),
+    force: bool = typer.Option(False, help="replace what the folder holds"),
+) -> None:
+    """Global sensitivity (Sobol' or Morris, SALib) of relapse outputs to parameters over their ranges."""
+    from .cohort.sensitivity import load_sensitivity, run_sensitivity
+    from .cohort.trial import TrialStateError
+
+    try:
+        if executor is not None and executor not in ("local", "dask"):
+            raise ScenarioError(f"--executor = {executor!r}: must be local or dask", field="executor", value=executor)
+        if workers is not None and workers < 1:
+            raise ScenarioError(f"--workers = {workers}: must be >= 1", field="workers", value=workers)
+        spec = load_sensitivity(spec_file)
+        with console.status(f"{spec.name}: {spec.n_rows():,} model runs…"):
+            result = run_sensitivity(spec, out=out, resume=resume, force=force, executor=executor, workers=workers,
+                                     scheduler=scheduler)
+    except (ScenarioError, TrialStateError) as exc:
+        _fail(str(exc))
+        return
+    except KeyboardInterrupt:
+        err_console.print("stopped: finished chunks are kept; run again with --resume to continue")
+        raise typer.Exit(130)
+    df = result.indices
+    sobol = result.spec.method == "sobol"
+    cols = [("S1", "S1_conf"), ("ST", "ST_conf")] if sobol else [("mu_star", "mu_star_conf"), ("sigma", None)]
+    heads = ["S1 ± CI", "ST ± CI"] if sobol else ["mu* ± CI", "sigma"]
+    design = (f"Sobol' N = {result.spec.samples}" if sobol else
+              f"Morris r = {result.spec.trajectories}, p = {result.spec.levels}")
+    console.print(Text(f"{result.spec.name}: {design}, {len(result.samples):,} model runs; "
+                       f"{100 * result.spec.conf_level:g} % confidence intervals"))
+    for output, part in df.groupby("output", sort=False):
+        rows = [[r["parameter"], *[f"{r[v]:.3g}" + (f" ± {r[c]:.2g}" if c else "") for v, c in cols]]
+                for _, r in part.iterrows()]
+        console.print(make_table(str(output), ["parameter", *heads], rows, justify=["left", "right", "right"],
+                                 whole=[0]))
+    for note in result.notes:
+        _note(note)
+    console.print(Text.assemble("indices written to ", (str(out), "bold")))
 
 
 def _plural(n: int, word: str) -> str:

@@ -298,8 +298,9 @@ def cli_many_at_80_columns(arg_lists, cwd) -> list[SimpleNamespace]:
 
 @pytest.fixture(scope="module")
 def helps(tmp_path_factory):
-    names = ["main", "run", "trial", "validate", "tissue-map"]
-    args = [["--help"], ["run", "--help"], ["trial", "--help"], ["validate", "--help"], ["tissue-map", "--help"]]
+    names = ["main", "run", "trial", "validate", "tissue-map", "sensitivity"]
+    args = [["--help"], ["run", "--help"], ["trial", "--help"], ["validate", "--help"], ["tissue-map", "--help"],
+            ["sensitivity", "--help"]]
     return dict(zip(names, cli_many_at_80_columns(args, tmp_path_factory.mktemp("help"))))
 
 
@@ -307,7 +308,7 @@ def _words(text: str) -> str:
     return " ".join(text.split())
 
 
-@pytest.mark.parametrize("name", ["main", "run", "trial", "validate", "tissue-map"])
+@pytest.mark.parametrize("name", ["main", "run", "trial", "validate", "tissue-map", "sensitivity"])
 def test_help_has_no_type_junk(helps, name):
     res = helps[name]
     assert res.returncode == 0, res.stderr

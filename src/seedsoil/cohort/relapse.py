@@ -33,7 +33,7 @@ RELAPSE_FILE = "relapse.json"
 def relapse_chunk(spec_json: str, drugs: Any, chunk: int, days: tuple[float, ...],
                   endpoint: str = "distant") -> pd.DataFrame:
     """One chunk of patients: a row per (patient, arm) with the event-free probability and the
-    hazard of ``endpoint`` ("distant", "local" or "any" recurrence) at ``days`` (columns ``s_<i>``,
+    hazard of ``endpoint`` ("distant", "local" or "any" recurrence, or "death") at ``days`` (columns ``s_<i>``,
     ``h_<i>``), the surgery day, and the sampled parameters. A pure function of its arguments."""
     from ..body.relapse import relapse_free
 

@@ -24,6 +24,8 @@ LAYERS = {
     # real cohorts as tidy tables whose rows are [patient] records (reads body.covariates)
     "data": 3,
     "cohort": 4,
+    # fitting to patient cohorts (reads the engines, the data and the cohort layer)
+    "fit": 4,
     "report": 5,
     "cli": 6, "runs": 6, "validate": 6, "testing": 6,
 }

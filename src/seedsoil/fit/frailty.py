@@ -60,7 +60,8 @@ def marginal_curves(cum: np.ndarray, haz: np.ndarray, sigma: float, multiplier: 
         return s, haz * s
     z, w = normal_nodes(n)
     m = np.exp(sigma * z)
-    e = np.exp(-cum[..., None] * m)
+    with np.errstate(over="ignore"):
+        e = np.exp(-cum[..., None] * m)
     with np.errstate(invalid="ignore"):
         dens = np.nan_to_num(haz[..., None] * m * e, nan=0.0)  # inf·0: a rate so high it has already struck
     return e @ w, dens @ w

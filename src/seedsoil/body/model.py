@@ -54,10 +54,8 @@ def colony_law(p: Mapping) -> GrowthLaw:
 
 
 def vascular_colony_law(p: Mapping) -> vascular.Hahnfeldt:
-    """The Hahnfeldt law of colonies after their angiogenic switch (``colony.hahnfeldt.*``, d per mm²)."""
-    q = "colony.hahnfeldt."
-    return vascular.Hahnfeldt.from_volume_units(p[q + "rate_constant"], p[q + "stimulation"], p[q + "inhibition"],
-                                                p[q + "vascular_loss"], p["cells.density"])
+    """The Hahnfeldt law of colonies after their angiogenic switch (``colony.hahnfeldt.*``)."""
+    return vascular.law_from_parameters(p, "colony")
 
 
 def suppression(I: np.ndarray | float, half: float, hill: float) -> np.ndarray:

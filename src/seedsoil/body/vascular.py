@@ -287,13 +287,17 @@ class VascularPrimary:
         return {**self.law.parameters(), "support_ratio": float(self.support_ratio)}
 
 
+def law_from_parameters(p: Mapping[str, Any], group: str) -> Hahnfeldt:
+    """The law of a scenario's ``<group>.hahnfeldt.*`` entries (published units, d per mm²)
+    converted at ``cells.density``; ``group`` is ``"primary"`` or ``"colony"``."""
+    q = f"{group}.{NAME}."
+    return Hahnfeldt.from_volume_units(p[q + "rate_constant"], p[q + "stimulation"], p[q + "inhibition"],
+                                       p[q + "vascular_loss"], p["cells.density"])
+
+
 def primary_from_parameters(p: Mapping[str, Any]) -> VascularPrimary:
-    """The primary of a scenario's parameters with ``primary.law = "hahnfeldt"``: the published-unit
-    ``primary.hahnfeldt.*`` entries (d per mm²) converted at ``cells.density``."""
-    q = f"primary.{NAME}."
-    law = Hahnfeldt.from_volume_units(p[q + "rate_constant"], p[q + "stimulation"], p[q + "inhibition"],
-                                      p[q + "vascular_loss"], p["cells.density"])
-    return VascularPrimary(law, p[q + "support_ratio"])
+    """The primary of a scenario's parameters with ``primary.law = "hahnfeldt"``."""
+    return VascularPrimary(law_from_parameters(p, "primary"), p[f"primary.{NAME}.support_ratio"])
 
 
 def check_colony_law(p: Mapping[str, Any]) -> None:

@@ -578,6 +578,15 @@ def relapse_free(scenario: Any, t, *, grid: Lattice | None = None,
     ``simulate(scenario, engine="analytic").survival(t, endpoint)`` and ``.hazard(t, endpoint)``.
     ``endpoint``: "distant" (relapse), "local" (recurrence at the surgical site), "any" or "death"; ``grid``
     is the distant process's lattice (the local process always uses its own)."""
+    c, h = cumulative_hazard(scenario, t, grid=grid, endpoint=endpoint)
+    return np.exp(-c), h
+
+
+def cumulative_hazard(scenario: Any, t, *, grid: Lattice | None = None,
+                      endpoint: str = "distant") -> tuple[np.ndarray, np.ndarray]:
+    """(cumulative hazard Λ(t) − Λ(t_s), hazard per day) at ``t`` days after surgery: what
+    :func:`relapse_free` exponentiates, kept finite where P(event-free) underflows to 0 (the
+    fitting path needs Λ itself). NaN past the follow-up."""
     from .model import build_inputs
 
     check_endpoint(endpoint)
@@ -591,8 +600,7 @@ def relapse_free(scenario: Any, t, *, grid: Lattice | None = None,
         d, cum, haz = death_arrays(sol, inputs, origin)
     else:
         d, cum, haz = endpoint_arrays(sol, solve_local(inputs), origin, endpoint)
-    c, h = evaluate(d, cum, haz, t)
-    return np.exp(-c), h
+    return evaluate(d, cum, haz, t)
 
 
 def loglik(scenario: Any, t, event, *, grid: Lattice | None = None, endpoint: str = "distant") -> float:

@@ -295,16 +295,15 @@ def _draw(table: pd.DataFrame, axes: Sequence[Any], kind: str) -> None:
             label = "all" if variable == "all" else f"{lvl} (n={int(g['patients'].iloc[0])})"
             if kind == "survival":
                 ax.fill_between(years, g["km_low"], g["km_high"], step="post", color=c, alpha=0.12, linewidth=0)
-                ax.step(years, g["km"], where="post", color=c, linewidth=1.2, label=f"{label} observed")
+                ax.step(years, g["km"], where="post", color=c, linewidth=1.2, label=label)
                 ax.fill_between(years, g["predicted_low"], g["predicted_high"], color=c, alpha=0.3, linewidth=0)
-                ax.plot(years, g["predicted"], color=c, linewidth=1.4, linestyle="--", label=f"{label} predicted")
+                ax.plot(years, g["predicted"], color=c, linewidth=1.4, linestyle="--")
             else:
                 per_year = DAYS_PER_YEAR
-                ax.plot(years, g["hazard_observed"] * per_year, color=c, linewidth=1.2, label=f"{label} observed")
+                ax.plot(years, g["hazard_observed"] * per_year, color=c, linewidth=1.2, label=label)
                 ax.fill_between(years, g["hazard_predicted_low"] * per_year, g["hazard_predicted_high"] * per_year,
                                 color=c, alpha=0.3, linewidth=0)
-                ax.plot(years, g["hazard_predicted"] * per_year, color=c, linewidth=1.4, linestyle="--",
-                        label=f"{label} predicted")
+                ax.plot(years, g["hazard_predicted"] * per_year, color=c, linewidth=1.4, linestyle="--")
         ax.set_title(title, fontsize="medium")
         ax.set_xlabel("years after surgery")
         ax.set_ylabel("event-free probability" if kind == "survival" else "hazard per year")
@@ -343,8 +342,9 @@ def plot_predictive_check(table: pd.DataFrame, path: str | os.PathLike[str], *, 
     w, h = figure_size(table, ncols)
     fig = new_figure((w, 2 * h + 0.4), dpi=dpi)
     top, bottom = fig.subfigures(2, 1)
-    top.suptitle("Event-free probability: observed (steps) and predicted (dashed)")
-    bottom.suptitle("Smoothed hazard: observed (solid) and predicted (dashed)")
+    top.suptitle("Event-free probability: observed Kaplan–Meier (steps, light band) and predicted (dashed, "
+                 "band over draws)")
+    bottom.suptitle("Smoothed hazard: observed Nelson–Aalen (solid) and predicted (dashed, band over draws)")
     draw_survival(table, top, ncols)
     draw_hazard(table, bottom, ncols)
     path = Path(path)

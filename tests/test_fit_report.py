@@ -250,3 +250,30 @@ def test_report_renders_in_headless_chromium(report, tmp_path):
     assert pixels.std() > 0.05, "the screenshot is blank"
     assert page.non_white_fraction > 0.03
     assert not math.isclose(pixels[1000:2000].std(), 0.0)
+
+
+def test_one_draw_as_a_matrix_and_bad_input(synthetic):
+    data, rate = synthetic
+    curves = exponential_curves(rate, draws=1)
+    two_d = predictive_check(curves[0], "days", "event", data, GRID)
+    three_d = predictive_check(curves, "days", "event", data, GRID)
+    pd.testing.assert_frame_equal(two_d, three_d)
+    with pytest.raises(ValueError, match="shape"):
+        predictive_check(curves[:, :10], "days", "event", data, GRID)
+    with pytest.raises(ValueError, match="increasing"):
+        predictive_check(curves[..., ::-1], "days", "event", data, GRID[::-1])
+    with pytest.raises(ValueError, match="level"):
+        predictive_check(curves, "days", "event", data, GRID, level=1.5)
+
+
+def test_followup_beyond_the_data_is_blank_and_not_summarised(synthetic):
+    """Past the last observed time the KM and the observed hazard are NaN (not carried forward),
+    and no horizon is summarised where fewer than MIN_AT_RISK patients remain."""
+    data, rate = synthetic
+    short = data.assign(days=np.minimum(data["days"], 6 * DAYS_PER_YEAR))
+    short["event"] = np.where(data["days"] > 6 * DAYS_PER_YEAR, 0, data["event"])
+    check = predictive_check(exponential_curves(rate, draws=3), "days", "event", short, GRID)
+    late = check["day"] > 6 * DAYS_PER_YEAR
+    assert check.loc[late, "km"].isna().all() and check.loc[late, "hazard_observed"].isna().all()
+    assert check.loc[~late, "km"].notna().all()
+    assert set(predictive_summary(check)["years"]) == {2.0, 5.0}

@@ -215,7 +215,8 @@ def predictive_check(curves: np.ndarray, time: Any, event: Any, data: pd.DataFra
         followed = obs["at_risk"] > 0
         mean = np.clip(means[:, s], 0.0, 1.0)
         low, mid, high = np.quantile(mean, probs, axis=0)
-        scale = mean * np.sqrt(np.where(np.isfinite(obs["greenwood"]), obs["greenwood"], 0.0))
+        # an infinite Greenwood sum (the last patient at risk had the event) is no information: a band of [0, 1]
+        scale = mean * np.sqrt(np.where(np.isfinite(obs["greenwood"]), obs["greenwood"], 1e6))
         plow, phigh = _mixture_quantiles(mean, scale, (probs[0], probs[2]))
         with np.errstate(divide="ignore"):
             cumulative = -np.log(np.maximum(mean, 1e-300))

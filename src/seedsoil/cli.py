@@ -592,6 +592,56 @@ def sensitivity(
     console.print(Text.assemble("indices written to ", (str(out), "bold")))
 
 
+@command()
+def fit(
+    fit_file: Path = typer.Argument(..., help="fit file TOML ([fit], [data], [model], [[parameter]], [method], "
+                                    "[executor])"),
+    out: Path = typer.Option(..., help="run folder (fit.json, evaluations.jsonl, estimates.csv, population.json); "
+                             "rerun into the same folder to resume"),
+    executor: Optional[str] = typer.Option(None, help="inprocess | local | dask (default: the fit file's)"),
+    workers: Optional[int] = typer.Option(None, help="worker processes (default: the fit file's, else all cores)"),
+    scheduler: Optional[str] = typer.Option(None, help="Dask scheduler address (default: start a LocalCluster)"),
+) -> None:
+    """Fit the mechanistic relapse model to a real cohort (maximum likelihood, intervals, posterior)."""
+    import dataclasses
+
+    from .fit.run import run_fit
+    from .fit.spec import load_fit
+
+    try:
+        if executor is not None and executor not in ("inprocess", "local", "dask"):
+            raise ScenarioError(f"--executor = {executor!r}: must be inprocess, local or dask", field="executor",
+                                value=executor)
+        if workers is not None and workers < 1:
+            raise ScenarioError(f"--workers = {workers}: must be >= 1", field="workers", value=workers)
+        spec = load_fit(fit_file)
+        kw = {k: v for k, v in (("executor", executor), ("workers", workers), ("scheduler", scheduler))
+              if v is not None}
+        spec = dataclasses.replace(spec, **kw) if kw else spec
+        with console.status(f"{spec.name}: fitting…") as status:
+            result = run_fit(spec, out, fit_file=str(fit_file), progress=lambda m: status.update(f"{spec.name}: {m}"))
+    except ScenarioError as exc:
+        _fail(str(exc))
+        return
+    except KeyboardInterrupt:
+        err_console.print("stopped: the evaluations made are kept; run again with the same --out to resume")
+        raise typer.Exit(130)
+    est = result.estimate
+    console.print(Text(f"{spec.name}: {est.n:,} patients, {est.events:,} events; log-likelihood {est.loglik:.2f} "
+                       f"after {est.evaluations} evaluations ({'converged' if est.converged else 'NOT converged'}); "
+                       f"{result.wall_s:.1f} s"))
+    rows = [[r["natural_name"], f"{r['natural']:.4g}", f"{r['natural_low']:.4g} - {r['natural_high']:.4g}",
+             r["unit"], "at bound" if r["at_bound"] else ""] for _, r in result.table.iterrows()]
+    console.print(make_table(f"estimates ({result.table['interval'].iloc[0]} intervals, {100 * spec.level:g} %)",
+                             ["parameter", "estimate", "interval", "unit", ""], rows,
+                             justify=["left", "right", "right", "left", "left"], whole=[0]))
+    if result.mortality is not None:
+        m = result.mortality
+        _note(f"other-cause death (Gompertz): hazard doubles every {m.doubling_years:.1f} years ({m.deaths} deaths)")
+    console.print(Text.assemble("written to ", (str(out), "bold"), "; the fitted population is ",
+                                (str(Path(out) / "population.json"), "bold")))
+
+
 def _plural(n: int, word: str) -> str:
     return f"{n:,} {word}" + ("" if n == 1 else "s")
 

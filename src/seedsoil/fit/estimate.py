@@ -198,10 +198,11 @@ def hessian(fun: Callable[[np.ndarray], float], x: np.ndarray, steps: np.ndarray
 
 
 def fit_mle(lik: CohortLikelihood, *, start: np.ndarray | None = None, max_evaluations: int = 600,
-            log: EvaluationLog | None = None, hessian_step: float = 0.02) -> MLEstimate:
+            log: EvaluationLog | None = None, hessian_step: float = 0.02,
+            progress: Callable[[int, float], None] | None = None) -> MLEstimate:
     """Maximum likelihood with Wald covariance (module docstring)."""
     m = lik.model
-    x, v, phi, nfev, conv = maximise(lik, start=start, max_evaluations=max_evaluations, log=log)
+    x, v, phi, nfev, conv = maximise(lik, start=start, max_evaluations=max_evaluations, log=log, progress=progress)
     theta = np.concatenate([x, phi])
     bounds = m.solve_bounds() + m.shed_bounds()
     at_bound = [n for n, t, (lo, hi) in zip(m.names, theta, bounds)

@@ -177,7 +177,7 @@ class MechanisticModel:
     def solve_names(self) -> list[str]:
         out = [p.name for p in self.free]
         if self.growth is not None:
-            out.append(f"log_sigma_growth")
+            out.append("log_sigma_growth")
             out += [f"beta_{lk.name}" for lk in self.solve_links]
         return out
 
@@ -257,9 +257,10 @@ class MechanisticModel:
         """The scenario of one group, followed for ``horizon_days`` after surgery."""
         k = json.loads(key)
         therapy = [dict(r.therapy) for r in self.therapies if r.column in k["therapy"]]
-        sc = self.scenario.with_settings(therapy=therapy)
         years = math.ceil(float(horizon_days) / 365.25 + 0.5)
-        sc = sc.with_overrides({"surgery.primary_diameter": f"{k['d']} mm", "simulation.follow_up": f"{years} year"})
+        sc = self.scenario.with_overrides({"surgery.primary_diameter": f"{k['d']} mm",
+                                           "simulation.follow_up": f"{years} year"})
+        sc = sc.with_settings(therapy=therapy)
         if k["er"] is not None:
             sc = sc.with_settings(patient={"er": k["er"]})
         return sc
@@ -423,7 +424,9 @@ class CohortLikelihood:
         wide[0] = s0[0] - 0.5 * 9.0  # median multiplier lowered so the mean e^(σ²/2) is near the start's
         starts = [s0, wide] if start is None else [np.asarray(start, dtype=float)]
         best = (math.inf, starts[0])
-        for p0 in starts:
+        for n_start, p0 in enumerate(starts):
+            if n_start and best[0] < 1e299 and math.exp(best[1][1]) < 1.5:
+                break  # the narrow start found a narrow spread: the wide mode is not in play
             p0 = np.clip(p0, [b[0] for b in bounds], [b[1] for b in bounds])
             res = optimize.minimize(fun, p0, jac=True, method="L-BFGS-B", bounds=bounds,
                                     options={"maxiter": 500, "ftol": 1e-13, "gtol": 1e-7})

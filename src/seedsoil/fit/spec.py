@@ -21,7 +21,7 @@ from .mechanistic import (DEFAULT_RESOLUTION_DAYS, FreeParameter, GrowthEffect, 
 
 _TOP = {"fit", "data", "model", "parameter", "method", "executor", "validate"}
 _FIT_KEYS = {"name", "description", "population", "seed"}
-_DATA_KEYS = {"set", "subset", "endpoint", "resolution"}
+_DATA_KEYS = {"set", "subset", "endpoint", "resolution", "sample"}
 _MODEL_KEYS = {"scenario", "settings", "size_diameters", "growth_effect", "shedding_link", "growth_link", "therapy",
                "other_cause_death", "shedding_nodes"}
 _GROWTH_KEYS = {"target", "sigma", "sigma_range", "nodes"}
@@ -73,6 +73,7 @@ class FitSpec:
     model: MechanisticModel
     data_set: str = "rotterdam"
     subset: str = "untreated"
+    sample: int = 0  # > 0: a random subsample of that many patients (seeded by fit.seed), for quick fits
     endpoint: str = "recurrence"
     other_cause_death: bool = True
     method: str = "mle"
@@ -100,6 +101,16 @@ class FitSpec:
         d = dict(self.raw)
         d.pop("executor", None)
         return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+    def portable(self) -> dict:
+        """The fit file's content with its base scenario written out (settings applied): rebuilds
+        the same model anywhere, without the files it named."""
+        raw = dict(self.raw)
+        model = dict(raw.get("model", {}))
+        model["scenario"] = self.model.scenario.to_dict()
+        model.pop("settings", None)
+        raw["model"] = model
+        return raw
 
     # ------------------------------------------------------------------ parsing
     @classmethod
@@ -178,7 +189,7 @@ class FitSpec:
                                     "hormonal_therapy)", field=f"{where}.column", value=t.get("column"))
             table = {k: v for k, v in t.items() if k != "column"}
             try:
-                scenario.with_settings(therapy=[table])
+                scenario.with_overrides({"surgery.primary_diameter": "20 mm"}).with_settings(therapy=[table])
             except ScenarioError as e:
                 raise ScenarioError(f"{where}: {e}", field=where, value=table) from None
             therapies.append(TherapyRule(str(t["column"]), table))
@@ -217,7 +228,8 @@ class FitSpec:
                         "endpoint": _choice(v.get("endpoint", "rfs"), "validate.endpoint", ENDPOINTS),
                         "horizons": [_float(h, "validate.horizons", "year", 0.1, 30) for h in
                                      v.get("horizons", ["3 year", "5 year"])]}
-        return cls(name=name, model=model, data_set=data_set, subset=subset, endpoint=endpoint,
+        sample = _int(dat.get("sample", 0), "data.sample", 0)
+        return cls(name=name, model=model, data_set=data_set, subset=subset, sample=sample, endpoint=endpoint,
                    other_cause_death=bool(mod.get("other_cause_death", endpoint == "rfs" or data_set == "rotterdam")),
                    method=method, intervals=intervals, profile=profile,
                    seed=_int(fit.get("seed", 0), "fit.seed", 0), executor=kind,

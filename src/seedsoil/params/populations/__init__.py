@@ -1,0 +1,1 @@
+"""Fitted populations shipped with seedsoil (JSON files; :mod:`seedsoil.fit.fitted`)."""

@@ -255,8 +255,9 @@ def test_run_fit_writes_a_population_and_resumes(tmp_path):
     f = tmp_path / "small.toml"
     f.write_text(_SMALL)
     out = tmp_path / "run"
-    res = run_fit(f, out)
-    for name in ("fit.json", "evaluations.jsonl", "estimates.csv", "population.json"):
+    res = run_fit(f, out, report_draws=3)
+    for name in ("fit.json", "evaluations.jsonl", "estimates.csv", "population.json", "report.html",
+                 "predictive_check.csv"):
         assert (out / name).is_file()
     rec = json.loads((out / "fit.json").read_text())
     assert rec["provenance"]["data_sha256"] and rec["provenance"]["seedsoil_version"]
@@ -271,12 +272,12 @@ def test_run_fit_writes_a_population_and_resumes(tmp_path):
     assert s.shape == (4, 2, 2) and np.all((s >= 0) & (s <= 1))
     assert s[0, 1, 1] < s[0, 0, 1]  # more nodes, larger tumour, older: worse
     lines = len((out / "evaluations.jsonl").read_text().splitlines())
-    res2 = run_fit(f, out)  # rerun: replays every evaluation
+    res2 = run_fit(f, out, report_draws=0)  # rerun: replays every evaluation
     assert len((out / "evaluations.jsonl").read_text().splitlines()) == lines
     np.testing.assert_array_equal(res2.estimate.theta, res.estimate.theta)
     other = FitSpec.from_dict({**read_toml(f, "fit"), "fit": {"name": "other", "seed": 4}})
     with pytest.raises(ScenarioError, match="holds another fit"):
-        run_fit(other, out)
+        run_fit(other, out, report_draws=0)
 
 
 @pytest.mark.parametrize("edit, field", [
@@ -301,3 +302,29 @@ def test_bad_fit_files_name_the_field(tmp_path, edit, field):
                        capture_output=True, text=True)
     assert r.returncode == 2, r.stderr
     assert "Traceback" not in r.stderr and field.split("[")[0] in r.stderr + r.stdout
+
+
+# ----------------------------------------------------------------------------- calibration to rate ratios
+def test_calibration_reaches_a_published_rate_ratio_or_says_it_cannot(cohort):
+    from seedsoil.fit.calibrate import Calibration, calibrate, rate_ratio
+
+    m = MechanisticModel(_model(growth=False).scenario, shed_links=(ShedLink("nodes", "positive_nodes"),),
+                         shedding_nodes=16)
+    lik = CohortLikelihood(m, cohort, "recurrence_days", "recurrence_event")
+    _, c1 = lik.cumulative(np.zeros(0))
+    theta = np.array([-math.log(np.median(c1)), math.log(0.8), 0.8])
+    tam = Calibration(("endocrine.tamoxifen.growth_inhibition", "endocrine.tamoxifen.activation_inhibition"),
+                      0.0, 0.95, {"kind": "endocrine", "agent": "tamoxifen", "start": "0 day"}, 0.7, (0.0, 4.0),
+                      "test", {"er": "positive"})
+    d = tam.select(cohort)
+    assert len(d) == int((cohort["er"] == "positive").sum())
+    rr = [rate_ratio(m, theta, d, tam, v) for v in (0.0, 0.3, 0.6)]
+    assert rr[0] == pytest.approx(1.0, abs=1e-12)  # no effect at zero strength
+    assert rr[0] > rr[1] > rr[2]  # a stronger drug, a lower rate ratio
+    rec = calibrate(m, theta, cohort, tam)
+    assert rec["reached"] and rec["achieved_rate_ratio"] == pytest.approx(0.7, abs=1e-3)
+    # a drug that cannot harm cannot reach a rate ratio above 1: the nearest value (none) is kept
+    impossible = Calibration(tam.parameters, 0.0, 0.95, tam.therapy, 1.5, (0.0, 4.0), "test", {"er": "positive"})
+    rec = calibrate(m, theta, cohort, impossible)
+    assert not rec["reached"] and rec["value"] == 0.0
+    assert rec["attainable"][0] == pytest.approx(1.0) and rec["achieved_rate_ratio"] == pytest.approx(1.0)

@@ -35,17 +35,13 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
+from .likelihood import normal_nodes
+
 #: Gauss–Hermite nodes for the normal random effect (exact for polynomials of degree < 2n)
 QUADRATURE_NODES = 48
 #: bounds of log σ in the fit: σ from 0.01 to 5 (beyond 5 the quadrature's largest node, ~9.5 SD,
 #: multiplies the rate by e^47; a fit at the upper bound says the model's hazard shape does not fit)
 LOG_SIGMA_BOUNDS = (math.log(0.01), math.log(5.0))
-
-
-def normal_nodes(n: int = QUADRATURE_NODES) -> tuple[np.ndarray, np.ndarray]:
-    """Nodes z and weights w with Σ w g(z) ≈ E[g(Z)], Z ~ N(0, 1) (probabilists' Gauss–Hermite)."""
-    z, w = np.polynomial.hermite_e.hermegauss(n)
-    return z, w / math.sqrt(2.0 * math.pi)
 
 
 def marginal_curves(cum: np.ndarray, haz: np.ndarray, sigma: float, multiplier: np.ndarray | float = 1.0,

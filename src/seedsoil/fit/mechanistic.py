@@ -428,7 +428,12 @@ class CohortLikelihood:
             if n_start and best[0] < 1e299 and math.exp(best[1][1]) < 1.5:
                 break  # the narrow start found a narrow spread: the wide mode is not in play
             p0 = np.clip(p0, [b[0] for b in bounds], [b[1] for b in bounds])
-            res = optimize.minimize(fun, p0, jac=True, method="L-BFGS-B", bounds=bounds,
+            # first inside a box of ±3 around the start: L-BFGS-B's first trial step runs to the
+            # bounds, where the likelihood is ~e^40 times worse and its line search gives up at once
+            box = [(max(lo, a - 3.0), min(hi, a + 3.0)) for (lo, hi), a in zip(bounds, p0)]
+            res = optimize.minimize(fun, p0, jac=True, method="L-BFGS-B", bounds=box,
+                                    options={"maxiter": 500, "ftol": 1e-13, "gtol": 1e-7})
+            res = optimize.minimize(fun, res.x, jac=True, method="L-BFGS-B", bounds=bounds,
                                     options={"maxiter": 500, "ftol": 1e-13, "gtol": 1e-7})
             if res.fun < best[0]:
                 best = (float(res.fun), res.x)

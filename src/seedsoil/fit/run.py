@@ -16,6 +16,7 @@ A directory that holds another fit (a different content hash) is refused.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ScenarioError
+from . import calibrate as calibrate_mod
 from .estimate import (EvaluationLog, MLEstimate, censoring_sampler, fit_mle, profile_interval, sample_posterior,
                        simulate_cohort)
 from .fitted import FittedPopulation, natural_table
@@ -116,9 +118,10 @@ def _executor(spec: FitSpec):
 
 
 def run_fit(spec: FitSpec | str | Path, out_dir: str | Path | None = None, *, fit_file: str = "",
-            progress: Callable[[str], None] | None = None) -> FitResult:
+            progress: Callable[[str], None] | None = None, report_draws: int = 20) -> FitResult:
     """Run a fit (module docstring). ``out_dir``: the run directory (created; resumed when it
-    holds the same fit); ``fit_file``: the path recorded in the provenance."""
+    holds the same fit); ``fit_file``: the path recorded in the provenance; ``report_draws``:
+    parameter draws behind the report's bands (0: no report)."""
     from .. import __version__
 
     if not isinstance(spec, FitSpec):
@@ -151,6 +154,13 @@ def run_fit(spec: FitSpec | str | Path, out_dir: str | Path | None = None, *, fi
                 say(f"  evaluation {n}: profile log-likelihood {v:.3f}")
         est = fit_mle(lik, max_evaluations=spec.max_evaluations, log=log, progress=tick)
         mort = fit_other_cause(df) if spec.other_cause_death else None
+        calibrated = []
+        for cal in spec.calibrations:
+            say(f"calibrating {', '.join(cal.parameters)} to rate ratio {cal.target_rate_ratio:g}")
+            model_now = calibrate_mod.apply(spec.model, calibrated)
+            calibrated.append(calibrate_mod.calibrate(model_now, est.theta, df, cal))
+        if calibrated:
+            spec = dataclasses.replace(spec, model=calibrate_mod.apply(spec.model, calibrated))
         samples = None
         method = "wald"
         intervals = est.wald(spec.level)
@@ -189,14 +199,71 @@ def run_fit(spec: FitSpec | str | Path, out_dir: str | Path | None = None, *, fi
         "fit_file": fit_file or "(given as a table)", "fit_hash": spec.content_hash,
         "seedsoil_version": __version__, "date": date.today().isoformat(), "method": spec.method,
         "intervals": method, "loglik": est.loglik, "evaluations": est.evaluations, "converged": est.converged,
-        "at_bound": est.at_bound, "wall_s": round(wall, 2),
+        "at_bound": est.at_bound, "wall_s": round(wall, 2), "calibrated": calibrated,
     }
     pop = FittedPopulation(spec.population or spec.name, spec, est, mort, provenance, samples,
                            spec.description, spec.portable())
     res = FitResult(spec, est, table, mort, pop, samples, out, wall)
     if out is not None:
         write_outputs(res)
+        if report_draws:
+            say("posterior predictive checks and external validation")
+            write_report(res, df, time_col, event_col, draws=report_draws)
     return res
+
+
+def validate_externally(res: FitResult, train: pd.DataFrame):
+    """The fit file's ``[validate]``: predict the named data set without refitting, beside a Cox
+    model fitted on the same training patients (:mod:`seedsoil.fit.validation`)."""
+    from .validation import external_validation
+
+    v = res.spec.validate
+    test = cohort_table(v["set"], v["subset"])
+    return external_validation(res.population, train, test, horizons_years=v["horizons"],
+                               train_name=f"{res.spec.data_set} ({res.spec.subset})", test_name=v["set"])
+
+
+def write_report(res: FitResult, df: pd.DataFrame, time_col: str, event_col: str, *, draws: int = 20,
+                 grid_points: int = 60) -> Path:
+    """report.html (posterior predictive checks on the training patients, by subgroup, with bands
+    from ``draws`` parameter draws; the external validation when the fit file asks for it) and
+    validation.json."""
+    from ..store import _jsonable, write_csv_atomic, write_text_atomic
+    from .report import predictive_check, predictive_summary, write_fit_report
+
+    out = res.out_dir
+    assert out is not None
+    grid = np.linspace(0.0, float(df[time_col].max()), grid_points)
+    curves = res.population.survival(df, grid, endpoint="distant", draws=draws, seed=res.spec.seed)
+    check = predictive_check(curves, df[time_col].to_numpy(float), df[event_col].to_numpy(bool), df, grid,
+                             level=res.spec.level)
+    summary = predictive_summary(check)
+    write_csv_atomic(check, out / "predictive_check.csv")
+    extra = [f"<p>Fitted population: {res.population.label}. Predictions: the estimate and {draws} draws from "
+             f"{'its samples' if res.samples is not None else 'the Wald normal'}; training endpoint "
+             f"<code>{time_col}</code>.</p>"]
+    cal = res.population.provenance.get("calibrated") or []
+    if cal:
+        rows = "".join(f"<tr><td>{', '.join(c['parameters'])}</td><td>{c['value']:.4g}</td>"
+                       f"<td>{c['target_rate_ratio']:.3g}</td><td>{c['achieved_rate_ratio']:.3g}</td>"
+                       f"<td>{c['attainable'][0]:.3g} – {c['attainable'][1]:.3g}</td><td>{c['source']}</td></tr>"
+                       for c in cal)
+        extra.append("<h3>Therapy effects calibrated to randomised evidence</h3><table><tr><th>parameters</th>"
+                     "<th>value</th><th>target rate ratio</th><th>achieved</th><th>attainable</th><th>source</th>"
+                     f"</tr>{rows}</table>")
+    if res.spec.validate:
+        v = validate_externally(res, df)
+        figures = {k: float(x) for k, x in v.figures().items()}
+        write_text_atomic(out / "validation.json", json.dumps(_jsonable({
+            "train": v.train, "test": v.test, "figures": figures,
+            "table": v.table().reset_index().to_dict(orient="records"),
+            "calibration": v.calibration().to_dict(orient="records")}), indent=1) + "\n")
+        extra.append(f"<h3>External validation: {v.test}, predicted without refitting</h3>"
+                     + v.table().round(4).to_html(border=0)
+                     + "<h4>Calibration by risk quartile</h4>"
+                     + v.calibration().round(3).to_html(index=False, border=0))
+    return write_fit_report(out, title=f"Fit: {res.spec.name}", estimates=res.table, check=check, summary=summary,
+                            extra_html="".join(extra))
 
 
 def run_bootstrap(spec: FitSpec, est: MLEstimate, out: Path | None, executor: Any, time_col: str, event_col: str,

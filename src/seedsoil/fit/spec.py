@@ -19,7 +19,8 @@ from ..errors import ScenarioError, did_you_mean
 from .mechanistic import (DEFAULT_RESOLUTION_DAYS, FreeParameter, GrowthEffect, MechanisticModel, ShedLink,
                           SolveLink, TherapyRule)
 
-_TOP = {"fit", "data", "model", "parameter", "method", "executor", "validate"}
+_TOP = {"fit", "data", "model", "parameter", "method", "executor", "validate", "calibrate"}
+_CALIBRATE_KEYS = {"parameters", "range", "therapy", "patients", "window", "target_rate_ratio", "source"}
 _FIT_KEYS = {"name", "description", "population", "seed"}
 _DATA_KEYS = {"set", "subset", "endpoint", "resolution", "sample"}
 _MODEL_KEYS = {"scenario", "settings", "size_diameters", "growth_effect", "shedding_link", "growth_link", "therapy",
@@ -93,6 +94,7 @@ class FitSpec:
     population: str = ""
     description: str = ""
     validate: dict | None = None
+    calibrations: tuple = ()  # seedsoil.fit.calibrate.Calibration, applied in order after the fit
     raw: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -229,13 +231,16 @@ class FitSpec:
                         "horizons": [_float(h, "validate.horizons", "year", 0.1, 30) for h in
                                      v.get("horizons", ["3 year", "5 year"])]}
         sample = _int(dat.get("sample", 0), "data.sample", 0)
+        calibrations = tuple(_calibration(c, i, scenario) for i, c in
+                             enumerate(_list(data.get("calibrate"), "calibrate", required=False)))
         return cls(name=name, model=model, data_set=data_set, subset=subset, sample=sample, endpoint=endpoint,
                    other_cause_death=bool(mod.get("other_cause_death", endpoint == "rfs" or data_set == "rotterdam")),
                    method=method, intervals=intervals, profile=profile,
                    seed=_int(fit.get("seed", 0), "fit.seed", 0), executor=kind,
                    workers=None if workers is None else _int(workers, "executor.workers", 1),
                    scheduler=ex.get("scheduler"), population=str(fit.get("population", "")),
-                   description=str(fit.get("description", "")), validate=validate, raw=_plain(data), **kw)
+                   description=str(fit.get("description", "")), validate=validate, calibrations=calibrations,
+                   raw=_plain(data), **kw)
 
 
 def load_fit(path: str | Path) -> FitSpec:
@@ -340,3 +345,46 @@ def _parameter(raw: Mapping[str, Any], i: int, scenario: Any) -> FreeParameter:
                                 field=f"{where}.prior", value=pr)
         prior = ("normal", _float(pr["mean"], f"{where}.prior.mean"), _float(pr["sd"], f"{where}.prior.sd", "", 1e-6))
     return FreeParameter(name, lo_v, hi_v, start, scale, p.unit, prior)
+
+
+def _calibration(raw: Mapping[str, Any], i: int, scenario: Any):
+    from ..params import load_library
+    from .calibrate import Calibration
+
+    where = f"calibrate[{i}]"
+    _check_keys(raw, _CALIBRATE_KEYS, where)
+    names = raw.get("parameters")
+    names = [names] if isinstance(names, str) else names
+    if not isinstance(names, list) or not names:
+        raise ScenarioError(f"{where}.parameters: one library parameter or a list set to one value", field=f"{where}.parameters",
+                            value=names)
+    lib = load_library()
+    for n in names:
+        _library_number(n, f"{where}.parameters", scenario)
+    lo, hi = _pair(raw.get("range"), f"{where}.range")
+    p = lib[names[0]]
+    lo_v, hi_v = (float(p.coerce(v, where=f"{where}.range: ")) for v in (lo, hi))
+    if not lo_v < hi_v:
+        raise ScenarioError(f"{where}.range = {[lo, hi]!r}: need low < high", field=f"{where}.range", value=[lo, hi])
+    therapy = raw.get("therapy")
+    if not isinstance(therapy, Mapping):
+        raise ScenarioError(f"{where}.therapy: a therapy table (kind, ...)", field=f"{where}.therapy", value=therapy)
+    try:
+        scenario.with_overrides({"surgery.primary_diameter": "20 mm"}).with_settings(therapy=[dict(therapy)])
+    except ScenarioError as e:
+        raise ScenarioError(f"{where}.therapy: {e}", field=f"{where}.therapy", value=therapy) from None
+    patients = raw.get("patients", {}) or {}
+    if not isinstance(patients, Mapping) or any(k not in ("er", "pr", "menopause", "grade", "size_category")
+                                                for k in patients):
+        raise ScenarioError(f"{where}.patients: a table of record columns (er, pr, menopause, grade, size_category) "
+                            "and the value the patients must have", field=f"{where}.patients", value=patients)
+    w = _pair(raw.get("window"), f"{where}.window")
+    t1, t2 = (_float(v, f"{where}.window", "year", 0.0, 30.0) for v in w)
+    if not t1 < t2:
+        raise ScenarioError(f"{where}.window = {w!r}: need start < end", field=f"{where}.window", value=w)
+    target = _float(raw.get("target_rate_ratio"), f"{where}.target_rate_ratio", "", 1e-3, 10.0)
+    source = raw.get("source")
+    if not isinstance(source, str) or not source.strip():
+        raise ScenarioError(f"{where}.source: say where the rate ratio comes from (a DOI)", field=f"{where}.source",
+                            value=source)
+    return Calibration(tuple(names), lo_v, hi_v, dict(therapy), target, (t1, t2), source, dict(patients))

@@ -33,7 +33,7 @@ def _style(i: int) -> tuple[str, str]:
 
     if i == 0:
         return DARK_GREY, "-"
-    return colour(i - 1), _LINESTYLES[(1 + (i - 1) // 6) % len(_LINESTYLES)]
+    return colour(i - 1), _LINESTYLES[((i - 1) // 6) % len(_LINESTYLES)]
 
 
 def draw_curves(prediction: "PatientPrediction", fig: "Figure") -> None:

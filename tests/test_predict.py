@@ -156,14 +156,16 @@ def test_endocrine_therapy_does_nothing_for_er_negative_disease(population, pred
     from seedsoil.fit.predict import predict_patient
 
     neg = predict_patient({**PATIENT, "er": "negative"}, population,
-                          therapies=["tamoxifen 5 y", "aromatase inhibitor 5 y", "CMF + tamoxifen", "chemotherapy (CMF)"],
+                          therapies=["tamoxifen 5 y", "aromatase inhibitor 5 y", "CMF + tamoxifen",
+                                     "chemotherapy (CMF)"],
                           draws=3, seed=3)
     s = neg.summary
     for name in ("tamoxifen 5 y", "aromatase inhibitor 5 y"):
         assert (s[s["therapy"] == name][["benefit", "benefit_low", "benefit_high"]] == 0).all().all()
         for endpoint in ("distant", "rfs"):
             np.testing.assert_array_equal(_curve(neg, name, endpoint), _curve(neg, "surgery only", endpoint))
-    np.testing.assert_array_equal(_curve(neg, "CMF + tamoxifen", "distant"), _curve(neg, "chemotherapy (CMF)", "distant"))
+    np.testing.assert_array_equal(_curve(neg, "CMF + tamoxifen", "distant"),
+                                  _curve(neg, "chemotherapy (CMF)", "distant"))
     assert neg.notes and "ER-negative" in neg.notes[0]
     # ... and helps ER-positive disease
     assert _at(prediction, "tamoxifen 5 y", "distant", 10, "benefit") > 0.01

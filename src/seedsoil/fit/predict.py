@@ -171,7 +171,8 @@ def _check_therapies(therapies: Any) -> dict[str, tuple[dict, ...]]:
         opts = {}
         for name in therapies:
             if name not in THERAPY_OPTIONS:
-                raise ScenarioError(f"therapy {name!r}: not a standard option{did_you_mean(str(name), list(THERAPY_OPTIONS))}"
+                hint = did_you_mean(str(name), list(THERAPY_OPTIONS))
+                raise ScenarioError(f"therapy {name!r}: not a standard option{hint}"
                                     f" (options: {', '.join(THERAPY_OPTIONS)})", field="therapy", value=name)
             opts[name] = THERAPY_OPTIONS[name]
     if REFERENCE in opts and opts[REFERENCE]:

@@ -654,8 +654,9 @@ def predict(
     er: Optional[str] = typer.Option(None, help="oestrogen receptor: negative | positive | a level in fmol/mg"),
     pr: Optional[str] = typer.Option(None, help="progesterone receptor: negative | positive | a level in fmol/mg"),
     menopause: Optional[str] = typer.Option(None, help="menopausal status: pre | post"),
-    therapy: Optional[list[str]] = typer.Option(None, help="a therapy option (repeat for several; default: all; "
-                                                "surgery only is always included)"),
+    therapy: Optional[list[str]] = typer.Option(None, metavar="<name>",
+                                                help="a therapy option, e.g. 'chemotherapy (CMF)' (repeat for "
+                                                "several; default: all; surgery only is always included)"),
     horizon: float = typer.Option(10.0, help="years after surgery the curves cover"),
     draws: int = typer.Option(40, help="parameter draws for the uncertainty bands"),
     seed: int = typer.Option(0, help="seed of the parameter draws"),

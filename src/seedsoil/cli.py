@@ -642,6 +642,70 @@ def fit(
                                 (str(Path(out) / "population.json"), "bold")))
 
 
+@command()
+def predict(
+    population: str = typer.Option("rotterdam_untreated", help="fitted population: a library name or a "
+                                   "population.json path"),
+    age: Optional[str] = typer.Option(None, help="age at surgery, e.g. 55 or '55 year'"),
+    size: Optional[str] = typer.Option(None, help="tumour size at surgery, e.g. '25 mm'"),
+    size_category: Optional[str] = typer.Option(None, help="T category when the size is not known: T1, T2, T3"),
+    nodes: Optional[int] = typer.Option(None, help="number of positive axillary lymph nodes"),
+    grade: Optional[int] = typer.Option(None, help="histological grade: 1, 2, 3"),
+    er: Optional[str] = typer.Option(None, help="oestrogen receptor: negative | positive | a level in fmol/mg"),
+    pr: Optional[str] = typer.Option(None, help="progesterone receptor: negative | positive | a level in fmol/mg"),
+    menopause: Optional[str] = typer.Option(None, help="menopausal status: pre | post"),
+    therapy: Optional[list[str]] = typer.Option(None, metavar="<name>",
+                                                help="a therapy option, e.g. 'chemotherapy (CMF)' (repeat for "
+                                                "several; default: all; surgery only is always included)"),
+    horizon: float = typer.Option(10.0, help="years after surgery the curves cover"),
+    draws: int = typer.Option(40, help="parameter draws for the uncertainty bands"),
+    seed: int = typer.Option(0, help="seed of the parameter draws"),
+    level: float = typer.Option(0.95, help="coverage of the bands"),
+    out: Optional[Path] = typer.Option(None, help="folder for curves.csv, summary.csv, prediction.json, report.html"),
+) -> None:
+    """One patient's predicted recurrence-free and distant-metastasis-free curves under each therapy option."""
+    from .fit.predict import predict_patient
+
+    record = {k: v for k, v in (("tumour_size", size), ("size_category", size_category), ("positive_nodes", nodes),
+                                ("grade", grade), ("er", er), ("pr", pr), ("menopause", menopause), ("age", age))
+              if v is not None}
+    flags = {"tumour_size": "--size", "size_category": "--size-category", "positive_nodes": "--nodes",
+             "grade": "--grade", "er": "--er", "pr": "--pr", "menopause": "--menopause", "age": "--age"}
+    try:
+        with console.status("predicting…"):
+            pred = predict_patient(record, population, therapies=list(therapy) if therapy else None,
+                                   horizon_years=horizon, draws=draws, seed=seed, level=level)
+    except ScenarioError as exc:
+        msg = str(exc)
+        key = (exc.field or "").removeprefix("patient.")
+        if key in flags:
+            msg += f" (option {flags[key]})"
+        _fail(msg)
+        return
+    console.print(Text(pred.population_label))
+    band = f"{100 * pred.level:g} % band over {pred.draws} draws"
+    rows = []
+    for _, r in pred.summary.iterrows():
+        rows.append([r["therapy"], "distant" if r["endpoint"] == "distant" else "RFS", f"{r['years']:g}y",
+                     f"{100 * r['probability']:.1f} ({100 * r['low']:.1f}-{100 * r['high']:.1f})",
+                     f"{100 * r['benefit']:+.1f} ({100 * r['benefit_low']:+.1f}/{100 * r['benefit_high']:+.1f})"])
+    console.print(make_table(f"event-free % and benefit over surgery only in points ({band})",
+                             ["therapy", "endpoint", "at", "event-free % (band)", "benefit (band)"], rows,
+                             justify=["left", "left", "right", "right", "right"], whole=[1, 2, 3, 4]))
+    for note in pred.notes:
+        _note(note)
+    if out is not None:
+        from .report.predict import write_prediction_report
+        from .store import _jsonable, write_text_atomic
+
+        out.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(out / "curves.csv", pred.curves.to_csv(index=False))
+        write_text_atomic(out / "summary.csv", pred.summary.to_csv(index=False))
+        write_text_atomic(out / "prediction.json", json.dumps(_jsonable(pred.to_dict()), indent=1) + "\n")
+        write_prediction_report(pred, out)
+        console.print(Text.assemble("written to ", (str(out), "bold")))
+
+
 def _plural(n: int, word: str) -> str:
     return f"{n:,} {word}" + ("" if n == 1 else "s")
 

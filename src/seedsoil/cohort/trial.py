@@ -758,7 +758,7 @@ def analyse(trial: Trial, patients: pd.DataFrame) -> dict[str, pd.DataFrame]:
         # covariates with few values; a continuous one (e.g. age) is left out: bin it (as t_stage bins the size)
         covs = [c[4:] for c in df.columns if c.startswith("cov_") and df[c].nunique() <= 20
                 and not (pd.api.types.is_float_dtype(df[c]) and (df[c].dropna() % 1 != 0).any())]
-        if covs:
+        if covs and len(trial.arms) > 1:  # one arm: no comparison within subgroups either
             tables["subgroups_dmfs"] = pd.concat(
                 [stats.subgroup_hazard_ratios(df, "dmfs", by=f"cov_{c}", control=trial.control) for c in covs],
                 ignore_index=True)

@@ -200,6 +200,10 @@ def trial_from_dict(data: Mapping[str, Any], base_dir: Path | None = None, *,
         raise _err(f"trial.chunk_size = {chunk!r}: an integer in [1, 1e6]", "trial.chunk_size", chunk)
     population = parse_population(data.get("population"))
     if population.fitted is not None:  # the fitted model's settings and estimates, in every arm
+        if scenario.patient is not None and scenario.patient.links is not None:
+            raise _err(f"population.fitted = {population.fitted['source']!r}: the fitted population brings its own "
+                       f"covariate links; remove patient.links = {scenario.patient.links!r} (or population.fitted)",
+                       "population.fitted", population.fitted["source"])
         scenario = scenario.with_overrides(population.fitted_overrides, where="population.fitted: ")
     raw_arms = data.get("arm", [])
     if isinstance(raw_arms, Mapping):

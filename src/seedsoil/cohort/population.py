@@ -17,11 +17,27 @@ any other scenario field: ``surgery.*`` (e.g. ``surgery.primary_diameter`` or
 ``surgery.primary_cells``), ``simulation.*``, ``output.*``, ``therapy.<field>`` (every
 therapy with that field) or ``therapy.<kind>.<field>`` (see
 :meth:`seedsoil.scenario.Scenario.with_overrides`).
+
+A population may be *fitted* (``fitted = "NAME or path.json"``, issue 13): a fitted
+population of :mod:`seedsoil.fit.fitted` (a library name under
+``seedsoil/params/populations/`` or a ``population.json`` a fit wrote) is expanded by
+:func:`fitted_population_spec` into plain data the trial carries in its spec: the fit's
+base settings and free-parameter values (scenario overrides for every arm), a lognormal
+shedding rate and a lognormal growth rate per patient (the fit's random effects, as sampled
+parameters) and a links table in which the fit's link coefficients replace the package's
+(the record's other links neutral), so a trial patient is a patient of the fitted model.
+The expansion reads the population file's documented content (``natural``, ``fit.model``,
+``fit.parameter``, ``provenance``) and needs nothing of :mod:`seedsoil.fit` (which imports
+the cohort layer).
 """
 from __future__ import annotations
 
+import json
 import math
+import tomllib
 from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
@@ -226,6 +242,20 @@ class Variable:
 class Population:
     variables: tuple[Variable, ...] = ()
     correlation: np.ndarray | None = None  # in the order of ``variables``
+    #: the expanded fitted population (:func:`fitted_population_spec`), or None
+    fitted: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
+    #: the covariate links of a fitted population (a CovariateLinks), or None: the scenario's
+    links: Any = field(default=None, compare=False, repr=False)
+
+    @property
+    def fitted_label(self) -> str | None:
+        """Which fitted population drives this population (its label with provenance), or None."""
+        return None if self.fitted is None else str(self.fitted["label"])
+
+    @property
+    def fitted_overrides(self) -> dict[str, Any]:
+        """The fitted population's scenario overrides (base settings, free parameters), or {}."""
+        return {} if self.fitted is None else dict(self.fitted["overrides"])
 
     @property
     def names(self) -> list[str]:
@@ -426,12 +456,23 @@ def parse_population(spec: Mapping[str, Any] | None, library: ParameterLibrary |
         return Population()
     if not isinstance(spec, Mapping):
         raise ScenarioError("population: must be a table", field="population", value=spec)
-    extra = sorted(set(spec) - {"parameters", "covariates", "correlation"})
+    extra = sorted(set(spec) - {"parameters", "covariates", "correlation", "fitted"})
     if extra:
         raise ScenarioError(f"population.{extra[0]}: unknown key (population takes parameters, covariates, "
-                            "correlation)", field=f"population.{extra[0]}", value=spec[extra[0]])
+                            "correlation, fitted)", field=f"population.{extra[0]}", value=spec[extra[0]])
     variables: list[Variable] = []
-    for name, dspec in (spec.get("parameters") or {}).items():
+    fitted = links = None
+    parameters = dict(spec.get("parameters") or {})
+    if "fitted" in spec:
+        fitted = resolve_fitted(spec["fitted"], lib)
+        clash = sorted(set(parameters) & set(fitted["parameters"]))
+        if clash:
+            raise ScenarioError(f"population.parameters.{clash[0]}: drawn by the fitted population "
+                                f"{fitted['name']!r} (population.fitted); remove it here",
+                                field=f"population.parameters.{clash[0]}", value=parameters[clash[0]])
+        parameters = {**fitted["parameters"], **parameters}
+        links = fitted_links(fitted, lib)
+    for name, dspec in parameters.items():
         where = f"population.parameters.{name}"
         if name not in lib:
             hint = did_you_mean(name, lib)
@@ -509,4 +550,189 @@ def parse_population(spec: Mapping[str, Any] | None, library: ParameterLibrary |
             raise ScenarioError("population.correlation: the correlations are not jointly possible (the matrix is "
                                 "not positive definite); weaken some of them", field="population.correlation",
                                 value=pairs) from None
-    return Population(variables=tuple(variables), correlation=corr)
+    return Population(variables=tuple(variables), correlation=corr, fitted=fitted, links=links)
+
+
+# --------------------------------------------------------------------------- fitted populations
+#: where the library's fitted populations live (JSON files; seedsoil.fit.fitted writes them)
+FITTED_LIBRARY = "seedsoil.params.populations"
+#: the keys of an expanded fitted population (:func:`fitted_population_spec`)
+FITTED_KEYS = ("name", "label", "source", "provenance", "parameters", "overrides", "links")
+#: fit link covariates (data columns) -> clinical-record fields of a trial patient
+FIT_COVARIATES = {"grade": "grade", "positive_nodes": "positive_nodes", "tumour_size": "tumour_size", "age": "age"}
+
+
+def fitted_library() -> list[str]:
+    """Names of the fitted populations shipped with seedsoil (``params/populations/*.json``)."""
+    root = resources.files(FITTED_LIBRARY)
+    return sorted(e.name[:-5] for e in root.iterdir() if e.name.endswith(".json"))
+
+
+def read_fitted(name_or_path: str | Path, where: str = "population.fitted") -> dict[str, Any]:
+    """The content of a fitted-population file (as :meth:`seedsoil.fit.fitted.FittedPopulation.save`
+    writes it), by library name or path; a ScenarioError naming ``where`` lists what is available."""
+    p = Path(str(name_or_path))
+    if p.suffix == ".json" or p.is_file():
+        if not p.is_file():
+            raise ScenarioError(f"{where} = {str(name_or_path)!r}: no such fitted-population file ({p.resolve()}); "
+                                f"library populations: {', '.join(fitted_library()) or 'none'}", field=where,
+                                value=str(name_or_path))
+        return json.loads(p.read_text(encoding="utf-8"))
+    names = fitted_library()
+    if str(name_or_path) not in names:
+        raise ScenarioError(f"{where} = {str(name_or_path)!r}: not a fitted population of the library"
+                            f"{did_you_mean(str(name_or_path), names)} (available: {', '.join(names) or 'none'}; "
+                            "or the path of a population.json a fit wrote)", field=where, value=str(name_or_path))
+    return json.loads(resources.files(FITTED_LIBRARY).joinpath(f"{name_or_path}.json").read_text(encoding="utf-8"))
+
+
+def _fit_base_scenario(model: Mapping[str, Any]) -> Any:
+    from ..scenario import Scenario, default_scenario
+
+    raw = model.get("scenario", "default")
+    if isinstance(raw, Mapping):
+        sc = Scenario.from_dict(raw)
+    elif raw == "default":
+        sc = default_scenario()
+    else:
+        raise ScenarioError(f"population.fitted: the fit's model.scenario = {raw!r} is not written out (a fitted "
+                            "population file holds its base scenario in full)", field="population.fitted", value=raw)
+    settings = model.get("settings") or {}
+    return sc.with_overrides(dict(settings), where="population.fitted: model.settings.") if settings else sc
+
+
+def _fitted_link(link: Mapping[str, Any], beta: float, target: str, label: str, lib: ParameterLibrary,
+                 where: str) -> tuple[str, dict[str, Any]]:
+    """(record field, links-file table) of one fitted link: ``target`` × exp(β (g(x) − g(reference)))."""
+    from ..body.covariates import TRANSFORMS, _beta_unit
+
+    cov_name = str(link.get("covariate"))
+    if cov_name not in FIT_COVARIATES:
+        raise ScenarioError(f"{where}: the fitted link {link.get('name')!r} reads {cov_name!r}, which a trial "
+                            f"patient's record does not carry (links on {', '.join(FIT_COVARIATES)} carry over)",
+                            field=where, value=cov_name)
+    cov = COVARIATES[FIT_COVARIATES[cov_name]]
+    transform = str(link.get("transform", "identity"))
+    ref = float(link.get("reference", 0.0))
+    source = f"fitted: {label}"
+    note = f"fitted link {link.get('name')!r}: {target} x exp(beta ({transform}(x) - {transform}({ref:g})))"
+    if cov.categorical:  # e.g. grade 1, 2, 3: one factor per category, exp(beta (g(k) - g(reference)))
+        g = TRANSFORMS[transform]
+        betas = {str(k): {"value": beta * (g(float(k)) - g(ref)), "unit": "", "range": "(-inf, inf)",
+                          "source": source, "note": f"log factor of {cov.name} {k}"} for k in cov.choices}
+        return cov.name, {"covariate": cov.name, "target": target, "form": "per_category", "note": note,
+                          "beta": betas}
+    table = {"covariate": cov.name, "target": target, "form": "log_linear", "transform": transform,
+             "reference": f"{ref} {cov.unit}" if cov.unit else ref, "note": note,
+             "beta": {"value": beta, "unit": _beta_unit(cov, transform), "range": "(-inf, inf)", "source": source,
+                      "note": "fitted coefficient"}}
+    return cov.name, table
+
+
+def fitted_population_spec(fitted: Any, *, source: str | None = None,
+                           library: ParameterLibrary | None = None) -> dict[str, Any]:
+    """Expand a fitted population (a :class:`seedsoil.fit.fitted.FittedPopulation`, or the content
+    of its JSON file) for a virtual trial, as plain data (the keys :data:`FITTED_KEYS`):
+
+    * ``overrides``: the fit's base-scenario settings (e.g. ``colony.law = "gompertz"``) and
+      the estimates of its free parameters (internal units), set in every arm;
+    * ``parameters``: a ``[population.parameters]`` table with, per patient, a lognormal
+      ``shedding.rate`` (median: the base rate × ``shedding_multiplier``, sigma:
+      ``sigma_shedding``) and, with a growth effect, a lognormal growth target (median: its
+      fitted value, sigma: ``sigma_growth``), truncated only to the parameter's finite range;
+    * ``links``: a links table (the form of ``params/covariate_links.toml``) in which the
+      fit's links act on her record (growth links on the growth target, per category for
+      grade: exp(β (grade − reference)); shedding links on ``shedding.rate``, e.g.
+      exp(β log(1 + nodes))), replacing the package's link of the same covariate and target;
+      every other coefficient is neutral (0), the size still sets the size at surgery and the
+      node observation model is the package's; so each patient is a patient of the fit;
+    * ``name``, ``label`` (name with data, fit file, seedsoil version and date, as
+      :attr:`~seedsoil.fit.fitted.FittedPopulation.label`), ``source`` (the name or path it
+      was read from) and ``provenance`` (the fit's, with its log-likelihood).
+    """
+    lib = library or load_library()
+    d = fitted.to_dict() if hasattr(fitted, "to_dict") else dict(fitted)
+    where = "population.fitted"
+    name = str(d.get("name", "fitted"))
+    if not isinstance(d.get("natural"), Mapping) or not isinstance(d.get("fit"), Mapping):
+        raise ScenarioError(f"{where}: {name!r} is not a fitted-population file (natural and fit missing)",
+                            field=where, value=name)
+    nat = {k: float(v) for k, v in d["natural"].items()}
+    fit = d["fit"]
+    model = fit.get("model", {}) or {}
+    prov = dict(d.get("provenance", {}) or {})
+    est = d.get("estimate", {}) or {}
+    prov.setdefault("loglik", est.get("loglik"))
+    label = (f"{name} (fitted to {prov.get('data', '?')}, {prov.get('fit_file', '?')}, seedsoil "
+             f"{prov.get('seedsoil_version', '?')}, {prov.get('date', '?')})")
+    base = _fit_base_scenario(model)
+    free = [str(p["name"]) for p in fit.get("parameter", []) or []]
+    overrides: dict[str, Any] = dict(base.overrides)
+    overrides.update({n: nat[n] for n in free})
+    values = {**dict(base.parameters), **{n: nat[n] for n in free}}
+
+    def lognormal(pname: str, median: float, sigma: float) -> dict[str, Any]:
+        out: dict[str, Any] = {"distribution": "lognormal", "median": median, "sigma": sigma}
+        rng = lib[pname].range
+        if rng is not None and math.isfinite(rng.high):
+            low = rng.low if rng.low > 0 and rng.low_closed else float(np.nextafter(max(rng.low, 0.0), math.inf))
+            out["truncate"] = [low, rng.high]  # the range's ends (P beyond them is negligible)
+        return out
+
+    parameters = {"shedding.rate": lognormal("shedding.rate", values["shedding.rate"] * nat["shedding_multiplier"],
+                                             nat["sigma_shedding"])}
+    links_raw = tomllib.loads(resources.files("seedsoil.params").joinpath("covariate_links.toml")
+                              .read_text(encoding="utf-8"))
+    neutral = f"neutral: not a link of the fitted population {name}"
+    for table in links_raw.get("link", {}).values():  # every coefficient neutral, then the fit's
+        if table.get("form") == "log_linear":
+            table["beta"].update(value=0.0, source=neutral)
+        elif table.get("form") == "per_category":
+            for c in table["beta"].values():
+                c.update(value=0.0, source=neutral)
+    fitted_links_: list[tuple[Mapping[str, Any], str, str]] = []
+    growth = model.get("growth_effect")
+    if growth:
+        target = str(growth["target"])
+        parameters[target] = lognormal(target, values[target], nat["sigma_growth"])
+        fitted_links_ += [(lk, f"beta_{lk.get('name', lk.get('covariate'))}", target)
+                          for lk in model.get("growth_link", []) or []]
+    fitted_links_ += [(lk, f"beta_{lk.get('name', lk.get('covariate'))}", "shedding.rate")
+                      for lk in model.get("shedding_link", []) or []]
+    for lk, key, target in fitted_links_:
+        if "transform" not in lk and target == "shedding.rate":
+            lk = {**lk, "transform": "log1p"}  # the fit file's default for shedding links
+        cov, table = _fitted_link(lk, nat[key], target, label, lib, where)
+        same = [n for n, t in links_raw["link"].items()
+                if t.get("covariate") == cov and t.get("target") == target and t.get("form") == table["form"]]
+        links_raw["link"][same[0] if same else f"fitted_{lk.get('name', cov)}"] = table
+    return {"name": name, "label": label, "source": str(source if source is not None else name),
+            "provenance": json.loads(json.dumps(prov, default=str)), "parameters": parameters,
+            "overrides": json.loads(json.dumps(overrides, default=str)), "links": links_raw}
+
+
+def resolve_fitted(value: Any, library: ParameterLibrary | None = None) -> dict[str, Any]:
+    """``population.fitted``: a library name or path (read and expanded with
+    :func:`fitted_population_spec`) or an already expanded table (what a trial's spec holds,
+    so workers need not read the file), checked."""
+    where = "population.fitted"
+    if isinstance(value, (str, Path)):
+        return fitted_population_spec(read_fitted(value, where), source=str(value), library=library)
+    if isinstance(value, Mapping):
+        missing = [k for k in FITTED_KEYS if k not in value]
+        if missing:
+            raise ScenarioError(f"{where}.{missing[0]}: required in an expanded fitted population (or give a "
+                                "name or a path)", field=f"{where}.{missing[0]}", value=dict(value))
+        return {k: value[k] for k in FITTED_KEYS}
+    raise ScenarioError(f"{where} = {value!r}: the name of a fitted population (available: "
+                        f"{', '.join(fitted_library()) or 'none'}) or the path of its JSON file", field=where,
+                        value=value)
+
+
+def fitted_links(fitted: Mapping[str, Any], library: ParameterLibrary | None = None) -> Any:
+    """The validated covariate links (:class:`seedsoil.body.covariates.CovariateLinks`) of an
+    expanded fitted population."""
+    from ..body.covariates import parse_links
+
+    return parse_links(fitted["links"], library or load_library(),
+                       where=f"population.fitted ({fitted['name']}): links")

@@ -112,6 +112,12 @@ class Trial:
         draws = canon.population.draw(canon.seed, np.array([int(patient)]))
         return _patient_scenario(canon, a, canon.population.patient_parameters(draws, 0))
 
+    @property
+    def fitted_population(self) -> str | None:
+        """The label (name, data, fit file, seedsoil version, date) of the fitted population
+        that drives this trial's patients (``[population] fitted``), or None."""
+        return self.population.fitted_label
+
     def spec_json(self) -> str:
         """The canonical JSON of the spec: what each worker task carries and rebuilds the trial from."""
         return json.dumps(self.spec, sort_keys=True, default=str)
@@ -193,6 +199,12 @@ def trial_from_dict(data: Mapping[str, Any], base_dir: Path | None = None, *,
     if isinstance(chunk, bool) or not isinstance(chunk, int) or not 1 <= chunk <= 10**6:
         raise _err(f"trial.chunk_size = {chunk!r}: an integer in [1, 1e6]", "trial.chunk_size", chunk)
     population = parse_population(data.get("population"))
+    if population.fitted is not None:  # the fitted model's settings and estimates, in every arm
+        if scenario.patient is not None and scenario.patient.links is not None:
+            raise _err(f"population.fitted = {population.fitted['source']!r}: the fitted population brings its own "
+                       f"covariate links; remove patient.links = {scenario.patient.links!r} (or population.fitted)",
+                       "population.fitted", population.fitted["source"])
+        scenario = scenario.with_overrides(population.fitted_overrides, where="population.fitted: ")
     raw_arms = data.get("arm", [])
     if isinstance(raw_arms, Mapping):
         raw_arms = [raw_arms]
@@ -208,7 +220,10 @@ def trial_from_dict(data: Mapping[str, Any], base_dir: Path | None = None, *,
             raise _err(f"arm[{i}].{bad[0]}: an arm cannot change this section", f"arm[{i}].{bad[0]}")
         if a["name"] in [n for n, _ in arms]:
             raise _err(f"arm[{i}].name = {a['name']!r}: duplicate arm name", f"arm[{i}].name", a["name"])
-        arms.append((a["name"], _apply_overlay(scenario, overlay, f"arm[{i}]", a["name"])))
+        arm_sc = _apply_overlay(scenario, overlay, f"arm[{i}]", a["name"])
+        if population.links is not None:  # her record acts through the fitted population's links
+            arm_sc = replace(arm_sc, links=population.links)
+        arms.append((a["name"], arm_sc))
     names = [n for n, _ in arms]
     control = t.get("control", names[0])
     if control not in names:
@@ -221,7 +236,7 @@ def trial_from_dict(data: Mapping[str, Any], base_dir: Path | None = None, *,
         "trial": {"name": t.get("name", scenario.name), "patients": patients, "seed": seed, "design": design,
                   "chunk_size": chunk, "control": control, "horizon": horizon},
         "scenario": base_dict(scenario),
-        "population": json.loads(json.dumps(data.get("population") or {}, default=str)),
+        "population": json.loads(json.dumps(_population_spec(data.get("population"), population), default=str)),
         "arm": json.loads(json.dumps(raw_arms, default=str)),
     }
     if "description" in t:
@@ -233,6 +248,16 @@ def trial_from_dict(data: Mapping[str, Any], base_dir: Path | None = None, *,
                   horizon_days=horizon, spec=spec, drugs=drugs)
     population.check_against([sc for _, sc in arms])
     return trial
+
+
+def _population_spec(raw: Any, population: Population) -> Any:
+    """The ``[population]`` table as the trial's spec keeps it: a fitted population's name is
+    replaced by its expansion (:func:`seedsoil.cohort.population.fitted_population_spec`), so
+    the spec (what workers rebuild the trial from, and what the content hash covers) holds
+    the fitted model itself and its provenance."""
+    if population.fitted is None or not isinstance(raw, Mapping):
+        return raw or {}
+    return {**raw, "fitted": dict(population.fitted)}
 
 
 def base_dict(sc: Scenario) -> dict[str, Any]:
@@ -291,11 +316,15 @@ def _patient_scenario(trial: Trial, arm: int, over: Mapping[str, Any]) -> Scenar
     """Arm ``arm``'s scenario with one patient's overrides (raises ScenarioError if invalid)."""
     params, fields, record = _split_overrides(over)
     sc = _arm_with_fields(trial, arm, fields) if fields else trial.arms[arm][1]
+    if trial.population.links is not None and sc.links is not trial.population.links:
+        sc = replace(sc, links=trial.population.links)  # with_overrides re-reads the package's links
     if record or sc.patient is not None:  # her record goes through the links, after her parameters
         return sc.with_patient(record, params)
     merged = {**sc.parameters, **params}
     _check_cross_field(merged)
-    return replace(sc, parameters=MappingProxyType(merged))
+    # the sampled values are her overrides too (to_dict, with_overrides and hashes keep them)
+    overrides = dict(sorted({**sc.overrides, **params}.items()))
+    return replace(sc, parameters=MappingProxyType(merged), overrides=MappingProxyType(overrides))
 
 
 # --------------------------------------------------------------------------- one chunk
@@ -445,7 +474,17 @@ def _prepare_dir(trial: Trial, out: Path, *, resume: bool, force: bool) -> list[
     return prepare_run_dir(out, meta_file=TRIAL_FILE, key=h, n_chunks=trial.n_chunks, resume=resume, force=force,
                            what="trial",
                            record=lambda: run_record(scale="cohort", seed=trial.seed, content_hash=h, spec=trial.spec,
-                                                     n_chunks=trial.n_chunks, complete=False))
+                                                     n_chunks=trial.n_chunks, complete=False,
+                                                     **_fitted_record(trial)))
+
+
+def _fitted_record(trial: Trial) -> dict[str, Any]:
+    """What a trial folder's ``trial.json`` says about the fitted population it used (nothing without one)."""
+    f = trial.population.fitted
+    if f is None:
+        return {}
+    return {"fitted_population": {"name": f["name"], "label": f["label"], "source": f["source"],
+                                  "provenance": f["provenance"]}}
 
 
 def read_patients(out: Path, trial: Trial) -> pd.DataFrame:
@@ -602,7 +641,7 @@ class TrialResult:
             if report is not None and report.is_file():
                 shutil.copyfile(report, tmp / "report.html")
             meta = {**(old_meta if same else {}), "content_hash": h, "seedsoil_version": __version__,
-                    "spec": tr.spec, "n_chunks": tr.n_chunks, "complete": True}
+                    "spec": tr.spec, "n_chunks": tr.n_chunks, "complete": True, **_fitted_record(tr)}
             (tmp / TRIAL_FILE).write_text(json.dumps(meta, indent=2, default=str))
 
         return atomic_dir(folder, fill, force=force)
@@ -723,7 +762,7 @@ def analyse(trial: Trial, patients: pd.DataFrame) -> dict[str, pd.DataFrame]:
         # covariates with few values; a continuous one (e.g. age) is left out: bin it (as t_stage bins the size)
         covs = [c[4:] for c in df.columns if c.startswith("cov_") and df[c].nunique() <= 20
                 and not (pd.api.types.is_float_dtype(df[c]) and (df[c].dropna() % 1 != 0).any())]
-        if covs:
+        if covs and len(trial.arms) > 1:  # one arm: no comparison within subgroups either
             tables["subgroups_dmfs"] = pd.concat(
                 [stats.subgroup_hazard_ratios(df, "dmfs", by=f"cov_{c}", control=trial.control) for c in covs],
                 ignore_index=True)

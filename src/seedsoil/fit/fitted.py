@@ -106,6 +106,15 @@ class FittedPopulation:
             out = out * self.mortality.survival(ages[:, None], np.asarray(grid, dtype=float)[None, :])[None]
         return out
 
+    def trial_population(self, source: str | None = None) -> dict:
+        """This population expanded for a virtual trial (``[population] fitted``): the scenario
+        overrides, the lognormal shedding and growth draws, the links table with the fitted
+        coefficients, its label and provenance, as plain data
+        (:func:`seedsoil.cohort.population.fitted_population_spec`)."""
+        from ..cohort.population import fitted_population_spec
+
+        return fitted_population_spec(self, source=source)
+
     # ------------------------------------------------------------------ files
     def to_dict(self) -> dict:
         return {"name": self.name, "description": self.description, "fit": self.raw,

@@ -381,6 +381,9 @@ def clinic_trial(tmp_path, chunk_size, links_text=None, **extra):
     data = tomllib.loads((REPO / "examples" / "trial_clinic.toml").read_text(encoding="utf-8"))
     data["trial"].update(patients=12, chunk_size=chunk_size, scenario=str(REPO / "examples" / "breast_surgery.toml"))
     data["simulation"] = {"follow_up": "1 year"}
+    # the record and its links on their own: the example's fitted population (its own links and
+    # draws) is tested in tests/test_population_fitted.py
+    data["population"].pop("fitted", None)
     if links_text is not None:
         (tmp_path / "links.toml").write_text(links_text, encoding="utf-8")
         data["patient"] = {"links": "links.toml"}  # relative to the trial file's folder

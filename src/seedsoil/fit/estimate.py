@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
+from .likelihood import normal_nodes
 from .mechanistic import CohortLikelihood, MechanisticModel, _solve_group
 
 
@@ -89,7 +90,11 @@ class MLEstimate:
 
     @property
     def se(self) -> np.ndarray:
-        return np.sqrt(np.maximum(np.diag(self.covariance), 0.0))
+        """Wald standard errors; NaN where the Hessian is not negative definite there (no
+        curvature: the estimate is not a proper maximum in that direction, or sits at a bound)."""
+        d = np.diag(self.covariance)
+        with np.errstate(invalid="ignore"):
+            return np.where(d > 0, np.sqrt(np.where(d > 0, d, 0.0)), np.nan)
 
     def wald(self, level: float = 0.95) -> np.ndarray:
         q = stats.norm.ppf(0.5 + level / 2)
@@ -212,10 +217,10 @@ def fit_mle(lik: CohortLikelihood, *, start: np.ndarray | None = None, max_evalu
     hess = hessian(lik.loglik, theta, steps)
     try:
         cov = np.linalg.inv(-hess)
-        if np.any(np.diag(cov) < 0):
-            cov = np.linalg.pinv(-hess)
     except np.linalg.LinAlgError:
         cov = np.full_like(hess, np.nan)
+    # where the observed information is not positive definite the inverse's diagonal can be
+    # negative: those parameters get no Wald interval (NaN), never a zero-width one
     return MLEstimate(m.names, theta, cov, float(v), nfev, conv, at_bound, lik.n, int(lik.event.sum()))
 
 
@@ -268,11 +273,20 @@ def censoring_sampler(time: np.ndarray, event: np.ndarray) -> Callable[[np.rando
 
 
 def simulate_cohort(model: MechanisticModel, theta: np.ndarray, data: pd.DataFrame, censor: np.ndarray,
-                    seed: int, *, grid_step: float = 7.0) -> pd.DataFrame:
+                    seed: int, *, grid_step: float = 7.0, growth: str = "quadrature") -> pd.DataFrame:
     """A cohort like ``data`` (same covariates) with relapse times drawn from the model at ``theta``
-    and censored at ``censor`` (days): each patient's growth effect Z_g (continuous, her own
-    engine solve) and shedding effect Z_s are drawn, then her relapse time by inverting
-    Λ(t) = E / r, E ~ Exp(1). Columns ``time``, ``event`` are added."""
+    and censored at ``censor`` (days). Each patient's growth effect is drawn, then her shedding
+    effect Z_s ~ N(0, 1), then her relapse time by inverting Λ(t) = E / r, E ~ Exp(1),
+    r = exp(θ0 + x·β + σ_s Z_s) (Λ linear between grid points ``grid_step`` days apart).
+
+    ``growth = "quadrature"`` (default) draws the growth effect from the likelihood's own
+    representation of it, the Gauss–Hermite nodes z_k with probabilities v_k: the cohort then
+    comes from exactly the model that is fitted (what parameter recovery needs), and patients
+    share one solve per (group, node). ``growth = "continuous"`` draws Z_g ~ N(0, 1), one solve
+    per patient: how far the K-node model is from a continuous lognormal. Columns ``time``,
+    ``event`` are added."""
+    if growth not in ("quadrature", "continuous"):
+        raise ValueError(f"growth = {growth!r}: quadrature or continuous")
     rng = np.random.default_rng(seed)
     data = data.reset_index(drop=True)
     theta = np.asarray(theta, dtype=float)
@@ -281,21 +295,33 @@ def simulate_cohort(model: MechanisticModel, theta: np.ndarray, data: pd.DataFra
     horizon = float(np.max(censor))
     grid = np.arange(0.0, horizon + grid_step, grid_step)
     keys = model.group_keys(data)
-    zg = rng.standard_normal(len(data))
+    if model.growth is None:
+        zg = np.zeros(len(data))
+        node = np.zeros(len(data), dtype=int)
+    elif growth == "quadrature":
+        z_nodes, w_nodes = normal_nodes(model.growth.nodes)
+        node = rng.choice(len(z_nodes), size=len(data), p=w_nodes / w_nodes.sum())
+        zg = z_nodes[node]
+    else:
+        zg = rng.standard_normal(len(data))
+        node = np.arange(len(data))  # every patient her own solve
     zs = rng.standard_normal(len(data))
     e = rng.exponential(size=len(data))
     log_m = phi[0] + model.shed_design(data) @ phi[2:] + math.exp(phi[1]) * zs
     t = np.full(len(data), np.inf)
     scen: dict[str, Any] = {}
+    cums: dict[tuple, np.ndarray] = {}
     for i, k in enumerate(keys):
         if k not in scen:
             scen[k] = model.group_scenario(k, horizon)
-        ov = model.overrides(ts, k, z=[zg[i]]) if model.growth is not None else model.overrides(ts, k)
-        cum = _solve_group(k, scen[k], ov, grid)[0]
+        key = (k, int(node[i]))
+        if key not in cums:
+            ov = model.overrides(ts, k, z=[zg[i]]) if model.growth is not None else model.overrides(ts, k)
+            cums[key] = _solve_group(k, scen[k], ov, grid)[0]
+        cum = cums[key]
         target_cum = e[i] / math.exp(log_m[i])
         if cum[-1] >= target_cum:
-            j = int(np.searchsorted(cum, target_cum))
-            j = max(j, 1)
+            j = max(int(np.searchsorted(cum, target_cum)), 1)
             c0, c1 = cum[j - 1], cum[j]
             frac = (target_cum - c0) / (c1 - c0) if c1 > c0 else 1.0
             t[i] = grid[j - 1] + frac * (grid[j] - grid[j - 1])

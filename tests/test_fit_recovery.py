@@ -1,5 +1,5 @@
 """Parameter recovery (seedsoil.fit.recovery) on a reduced mechanistic model with real engine solves:
-one free solve parameter (dormancy activation rate), lognormal shedding with a link on nodes,
+one free solve parameter (the colonies' Gompertz rate constant, which sets when relapses come), lognormal shedding with a link on nodes,
 a fixed subsample of Rotterdam untreated (T1/T2, every fifth patient: 385 patients)."""
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ SEED = 20261206
 
 def _model() -> MechanisticModel:
     base = default_scenario().with_overrides({"colony.law": "gompertz"})
-    return MechanisticModel(base, free=(FreeParameter("dormancy.activation_rate", 1e-7, 1e-2, 4.7e-6),),
+    return MechanisticModel(base, free=(FreeParameter("colony.gompertz.rate_constant", 1e-4, 1e-1, 0.00225),),
                             shed_links=(ShedLink("nodes", "positive_nodes"),), shedding_nodes=8)
 
 
@@ -32,7 +32,7 @@ def _cohort() -> pd.DataFrame:
 
 
 def _truth(m: MechanisticModel) -> np.ndarray:
-    # activation rate at the library-like start, median shedding multiplier e^-1, σ_shed 1.5, β_nodes 1
+    # Gompertz rate at the real fit's start, median shedding multiplier e^-1, σ_shed 1.5, β_nodes 1
     return np.concatenate([m.solve_start(), [-1.0, math.log(1.5), 1.0]])
 
 

@@ -42,7 +42,9 @@ and its share of the flat directions of I (eigen-decomposition I = Σ_k λ_k v_k
 the likelihood's curvature gives the SD 1/√λ_k; a direction is *flat* when that SD exceeds
 ``flat_sd``). The classification (thresholds are arguments, defaults below) is
 
-* **not identified**: SE not finite, SE > ``se_weak`` (default 2: the 95 % interval spans more
+* **not identified**: SE not finite or zero (a zero SE is what a covariance from a Hessian that
+  is not negative definite leaves — no maximum in that direction —, never infinite precision),
+  SE > ``se_weak`` (default 2: the 95 % interval spans more
   than a factor e^{±3.9} ≈ 50 either way), or at least half of the parameter's weight
   (Σ v_jk² over flat directions ≥ 0.5) lies in directions the information does not see
   (λ_k ≤ ``singular_tol`` · max λ);
@@ -327,7 +329,7 @@ def identifiability(est: MLEstimate, names: Sequence[str] | None = None, *, leve
         flat_share = float(np.sum(vec[j, flat] ** 2)) if ok else math.nan
         null_share = float(np.sum(vec[j, null] ** 2)) if ok else math.nan
         s = se[j]
-        if not math.isfinite(s) or s > se_weak or (ok and null_share >= 0.5):
+        if not math.isfinite(s) or s <= 0.0 or s > se_weak or (ok and null_share >= 0.5):
             status = "not identified"
         elif s <= se_pinned and (not math.isfinite(mac) or mac < corr_max):
             status = "pinned"

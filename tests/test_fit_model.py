@@ -215,6 +215,13 @@ def test_posterior_agrees_with_laplace_and_resumes_bitwise(cohort, tmp_path):
     # mean vs mode: they differ by O(skewness × SE) in a finite sample (log σ's posterior is skewed)
     assert np.all(np.abs(post.mean(0) - est.theta) < 0.5 * est.se)
     np.testing.assert_allclose(post.std(0), est.se, rtol=0.3)
+    # importance resampling around the maximum gives the same posterior
+    from seedsoil.fit.estimate import importance_sample
+
+    sir, ess, _ = importance_sample(lik, est, proposals=600, keep=300, seed=2)
+    assert ess > 100
+    assert np.all(np.abs(sir.mean(0) - post.mean(0)) < 0.3 * est.se)
+    np.testing.assert_allclose(sir.std(0), post.std(0), rtol=0.3)
     # interrupted at 40 steps then continued: the same chain as one run
     path = tmp_path / "chain.npz"
     a, _, _ = sample_posterior(lik, est, walkers=12, steps=40, seed=5, path=path, checkpoint_every=10)

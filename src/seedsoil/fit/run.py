@@ -176,6 +176,9 @@ def run_fit(spec: FitSpec | str | Path, out_dir: str | Path | None = None, *, fi
                 method = "bootstrap percentile"
                 q = (1 - spec.level) / 2
                 intervals = np.column_stack([np.quantile(samples, q, axis=0), np.quantile(samples, 1 - q, axis=0)])
+        sir = None
+        if samples is None and spec.method == "mle" and spec.proposals:
+            samples, sir = predictive_samples(lik, est, spec, out, say)
         if spec.method == "emcee":
             say(f"emcee: {spec.walkers} walkers × {spec.steps} steps")
             chain, lp, acc = sample_posterior(lik, est, walkers=spec.walkers, steps=spec.steps, seed=spec.seed,
@@ -200,6 +203,10 @@ def run_fit(spec: FitSpec | str | Path, out_dir: str | Path | None = None, *, fi
         "seedsoil_version": __version__, "date": date.today().isoformat(), "method": spec.method,
         "intervals": method, "loglik": est.loglik, "evaluations": est.evaluations, "converged": est.converged,
         "at_bound": est.at_bound, "wall_s": round(wall, 2), "calibrated": calibrated,
+        "samples": ("posterior (emcee)" if spec.method == "emcee" else "parametric bootstrap" if spec.bootstrap
+                    else None if samples is None else
+                    f"importance resampling: {len(samples)} of {spec.proposals} proposals, effective sample size "
+                    f"{sir:.1f}"),
     }
     pop = FittedPopulation(spec.population or spec.name, spec, est, mort, provenance, samples,
                            spec.description, spec.portable())
@@ -264,6 +271,29 @@ def write_report(res: FitResult, df: pd.DataFrame, time_col: str, event_col: str
                      + v.calibration().round(3).to_html(index=False, border=0))
     return write_fit_report(out, title=f"Fit: {res.spec.name}", estimates=res.table, check=check, summary=summary,
                             extra_html="".join(extra))
+
+
+def predictive_samples(lik: CohortLikelihood, est: MLEstimate, spec: FitSpec, out: Path | None,
+                       say: Callable[[str], None]) -> tuple[np.ndarray, float]:
+    """Posterior draws by importance resampling around the maximum (``estimate.importance_sample``),
+    kept in ``sir.npz`` (reused on a rerun of the same fit)."""
+    from .estimate import importance_sample
+
+    path = out / "sir.npz" if out is not None else None
+    if path is not None and path.is_file():
+        ck = np.load(path)
+        if np.array_equal(ck["theta"], est.theta) and int(ck["proposals"]) == spec.proposals:
+            return ck["samples"], float(ck["ess"])
+    say(f"importance resampling: {spec.proposals} proposals")
+    samples, ess, _ = importance_sample(lik, est, proposals=spec.proposals, keep=100, seed=spec.seed,
+                                        progress=lambda j: say(f"  proposal {j}") if j % 50 == 0 else None)
+    if path is not None:
+        tmp = path.with_name("sir.partial.npz")
+        np.savez(tmp, samples=samples, ess=ess, theta=est.theta, proposals=spec.proposals)
+        import os
+
+        os.replace(tmp, path)
+    return samples, ess
 
 
 def run_bootstrap(spec: FitSpec, est: MLEstimate, out: Path | None, executor: Any, time_col: str, event_col: str,

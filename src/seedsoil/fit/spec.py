@@ -31,7 +31,7 @@ _GLINK_KEYS = {"name", "covariate", "transform", "reference", "range"}
 _THERAPY_KEYS = {"column"}
 _PARAM_KEYS = {"name", "start", "range", "scale", "prior"}
 _METHOD_KEYS = {"kind", "max_evaluations", "intervals", "bootstrap", "walkers", "steps", "burn", "thin",
-                "level", "profile"}
+                "level", "profile", "proposals"}
 _EXECUTOR_KEYS = {"kind", "workers", "scheduler"}
 _VALIDATE_KEYS = {"set", "subset", "endpoint", "horizons"}
 
@@ -87,6 +87,7 @@ class FitSpec:
     steps: int = 0
     burn: int = 0
     thin: int = 1
+    proposals: int = 400  # importance-resampling proposals behind the predictive draws (0: Wald draws)
     seed: int = 0
     executor: str = "inprocess"
     workers: int | None = None
@@ -211,7 +212,8 @@ class FitSpec:
             level=_float(meth.get("level", 0.95), "method.level", "", 0.5, 0.999),
             walkers=_int(meth.get("walkers", 2 * len(model.names) + 2), "method.walkers", 2 * len(model.names)),
             steps=_int(meth.get("steps", 0 if method == "mle" else 1000), "method.steps", 0),
-            burn=_int(meth.get("burn", 0), "method.burn", 0), thin=_int(meth.get("thin", 1), "method.thin", 1))
+            burn=_int(meth.get("burn", 0), "method.burn", 0), thin=_int(meth.get("thin", 1), "method.thin", 1),
+            proposals=_int(meth.get("proposals", 400), "method.proposals", 0))
         if intervals == "bootstrap" and kw["bootstrap"] < 2:
             raise ScenarioError("method.bootstrap: bootstrap intervals need at least 2 replicates",
                                 field="method.bootstrap", value=kw["bootstrap"])

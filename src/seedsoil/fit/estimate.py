@@ -334,49 +334,60 @@ def simulate_cohort(model: MechanisticModel, theta: np.ndarray, data: pd.DataFra
 
 # ----------------------------------------------------------------------------- importance resampling
 def importance_sample(lik: CohortLikelihood, est: MLEstimate, *, proposals: int = 400, keep: int = 100,
-                      seed: int = 0, df: float = 4.0, scale: float = 1.5,
+                      seed: int = 0, df: float = 4.0, rounds: int = 3, cap: float = 1.0,
                       progress: Callable[[int], None] | None = None) -> tuple[np.ndarray, float, np.ndarray]:
     """Draws from the posterior (flat priors within the bounds on the estimation scale, or the
-    fit file's priors) by sampling–importance resampling (Rubin 1988; Gelman et al., Bayesian
-    Data Analysis, §10.4): ``proposals`` draws θ_j from a multivariate t (``df`` degrees of
-    freedom) centred at the maximum with ``scale``² × the Wald covariance (its negative
-    eigenvalues clipped to a small positive floor, so flat directions are explored), weights
-    w_j ∝ exp(ℓ(θ_j) + log prior(θ_j)) / q(θ_j), then ``keep`` draws by systematic resampling.
+    fit file's priors) by adaptive importance sampling (population Monte Carlo, Cappé et al.
+    2004, doi:10.1198/106186004X12803) and a final resampling step.
 
-    Where the data do not pin a direction down, the Wald normal's linear extrapolation runs far
-    past where the likelihood falls off a cliff; the weights cut those draws away, which Wald
-    draws cannot. Returns (samples, effective sample size Σw²/(Σw)² inverted, log-weights)."""
+    Round 1 proposes from a multivariate t (``df`` degrees of freedom) centred at the maximum
+    with the Wald covariance, its eigenvalues held within [1e-6, ``cap``] (where the data do not
+    pin a direction down the Wald variance is huge, and its linear extrapolation runs far past
+    where the likelihood falls off a cliff). Each round draws ``proposals`` / ``rounds`` points,
+    weights them by w ∝ exp(ℓ(θ) + log prior(θ)) / q(θ), and moves the next round's centre and
+    covariance to the weighted mean and covariance. The last round's weighted points are
+    resampled (systematic) to ``keep`` draws. Returns (samples, the last round's effective
+    sample size (Σw)²/Σw², its log-weights)."""
     rng = np.random.default_rng(np.random.SeedSequence([seed, 3]))
     k = len(est.theta)
     cov = est.covariance if np.all(np.isfinite(est.covariance)) else np.eye(k)
-    vals, vecs = np.linalg.eigh(0.5 * (cov + cov.T))
-    floor = max(1e-6, 1e-3 * float(np.max(np.abs(vals))))
-    vals = np.where(vals > floor, vals, floor)
-    root = vecs * np.sqrt(vals) * scale
-    z = rng.standard_normal((proposals, k))
-    u = rng.chisquare(df, size=proposals) / df
-    th = est.theta + (z / np.sqrt(u)[:, None]) @ root.T
-    # log q up to a constant: multivariate t with shape (scale² cov)
-    inv = (vecs / (vals * scale ** 2)) @ vecs.T
-    d = th - est.theta
-    maha = np.einsum("ij,jk,ik->i", d, inv, d)
-    log_q = -0.5 * (df + k) * np.log1p(maha / df)
-    logw = np.full(proposals, -np.inf)
-    for j in range(proposals):
-        lp = log_prior(lik.model, th[j])
-        if math.isfinite(lp):
-            ll = lik.loglik(th[j])
-            if math.isfinite(ll):
-                logw[j] = ll + lp - log_q[j]
-        if progress is not None:
-            progress(j + 1)
-    if not np.any(np.isfinite(logw)):
-        raise ValueError("importance sampling: every proposal has zero likelihood")
+    mean = est.theta.copy()
+    n = max(proposals // max(rounds, 1), 2)
+    done = 0
+    th = logw = None
+    for _ in range(max(rounds, 1)):
+        vals, vecs = np.linalg.eigh(0.5 * (cov + cov.T))
+        vals = np.clip(vals, 1e-6, cap)
+        root = vecs * np.sqrt(vals)
+        inv = (vecs / vals) @ vecs.T
+        z = rng.standard_normal((n, k))
+        u = rng.chisquare(df, size=n) / df
+        th = mean + (z / np.sqrt(u)[:, None]) @ root.T
+        d = th - mean
+        maha = np.einsum("ij,jk,ik->i", d, inv, d)
+        log_q = -0.5 * (df + k) * np.log1p(maha / df) - 0.5 * float(np.sum(np.log(vals)))
+        logw = np.full(n, -np.inf)
+        for j in range(n):
+            lp = log_prior(lik.model, th[j])
+            if math.isfinite(lp):
+                ll = lik.loglik(th[j])
+                if math.isfinite(ll):
+                    logw[j] = ll + lp - log_q[j]
+            done += 1
+            if progress is not None:
+                progress(done)
+        if not np.any(np.isfinite(logw)):
+            raise ValueError("importance sampling: every proposal has zero likelihood")
+        w = np.exp(logw - np.max(logw))
+        w /= w.sum()
+        mean = w @ th
+        dev = th - mean
+        cov = (w[:, None] * dev).T @ dev + 1e-6 * np.eye(k)
     w = np.exp(logw - np.max(logw))
     ess = float(w.sum() ** 2 / np.sum(w ** 2))
     cdf = np.cumsum(w / w.sum())
     pos = (rng.uniform() + np.arange(keep)) / keep
-    idx = np.minimum(np.searchsorted(cdf, pos), proposals - 1)
+    idx = np.minimum(np.searchsorted(cdf, pos), len(th) - 1)
     return th[idx], ess, logw
 
 

@@ -30,8 +30,12 @@ from ..errors import ScenarioError, did_you_mean
 from .estimate import MLEstimate
 from .mechanistic import MechanisticModel, predict_survival
 from .mortality import GompertzMortality
+from .recovery import SE_WEAK
 
 LIBRARY_PACKAGE = "seedsoil.params.populations"
+#: a Wald SE above this (estimation scale: a factor e² ≈ 7 either way) marks a parameter the data
+#: do not pin down: the threshold of seedsoil.fit.recovery.identifiability
+UNIDENTIFIED_SE = SE_WEAK
 
 
 def library_populations() -> dict[str, str]:
@@ -72,21 +76,39 @@ class FittedPopulation:
         return self.model.natural(self.estimate.theta)
 
     # ------------------------------------------------------------------ draws and predictions
+    def unidentified(self) -> list[int]:
+        """Indices of the parameters the data do not pin down: no Wald SE, or one above
+        :data:`UNIDENTIFIED_SE` on the estimation scale (the threshold of
+        :func:`seedsoil.fit.recovery.identifiability`)."""
+        se = self.estimate.se
+        return [j for j, v in enumerate(se) if not np.isfinite(v) or v > UNIDENTIFIED_SE]
+
     def draws(self, n: int, seed: int = 0) -> np.ndarray:
         """``n`` parameter vectors for uncertainty bands: rows of the stored samples (bootstrap or
-        posterior) when there are, else draws from the Wald normal, clipped to the bounds."""
+        posterior) when there are; else the Laplace approximation *conditional on the
+        unidentified parameters* (:meth:`unidentified`, held at their estimates): the others are
+        drawn from the normal whose precision is their block of the observed information. Along
+        a ridge the data do not resolve, the Wald normal's linear extrapolation runs far past
+        where the likelihood falls off, so it would give bands the data do not support."""
         rng = np.random.default_rng(seed)
+        k = len(self.estimate.theta)
         if n <= 0:
-            return np.empty((0, len(self.estimate.theta)))
+            return np.empty((0, k))
         if self.samples is not None and len(self.samples):
             idx = rng.choice(len(self.samples), size=n, replace=len(self.samples) < n)
             return self.samples[idx]
         cov = self.estimate.covariance
         if not np.all(np.isfinite(cov)):
             raise ValueError(f"{self.name}: the covariance is not finite; no uncertainty draws")
-        # a parameter at a bound leaves the Hessian indefinite there: clip negative eigenvalues
-        vals, vecs = np.linalg.eigh(0.5 * (cov + cov.T))
-        th = self.estimate.theta + (rng.standard_normal((n, len(vals))) * np.sqrt(np.clip(vals, 0, None))) @ vecs.T
+        free = [j for j in range(k) if j not in self.unidentified()]
+        th = np.repeat(self.estimate.theta[None], n, axis=0)
+        if free:
+            info = np.linalg.pinv(0.5 * (cov + cov.T))
+            sub = info[np.ix_(free, free)]
+            vals, vecs = np.linalg.eigh(0.5 * (sub + sub.T))
+            # a parameter at a bound leaves the information indefinite there: no draws along it
+            sd = np.where(vals > 1e-12, 1.0 / np.sqrt(np.where(vals > 1e-12, vals, 1.0)), 0.0)
+            th[:, free] += (rng.standard_normal((n, len(free))) * sd) @ vecs.T
         bounds = self.model.solve_bounds() + self.model.shed_bounds()
         for j, (lo, hi) in enumerate(bounds):
             th[:, j] = np.clip(th[:, j], -np.inf if lo is None else lo, np.inf if hi is None else hi)

@@ -37,6 +37,10 @@ from .mortality import GompertzMortality, fit_gompertz
 from .spec import FitSpec, load_fit
 
 
+#: the least effective sample size at which importance-resampled draws are kept for the bands
+MIN_ESS = 30.0
+
+
 def cohort_table(data_set: str, subset: str, sample: int = 0, seed: int = 0) -> pd.DataFrame:
     """The tidy table a fit uses (:mod:`seedsoil.data`); ``sample`` > 0: that many patients drawn
     without replacement (seeded), in their original order."""
@@ -178,7 +182,9 @@ def run_fit(spec: FitSpec | str | Path, out_dir: str | Path | None = None, *, fi
                 intervals = np.column_stack([np.quantile(samples, q, axis=0), np.quantile(samples, 1 - q, axis=0)])
         sir = None
         if samples is None and spec.method == "mle" and spec.proposals:
-            samples, sir = predictive_samples(lik, est, spec, out, say)
+            sir_samples, sir = predictive_samples(lik, est, spec, out, say)
+            if sir >= MIN_ESS:
+                samples = sir_samples
         if spec.method == "emcee":
             say(f"emcee: {spec.walkers} walkers × {spec.steps} steps")
             chain, lp, acc = sample_posterior(lik, est, walkers=spec.walkers, steps=spec.steps, seed=spec.seed,
@@ -204,9 +210,11 @@ def run_fit(spec: FitSpec | str | Path, out_dir: str | Path | None = None, *, fi
         "intervals": method, "loglik": est.loglik, "evaluations": est.evaluations, "converged": est.converged,
         "at_bound": est.at_bound, "wall_s": round(wall, 2), "calibrated": calibrated,
         "samples": ("posterior (emcee)" if spec.method == "emcee" else "parametric bootstrap" if spec.bootstrap
-                    else None if samples is None else
-                    f"importance resampling: {len(samples)} of {spec.proposals} proposals, effective sample size "
-                    f"{sir:.1f}"),
+                    else f"importance resampling: {len(samples)} draws from {spec.proposals} proposals, effective "
+                         f"sample size {sir:.1f}" if samples is not None else
+                    "none: bands from the Laplace approximation conditional on the unidentified parameters"
+                    + ("" if sir is None else f" (importance resampling reached an effective sample size of only "
+                                              f"{sir:.1f} < {MIN_ESS})")),
     }
     pop = FittedPopulation(spec.population or spec.name, spec, est, mort, provenance, samples,
                            spec.description, spec.portable())
@@ -246,9 +254,8 @@ def write_report(res: FitResult, df: pd.DataFrame, time_col: str, event_col: str
                              level=res.spec.level)
     summary = predictive_summary(check)
     write_csv_atomic(check, out / "predictive_check.csv")
-    extra = [f"<p>Fitted population: {res.population.label}. Predictions: the estimate and {draws} draws from "
-             f"{'its samples' if res.samples is not None else 'the Wald normal'}; training endpoint "
-             f"<code>{time_col}</code>.</p>"]
+    extra = [f"<p>Fitted population: {res.population.label}. Bands: {draws} parameter draws "
+             f"({res.population.provenance.get('samples')}); training endpoint <code>{time_col}</code>.</p>"]
     cal = res.population.provenance.get("calibrated") or []
     if cal:
         rows = "".join(f"<tr><td>{', '.join(c['parameters'])}</td><td>{c['value']:.4g}</td>"

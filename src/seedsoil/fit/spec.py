@@ -87,7 +87,7 @@ class FitSpec:
     steps: int = 0
     burn: int = 0
     thin: int = 1
-    proposals: int = 400  # importance-resampling proposals behind the predictive draws (0: Wald draws)
+    proposals: int = 0  # > 0: importance-resampling proposals for the predictive draws (0: conditional Laplace)
     seed: int = 0
     executor: str = "inprocess"
     workers: int | None = None
@@ -213,7 +213,7 @@ class FitSpec:
             walkers=_int(meth.get("walkers", 2 * len(model.names) + 2), "method.walkers", 2 * len(model.names)),
             steps=_int(meth.get("steps", 0 if method == "mle" else 1000), "method.steps", 0),
             burn=_int(meth.get("burn", 0), "method.burn", 0), thin=_int(meth.get("thin", 1), "method.thin", 1),
-            proposals=_int(meth.get("proposals", 400), "method.proposals", 0))
+            proposals=_int(meth.get("proposals", 0), "method.proposals", 0))
         if intervals == "bootstrap" and kw["bootstrap"] < 2:
             raise ScenarioError("method.bootstrap: bootstrap intervals need at least 2 replicates",
                                 field="method.bootstrap", value=kw["bootstrap"])

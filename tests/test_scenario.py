@@ -92,7 +92,7 @@ def test_wrong_units_name_the_field_and_the_unit_it_needs(data, field, unit):
     ({"simulation": {"dt": "31 day"}}, "simulation.dt", "allowed (0, 30] day"),
     ({"simulation": {"dt": "-3 h"}}, "simulation.dt", "allowed (0, 30] day"),
     ({"surgery": {"primary_diameter": "20 m"}}, "surgery.primary_diameter", "allowed (0, 10000] mm"),
-    ({"shedding": {"rate": -1}}, "shedding.rate", "allowed [0, 100] 1/day"),
+    ({"shedding": {"rate": -1}}, "shedding.rate", "allowed [0, 1e+09] 1/day"),
     ({"fate": {"dormant_probability": 1.5}}, "fate.dormant_probability", "allowed [0, 1]"),
     ({"circulation": {"ctc_half_life": 0}}, "circulation.ctc_half_life", "allowed (0, 10] day"),
     ({"circulation": {"ctc_half_life": "11 day"}}, "circulation.ctc_half_life", "allowed (0, 10] day"),

@@ -47,7 +47,8 @@ def main() -> None:
     args = ap.parse_args()
 
     from seedsoil import __version__
-    from seedsoil.fit.run import cohort_table, run_fit, validate_externally
+    from seedsoil.fit.run import cohort_table, validate_externally
+    from seedsoil.runs import run_fit
 
     print(f"seedsoil {__version__} · {cpu_model()} · {os.cpu_count()} CPUs · load {os.getloadavg()[0]:.2f}")
     t0 = time.perf_counter()

@@ -255,8 +255,8 @@ max_evaluations = 15
 
 def test_run_fit_writes_a_population_and_resumes(tmp_path):
     from seedsoil.fit.fitted import load_population
-    from seedsoil.fit.run import run_fit
     from seedsoil.fit.spec import FitSpec
+    from seedsoil.runs import run_fit
     from seedsoil.tomlfile import read_toml
 
     f = tmp_path / "small.toml"

@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 
 from seedsoil.fit.report import (COLUMNS, DAYS_PER_YEAR, HAZARD_BANDWIDTH_DAYS, plot_predictive_check,
-                                 predictive_check, predictive_summary, smooth_increments, subgroups,
-                                 write_fit_report)
+                                 predictive_check, predictive_summary, smooth_increments, subgroups)
+from seedsoil.report.fit import write_fit_report
 
 N = 2000
 GRID = np.arange(0.0, 12 * DAYS_PER_YEAR, 30.0)

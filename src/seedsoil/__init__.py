@@ -17,7 +17,7 @@ from .errors import ScenarioError, SeedsoilError
 __all__ = ["simulate", "Scenario", "load_scenario", "default_scenario", "PatientResult", "RelapseResult",
            "relapse_distributions", "ScenarioError",
            "SeedsoilError", "run_trial", "load_trial", "TrialResult", "load_result", "DrugLibrary", "default_drugs",
-           "__version__"]
+           "run_fit", "load_population", "predict_patient", "__version__"]
 
 # Entry points are imported on first use: a process that only steps tissue agents
 # does not pay for pandas, scipy, pydantic, sympy and lifelines (memory and start-up).
@@ -29,7 +29,8 @@ _LAZY = {"run_trial": "seedsoil.runs", "load_trial": "seedsoil.cohort.trial",
          "RelapseResult": "seedsoil.body.result", "relapse_distributions": "seedsoil.cohort.relapse",
          "Scenario": "seedsoil.scenario", "load_scenario": "seedsoil.scenario",
          "default_scenario": "seedsoil.scenario", "DrugLibrary": "seedsoil.coupling.drugs",
-         "default_drugs": "seedsoil.coupling.drugs"}
+         "default_drugs": "seedsoil.coupling.drugs", "run_fit": "seedsoil.runs",
+         "load_population": "seedsoil.fit.fitted", "predict_patient": "seedsoil.fit.predict"}
 
 
 def __getattr__(name: str):

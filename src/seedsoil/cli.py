@@ -605,8 +605,8 @@ def fit(
     """Fit the mechanistic relapse model to a real cohort (maximum likelihood, intervals, posterior)."""
     import dataclasses
 
-    from .fit.run import run_fit
     from .fit.spec import load_fit
+    from .runs import run_fit
 
     try:
         if executor is not None and executor not in ("inprocess", "local", "dask"):

@@ -1,15 +1,12 @@
-"""Posterior predictive checks of a fitted relapse model and their HTML report (issue 13).
+"""Posterior predictive checks of a fitted relapse model: numbers and figures (issue 13).
 
 Observed against predicted, overall and by subgroup (nodes 0 / 1–3 / ≥ 4, T category, grade,
 menopausal status, ER status): the Kaplan–Meier curve and the kernel-smoothed hazard, each
-with bands. Three layers, kept apart:
+with bands. Two parts, kept apart (the page is :mod:`seedsoil.report.fit`):
 
 * numbers (pure functions): :func:`subgroups`, :func:`predictive_check`, :func:`predictive_summary`;
 * figures (matplotlib, Agg, nothing registered with pyplot): :func:`draw_survival`,
-  :func:`draw_hazard`, :func:`plot_predictive_check`;
-* the page: :func:`render_fit_report`, :func:`write_fit_report` (the markup and look of the
-  patient and trial reports, :mod:`seedsoil.report.page`, which this layer may not import;
-  figures inline SVG, no scripts, nothing fetched, written atomically).
+  :func:`draw_hazard`, :func:`plot_predictive_check`.
 
 The predictions are supplied by the caller as ``curves`` (draws × patients × times): each
 patient's predicted event-free probability on the grid for each parameter draw, e.g.
@@ -21,12 +18,12 @@ other-cause survival :meth:`seedsoil.fit.mortality.GompertzMortality.survival` f
 >>> curves = np.stack([predict_survival(model, th, data, grid) for th in draws])  # doctest: +SKIP
 >>> check = predictive_check(curves, "recurrence_days", "recurrence_event", data, grid)  # doctest: +SKIP
 >>> summary = predictive_summary(check)  # doctest: +SKIP
->>> write_fit_report("out", title="Rotterdam", estimates=table, check=check, summary=summary)  # doctest: +SKIP
+>>> seedsoil.report.fit.write_fit_report("out", title="Rotterdam", estimates=table, check=check,
+...                                       summary=summary)  # doctest: +SKIP
 """
 from __future__ import annotations
 
 import os
-from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -354,193 +351,7 @@ def plot_predictive_check(table: pd.DataFrame, path: str | os.PathLike[str], *, 
     return path
 
 
-# --------------------------------------------------------------------------- page
-# The page copies the markup and the look of the patient and trial reports
-# (seedsoil.report.page and its style.css) but cannot import them: fit is layer 4 and report
-# layer 5 (docs/architecture.md, tests/test_architecture.py). Only layer-0 helpers are used
-# (seedsoil.plotting, seedsoil._html, seedsoil.store); the stylesheet below is the subset of
-# style.css this page needs.
-_CSS = """
-:root { --ink: #1d2330; --muted: #5b6475; --rule: #d9dde5; --band: #f4f6f9; --accent: #b8323b; --changed: #fff3cd; }
-* { box-sizing: border-box; }
-html { -webkit-text-size-adjust: 100%; }
-body { margin: 0; color: var(--ink); background: #ffffff;
-       font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; }
-main { max-width: 1100px; margin: 0 auto; padding: 24px 28px 48px; }
-header { border-bottom: 3px solid var(--accent); padding-bottom: 12px; margin-bottom: 8px; }
-h1 { font-size: 1.9rem; margin: 0 0 4px; letter-spacing: -0.01em; }
-h1 .kind { color: var(--muted); font-weight: 400; }
-h2 { font-size: 1.35rem; margin: 36px 0 10px; padding-bottom: 4px; border-bottom: 1px solid var(--rule); }
-p { margin: 6px 0; }
-.meta { color: var(--muted); font-size: 0.92rem; }
-.meta b { color: var(--ink); font-weight: 600; }
-.description { font-size: 1.02rem; }
-.note { color: var(--muted); font-size: 0.88rem; }
-nav { font-size: 0.92rem; margin: 10px 0 0; }
-nav a { color: var(--accent); text-decoration: none; margin-right: 14px; }
-nav a:hover { text-decoration: underline; }
-table { border-collapse: collapse; width: 100%; margin: 8px 0 4px; font-size: 0.84rem; }
-th, td { text-align: left; vertical-align: top; padding: 4px 7px; border-bottom: 1px solid var(--rule); }
-thead th { background: var(--band); border-bottom: 2px solid var(--rule); font-weight: 600; }
-td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-th.num { white-space: normal; vertical-align: bottom; }
-td:first-child { color: var(--muted); min-width: 11em; }
-td.changed { background: var(--changed); }
-code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, "Liberation Mono", monospace; font-size: 0.85rem; }
-figure { margin: 18px 0 26px; page-break-inside: avoid; }
-figure img { display: block; width: 100%; max-width: 960px; height: auto; margin: 0 auto; }
-figcaption { color: var(--muted); font-size: 0.9rem; max-width: 960px; margin: 6px auto 0; }
-figcaption b { color: var(--ink); }
-.figure-error { border: 1px solid var(--accent); color: var(--accent); padding: 10px; }
-.wide { overflow-x: auto; }
-footer { margin-top: 40px; color: var(--muted); font-size: 0.82rem; border-top: 1px solid var(--rule); padding-top: 8px; }
-@media print { main { max-width: none; padding: 0; } nav { display: none; } }
-"""
-
-
-def _cell(value: Any) -> str:
-    """A cell's text as the reports write it: 4 significant digits, "—" for None/NaN, true/false."""
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        value = value.item()
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return "—"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
-
-
-def _table_html(df: pd.DataFrame, *, flags: Sequence[str] = ()) -> str:
-    """A data frame as the reports' table markup; numbers right-aligned, a false ``flags`` cell highlighted."""
-    numeric = [pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c]) for c in df.columns]
-    out = ['<div class="wide"><table><thead><tr>']
-    out += [f'<th class="num">{escape(str(c))}</th>' if num else f"<th>{escape(str(c))}</th>"
-            for c, num in zip(df.columns, numeric)]
-    out.append("</tr></thead><tbody>")
-    for rec in df.itertuples(index=False):
-        out.append("<tr>")
-        for c, num, v in zip(df.columns, numeric, rec):
-            classes = " ".join(k for k in ("num" if num else "", "changed" if c in flags and not bool(v) else "") if k)
-            out.append(f'<td class="{classes}">{escape(_cell(v))}</td>' if classes else f"<td>{escape(_cell(v))}</td>")
-        out.append("</tr>")
-    out.append("</tbody></table></div>")
-    return "".join(out)
-
-
-def _figure_html(key: str, title: str, caption: str, draw: Any, figsize: tuple[float, float], salt: str) -> str:
-    """One ``<figure>``: inline SVG in a data URI (text as paths); a drawing error takes its place."""
-    import warnings
-
-    from ..plotting import svg_data_uri
-
-    text = f"<figcaption><b>{escape(title)}.</b> {escape(caption)}</figcaption>"
-    try:
-        uri = svg_data_uri(draw, figsize, salt)
-    except Exception as exc:  # noqa: BLE001 - a figure that cannot be drawn must not lose the page
-        warnings.warn(f"fit report figure {key!r} could not be drawn: {exc!r}", RuntimeWarning, stacklevel=2)
-        return (f'<figure id="fig-{key}"><div class="figure-error">figure could not be drawn: '
-                f"{escape(repr(exc))}</div>{text}</figure>")
-    return f'<figure id="fig-{key}"><img src="{uri}" alt="{escape(title)}">{text}</figure>'
-
-
-def _page(title: str, subtitle: str, sections: Sequence[tuple[str, str, str]],
-          facts: Sequence[tuple[str, str]] = ()) -> str:
-    from .. import __version__
-
-    version = escape(__version__)
-    line = [f"<b>{escape(label)}</b> {escape(value)}" for label, value in facts] + [f"<b>seedsoil</b> {version}"]
-    nav = "".join(f'<a href="#{key}">{escape(heading)}</a>' for key, heading, _ in sections)
-    body = "\n".join(f'<section id="{key}"><h2>{escape(heading)}</h2>\n{content}</section>'
-                     for key, heading, content in sections)
-    return f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="generator" content="seedsoil {version}">
-<title>{escape(title)} — seedsoil fit report</title>
-<style>{_CSS}</style>
-</head>
-<body>
-<main>
-<header>
-<h1>{escape(title)} <span class="kind">· fit report</span></h1>
-<p class="description">{escape(subtitle)}</p>
-<p class="meta">{" · ".join(line)}</p>
-<nav>{nav}</nav>
-</header>
-{body}
-<footer>Written by seedsoil {version}. This file is self-contained: it loads nothing from the network.</footer>
-</main>
-</body>
-</html>
-"""
-
-
-def _interval(low: Any, high: Any) -> str:
-    return f"{low:.3f}\u2060–\u2060{high:.3f}"  # word joiners: the interval never wraps
-
-
-def _summary_display(summary: pd.DataFrame) -> pd.DataFrame:
-    """The summary as shown on the page: one interval column per band (narrow enough for the page)."""
-    if summary.empty:
-        return summary
-    return pd.DataFrame({
-        "subgroup": summary["subgroup"], "years": summary["years"], "patients": summary["patients"],
-        "events": summary["events"], "at risk": summary["at_risk"], "observed KM": summary["km"].round(3),
-        "KM band": [_interval(a, b) for a, b in zip(summary["km_low"], summary["km_high"])],
-        "predicted": summary["predicted"].round(3),
-        "parameter band": [_interval(a, b) for a, b in zip(summary["predicted_low"], summary["predicted_high"])],
-        "predictive band": [_interval(a, b) for a, b in zip(summary["predictive_low"], summary["predictive_high"])],
-        "in_band": summary["in_band"].astype(bool), "covered": summary["covered"].astype(bool)})
-
-
-def render_fit_report(*, title: str, estimates: pd.DataFrame, check: pd.DataFrame, summary: pd.DataFrame,
-                      extra_html: str = "", level: float | None = None) -> str:
-    """The report page: parameter table, the two figure grids (inline), the summary at the
-    horizons and ``extra_html`` (trusted HTML, appended as a last section when not empty)."""
-    size = figure_size(check)
-    band = "" if level is None else f" {level:.0%}"
-    misses = int((~summary["covered"].astype(bool)).sum()) if len(summary) else 0
-    sections = [
-        ("parameters", "Parameter estimates", _table_html(estimates.reset_index()
-                                                          if estimates.index.name else estimates)),
-        ("survival", "Observed and predicted survival", _figure_html(
-            "ppc-survival", "Kaplan–Meier against prediction",
-            f"Steps: observed Kaplan–Meier with its{band} pointwise band; dashed: predicted population-averaged "
-            "survival (median over parameter draws) with its band over draws; one colour per subgroup level.",
-            lambda fig: draw_survival(check, fig), size, f"{title}-ppc-survival")),
-        ("hazard", "Observed and predicted hazard", _figure_html(
-            "ppc-hazard", "Smoothed hazard against prediction",
-            f"Solid: Epanechnikov-smoothed Nelson–Aalen hazard (bandwidth {HAZARD_BANDWIDTH_DAYS / DAYS_PER_YEAR:.3g}"
-            " years); dashed: the predicted −d log S̄/dt smoothed by the same kernel sum on the same grid, with its "
-            "band over parameter draws. Both are biased low within one bandwidth of the ends.",
-            lambda fig: draw_hazard(check, fig), size, f"{title}-ppc-hazard")),
-        ("summary", "Summary at horizons",
-         f'<p class="note">{misses} of {len(summary)} observed values fall outside the posterior predictive band '
-         "(parameter uncertainty and the Kaplan–Meier sampling error); "
-         "<code>in_band</code>: within the band of parameter uncertainty alone.</p>"
-         + _table_html(_summary_display(summary), flags=("covered", "in_band"))),
-    ]
-    if extra_html:
-        sections.append(("more", "More", extra_html))
-    patients = int(check.loc[check["variable"] == "all", "patients"].iloc[0]) if (check["variable"] == "all").any() else None
-    facts = [("patients", f"{patients:,}")] if patients is not None else []
-    return _page(title, "Posterior predictive checks of the fitted relapse model.", sections, facts)
-
-
-def write_fit_report(out_dir: str | os.PathLike[str], *, title: str, estimates: pd.DataFrame, check: pd.DataFrame,
-                     summary: pd.DataFrame, extra_html: str = "") -> Path:
-    """Write ``out_dir/report.html`` (:func:`render_fit_report`) atomically; returns its path."""
-    from ..store import write_text_atomic
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    html = render_fit_report(title=title, estimates=estimates, check=check, summary=summary, extra_html=extra_html)
-    return write_text_atomic(out / "report.html", html)
-
 
 __all__ = ["subgroups", "predictive_check", "predictive_summary", "smooth_increments", "plot_predictive_check",
-           "draw_survival", "draw_hazard", "render_fit_report", "write_fit_report", "HAZARD_BANDWIDTH_DAYS",
-           "MIN_PATIENTS", "HORIZONS_YEARS", "COLUMNS"]
+           "draw_survival", "draw_hazard", "figure_size", "HAZARD_BANDWIDTH_DAYS", "MIN_PATIENTS",
+           "HORIZONS_YEARS", "COLUMNS"]

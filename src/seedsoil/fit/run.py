@@ -107,6 +107,11 @@ class FitResult:
     out_dir: Path | None = None
     wall_s: float = 0.0
     figures: dict = field(default_factory=dict)
+    #: the posterior predictive checks (seedsoil.fit.report) and the report's extra sections (HTML),
+    #: when the run made them; seedsoil.runs.run_fit writes them into report.html
+    check: pd.DataFrame | None = None
+    summary: pd.DataFrame | None = None
+    report_html: str = ""
 
     def __repr__(self) -> str:
         return (f"FitResult({self.spec.name!r}: n={self.estimate.n}, events={self.estimate.events}, "
@@ -223,7 +228,7 @@ def run_fit(spec: FitSpec | str | Path, out_dir: str | Path | None = None, *, fi
         write_outputs(res)
         if report_draws:
             say("posterior predictive checks and external validation")
-            write_report(res, df, time_col, event_col, draws=report_draws)
+            predictive_outputs(res, df, time_col, event_col, draws=report_draws)
     return res
 
 
@@ -238,13 +243,14 @@ def validate_externally(res: FitResult, train: pd.DataFrame):
                                train_name=f"{res.spec.data_set} ({res.spec.subset})", test_name=v["set"])
 
 
-def write_report(res: FitResult, df: pd.DataFrame, time_col: str, event_col: str, *, draws: int = 20,
-                 grid_points: int = 60) -> Path:
-    """report.html (posterior predictive checks on the training patients, by subgroup, with bands
-    from ``draws`` parameter draws; the external validation when the fit file asks for it) and
-    validation.json."""
+def predictive_outputs(res: FitResult, df: pd.DataFrame, time_col: str, event_col: str, *, draws: int = 20,
+                       grid_points: int = 60) -> None:
+    """The posterior predictive checks on the training patients, by subgroup, with bands from
+    ``draws`` parameter draws (predictive_check.csv), the external validation when the fit file
+    asks for it (validation.json), and the report's extra sections: kept on ``res`` for the
+    report page (:func:`seedsoil.runs.run_fit` writes report.html)."""
     from ..store import _jsonable, write_csv_atomic, write_text_atomic
-    from .report import predictive_check, predictive_summary, write_fit_report
+    from .report import predictive_check, predictive_summary
 
     out = res.out_dir
     assert out is not None
@@ -276,8 +282,7 @@ def write_report(res: FitResult, df: pd.DataFrame, time_col: str, event_col: str
                      + v.table().round(4).to_html(border=0)
                      + "<h4>Calibration by risk quartile</h4>"
                      + v.calibration().round(3).to_html(index=False, border=0))
-    return write_fit_report(out, title=f"Fit: {res.spec.name}", estimates=res.table, check=check, summary=summary,
-                            extra_html="".join(extra))
+    res.check, res.summary, res.report_html = check, summary, "".join(extra)
 
 
 def predictive_samples(lik: CohortLikelihood, est: MLEstimate, spec: FitSpec, out: Path | None,

@@ -20,6 +20,7 @@ from seedsoil.fit.likelihood import mixture_loglik, mixture_survival, normal_nod
 from seedsoil.fit.mechanistic import (CohortLikelihood, FreeParameter, GrowthEffect, MechanisticModel, ShedLink,
                                       SolveLink, predict_cumulative)
 from seedsoil.fit.mortality import cumulative_hazard, fit_gompertz
+from seedsoil.testing import SMALL_FIT_FILE as _SMALL
 
 
 # ----------------------------------------------------------------------------- the likelihood
@@ -231,26 +232,6 @@ def test_posterior_agrees_with_laplace_and_resumes_bitwise(cohort, tmp_path):
 
 
 # ----------------------------------------------------------------------------- fit files
-_SMALL = """
-[fit]
-name = "small"
-seed = 3
-[data]
-set = "rotterdam"
-subset = "untreated"
-sample = 250
-[model]
-shedding_nodes = 24
-[[model.shedding_link]]
-name = "nodes"
-covariate = "positive_nodes"
-[[parameter]]
-name = "dormancy.activation_rate"
-start = "2e-5 1/day"
-range = ["1e-7 1/day", "1e-2 1/day"]
-[method]
-max_evaluations = 15
-"""
 
 
 def test_run_fit_writes_a_population_and_resumes(tmp_path):

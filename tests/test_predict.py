@@ -20,31 +20,11 @@ import pandas as pd
 import pytest
 
 from seedsoil.errors import ScenarioError
+from seedsoil.testing import SMALL_FIT_FILE as _SMALL
 
 CHROMIUM_TIMEOUT_S = 120
 YEAR = 365.25
 
-# the quick fit of tests/test_fit_model.py (_SMALL): 250 untreated Rotterdam patients, shedding linked to nodes
-_SMALL = """
-[fit]
-name = "small"
-seed = 3
-[data]
-set = "rotterdam"
-subset = "untreated"
-sample = 250
-[model]
-shedding_nodes = 24
-[[model.shedding_link]]
-name = "nodes"
-covariate = "positive_nodes"
-[[parameter]]
-name = "dormancy.activation_rate"
-start = "2e-5 1/day"
-range = ["1e-7 1/day", "1e-2 1/day"]
-[method]
-max_evaluations = 15
-"""
 
 PATIENT = {"tumour_size": "25 mm", "positive_nodes": 3, "grade": 2, "er": "positive", "menopause": "post",
            "age": "60 year"}

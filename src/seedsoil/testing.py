@@ -330,3 +330,29 @@ def check_growth_law(law, *, sizes=GROWTH_CHECK_SIZES, times=GROWTH_CHECK_TIMES,
         fail("solution(0, t) == 0", f"NumPy {zero}, kernel {G.kernel_solution(lp, 0.0, 10.0)!r}")
     if law.time_to(0.0, 1e8) != math.inf:
         fail("time_to(0, n1) == inf", f"time_to(0, 1e8) = {law.time_to(0.0, 1e8)!r}")
+
+
+#: a quick fit file (seedsoil fit): 250 untreated Rotterdam patients (a seeded sample), one free
+#: solve parameter (the awakening rate), the shedding random effect with a nodes link, 15
+#: likelihood evaluations; ~10 s. For tests of the fit's plumbing and of what uses a fitted
+#: population (predictions, trials); its estimates are not a fit to trust.
+SMALL_FIT_FILE = """
+[fit]
+name = "small"
+seed = 3
+[data]
+set = "rotterdam"
+subset = "untreated"
+sample = 250
+[model]
+shedding_nodes = 24
+[[model.shedding_link]]
+name = "nodes"
+covariate = "positive_nodes"
+[[parameter]]
+name = "dormancy.activation_rate"
+start = "2e-5 1/day"
+range = ["1e-7 1/day", "1e-2 1/day"]
+[method]
+max_evaluations = 15
+"""

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -43,6 +44,8 @@ class EvaluationLog:
         self.path = Path(path) if path is not None else None
         self.memo: dict[bytes, tuple[float, np.ndarray]] = {}
         self.replayed = 0
+        #: seconds the evaluations on record took when they were made (whatever the resumes)
+        self.seconds = 0.0
         if self.path is not None and self.path.is_file():
             for line in self.path.read_text(encoding="utf-8").splitlines():
                 try:
@@ -51,6 +54,7 @@ class EvaluationLog:
                     continue
                 x = np.asarray(rec["x"], dtype=float)
                 v = -math.inf if rec["v"] is None else float(rec["v"])
+                self.seconds += float(rec.get("s", 0.0))
                 self.memo[x.tobytes()] = (v, np.asarray(rec["phi"], dtype=float))
 
     def get(self, x: np.ndarray):
@@ -59,13 +63,14 @@ class EvaluationLog:
             self.replayed += 1
         return hit
 
-    def put(self, x: np.ndarray, v: float, phi: np.ndarray) -> None:
+    def put(self, x: np.ndarray, v: float, phi: np.ndarray, seconds: float = 0.0) -> None:
         x = np.asarray(x, dtype=float)
         self.memo[x.tobytes()] = (v, np.asarray(phi, dtype=float))
+        self.seconds += seconds
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             rec = {"x": [float(a) for a in x], "v": v if math.isfinite(v) else None,
-                   "phi": [float(a) for a in phi]}
+                   "phi": [float(a) for a in phi], "s": round(seconds, 4)}
             with open(self.path, "a", encoding="utf-8") as fh:
                 fh.write(json.dumps(rec) + "\n")
                 fh.flush()
@@ -154,8 +159,9 @@ def maximise(lik: CohortLikelihood, *, start: np.ndarray | None = None, max_eval
         if hit is not None:
             return hit
         count[0] += 1
+        t0 = time.perf_counter()
         v, phi = lik.profile(x, fixed=shed_fixed)
-        log.put(key, v, phi)
+        log.put(key, v, phi, time.perf_counter() - t0)
         if progress is not None:
             progress(count[0], v)
         return v, phi

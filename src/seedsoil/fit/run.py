@@ -213,7 +213,8 @@ def run_fit(spec: FitSpec | str | Path, out_dir: str | Path | None = None, *, fi
         "fit_file": fit_file or "(given as a table)", "fit_hash": spec.content_hash,
         "seedsoil_version": __version__, "date": date.today().isoformat(), "method": spec.method,
         "intervals": method, "loglik": est.loglik, "evaluations": est.evaluations, "converged": est.converged,
-        "at_bound": est.at_bound, "wall_s": round(wall, 2), "calibrated": calibrated,
+        "at_bound": est.at_bound, "wall_s": round(wall, 2), "evaluation_s": round(log.seconds, 2),
+        "calibrated": calibrated,
         "samples": ("posterior (emcee)" if spec.method == "emcee" else "parametric bootstrap" if spec.bootstrap
                     else f"importance resampling: {len(samples)} draws from {spec.proposals} proposals, effective "
                          f"sample size {sir:.1f}" if samples is not None else

@@ -316,3 +316,22 @@ def test_calibration_reaches_a_published_rate_ratio_or_says_it_cannot(cohort):
     rec = calibrate(m, theta, cohort, impossible)
     assert not rec["reached"] and rec["value"] == 0.0
     assert rec["attainable"][0] == pytest.approx(1.0) and rec["achieved_rate_ratio"] == pytest.approx(1.0)
+
+
+def test_solves_on_a_dask_cluster_equal_the_in_process_ones(cohort):
+    """The fit's group solves as tasks on a real Dask LocalCluster (two worker processes): the same
+    cumulative hazards, bit for bit, and the same profile likelihood."""
+    pytest.importorskip("distributed")
+    from seedsoil.execute import DaskExecutor
+
+    m = _model()
+    theta = np.array([math.log(5e-6), math.log(0.4), 0.3])
+    local = CohortLikelihood(m, cohort, "recurrence_days", "recurrence_event")
+    ex = DaskExecutor(workers=2)
+    try:
+        dist = CohortLikelihood(m, cohort, "recurrence_days", "recurrence_event", executor=ex)
+        for a, b in zip(local.cumulative(theta), dist.cumulative(theta)):
+            np.testing.assert_array_equal(a, b)
+        assert dist.profile(theta)[0] == local.profile(theta)[0]
+    finally:
+        ex.close()

@@ -355,6 +355,9 @@ def _render(result: "TrialResult") -> str:
     facts = [("design", trial.design), ("patients", f"{n_patients:,} ({n_eligible:,} eligible)"),
              ("arms", f"{len(trial.arm_names)}: {', '.join(trial.arm_names)}"), ("control", trial.control),
              ("seed", str(trial.seed)), ("horizon", f"{trial.horizon_days / tf.DAYS_PER_YEAR:.3g} years")]
+    fitted = getattr(trial, "fitted_population", None)
+    if fitted:
+        facts.append(("patients from the fitted population", fitted))
     return page(trial.name, trial_subtitle(result), sections, kind="virtual trial report", facts=facts,
                 notes=[f"simulated in {total_s:.3g} s"] if total_s > 0 else [])
 

@@ -72,7 +72,7 @@ def main() -> None:
               f" (target {c['target_rate_ratio']}, attainable {c['attainable'][0]:.3f}-{c['attainable'][1]:.3f}, "
               f"{'reached' if c['reached'] else 'NOT reached'}; {c['source'].split(':')[0]})")
     train = cohort_table(res.spec.data_set, res.spec.subset)
-    v = validate_externally(res, train)
+    v = res.validation if res.validation is not None else validate_externally(res, train)
     print(f"\n2. External validation on {v.test} ({v.model.n} patients, {v.model.events} events), trained on {v.train}")
     print(v.table().round(4).to_string())
     print("\n   calibration by risk quartile (predicted vs Kaplan-Meier recurrence-free probability):")

@@ -153,8 +153,9 @@ def maximise(lik: CohortLikelihood, *, start: np.ndarray | None = None, max_eval
         return x
 
     def value(x: np.ndarray) -> tuple[float, np.ndarray]:
-        key = np.concatenate([x, [np.nan] * 0]) if not shed_fixed else np.concatenate(
-            [x, [shed_fixed.get(k, np.nan) for k in range(len(m.shed_names))]])
+        # a profile with a shedding parameter held fixed is another function: its key carries the values
+        key = x if not shed_fixed else np.concatenate([x, [shed_fixed.get(k, np.nan)
+                                                           for k in range(len(m.shed_names))]])
         hit = log.get(key)
         if hit is not None:
             return hit

@@ -233,7 +233,7 @@ def run_recovery(model: MechanisticModel, truth: Sequence[float], data: pd.DataF
                  progress: Any = None) -> Recovery:
     """``replicates`` recovery replicates (module docstring), one executor task each (``None``: in
     this process). With ``out_dir``, each finished replicate is written atomically to
-    ``out_dir/replicates/rep_XXXX.json`` (and its fit's evaluations to ``rep_XXXX.evals.jsonl``);
+    ``out_dir/replicates/rep_<index>.json``, index zero-padded to 4 digits (and its fit's evaluations to ``rep_<index>.evals.jsonl``);
     a rerun reads the finished ones back and computes only the others. ``out_dir/study.json``
     records the study's settings, and a rerun with different settings is refused.
     ``progress(record)`` is called as each replicate finishes."""

@@ -6,7 +6,7 @@ The run directory holds
   the results (estimates, intervals, mortality, figures), written when the fit ends;
 * ``evaluations.jsonl``: every profile-likelihood evaluation as it is made (a rerun
   replays it: an interrupted fit resumes and ends where an uninterrupted one would);
-* ``bootstrap/rep_XXXX.json``: each finished bootstrap replicate (skipped on a rerun);
+* ``bootstrap/rep_<index>.json`` (index zero-padded to 4 digits): each finished bootstrap replicate (skipped on a rerun);
 * ``chain.npz``: the emcee chain, checkpointed every few steps (continued on a rerun);
 * ``estimates.csv``: estimates and intervals, estimation scale and natural units;
 * ``population.json``: the fitted population (:mod:`seedsoil.fit.fitted`) a prediction or a
@@ -112,6 +112,8 @@ class FitResult:
     check: pd.DataFrame | None = None
     summary: pd.DataFrame | None = None
     report_html: str = ""
+    #: the fit file's external validation (seedsoil.fit.validation.ExternalValidation), when it was made
+    validation: Any = None
 
     def __repr__(self) -> str:
         return (f"FitResult({self.spec.name!r}: n={self.estimate.n}, events={self.estimate.events}, "
@@ -183,8 +185,7 @@ def run_fit(spec: FitSpec | str | Path, out_dir: str | Path | None = None, *, fi
             samples = run_bootstrap(spec, est, out, executor, time_col, event_col, say)
             if spec.intervals == "bootstrap":
                 method = "bootstrap percentile"
-                q = (1 - spec.level) / 2
-                intervals = np.column_stack([np.quantile(samples, q, axis=0), np.quantile(samples, 1 - q, axis=0)])
+                intervals = equal_tailed(samples, spec.level)
         sir = None
         if samples is None and spec.method == "mle" and spec.proposals:
             sir_samples, sir = predictive_samples(lik, est, spec, out, say)
@@ -197,8 +198,7 @@ def run_fit(spec: FitSpec | str | Path, out_dir: str | Path | None = None, *, fi
                                               progress=lambda d: say(f"  step {d}") if d % 50 == 0 else None)
             post = chain[spec.burn::spec.thin].reshape(-1, chain.shape[-1])
             samples = post
-            q = (1 - spec.level) / 2
-            intervals = np.column_stack([np.quantile(post, q, axis=0), np.quantile(post, 1 - q, axis=0)])
+            intervals = equal_tailed(post, spec.level)
             method = "posterior (emcee) equal-tailed"
     finally:
         if executor is not None:
@@ -231,6 +231,12 @@ def run_fit(spec: FitSpec | str | Path, out_dir: str | Path | None = None, *, fi
             say("posterior predictive checks and external validation")
             predictive_outputs(res, df, time_col, event_col, draws=report_draws)
     return res
+
+
+def equal_tailed(samples: np.ndarray, level: float) -> np.ndarray:
+    """Equal-tailed intervals (rows: parameters; low, high) from samples (rows: draws)."""
+    q = (1 - level) / 2
+    return np.column_stack([np.quantile(samples, q, axis=0), np.quantile(samples, 1 - q, axis=0)])
 
 
 def validate_externally(res: FitResult, train: pd.DataFrame):
@@ -273,7 +279,7 @@ def predictive_outputs(res: FitResult, df: pd.DataFrame, time_col: str, event_co
                      "<th>value</th><th>target rate ratio</th><th>achieved</th><th>attainable</th><th>source</th>"
                      f"</tr>{rows}</table>")
     if res.spec.validate:
-        v = validate_externally(res, df)
+        v = res.validation = validate_externally(res, df)
         figures = {k: float(x) for k, x in v.figures().items()}
         write_text_atomic(out / "validation.json", json.dumps(_jsonable({
             "train": v.train, "test": v.test, "figures": figures,
@@ -312,7 +318,7 @@ def predictive_samples(lik: CohortLikelihood, est: MLEstimate, spec: FitSpec, ou
 def run_bootstrap(spec: FitSpec, est: MLEstimate, out: Path | None, executor: Any, time_col: str, event_col: str,
                   say: Callable[[str], None]) -> np.ndarray:
     """Parametric bootstrap: ``spec.bootstrap`` replicates (tasks), each written to
-    ``bootstrap/rep_XXXX.json`` when done and skipped on a rerun."""
+    ``bootstrap/rep_<index>.json`` (index zero-padded to 4 digits) when done and skipped on a rerun."""
     from ..store import write_text_atomic
 
     seeds = np.random.SeedSequence(spec.seed).spawn(spec.bootstrap)

@@ -129,6 +129,10 @@ def _simplex(x0: np.ndarray, bounds: list[tuple[float, float]], step: float = 0.
     return np.asarray(pts)
 
 
+#: Nelder–Mead's convergence tolerance on the simplex's spread of log-likelihood values
+FATOL = 1e-3
+
+
 def maximise(lik: CohortLikelihood, *, start: np.ndarray | None = None, max_evaluations: int = 600,
              log: EvaluationLog | None = None, fixed: dict[int, float] | None = None,
              progress: Callable[[int, float], None] | None = None) -> tuple[np.ndarray, float, np.ndarray, int, bool]:
@@ -174,8 +178,11 @@ def maximise(lik: CohortLikelihood, *, start: np.ndarray | None = None, max_eval
     if free_idx:
         y0 = x0[free_idx]
         fb = [bounds[j] for j in free_idx]
+        # converged = the log-likelihood is flat to FATOL over the simplex. No tolerance in x: along
+        # a ridge the data do not resolve (docs/fit.md, identifiability) the simplex never shrinks,
+        # and a difference of 1e-3 in the log-likelihood means nothing statistically
         res = optimize.minimize(f, y0, method="Nelder-Mead", bounds=fb,
-                                options={"maxfev": max_evaluations, "xatol": 1e-3, "fatol": 1e-3, "adaptive": True,
+                                options={"maxfev": max_evaluations, "xatol": np.inf, "fatol": FATOL, "adaptive": True,
                                          "initial_simplex": _simplex(y0, fb)})
         x = full(res.x)
         converged = bool(res.success)

@@ -7,7 +7,14 @@ to continue or to reprint), then prints every figure and, as its last line, one 
 
     {"train": ..., "patients_train": ..., "patients_test": ..., "c_index_external": ...,
      "cox_c_index_external": ..., "auc5_external": ..., "cox_auc5_external": ...,
-     "calibration_max_abs_err_5y": ..., "fit_wall_s": ...}
+     "calibration_max_abs_err_5y": ..., "cox_calibration_max_abs_err_5y": ...,
+     "calibration_gnd_p_5y": ..., "cox_calibration_gnd_p_5y": ..., "calibration_null_p_5y": ...,
+     "perfect_model_misses_floor_5y": ..., "fit_wall_s": ...}
+
+``calibration_null_p_5y``: the share of cohorts, simulated from the model's own predictions with
+GBSG's patients and censoring, whose largest quartile error reaches the observed one;
+``perfect_model_misses_floor_5y``: the share whose largest error exceeds the issue's 5-point
+floor (how often a perfectly calibrated model would fail it on 686 patients).
 
 * **Train**: the Rotterdam tumour bank's 2,091 patients without adjuvant therapy (untreated, so
   the model's therapy mechanisms are not confounded with the fit); recurrence (deaths without
@@ -46,6 +53,8 @@ def main() -> None:
     ap.add_argument("--draws", type=int, default=20, help="parameter draws behind the report's bands")
     args = ap.parse_args()
 
+    import numpy as np
+
     from seedsoil import __version__
     from seedsoil.fit.run import cohort_table, validate_externally
     from seedsoil.runs import run_fit
@@ -77,12 +86,26 @@ def main() -> None:
     print(v.table().round(4).to_string())
     print("\n   calibration by risk quartile (predicted vs Kaplan-Meier recurrence-free probability):")
     print(v.calibration().round(3).to_string(index=False))
+    print("\n   calibration tests: Greenwood-Nam-D'Agostino chi-square; null = the largest quartile error of a "
+          "perfectly calibrated model on the same patients, risks and censoring:")
+    print(v.calibration_test().round(4).to_string(index=False))
+    floor = 0.05
+    for (model, h), e in v.null_errors.items():
+        print(f"   {model}, {h / 365.25:g} y: a perfectly calibrated model misses the {floor:.0%} floor in "
+              f"{np.mean(e > floor):.1%} of {len(e)} simulated cohorts")
     f = v.figures()
+    h5 = [h for (m, h) in v.null_errors if m == v.model.model and abs(h - 5 * 365.25) < 1e-6]
+    miss = float(np.mean(v.null_errors[(v.model.model, h5[0])] > floor)) if h5 else float("nan")
     print(json.dumps({"train": f"{res.spec.data_set}_{res.spec.subset}", "patients_train": int(est.n),
                       "patients_test": int(v.model.n), "c_index_external": round(f["c_index_external"], 4),
                       "cox_c_index_external": round(f["cox_c_index_external"], 4),
                       "auc5_external": round(f["auc5_external"], 4), "cox_auc5_external": round(f["cox_auc5_external"], 4),
                       "calibration_max_abs_err_5y": round(f["calibration_max_abs_err_5y"], 4),
+                      "cox_calibration_max_abs_err_5y": round(f["cox_calibration_max_abs_err_5y"], 4),
+                      "calibration_gnd_p_5y": round(f["calibration_gnd_p_5y"], 4),
+                      "cox_calibration_gnd_p_5y": round(f["cox_calibration_gnd_p_5y"], 4),
+                      "calibration_null_p_5y": round(f.get("calibration_null_p_5y", float("nan")), 4),
+                      "perfect_model_misses_floor_5y": round(miss, 4),
                       "fit_wall_s": prov["evaluation_s"] if prov.get("evaluation_s") else prov["wall_s"]}))
 
 

@@ -18,7 +18,7 @@ from lifelines.datasets import load_gbsg2, load_rossi
 from lifelines.utils import concordance_index
 
 from seedsoil.cohort.validation_metrics import (DEFAULT_HORIZONS_DAYS, ScoringInputError, fit_cox_baseline,
-                                                score_predictions)
+                                                perfect_calibration_errors, score_predictions)
 
 COVARIATES = ["horTh", "age", "menostat", "tsize", "tgrade", "pnodes", "progrec", "estrec"]
 GRID = np.union1d(np.arange(0.0, 2500.0, 5.0), [365.25, 730.5, *DEFAULT_HORIZONS_DAYS])
@@ -87,6 +87,71 @@ def test_calibration_observed_is_kaplan_meier_per_quartile(split, cox):
     k = scores.horizons.index(DEFAULT_HORIZONS_DAYS[1])
     assert scores.calibration_max_error[k] == pytest.approx(
         float((table.loc[table["horizon"] == DEFAULT_HORIZONS_DAYS[1], "abs_error"]).max()), abs=0)
+
+
+def test_greenwood_nam_dagostino_on_uncensored_groups_is_pearson():
+    """Without censoring, a group's Kaplan–Meier at h is its event-free proportion p̂ and
+    Greenwood's variance is p̂(1 - p̂)/m, so the GND statistic is Σ_g (p̂_g - p̄_g)² m_g / (p̂_g (1 - p̂_g))
+    on groups - 1 degrees of freedom (Demler et al. 2015)."""
+    from scipy import stats
+
+    rng = np.random.default_rng(5)
+    n, h = 400, 100.0
+    grid = np.array([1.0, 50.0, h, 200.0])
+    p = np.sort(rng.uniform(0.3, 0.9, n))  # predicted S_i(h), all distinct
+    surv = np.column_stack([np.ones(n), (1 + p) / 2, p, p * 0.9])
+    event = rng.random(n) > p  # the outcome by h: event with probability 1 - p_i (truth = the prediction)
+    time = np.where(event, rng.uniform(2.0, h, n), 150.0)
+    s = score_predictions(surv, grid, time, event, time, event, horizons=[h], groups=4)
+    group = pd.qcut(pd.Series(1.0 - p).rank(method="first"), 4, labels=False).to_numpy() + 1
+    chi2 = 0.0
+    for g in range(1, 5):
+        m = group == g
+        ph = 1.0 - event[m].mean()
+        row = s.calibration[s.calibration["group"] == g].iloc[0]
+        assert row["observed_se"] == pytest.approx(np.sqrt(ph * (1 - ph) / m.sum()), rel=1e-12)
+        assert row["events"] == event[m].sum()
+        chi2 += (ph - p[m].mean()) ** 2 * m.sum() / (ph * (1 - ph))
+    t = s.calibration_test().iloc[0]
+    assert t["chi2"] == pytest.approx(chi2, rel=1e-12)
+    assert t["df"] == 3 and t["p_value"] == pytest.approx(stats.chi2.sf(chi2, 3), rel=1e-12)
+    assert t["min_events"] == min(event[group == g].sum() for g in range(1, 5))
+
+
+def test_perfect_calibration_errors_match_the_binomial_closed_form():
+    """Everyone predicted S(h) = p, no censoring: each quartile's Kaplan–Meier at h is X/m with
+    X ~ Binomial(m, p), independent between quartiles, so P(max error <= x) =
+    P(|X/m - p| <= x)^4 exactly. 4,000 simulated cohorts agree within 4 binomial SEs."""
+    from scipy import stats
+
+    n, p, h = 200, 0.6, 100.0
+    m = n // 4
+    grid = np.array([1.0, h, 200.0])
+    surv = np.tile([1.0, p, p], (n, 1))
+    time = np.full(n, 300.0)  # every test patient followed past h: no censoring distribution
+    event = np.ones(n, dtype=bool)
+    err = perfect_calibration_errors(surv, grid, time, event, horizon=h, simulations=4000, seed=3)
+    assert err.shape == (4000,)
+    k = np.arange(m + 1)
+    for x in (0.03, 0.06, 0.1):
+        inside = np.abs(k / m - p) <= x + 1e-12
+        exact = float(stats.binom.pmf(k[inside], m, p).sum()) ** 4
+        se = np.sqrt(exact * (1 - exact) / len(err))
+        assert abs(np.mean(err <= x + 1e-12) - exact) < 4 * se + 1e-3
+    again = perfect_calibration_errors(surv, grid, time, event, horizon=h, simulations=4000, seed=3)
+    np.testing.assert_array_equal(err, again)
+
+
+def test_perfect_calibration_error_shrinks_as_the_cohort_grows(split, cox):
+    """The perfectly calibrated model's error is sampling noise: quadrupling the cohort (each
+    GBSG test patient four times) halves it (the 1/sqrt(n) law) within 15 %."""
+    _, test = split
+    _, survival, _ = cox
+    h = DEFAULT_HORIZONS_DAYS[1]
+    one = perfect_calibration_errors(survival, GRID, test["time"], test["cens"], horizon=h, simulations=600, seed=1)
+    four = perfect_calibration_errors(np.tile(survival, (4, 1)), GRID, np.tile(test["time"], 4),
+                                      np.tile(test["cens"], 4), horizon=h, simulations=600, seed=1)
+    assert np.median(one) / np.median(four) == pytest.approx(2.0, rel=0.15)
 
 
 def _censoring_km(time: np.ndarray, event: np.ndarray):

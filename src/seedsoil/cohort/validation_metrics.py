@@ -20,7 +20,11 @@ re-implements a metric):
   over a stated interval (``integrated_brier_score``, trapezoid over the grid points in it);
 * calibration: per risk group (quartiles of ``1 - S_i(h)`` by default) the mean predicted
   ``S_i(h)`` against the group's Kaplan–Meier estimate at ``h`` with its confidence
-  interval (lifelines' log(-log) Greenwood bounds), and the largest absolute difference.
+  interval (lifelines' log(-log) Greenwood bounds), and the largest absolute difference;
+  the Greenwood–Nam–D'Agostino chi-square test of those differences
+  (:meth:`PredictionScores.calibration_test`); and, to tell a miss from the test cohort's own
+  sampling noise, the largest difference a perfectly calibrated model would show on a cohort
+  of the same size, risks and censoring (:func:`perfect_calibration_errors`).
 
 Times are in the unit of the data (days for seedsoil's tables and the clinical cohorts).
 ``docs/cohort.md`` ("Scoring predictions against a cohort") gives the definitions and
@@ -41,8 +45,8 @@ from ..units import DAYS_PER_YEAR
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-__all__ = ["ScoringInputError", "PredictionScores", "score_predictions", "CoxBaseline", "fit_cox_baseline",
-           "DEFAULT_HORIZONS_DAYS"]
+__all__ = ["ScoringInputError", "PredictionScores", "score_predictions", "perfect_calibration_errors", "CoxBaseline",
+           "fit_cox_baseline", "DEFAULT_HORIZONS_DAYS"]
 
 #: 3 and 5 years, in days
 DEFAULT_HORIZONS_DAYS: tuple[float, float] = (3 * DAYS_PER_YEAR, 5 * DAYS_PER_YEAR)
@@ -103,10 +107,10 @@ class PredictionScores:
     """The scores of one model's predictions on one test cohort (times in the data's unit).
 
     ``horizons``, ``auc`` and ``brier`` are aligned tuples; ``calibration`` has one row per
-    (horizon, risk group): ``group`` (1 = lowest predicted risk), ``n``, ``predicted`` (mean
-    ``S_i(h)``), ``observed`` (Kaplan–Meier ``S(h)`` of the group; NaN when the group's
-    follow-up ends before ``h``), ``observed_lower``/``observed_upper`` (its ``1 - alpha``
-    interval) and ``abs_error``.
+    (horizon, risk group): ``group`` (1 = lowest predicted risk), ``n``, ``events`` (by ``h``),
+    ``predicted`` (mean ``S_i(h)``), ``observed`` (Kaplan–Meier ``S(h)`` of the group; NaN when
+    the group's follow-up ends before ``h``), ``observed_lower``/``observed_upper`` (its
+    ``1 - alpha`` interval), ``observed_se`` (Greenwood) and ``abs_error``.
     """
 
     model: str
@@ -128,6 +132,26 @@ class PredictionScores:
         """Largest |predicted - observed| over the risk groups, per horizon (NaN groups skipped)."""
         return tuple(float(self.calibration.loc[self.calibration["horizon"] == h, "abs_error"].max())
                      for h in self.horizons)
+
+    def calibration_test(self) -> pd.DataFrame:
+        """The Greenwood–Nam–D'Agostino calibration test (Demler, Paynter & Cook 2015, Stat Med
+        34:1659, doi:10.1002/sim.6428), one row per horizon: ``chi2`` = sum over the risk groups
+        of ((observed - predicted) / Greenwood SE)², ``df`` = groups - 1 (groups whose
+        Kaplan–Meier is undefined at the horizon or has no variance are left out), ``p_value``
+        (chi-square upper tail) and ``min_events`` (the fewest events in a group by the
+        horizon; the authors advise at least 5 for the chi-square approximation)."""
+        from scipy import stats
+
+        rows = []
+        for h in self.horizons:
+            c = self.calibration[self.calibration["horizon"] == h]
+            c = c[np.isfinite(c["observed"]) & (c["observed_se"] > 0)]
+            chi2 = float((((c["observed"] - c["predicted"]) / c["observed_se"]) ** 2).sum())
+            df = len(c) - 1
+            p = float(stats.chi2.sf(chi2, df)) if df > 0 else math.nan
+            rows.append({"model": self.model, "horizon": float(h), "chi2": chi2, "df": df, "p_value": p,
+                         "min_events": int(c["events"].min()) if len(c) else 0})
+        return pd.DataFrame(rows)
 
     def __repr__(self) -> str:
         hz = ", ".join(f"{h:g}: AUC {a:.3f} Brier {b:.3f}" for h, a, b in zip(self.horizons, self.auc, self.brier))
@@ -176,6 +200,27 @@ class PredictionScores:
 
 
 # --------------------------------------------------------------------------- scoring
+def _risk_groups(pred: np.ndarray, groups: int) -> np.ndarray:
+    """Risk group (1 = lowest risk) of each patient: quantile groups of the risk ``1 - pred``
+    (pandas.qcut), ties broken by patient order."""
+    rank = pd.Series(1.0 - np.asarray(pred, dtype=float)).rank(method="first").to_numpy()
+    return pd.qcut(rank, groups, labels=False) + 1
+
+
+def _greenwood_se(kmf: Any, h: float) -> float:
+    """Greenwood's standard error of a fitted lifelines Kaplan–Meier estimate at ``h``:
+    S(h) sqrt(sum over event times t_i <= h of d_i / (n_i (n_i - d_i))) (from its event table)."""
+    tab = kmf.event_table
+    tab = tab[tab.index.to_numpy(dtype=float) <= h]
+    d = tab["observed"].to_numpy(dtype=float)
+    n = tab["at_risk"].to_numpy(dtype=float)
+    s = float(kmf.survival_function_at_times(h).iloc[0])
+    if s <= 0.0:
+        return 0.0
+    keep = d > 0
+    return s * math.sqrt(float(np.sum(d[keep] / (n[keep] * (n[keep] - d[keep])))))
+
+
 def score_predictions(survival: Any, times: Any, test_time: Any, test_event: Any, train_time: Any,
                       train_event: Any, *, horizons: Sequence[float] = DEFAULT_HORIZONS_DAYS,
                       risk_horizon: float | None = None, ibs_interval: tuple[float, float] | None = None,
@@ -290,21 +335,22 @@ def score_predictions(survival: Any, times: Any, test_time: Any, test_event: Any
     for h, j in zip(hz, h_idx):
         pred = S[:, j]
         # quantile groups of the risk 1 - S_i(h) (pandas.qcut), ties broken by patient order
-        rank = pd.Series(1.0 - pred).rank(method="first").to_numpy()
-        group = pd.qcut(rank, groups, labels=False) + 1
+        group = _risk_groups(pred, groups)
         for g in range(1, groups + 1):
             members = group == g
             kmf = KaplanMeierFitter(alpha=alpha).fit(t_test[members], e_test[members])
-            observed = lower = upper = math.nan
+            observed = lower = upper = se = math.nan
             if t_test[members].max() >= h:
                 observed = float(kmf.survival_function_at_times(h).iloc[0])
                 ci = kmf.confidence_interval_
                 k = int(np.searchsorted(ci.index.to_numpy(dtype=float), h, side="right") - 1)
                 lower, upper = float(ci.iloc[k, 0]), float(ci.iloc[k, 1])
+                se = _greenwood_se(kmf, h)
             predicted = float(pred[members].mean())
             rows.append({"model": model, "horizon": float(h), "group": g, "n": int(members.sum()),
+                         "events": int(e_test[members & (t_test <= h)].sum()),
                          "predicted": predicted, "observed": observed, "observed_lower": lower,
-                         "observed_upper": upper, "abs_error": abs(predicted - observed)})
+                         "observed_upper": upper, "observed_se": se, "abs_error": abs(predicted - observed)})
     return PredictionScores(model=model, n=len(t_test), events=int(e_test.sum()), risk_horizon=t_star,
                             harrell_c=harrell, uno_c=uno, horizons=tuple(float(h) for h in hz),
                             auc=tuple(float(a) for a in auc), brier=tuple(float(b) for b in brier), ibs=ibs,
@@ -312,6 +358,67 @@ def score_predictions(survival: Any, times: Any, test_time: Any, test_event: Any
 
 
 # --------------------------------------------------------------------------- Cox baseline
+def perfect_calibration_errors(survival: Any, times: Any, test_time: Any, test_event: Any, *, horizon: float,
+                               groups: int = 4, simulations: int = 1000, seed: int = 0) -> np.ndarray:
+    """The largest calibration error (as in :func:`score_predictions`' table) that a *perfectly
+    calibrated* model would show on this test cohort: one value per simulated cohort.
+
+    Each simulation keeps the patients and their predicted curves ``survival`` (patients × the
+    grid ``times``) and draws each patient's event time from her own curve (inverse transform on
+    the grid; beyond its end, no event) and a censoring time from the test cohort's censoring
+    distribution (the reverse Kaplan–Meier of ``test_time``/``test_event``, lifelines; mass left
+    after the last censoring time censors at the last follow-up time). Patients are grouped by
+    predicted risk at ``horizon`` as in the scoring, and the value is the largest
+    |group Kaplan–Meier at ``horizon`` - group mean prediction| (groups whose follow-up ends
+    before ``horizon`` skipped). Since the outcomes come from the predictions themselves, the
+    spread is the test cohort's sampling resolution: a threshold that a perfectly calibrated
+    model would often exceed cannot tell a good model from a bad one. Reproducible for a given
+    ``seed``. Kaplan–Meier here is scikit-survival's ``kaplan_meier_estimator`` (the same
+    estimate as lifelines', much cheaper per call)."""
+    from lifelines import KaplanMeierFitter
+    from sksurv.nonparametric import kaplan_meier_estimator
+
+    grid = np.asarray(times, dtype=float)
+    S = np.asarray(survival, dtype=float)
+    t_test, e_test = _outcomes("test", test_time, test_event)
+    if S.ndim != 2 or S.shape != (len(t_test), len(grid)):
+        raise ScoringInputError(f"survival must be patients × times ({len(t_test)} × {len(grid)}), got {S.shape}")
+    if not (isinstance(simulations, int) and simulations >= 1):
+        raise ScoringInputError(f"simulations must be a positive integer, got {simulations!r}")
+    h_idx = int(_grid_index(grid, [float(horizon)], "horizon")[0])
+    pred = S[:, h_idx]
+    group = _risk_groups(pred, groups)
+    means = np.array([pred[group == g].mean() for g in range(1, groups + 1)])
+    cens = KaplanMeierFitter().fit(t_test, ~e_test)
+    c_times = cens.survival_function_.index.to_numpy(dtype=float)
+    c_surv = cens.survival_function_.iloc[:, 0].to_numpy(dtype=float)
+    last = float(t_test.max())
+    rng = np.random.default_rng(seed)
+    n = len(t_test)
+    out = np.empty(simulations)
+    for k in range(simulations):
+        u = rng.random(n)
+        # event: the first grid time where S_i(t) <= u_i (S non-increasing)
+        below = S <= u[:, None]
+        t_ev = np.where(below.any(axis=1), grid[np.argmax(below, axis=1)], np.inf)
+        v = rng.random(n)
+        j = np.searchsorted(-c_surv, -v, side="left")  # first index with G(t) <= v
+        t_c = np.where(j < len(c_times), c_times[np.minimum(j, len(c_times) - 1)], last)
+        t_obs = np.minimum(t_ev, t_c)
+        ev = t_ev <= t_c
+        worst = 0.0
+        for g in range(1, groups + 1):
+            m = group == g
+            if t_obs[m].max() < horizon:
+                continue
+            km_t, km_s = kaplan_meier_estimator(ev[m], t_obs[m])
+            i = int(np.searchsorted(km_t, horizon, side="right")) - 1
+            km = 1.0 if i < 0 else float(km_s[i])
+            worst = max(worst, abs(km - means[g - 1]))
+        out[k] = worst
+    return out
+
+
 def _is_categorical(series: pd.Series) -> bool:
     return not (pd.api.types.is_numeric_dtype(series.dtype) or pd.api.types.is_bool_dtype(series.dtype))
 

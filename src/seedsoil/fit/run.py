@@ -247,7 +247,8 @@ def validate_externally(res: FitResult, train: pd.DataFrame):
     v = res.spec.validate
     test = cohort_table(v["set"], v["subset"])
     return external_validation(res.population, train, test, horizons_years=v["horizons"],
-                               train_name=f"{res.spec.data_set} ({res.spec.subset})", test_name=v["set"])
+                               train_name=f"{res.spec.data_set} ({res.spec.subset})", test_name=v["set"],
+                               calibration_simulations=v.get("calibration_simulations", 1000), seed=res.spec.seed)
 
 
 def predictive_outputs(res: FitResult, df: pd.DataFrame, time_col: str, event_col: str, *, draws: int = 20,
@@ -284,11 +285,19 @@ def predictive_outputs(res: FitResult, df: pd.DataFrame, time_col: str, event_co
         write_text_atomic(out / "validation.json", json.dumps(_jsonable({
             "train": v.train, "test": v.test, "figures": figures,
             "table": v.table().reset_index().to_dict(orient="records"),
-            "calibration": v.calibration().to_dict(orient="records")}), indent=1) + "\n")
+            "calibration": v.calibration().to_dict(orient="records"),
+            "calibration_test": v.calibration_test().to_dict(orient="records"),
+            "calibration_null": [{"model": m, "horizon": h, "max_errors": e.tolist()}
+                                 for (m, h), e in v.null_errors.items()]}), indent=1) + "\n")
         extra.append(f"<h3>External validation: {v.test}, predicted without refitting</h3>"
                      + v.table().round(4).to_html(border=0)
                      + "<h4>Calibration by risk quartile</h4>"
-                     + v.calibration().round(3).to_html(index=False, border=0))
+                     + v.calibration().round(3).to_html(index=False, border=0)
+                     + "<h4>Calibration tests</h4><p>Greenwood–Nam–D'Agostino chi-square per model and "
+                     "horizon; <i>null</i>: the largest quartile error a perfectly calibrated model shows on "
+                     "the same patients, risks and censoring (median, 95th percentile, and the share of "
+                     "simulated cohorts reaching the observed error).</p>"
+                     + v.calibration_test().round(4).to_html(index=False, border=0))
     res.check, res.summary, res.report_html = check, summary, "".join(extra)
 
 

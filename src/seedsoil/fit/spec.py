@@ -33,7 +33,7 @@ _PARAM_KEYS = {"name", "start", "range", "scale", "prior"}
 _METHOD_KEYS = {"kind", "max_evaluations", "intervals", "bootstrap", "walkers", "steps", "burn", "thin",
                 "level", "profile", "proposals"}
 _EXECUTOR_KEYS = {"kind", "workers", "scheduler"}
-_VALIDATE_KEYS = {"set", "subset", "endpoint", "horizons"}
+_VALIDATE_KEYS = {"set", "subset", "endpoint", "horizons", "calibration_simulations"}
 
 #: data subsets by data set (the rows a fit uses)
 SUBSETS = {"rotterdam": ("untreated", "all"), "gbsg": ("all",)}
@@ -231,7 +231,9 @@ class FitSpec:
                                                        SUBSETS[vset]),
                         "endpoint": _choice(v.get("endpoint", "rfs"), "validate.endpoint", ENDPOINTS),
                         "horizons": [_float(h, "validate.horizons", "year", 0.1, 30) for h in
-                                     v.get("horizons", ["3 year", "5 year"])]}
+                                     v.get("horizons", ["3 year", "5 year"])],
+                        "calibration_simulations": _int(v.get("calibration_simulations", 1000),
+                                                        "validate.calibration_simulations", 0)}
         sample = _int(dat.get("sample", 0), "data.sample", 0)
         calibrations = tuple(_calibration(c, i, scenario) for i, c in
                              enumerate(_list(data.get("calibrate"), "calibrate", required=False)))

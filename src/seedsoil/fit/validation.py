@@ -6,7 +6,11 @@ death by the fitted Gompertz law). A Cox proportional-hazards model (lifelines) 
 the same training patients and covariates and predicts the same test patients. Both are
 scored by :func:`seedsoil.cohort.validation_metrics.score_predictions`: Harrell's and Uno's C,
 time-dependent AUC and Brier score at the horizons, the integrated Brier score, and
-calibration by risk quartile (predicted vs Kaplan–Meier event-free probability).
+calibration by risk quartile (predicted vs Kaplan–Meier event-free probability) with the
+Greenwood–Nam–D'Agostino test. To tell a calibration miss from the test cohort's sampling
+noise, each model's largest quartile error is set against the distribution of the largest error
+a perfectly calibrated model would show on the same patients, risks and censoring
+(:func:`~seedsoil.cohort.validation_metrics.perfect_calibration_errors`).
 
 The Cox model's covariates are the clinical record both data sets share: age, menopausal
 status, size category (1, 2, 3: Rotterdam records no size in mm), grade, log(1 + positive
@@ -16,7 +20,7 @@ given information (receptor levels, age, menopause) the mechanistic model does n
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
@@ -47,6 +51,25 @@ class ExternalValidation:
     cox_survival: np.ndarray
     train: str
     test: str
+    #: (model name, horizon in days) -> largest quartile error of each perfectly calibrated
+    #: simulated cohort (empty without simulations)
+    null_errors: dict = field(default_factory=dict)
+
+    def calibration_test(self) -> pd.DataFrame:
+        """The Greenwood–Nam–D'Agostino test per model and horizon, with the perfectly calibrated
+        model's largest error (median, 95th percentile) and the share of simulated cohorts
+        where it reaches the observed one (``null_p``)."""
+        rows = []
+        for sc in (self.model, self.cox):
+            t = sc.calibration_test()
+            for r, h in zip(t.itertuples(), sc.horizons):
+                e = self.null_errors.get((sc.model, h), np.empty(0))
+                obs = sc.calibration_max_error[sc.horizons.index(h)]
+                rows.append({**r._asdict(), "max_error": obs,
+                             "null_median": float(np.median(e)) if len(e) else np.nan,
+                             "null_q95": float(np.quantile(e, 0.95)) if len(e) else np.nan,
+                             "null_p": float(np.mean(e >= obs)) if len(e) else np.nan})
+        return pd.DataFrame(rows).drop(columns="Index")
 
     def table(self) -> pd.DataFrame:
         both = pd.concat([self.model.to_frame(), self.cox.to_frame()])
@@ -66,17 +89,31 @@ class ExternalValidation:
                 "ibs_external": m.ibs, "cox_ibs_external": c.ibs,
                 **{f"calibration_max_abs_err_{h / YEAR:g}y": e for h, e in zip(m.horizons, m.calibration_max_error)},
                 **{f"cox_calibration_max_abs_err_{h / YEAR:g}y": e
-                   for h, e in zip(c.horizons, c.calibration_max_error)}}
+                   for h, e in zip(c.horizons, c.calibration_max_error)},
+                **self._test_figures()}
+
+    def _test_figures(self) -> dict:
+        out = {}
+        for r in self.calibration_test().itertuples():
+            pre = "" if r.model == self.model.model else "cox_"
+            y = f"{r.horizon / YEAR:g}y"
+            out[f"{pre}calibration_gnd_p_{y}"] = r.p_value
+            if np.isfinite(r.null_p):
+                out[f"{pre}calibration_null_median_{y}"] = r.null_median
+                out[f"{pre}calibration_null_p_{y}"] = r.null_p
+        return out
 
 
 def external_validation(population: Any, train: pd.DataFrame, test: pd.DataFrame, *,
                         train_time: str = "rfs_days", train_event: str = "rfs_event", test_time: str = "rfs_days",
                         test_event: str = "rfs_event", horizons_years: Sequence[float] = (3.0, 5.0),
                         grid_points: int = 400, executor: Any = None, train_name: str = "train",
-                        test_name: str = "test") -> ExternalValidation:
+                        test_name: str = "test", calibration_simulations: int = 1000,
+                        seed: int = 0) -> ExternalValidation:
     """Predict ``test`` with ``population`` (a FittedPopulation; recurrence-free survival) and with a
-    Cox model fitted on ``train``; score both (module docstring)."""
-    from ..cohort.validation_metrics import fit_cox_baseline, score_predictions
+    Cox model fitted on ``train``; score both (module docstring). ``calibration_simulations``
+    perfectly calibrated cohorts per model and horizon (0: none), seeded by ``seed``."""
+    from ..cohort.validation_metrics import fit_cox_baseline, perfect_calibration_errors, score_predictions
 
     train = train.reset_index(drop=True)
     test = test.reset_index(drop=True)
@@ -92,4 +129,11 @@ def external_validation(population: Any, train: pd.DataFrame, test: pd.DataFrame
               horizons=horizons, risk_horizon=horizons[-1])
     mech = score_predictions(surv, model=f"seedsoil ({population.name})", **kw)
     ref = score_predictions(cox_surv, model="Cox (lifelines)", **kw)
-    return ExternalValidation(mech, ref, grid, surv, cox_surv, train_name, test_name)
+    null = {}
+    if calibration_simulations > 0:
+        for k, (sc, S) in enumerate(((mech, surv), (ref, cox_surv))):
+            for j, h in enumerate(horizons):
+                null[(sc.model, h)] = perfect_calibration_errors(
+                    S, grid, kw["test_time"], kw["test_event"], horizon=h, simulations=int(calibration_simulations),
+                    seed=int(np.random.SeedSequence(int(seed), spawn_key=(k, j)).generate_state(1)[0]))
+    return ExternalValidation(mech, ref, grid, surv, cox_surv, train_name, test_name, null)

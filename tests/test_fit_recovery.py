@@ -13,7 +13,8 @@ from seedsoil import data
 from seedsoil.execute import LocalProcesses
 from seedsoil.fit.estimate import MLEstimate
 from seedsoil.fit.mechanistic import FreeParameter, MechanisticModel, ShedLink
-from seedsoil.fit.recovery import clopper_pearson, identifiability, replicate_seed, run_recovery
+from seedsoil.fit.recovery import (clopper_pearson, identifiability, likelihood_ratio_coverage, replicate_seed,
+                                   run_recovery)
 from seedsoil.scenario import default_scenario
 
 REPLICATES = 3
@@ -105,6 +106,24 @@ def test_identifiability_finds_a_flat_direction():
     # a weakly identified parameter: moderate SE
     est2 = MLEstimate(["x"], np.zeros(1), np.array([[1.0]]), 0.0, 1, True)
     assert identifiability(est2)["status"].iloc[0] == "weakly identified"
+
+
+def test_likelihood_ratio_region(study):
+    """On the identified reduced model every fit reaches at least the truth's likelihood, and
+    the statistic 2 Δℓ is a plausible χ²_4 draw (each below its 99.9 % quantile, 18.5)."""
+    m, _, rec = study
+    lr = likelihood_ratio_coverage(rec.records)
+    assert lr["k"] == len(m.names) == 4 and lr["replicates"] == REPLICATES
+    assert lr["threshold"] == pytest.approx(9.4877, abs=1e-4)  # χ²_4 at 0.95
+    assert lr["below_truth"] == 0
+    d = [2 * (r["loglik"] - r["loglik_truth"]) for r in rec.records]
+    assert max(d) < 18.47
+    assert lr["covered"] == sum(x <= lr["threshold"] for x in d)
+    # by hand on made-up records: statistics 1, 5, 30 against χ²_2 at 0.9 (4.605)
+    fake = [{"names": ["a", "b"], "loglik": v / 2, "loglik_truth": 0.0} for v in (1.0, 5.0, 30.0)]
+    out = likelihood_ratio_coverage(fake, level=0.9)
+    assert out["covered"] == 1 and out["coverage"] == pytest.approx(1 / 3) and out["mean_statistic"] == 12.0
+    assert (out["coverage_low"], out["coverage_high"]) == clopper_pearson(1, 3, 0.9)
 
 
 def test_clopper_pearson():

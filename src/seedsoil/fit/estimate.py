@@ -25,7 +25,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -430,6 +430,43 @@ class _LogPosterior:
         return lp + self.lik.loglik(theta)
 
 
+#: a Wald SE above this (estimation scale) marks a parameter the data do not pin down
+#: (the ``se_weak`` threshold of :func:`seedsoil.fit.recovery.identifiability`)
+UNIDENTIFIED_SE = 2.0
+
+
+def unidentified(est: MLEstimate) -> list[int]:
+    """Indices of the parameters without a Wald SE or with one above :data:`UNIDENTIFIED_SE`."""
+    return [j for j, v in enumerate(est.se) if not np.isfinite(v) or v > UNIDENTIFIED_SE]
+
+
+def laplace_draws(est: MLEstimate, bounds: Sequence[tuple[float | None, float | None]], n: int,
+                  rng: np.random.Generator) -> np.ndarray:
+    """``n`` parameter vectors from the Laplace approximation *conditional on the unidentified
+    parameters* (:func:`unidentified`, held at their estimates): the others are drawn from the
+    normal whose precision is their block of the observed information, then clipped to
+    ``bounds``. Along a ridge the data do not resolve, the Wald normal's linear extrapolation
+    runs far past where the likelihood falls off; conditioning keeps the draws where it is
+    supported. Raises ValueError when the covariance is not finite."""
+    k = len(est.theta)
+    cov = est.covariance
+    if not np.all(np.isfinite(cov)):
+        raise ValueError("the covariance is not finite; no Laplace draws")
+    skip = set(unidentified(est))
+    free = [j for j in range(k) if j not in skip]
+    th = np.repeat(np.asarray(est.theta, dtype=float)[None], n, axis=0)
+    if free:
+        info = np.linalg.pinv(0.5 * (cov + cov.T))
+        sub = info[np.ix_(free, free)]
+        vals, vecs = np.linalg.eigh(0.5 * (sub + sub.T))
+        # a parameter at a bound leaves the information indefinite there: no draws along it
+        sd = np.where(vals > 1e-12, 1.0 / np.sqrt(np.where(vals > 1e-12, vals, 1.0)), 0.0)
+        th[:, free] += (rng.standard_normal((n, len(free))) * sd) @ vecs.T
+    for j, (lo, hi) in enumerate(bounds):
+        th[:, j] = np.clip(th[:, j], -np.inf if lo is None else lo, np.inf if hi is None else hi)
+    return th
+
+
 def sample_posterior(lik: CohortLikelihood, est: MLEstimate, *, walkers: int, steps: int, seed: int,
                      path: str | Path | None = None, checkpoint_every: int = 10,
                      progress: Callable[[int], None] | None = None) -> tuple[np.ndarray, np.ndarray, float]:
@@ -451,8 +488,13 @@ def sample_posterior(lik: CohortLikelihood, est: MLEstimate, *, walkers: int, st
         random_state = (st[0], np.asarray(st[1], dtype=np.uint32), int(st[2]), int(st[3]), float(st[4]))
         state = emcee.State(chain[-1], log_prob=lp[-1], random_state=random_state)
     else:
+        # walkers start at the Laplace approximation's spread for the parameters the data pin
+        # down (a tight ball would spend the chain expanding), in a ball of 0.1 SE along the others
         p0 = est.theta + 0.1 * scale * rng.standard_normal((walkers, ndim))
         bounds = lik.model.solve_bounds() + lik.model.shed_bounds()
+        if np.all(np.isfinite(est.covariance)):
+            pinned = [j for j in range(ndim) if j not in unidentified(est)]
+            p0[:, pinned] = laplace_draws(est, bounds, walkers, rng)[:, pinned]
         for j, (lo, hi) in enumerate(bounds):
             p0[:, j] = np.clip(p0[:, j], -np.inf if lo is None else lo + 1e-9, np.inf if hi is None else hi - 1e-9)
         state = emcee.State(p0, random_state=np.random.RandomState(seed).get_state())

@@ -27,15 +27,11 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ScenarioError, did_you_mean
-from .estimate import MLEstimate
+from .estimate import MLEstimate, laplace_draws, unidentified
 from .mechanistic import MechanisticModel, predict_survival
 from .mortality import GompertzMortality
-from .recovery import SE_WEAK
 
 LIBRARY_PACKAGE = "seedsoil.params.populations"
-#: a Wald SE above this (estimation scale: a factor e² ≈ 7 either way) marks a parameter the data
-#: do not pin down: the threshold of seedsoil.fit.recovery.identifiability
-UNIDENTIFIED_SE = SE_WEAK
 
 
 def library_populations() -> dict[str, str]:
@@ -78,10 +74,9 @@ class FittedPopulation:
     # ------------------------------------------------------------------ draws and predictions
     def unidentified(self) -> list[int]:
         """Indices of the parameters the data do not pin down: no Wald SE, or one above
-        :data:`UNIDENTIFIED_SE` on the estimation scale (the threshold of
+        :data:`~seedsoil.fit.estimate.UNIDENTIFIED_SE` on the estimation scale (the threshold of
         :func:`seedsoil.fit.recovery.identifiability`)."""
-        se = self.estimate.se
-        return [j for j, v in enumerate(se) if not np.isfinite(v) or v > UNIDENTIFIED_SE]
+        return unidentified(self.estimate)
 
     def draws(self, n: int, seed: int = 0) -> np.ndarray:
         """``n`` parameter vectors for uncertainty bands: rows of the stored samples (bootstrap or
@@ -97,22 +92,10 @@ class FittedPopulation:
         if self.samples is not None and len(self.samples):
             idx = rng.choice(len(self.samples), size=n, replace=len(self.samples) < n)
             return self.samples[idx]
-        cov = self.estimate.covariance
-        if not np.all(np.isfinite(cov)):
-            raise ValueError(f"{self.name}: the covariance is not finite; no uncertainty draws")
-        free = [j for j in range(k) if j not in self.unidentified()]
-        th = np.repeat(self.estimate.theta[None], n, axis=0)
-        if free:
-            info = np.linalg.pinv(0.5 * (cov + cov.T))
-            sub = info[np.ix_(free, free)]
-            vals, vecs = np.linalg.eigh(0.5 * (sub + sub.T))
-            # a parameter at a bound leaves the information indefinite there: no draws along it
-            sd = np.where(vals > 1e-12, 1.0 / np.sqrt(np.where(vals > 1e-12, vals, 1.0)), 0.0)
-            th[:, free] += (rng.standard_normal((n, len(free))) * sd) @ vecs.T
-        bounds = self.model.solve_bounds() + self.model.shed_bounds()
-        for j, (lo, hi) in enumerate(bounds):
-            th[:, j] = np.clip(th[:, j], -np.inf if lo is None else lo, np.inf if hi is None else hi)
-        return th
+        try:
+            return laplace_draws(self.estimate, self.model.solve_bounds() + self.model.shed_bounds(), n, rng)
+        except ValueError:
+            raise ValueError(f"{self.name}: the covariance is not finite; no uncertainty draws") from None
 
     def survival(self, data: pd.DataFrame, grid: np.ndarray, *, endpoint: str = "rfs", draws: int = 0,
                  seed: int = 0, executor: Any = None) -> np.ndarray:

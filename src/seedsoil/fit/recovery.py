@@ -70,12 +70,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .estimate import MLEstimate, censoring_sampler, fit_mle, EvaluationLog, simulate_cohort
+from .estimate import UNIDENTIFIED_SE, MLEstimate, censoring_sampler, fit_mle, EvaluationLog, simulate_cohort
 from .mechanistic import CohortLikelihood, MechanisticModel
 
 #: identifiability thresholds (estimation scale: log, logit, log σ, β)
 SE_PINNED = 0.5
-SE_WEAK = 2.0
+SE_WEAK = UNIDENTIFIED_SE
 CORR_MAX = 0.95
 FLAT_SD = 2.0
 SINGULAR_TOL = 1e-8

@@ -273,6 +273,7 @@ def test_run_fit_writes_a_population_and_resumes(tmp_path):
     ('name = "dormancy.activation_rate"', "parameter[0].name"),
     ("max_evaluations = 15", "method.max_evaluations"),
     ('subset = "untreated"', "data.subset"),
+    ("max_evaluations = 15", "validate.calibration_simulations"),
 ])
 def test_bad_fit_files_name_the_field(tmp_path, edit, field):
     from seedsoil.fit.spec import load_fit
@@ -280,7 +281,8 @@ def test_bad_fit_files_name_the_field(tmp_path, edit, field):
     bad = {"parameter[0].range": 'range = ["1e-2 1/day", "1e-7 1/day"]',
            "parameter[0].name": 'name = "dormancy.activation_rat"',
            "method.max_evaluations": "max_evaluations = 0",
-           "data.subset": 'subset = "treated"'}[field]
+           "data.subset": 'subset = "treated"',
+           "validate.calibration_simulations": 'max_evaluations = 15\n[validate]\ncalibration_simulations = -5'}[field]
     f = tmp_path / "bad.toml"
     f.write_text(_SMALL.replace(edit, bad))
     with pytest.raises(ScenarioError) as e:

@@ -2,9 +2,10 @@
 (Gaussian pulse, steady point source), exact discrete mass balance, observed convergence orders,
 Dirichlet faces and vessels, gradients and sampling, thread-count independence, bad inputs.
 
-Units: µm and minutes. The kernels run on one numba thread (a parallel launch per sweep costs more
+Units: µm and minutes. The serial kernel runs (the default; a parallel launch per sweep costs more
 than it saves on these small grids, and far more on a loaded machine) except in the test that
-compares 1 and 2 threads. Tolerances are a margin above the measured errors quoted next to them.
+compares the parallel kernel on 1 and 2 threads. Tolerances are a margin above the measured
+errors quoted next to them.
 """
 from __future__ import annotations
 
@@ -229,12 +230,12 @@ def test_chemotactic_gradient_points_up_a_secreted_field():
 
 
 # --------------------------------------------------------------------------- threads
-def test_bitwise_identical_on_one_and_two_threads():
-    def run():
+def test_bitwise_identical_on_one_and_two_threads_and_serial():
+    def run(parallel=True):
         rng = np.random.default_rng(11)
         shape = (20, 18, 16)
         f = DiffusionFields(shape, 10.0, [Substrate("a", 800.0, 0.1, boundary={"z+": 1.0}),
-                                          Substrate("b", 100.0, 0.0)], dt_diffusion=0.05)
+                                          Substrate("b", 100.0, 0.0)], dt_diffusion=0.05, parallel=parallel)
         f.fields[...] = rng.random(f.fields.shape)
         vessel = np.zeros(shape, dtype=bool)
         vessel[5, 3:9, :] = True
@@ -253,7 +254,9 @@ def test_bitwise_identical_on_one_and_two_threads():
         b, pb = run()
     finally:
         numba.set_num_threads(before)
+    c, pc = run(parallel=False)
     assert np.array_equal(a, b) and np.array_equal(pa, pb)
+    assert np.array_equal(a, c) and np.array_equal(pa, pc)
 
 
 # --------------------------------------------------------------------------- bad inputs

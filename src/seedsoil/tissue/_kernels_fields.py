@@ -29,7 +29,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from .._jit import jit, jit_parallel
+from .._jit import jit, jit_both
 
 
 @jit
@@ -93,8 +93,7 @@ def sources_sinks(u, fix, vox, num, den, v_voxel, exchanged, s):
         exchanged[i, s] += v_voxel * (new - old)
 
 
-@jit_parallel
-def advance(rho, fix, gvals, r, a, nx, ny, nz, dims, n_steps, vox, num, den, v_voxel, exchanged):
+def _advance(rho, fix, gvals, r, a, nx, ny, nz, dims, n_steps, vox, num, den, v_voxel, exchanged):
     """``n_steps`` sub-steps of every substrate: sources and sinks, then the sweeps x, y(, z).
 
     ``rho`` and ``fix`` are (n_sub, nx·ny·nz), flat per substrate (``fix`` holds a group id,
@@ -119,3 +118,8 @@ def advance(rho, fix, gvals, r, a, nx, ny, nz, dims, n_steps, vox, num, den, v_v
                     dp = np.empty(n)
                     start = _line_start(axis, np.int64(line), np.int64(ny), np.int64(nz))
                     _thomas_line(u, f, gv, start, np.int64(stride), np.int64(n), r[s], a[s], cp, dp)
+
+
+# The serial variant runs when a parallel launch per sweep would cost more than the sweep
+# (small grids, a loaded machine); both give bitwise the same result.
+advance, advance_serial = jit_both(_advance)

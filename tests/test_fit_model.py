@@ -337,3 +337,15 @@ def test_solves_on_a_dask_cluster_equal_the_in_process_ones(cohort):
         assert dist.profile(theta)[0] == local.profile(theta)[0]
     finally:
         ex.close()
+
+
+def test_the_example_fit_files_load_and_differ_only_in_method(examples_dir):
+    from seedsoil.fit.spec import load_fit
+
+    mle = load_fit(examples_dir / "fit_rotterdam.toml")
+    post = load_fit(examples_dir / "fit_rotterdam_posterior.toml")
+    assert mle.method == "mle" and post.method == "emcee"
+    assert (post.walkers, post.steps, post.burn) == (22, 200, 100)
+    assert post.model.names == mle.model.names
+    np.testing.assert_array_equal(post.model.solve_start(), mle.model.solve_start())
+    assert post.validate == mle.validate and len(post.calibrations) == len(mle.calibrations)

@@ -33,6 +33,7 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+import shutil
 import tarfile
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -96,14 +97,22 @@ def suite_dir(archive: str | Path | None = None) -> Path:
 
     arch = Path(archive) if archive is not None else archive_path()
     dest = cache_dir("sbml-suite") / _sha256(arch)[:16]
-    done = dest / ".complete"
-    if not done.exists():
-        dest.mkdir(parents=True, exist_ok=True)
+    if not (dest / ".complete").exists():
+        # extract beside, then rename: concurrent runs never see a half-extracted folder
+        tmp = dest.parent / f"{dest.name}.tmp-{os.getpid()}"
         with tarfile.open(arch, "r:xz") as tf:
             members = [m for m in tf.getmembers() if m.isfile() and ".." not in Path(m.name).parts
                        and not Path(m.name).is_absolute()]
-            tf.extractall(dest, members=members)
-        done.write_text(str(arch))
+            tf.extractall(tmp, members=members)
+        (tmp / ".complete").write_text(str(arch))
+        try:
+            os.rename(tmp, dest)
+        except OSError:  # another process got there first (or a stale partial folder is in the way)
+            if not (dest / ".complete").exists():
+                shutil.rmtree(dest, ignore_errors=True)
+                os.rename(tmp, dest)
+            else:
+                shutil.rmtree(tmp, ignore_errors=True)
     inner = dest / "sts_small"
     return inner if inner.is_dir() else dest
 

@@ -1,0 +1,117 @@
+#!/usr/bin/env python
+"""SBML Test Suite conformance: seedsoil's SBML import + cell solver against libroadrunner,
+case by case, on the suite's semantic time-course cases.
+
+Prints the pass counts by tag, the top reasons seedsoil does not pass, the time each
+engine took, writes the per-case table to a CSV, then, as its last line, one JSON object::
+
+    {"cases": ..., "seedsoil_pass": ..., "roadrunner_pass": ..., "core_cases": ...,
+     "core_seedsoil_pass": ..., "core_roadrunner_pass": ..., "seedsoil_s": ..., "roadrunner_s": ...}
+
+What is compared (``seedsoil.cell.sbml_suite``): for each case, both engines simulate the
+model on the case's grid (start, duration, steps + 1 points) and the requested variables
+(amounts or concentrations as the settings say) are checked against the suite's expected
+CSV with its rule ``|expected - actual| <= absolute + relative * |expected|`` at every
+point. seedsoil: ``from_sbml`` (a refusal counts as not passed, status "refused") then the
+cell solver's RODAS4 kernel, rtol 1e-10, atol 1e-14. libroadrunner: CVODE, rtol 1e-10,
+atol 1e-14. "Core" cases use no events, algebraic rules, delays, fast reactions or
+hierarchical composition (comp).
+
+Times (``seedsoil_s``, ``roadrunner_s``): the sum over cases of each engine's wall-clock
+for the case (import + simulate + compare). seedsoil's includes numba compiling each new
+network's kernel (seconds per network; cached on disk afterwards, so a second run is much
+faster); roadrunner's includes its LLVM compilation of each model.
+
+Data: ``sbml-semantic-suite-3.3.0.tar.xz`` from ``$SEEDSOIL_SBML_SUITE`` or
+``../shared/data`` (LGPL 2.1+, the SBML Team); without it the script says so and exits 0
+after printing a JSON line of nulls.
+
+Run:  PYTHONPATH=src python benchmarks/bench_sbml_suite.py [table.csv] [--sample N] [--workers W]
+(the full suite takes long the first time: ~5 s of numba compilation per imported model).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from _common import cpu_model  # noqa: E402
+
+KEYS = ("cases", "seedsoil_pass", "roadrunner_pass", "core_cases", "core_seedsoil_pass", "core_roadrunner_pass",
+        "seedsoil_s", "roadrunner_s")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("csv", nargs="?", default="sbml_suite_cases.csv", help="where to write the per-case table")
+    ap.add_argument("--sample", type=int, default=None, help="a stratified sample of N cases instead of all")
+    ap.add_argument("--seed", type=int, default=20260107)
+    ap.add_argument("--workers", type=int, default=1, help="processes (times are per case, so sums stay comparable)")
+    ap.add_argument("--cases", default=None, help="comma-separated case numbers instead of the suite")
+    a = ap.parse_args(argv)
+
+    import pandas as pd
+    import roadrunner
+
+    import seedsoil
+    from seedsoil.cell import sbml_suite as S
+
+    try:
+        root = S.suite_dir()
+    except S.SuiteNotFound as exc:
+        print(f"SBML Test Suite not available: {exc}")
+        print(json.dumps(dict.fromkeys(KEYS)))
+        return 0
+    cases = [int(x) for x in a.cases.split(",")] if a.cases else None
+    print("seedsoil SBML Test Suite conformance")
+    print(f"  cpu      : {cpu_model()} ({os.cpu_count()} logical)")
+    print(f"  versions : seedsoil {seedsoil.__version__}, libroadrunner {roadrunner.__version__}")
+    print(f"  suite    : {root} ({'sample of ' + str(a.sample) if a.sample else 'all time-course cases'}"
+          f"{', cases ' + a.cases if a.cases else ''}), workers {a.workers}")
+    t0 = time.perf_counter()
+    table = S.run_suite(cases, sample=a.sample, seed=a.seed, workers=a.workers, root=root)
+    wall = time.perf_counter() - t0
+    table.to_csv(a.csv, index=False)
+
+    pd.set_option("display.width", 200)
+    summ = S.summary_by_tag(table)
+    print("\n  passed by tag (a case counts under each of its tags)")
+    print(summ.to_string(index=False))
+    for engine in ("seedsoil", "roadrunner"):
+        print(f"\n  {engine}: status counts (all / core)")
+        allc = table[f"{engine}_status"].value_counts()
+        corec = table[table["core"]][f"{engine}_status"].value_counts()
+        print(pd.DataFrame({"all": allc, "core": corec}).fillna(0).astype(int).to_string())
+        for label, sub in (("all cases", table), ("core cases", table[table["core"]])):
+            top = S.reasons(sub, engine, 15)
+            print(f"\n  {engine}: top reasons for not passing ({label})")
+            print(top.to_string() if len(top) else "  (none)")
+    core = table[table["core"]]
+    out = {
+        "cases": int(len(table)),
+        "seedsoil_pass": int((table.seedsoil_status == "passed").sum()),
+        "roadrunner_pass": int((table.roadrunner_status == "passed").sum()),
+        "core_cases": int(len(core)),
+        "core_seedsoil_pass": int((core.seedsoil_status == "passed").sum()),
+        "core_roadrunner_pass": int((core.roadrunner_status == "passed").sum()),
+        "seedsoil_s": round(float(table.seedsoil_s.sum()), 2),
+        "roadrunner_s": round(float(table.roadrunner_s.sum()), 2),
+    }
+    imported = table[table.seedsoil_status != "refused"]
+    print(f"\n  seedsoil imported {len(imported)} of {len(table)} cases; time on imported cases "
+          f"{imported.seedsoil_s.sum():.1f} s (mostly numba compilation on a first run)")
+    print(f"  time for the whole suite: seedsoil {out['seedsoil_s']:.1f} s, roadrunner {out['roadrunner_s']:.1f} s "
+          f"(sum of per-case times); wall-clock of the run {wall:.1f} s")
+    print(f"  per-case table: {a.csv}")
+    print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

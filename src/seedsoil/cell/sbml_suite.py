@@ -1,0 +1,562 @@
+"""SBML Test Suite conformance: run the suite's semantic cases with seedsoil and libroadrunner.
+
+Each case of the SBML Test Suite (``sts_small/NNNNN/``: a model, a settings file, the
+expected results as CSV, and tags) is run twice, side by side:
+
+* **seedsoil**: :func:`~seedsoil.cell.sbml.from_sbml` imports the model (a refusal is
+  status ``"refused"`` with the error's message as reason); the network is integrated
+  by the cell solver's kernels (RODAS4, rtol 1e-10, atol 1e-14 by default) on the case's
+  time grid, and the requested variables are picked (species as amount or
+  concentration as the settings ask, constant species, parameters, compartment sizes).
+* **libroadrunner**: ``RoadRunner(sbml)`` with tight CVODE tolerances,
+  ``simulate(start, start + duration, steps + 1, selections)`` where a species asked as
+  a concentration is selected as ``[S]`` and as an amount as ``S``.
+
+Both are compared with the suite's rule: at every output time and for every variable,
+``|expected - actual| <= absolute + relative * |expected|`` (the case's tolerances) →
+``"passed"``, else ``"failed"`` with the worst variable and its error (``nan`` where
+the expected value is finite counts as a failure; NaN/inf expected must be matched
+exactly). An exception while simulating is ``"error"`` with its message.
+
+Time: a model that declares no time unit is imported as is (seedsoil reads it as days
+and the grid is used unchanged, so model time = solver time); a model that declares one
+(e.g. seconds) is imported with that ``time_unit`` and the grid is converted to days.
+
+The data are the reduced suite archive ``sbml-semantic-suite-3.3.0.tar.xz`` (LGPL 2.1+,
+SBML Team); :func:`suite_dir` finds it (``$SEEDSOIL_SBML_SUITE`` or
+``../shared/data`` next to the repository) and extracts it once into a cache folder keyed
+by the archive's sha256. "Core" cases are time courses that use no events, algebraic
+rules, delays, fast reactions or hierarchical composition (``comp``).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import shutil
+import tarfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+ARCHIVE_NAME = "sbml-semantic-suite-3.3.0.tar.xz"
+ENV_VAR = "SEEDSOIL_SBML_SUITE"
+SECONDS_PER_DAY = 86400.0
+
+#: Tags whose cases are outside the "core" (component tags and test tags of the suite).
+NON_CORE_TAGS = frozenset({"EventNoDelay", "EventWithDelay", "EventPriority", "AlgebraicRule", "CSymbolDelay",
+                           "FastReaction", "MultipleFastReactions", "DelayInTrigger", "DelayInEventAssignment",
+                           "RandomEventExecution"})
+NON_CORE_PREFIXES = ("comp:", "fbc:")
+
+#: Solver tolerances of the two engines (tight: the suite's tolerances are ~1e-4 relative).
+SEEDSOIL_RTOL, SEEDSOIL_ATOL = 1e-10, 1e-14
+ROADRUNNER_RTOL, ROADRUNNER_ATOL = 1e-10, 1e-14
+
+
+class SuiteNotFound(FileNotFoundError):
+    """The SBML Test Suite archive is not where it is looked for."""
+
+
+# =========================================================================== data
+def archive_path() -> Path:
+    """The suite archive: ``$SEEDSOIL_SBML_SUITE``, else ``../shared/data/<archive>`` relative to the
+    repository root (or to its parent folder, for worktrees). Raises :class:`SuiteNotFound`."""
+    env = os.environ.get(ENV_VAR)
+    if env:
+        p = Path(env)
+        if not p.is_file():
+            raise SuiteNotFound(f"${ENV_VAR} = {env!r}: no such file")
+        return p
+    root = Path(__file__).resolve().parents[3]
+    # ../shared/data of the repository, or of the folder above it (a git worktree kept in <repo>/../wt/<name>)
+    tried = [anc.parent / "shared" / "data" / ARCHIVE_NAME for anc in (root, root.parent)]
+    for p in tried:
+        if p.is_file():
+            return p
+    raise SuiteNotFound(f"SBML Test Suite archive not found at {' or '.join(repr(str(p)) for p in tried)}; "
+                        f"set ${ENV_VAR} to its path")
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def suite_dir(archive: str | Path | None = None) -> Path:
+    """The folder holding the case folders (``NNNNN/``), extracted once into
+    ``<seedsoil cache>/sbml-suite/<sha256[:16]>/``."""
+    from ..store import cache_dir
+
+    arch = Path(archive) if archive is not None else archive_path()
+    dest = cache_dir("sbml-suite") / _sha256(arch)[:16]
+    if not (dest / ".complete").exists():
+        # extract beside, then rename: concurrent runs never see a half-extracted folder
+        tmp = dest.parent / f"{dest.name}.tmp-{os.getpid()}"
+        with tarfile.open(arch, "r:xz") as tf:
+            members = [m for m in tf.getmembers() if m.isfile() and ".." not in Path(m.name).parts
+                       and not Path(m.name).is_absolute()]
+            tf.extractall(tmp, members=members)
+        (tmp / ".complete").write_text(str(arch))
+        try:
+            os.rename(tmp, dest)
+        except OSError:  # another process got there first (or a stale partial folder is in the way)
+            if not (dest / ".complete").exists():
+                shutil.rmtree(dest, ignore_errors=True)
+                os.rename(tmp, dest)
+            else:
+                shutil.rmtree(tmp, ignore_errors=True)
+    inner = dest / "sts_small"
+    return inner if inner.is_dir() else dest
+
+
+# =========================================================================== case files
+@dataclass(frozen=True)
+class Settings:
+    """A case's ``NNNNN-settings.txt``: output grid, variables, tolerances, amount/concentration."""
+
+    start: float
+    duration: float
+    steps: int
+    variables: tuple[str, ...]
+    absolute: float
+    relative: float
+    amount: tuple[str, ...] = ()
+    concentration: tuple[str, ...] = ()
+
+    @property
+    def times(self) -> np.ndarray:
+        """The output times: ``steps + 1`` equally spaced points from start to start + duration."""
+        return np.linspace(self.start, self.start + self.duration, self.steps + 1)
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(x.strip() for x in text.split(",") if x.strip())
+
+
+def parse_settings(text: str) -> Settings:
+    """Settings from the text of a settings file (``key: value`` lines; lists comma-separated)."""
+    kv: dict[str, str] = {}
+    for line in text.splitlines():
+        if ":" in line:
+            k, v = line.split(":", 1)
+            kv[k.strip().lower()] = v.strip()
+    try:
+        return Settings(start=float(kv["start"]), duration=float(kv["duration"]), steps=int(float(kv["steps"])),
+                        variables=_names(kv.get("variables", "")), absolute=float(kv["absolute"]),
+                        relative=float(kv["relative"]), amount=_names(kv.get("amount", "")),
+                        concentration=_names(kv.get("concentration", "")))
+    except KeyError as exc:
+        raise ValueError(f"settings file lacks {exc.args[0]!r}") from None
+
+
+def parse_tags(text: str) -> dict[str, object]:
+    """Tags from a tags file: ``component_tags``, ``test_tags`` (tuples), ``test_type``, ``synopsis``."""
+    kv: dict[str, str] = {}
+    for line in text.splitlines():
+        if ":" in line:
+            k, v = line.split(":", 1)
+            kv[k.strip()] = v.strip()
+    return {"component_tags": _names(kv.get("componentTags", "")), "test_tags": _names(kv.get("testTags", "")),
+            "test_type": kv.get("testType", ""), "synopsis": kv.get("synopsis", "")}
+
+
+@dataclass(frozen=True)
+class Case:
+    """One suite case on disk."""
+
+    id: str
+    folder: Path
+
+    def _file(self, suffix: str) -> Path:
+        return self.folder / f"{self.id}-{suffix}"
+
+    @property
+    def model_path(self) -> Path:
+        """The model file (one SBML level/version per case in the reduced suite; the highest if several)."""
+        found = sorted(self.folder.glob(f"{self.id}-sbml-l*v*.xml"))
+        if not found:
+            raise FileNotFoundError(f"case {self.id}: no SBML model in {self.folder}")
+        return found[-1]
+
+    @property
+    def settings(self) -> Settings:
+        return parse_settings(self._file("settings.txt").read_text())
+
+    @property
+    def tags(self) -> dict[str, object]:
+        return parse_tags(self._file("tags.txt").read_text())
+
+    @property
+    def all_tags(self) -> tuple[str, ...]:
+        t = self.tags
+        return (*t["component_tags"], *t["test_tags"])
+
+    @property
+    def is_time_course(self) -> bool:
+        return self.tags["test_type"] == "TimeCourse"
+
+    @property
+    def is_core(self) -> bool:
+        """A time course without events, algebraic rules, delays, fast reactions or comp."""
+        return self.is_time_course and not any(t in NON_CORE_TAGS or t.startswith(NON_CORE_PREFIXES)
+                                               for t in self.all_tags)
+
+    def expected(self) -> tuple[tuple[str, ...], np.ndarray]:
+        """The expected results: the column names after the first (time) column, and the values
+        (time, column). Read by position, since names may repeat (case 01820: time, Time, TIME)."""
+        import csv
+
+        with open(self._file("results.csv"), newline="") as f:
+            rows = [r for r in csv.reader(f) if r]
+        header = tuple(h.strip() for h in rows[0])
+        data = np.array([[float(x) for x in r] for r in rows[1:]], float)
+        return header[1:], data[:, 1:]
+
+
+def all_cases(root: Path | None = None) -> list[Case]:
+    """Every case folder under ``root`` (default :func:`suite_dir`), in id order."""
+    root = suite_dir() if root is None else Path(root)
+    return [Case(p.name, p) for p in sorted(root.iterdir()) if p.is_dir() and p.name.isdigit()]
+
+
+def sample_cases(cases: Sequence[Case], n: int = 40, seed: int = 20260107) -> list[Case]:
+    """A deterministic stratified sample of the time-course cases among ``cases``: half core,
+    half the rest; within each half, cases are grouped by their rarest tag (so rare constructs
+    are represented) and drawn round-robin over the groups in a fixed shuffled order
+    (``random.Random(seed)``). Returned in id order."""
+    tc = [c for c in cases if c.is_time_course]
+    core = [c for c in tc if c.is_core]
+    rest = [c for c in tc if not c.is_core]
+    n = min(n, len(tc))
+    n_core = min(len(core), max(n - len(rest), (n + 1) // 2))
+    rng = random.Random(seed)
+    picked = _stratified(core, n_core, rng) + _stratified(rest, n - n_core, rng)
+    return sorted(picked, key=lambda c: c.id)
+
+
+def _stratified(cases: Sequence[Case], n: int, rng: random.Random) -> list[Case]:
+    count: dict[str, int] = {}
+    for c in cases:
+        for t in c.all_tags or ("untagged",):
+            count[t] = count.get(t, 0) + 1
+    groups: dict[str, list[Case]] = {}
+    for c in cases:
+        key = min(c.all_tags or ("untagged",), key=lambda t: (count[t], t))
+        groups.setdefault(key, []).append(c)
+    order = sorted(groups)
+    rng.shuffle(order)
+    for k in order:
+        groups[k].sort(key=lambda c: c.id)
+        rng.shuffle(groups[k])
+    picked: list[Case] = []
+    while len(picked) < n:
+        for k in order:
+            if groups[k] and len(picked) < n:
+                picked.append(groups[k].pop())
+    return picked
+
+
+# =========================================================================== comparison
+@dataclass
+class Comparison:
+    """Outcome of the suite's rule on one engine's results."""
+
+    passed: bool
+    worst_variable: str = ""
+    worst_error: float = 0.0  # |expected - actual| at the worst point
+    worst_excess: float = 0.0  # that error / (absolute + relative * |expected|): > 1 fails
+
+    @property
+    def reason(self) -> str:
+        if self.passed:
+            return ""
+        return (f"{self.worst_variable}: |expected - actual| = {self.worst_error:.3g} "
+                f"({self.worst_excess:.3g} x the tolerance)")
+
+
+def compare(expected: np.ndarray, actual: np.ndarray, absolute: float, relative: float,
+            variables: Sequence[str]) -> Comparison:
+    """The suite's rule on arrays (time, variable): ``|e - a| <= absolute + relative * |e|``
+    everywhere. NaN expected must be NaN; an infinite expected value must be matched exactly;
+    a NaN actual value where a finite one is expected fails."""
+    e = np.asarray(expected, float)
+    a = np.asarray(actual, float)
+    if e.shape != a.shape:
+        raise ValueError(f"expected shape {e.shape} != actual shape {a.shape}")
+    with np.errstate(invalid="ignore", over="ignore"):
+        err = np.abs(e - a)
+        tol = absolute + relative * np.abs(e)
+        excess = np.where(np.isfinite(e), err / np.where(tol > 0, tol, np.finfo(float).tiny), 0.0)
+    same_special = (np.isnan(e) & np.isnan(a)) | (np.isinf(e) & (e == a))
+    excess = np.where(same_special, 0.0, excess)
+    excess = np.where(~np.isfinite(e) & ~same_special, np.inf, excess)
+    excess = np.where(np.isnan(excess), np.inf, excess)  # finite expected, NaN actual
+    if excess.size == 0:
+        return Comparison(True)
+    i, j = np.unravel_index(int(np.argmax(excess)), excess.shape)
+    worst = float(excess[i, j])
+    return Comparison(worst <= 1.0, variables[j] if j < len(variables) else str(j), float(err[i, j]), worst)
+
+
+def _expected_array(case: Case, settings: Settings) -> np.ndarray:
+    """The expected values of the settings' variables (time, variable), matched to the CSV header by
+    name (first exact match, else case-insensitive), else by position."""
+    names, data = case.expected()
+    cols = []
+    for k, var in enumerate(settings.variables):
+        if var in names:
+            cols.append(names.index(var))
+        elif var.lower() in [n.lower() for n in names]:
+            cols.append([n.lower() for n in names].index(var.lower()))
+        elif len(names) == len(settings.variables):
+            cols.append(k)
+        else:
+            raise ValueError(f"case {case.id}: results CSV lacks {var!r} (columns {names})")
+    if len(names) == len(settings.variables):  # same count: the CSV's order is the settings' order
+        cols = list(range(len(names)))
+    if data.shape[0] != settings.steps + 1:
+        raise ValueError(f"case {case.id}: results CSV has {data.shape[0]} rows for {settings.steps + 1} times")
+    return data[:, cols]
+
+
+# =========================================================================== engines
+@dataclass
+class EngineResult:
+    status: str  # passed | failed | refused | error
+    reason: str = ""
+    seconds: float = 0.0
+    values: np.ndarray | None = field(default=None, repr=False)
+
+
+def _model_facts(path: Path):
+    """From the SBML itself (initial assignments expanded): compartment of each species, compartment
+    sizes, hasOnlySubstanceUnits of each species."""
+    import libsbml
+
+    doc = libsbml.readSBMLFromFile(str(path))
+    model = doc.getModel()
+    if model.getNumInitialAssignments():
+        props = libsbml.ConversionProperties()
+        props.addOption("expandInitialAssignments", True)
+        doc.convert(props)
+    sizes = {c.getId(): c.getSize() for c in model.getListOfCompartments()}
+    species = {s.getId(): (s.getCompartment(), s.getHasOnlySubstanceUnits(), s.getConstant())
+               for s in model.getListOfSpecies()}
+    params = [p.getId() for p in model.getListOfParameters()]
+    return model.getListOfSpecies(), sizes, species, params
+
+
+def _mode(settings: Settings, var: str) -> str:
+    if var in settings.amount:
+        return "amount"
+    if var in settings.concentration:
+        return "concentration"
+    return "default"
+
+
+def run_seedsoil(case: Case, *, rtol: float = SEEDSOIL_RTOL, atol: float = SEEDSOIL_ATOL) -> EngineResult:
+    """Import the case's model with ``from_sbml``, integrate it on the case's grid and compare.
+
+    Species values of the network are concentrations (amounts for hasOnlySubstanceUnits
+    species); a variable asked as the other is converted with its compartment's size.
+    Network species/inputs/parameters are matched to SBML ids by order (``from_sbml`` keeps
+    the SBML order and only renames ids the rate grammar reserves)."""
+    from ..errors import ScenarioError
+    from .sbml import from_sbml
+    from .solver import _initial, _input_table, cell_parameters, integrate
+
+    settings = case.settings
+    t0 = time.perf_counter()
+    path = case.model_path
+    try:
+        try:
+            net = from_sbml(path)
+            seconds_per_unit = None
+        except ScenarioError as exc:
+            if exc.field != "time_unit" or not isinstance(exc.value, float):
+                raise
+            seconds_per_unit = float(exc.value)  # the model declares its time unit: import in it
+            net = from_sbml(path, time_unit=seconds_per_unit)
+    except ScenarioError as exc:
+        return EngineResult("refused", str(exc), time.perf_counter() - t0)
+    try:
+        _, sizes, species, params = _model_facts(path)
+        variable_species = [s for s, (_, _, const) in species.items() if not const]
+        constant_species = [s for s, (_, _, const) in species.items() if const]
+        index = {sid: ("state", i) for i, sid in enumerate(variable_species)}
+        index.update({sid: ("input", i) for i, sid in enumerate(constant_species)})
+        index.update({pid: ("param", i) for i, pid in enumerate(params)})
+        index.update({cid: ("size", 0) for cid in sizes if cid not in index})
+        grid = settings.times
+        scale = 1.0 if seconds_per_unit is None else seconds_per_unit / SECONDS_PER_DAY
+        t_out = grid * scale
+        if len(net.species):
+            P = cell_parameters(net, 1)
+            ut, U = _input_table(net, 1, None)
+            y0 = _initial(net, 1, None)
+            # serial kernel: the same stepping as simulate_cells, without compiling the parallel batch driver
+            out, stats = integrate(net, y0, P, ut, U, t_out, rtol=rtol, atol=atol, max_steps=1_000_000,
+                                   parallel=False)
+            if stats[0, 2]:
+                why = {1: "max_steps reached", 2: "step size underflow", 3: "singular matrix"}
+                raise RuntimeError(f"cell solver failed: {why.get(int(stats[0, 2]), 'error')}")
+            state = out[0]
+        else:
+            state = np.zeros((len(grid), 0))
+        cols = []
+        for var in settings.variables:
+            if var not in index:
+                raise KeyError(f"variable {var!r} is not a species, parameter or compartment of the model")
+            kind, i = index[var]
+            if kind == "state":
+                col = state[:, i]
+            elif kind == "input":
+                col = np.full(len(grid), net.inputs[i].default)
+            elif kind == "param":
+                col = np.full(len(grid), net.parameters[i].value)
+            else:
+                col = np.full(len(grid), sizes[var])
+            if var in species:
+                comp, only_amount, _ = species[var]
+                mode = _mode(settings, var)
+                if mode == "amount" and not only_amount:
+                    col = col * sizes[comp]
+                elif mode == "concentration" and only_amount:
+                    col = col / sizes[comp]
+            cols.append(np.asarray(col, float))
+        values = np.column_stack(cols) if cols else np.zeros((len(grid), 0))
+    except Exception as exc:  # noqa: BLE001 - every simulation failure is reported, not raised
+        return EngineResult("error", f"{type(exc).__name__}: {exc}", time.perf_counter() - t0)
+    return _judge(case, settings, values, t0)
+
+
+def _judge(case: Case, settings: Settings, values: np.ndarray, t0: float) -> EngineResult:
+    cmp = compare(_expected_array(case, settings), values, settings.absolute, settings.relative,
+                  settings.variables)
+    return EngineResult("passed" if cmp.passed else "failed", cmp.reason, time.perf_counter() - t0, values)
+
+
+def run_roadrunner(case: Case, *, rtol: float = ROADRUNNER_RTOL, atol: float = ROADRUNNER_ATOL) -> EngineResult:
+    """Simulate the case's model with libroadrunner (CVODE) and compare: species asked as
+    concentrations are selected as ``[S]``, as amounts as ``S``; other variables by id."""
+    settings = case.settings
+    t0 = time.perf_counter()
+    try:
+        import roadrunner
+
+        r = roadrunner.RoadRunner(str(case.model_path))
+        r.integrator.relative_tolerance = rtol
+        r.integrator.absolute_tolerance = atol
+        r.integrator.maximum_num_steps = 200_000
+        floating = set(r.model.getFloatingSpeciesIds()) | set(r.model.getBoundarySpeciesIds())
+        sel = ["time"]
+        for var in settings.variables:
+            sel.append(f"[{var}]" if var in floating and _mode(settings, var) == "concentration" else var)
+        s = settings
+        if s.start != 0.0:
+            r.simulate(0.0, s.start, 2)
+        res = np.asarray(r.simulate(s.start, s.start + s.duration, s.steps + 1, sel))
+        values = res[:, 1:]
+    except Exception as exc:  # noqa: BLE001
+        return EngineResult("error", f"{type(exc).__name__}: {exc}".splitlines()[0], time.perf_counter() - t0)
+    return _judge(case, settings, values, t0)
+
+
+# =========================================================================== suite
+def _one(case: Case, engines: tuple[str, ...]) -> dict[str, object]:
+    tags = case.tags
+    row: dict[str, object] = {"case": case.id, "component_tags": " ".join(tags["component_tags"]),
+                              "test_tags": " ".join(tags["test_tags"]), "test_type": tags["test_type"],
+                              "core": case.is_core}
+    for name in engines:
+        fn = run_seedsoil if name == "seedsoil" else run_roadrunner
+        try:
+            res = fn(case)
+        except Exception as exc:  # noqa: BLE001 - e.g. an unreadable results file
+            res = EngineResult("error", f"{type(exc).__name__}: {exc}")
+        row[f"{name}_status"] = res.status
+        row[f"{name}_reason"] = res.reason
+        row[f"{name}_s"] = res.seconds
+    return row
+
+
+def run_suite(cases: Iterable[Case | str] | None = None, sample: int | None = None, seed: int = 20260107,
+              workers: int = 1, engines: Sequence[str] = ("seedsoil", "roadrunner"), root: Path | None = None):
+    """Run ``cases`` (Case objects or ids; default every time-course case, or a stratified
+    ``sample`` of them) with both engines; returns a pandas DataFrame, one row per case:
+    ``case, component_tags, test_tags, test_type, core`` and, per engine,
+    ``<engine>_status`` (passed / failed / refused / error), ``<engine>_reason``, ``<engine>_s``."""
+    import pandas as pd
+
+    root = suite_dir() if root is None else Path(root)
+    if cases is None:
+        chosen = [c for c in all_cases(root) if c.is_time_course]
+    else:
+        chosen = [c if isinstance(c, Case) else Case(f"{int(c):05d}", root / f"{int(c):05d}") for c in cases]
+    if sample is not None:
+        chosen = sample_cases(chosen, sample, seed)
+    engines = tuple(engines)
+    if workers > 1:
+        with ProcessPoolExecutor(workers) as pool:
+            rows = list(pool.map(_one, chosen, [engines] * len(chosen), chunksize=4))
+    else:
+        rows = [_one(c, engines) for c in chosen]
+    return pd.DataFrame(rows)
+
+
+def summary_by_tag(table):
+    """Per tag (component and test tags): cases, and per engine the number passed; plus a row
+    ``ALL`` and ``CORE``. A case counts under each of its tags."""
+    import pandas as pd
+
+    engines = [c[:-7] for c in table.columns if c.endswith("_status")]
+    recs = []
+
+    def rec(tag, sub):
+        r = {"tag": tag, "cases": len(sub)}
+        for e in engines:
+            r[f"{e}_pass"] = int((sub[f"{e}_status"] == "passed").sum())
+        return r
+
+    recs.append(rec("ALL", table))
+    recs.append(rec("CORE", table[table["core"]]))
+    tags = sorted({t for col in ("component_tags", "test_tags") for s in table[col] for t in s.split()})
+    for t in tags:
+        mask = table["component_tags"].str.split().apply(lambda x: t in x) | \
+            table["test_tags"].str.split().apply(lambda x: t in x)
+        recs.append(rec(t, table[mask]))
+    return pd.DataFrame(recs)
+
+
+def reasons(table, engine: str = "seedsoil", top: int = 15):
+    """The most common reasons for not passing (failed / refused / error), with counts; the
+    model-specific part of a refusal (file name, element id) is dropped so reasons group."""
+    import re
+
+    import pandas as pd
+
+    sub = table[table[f"{engine}_status"] != "passed"]
+
+    def key(row) -> str:
+        text = str(row[f"{engine}_reason"])
+        text = re.sub(r"^SBML [^:]*: ", "", text)
+        text = re.sub(r"'[^']*'", "'…'", text)
+        text = re.sub(r"\d+(\.\d+)?(e[-+]?\d+)?", "N", text)
+        return f"{row[f'{engine}_status']}: {text[:110]}"
+
+    if sub.empty:
+        return pd.Series(dtype=int)
+    return sub.apply(key, axis=1).value_counts().head(top)
+
+
+__all__ = ["Case", "Comparison", "EngineResult", "Settings", "SuiteNotFound", "all_cases", "archive_path", "compare",
+           "parse_settings", "parse_tags", "reasons", "run_roadrunner", "run_seedsoil", "run_suite", "sample_cases",
+           "suite_dir", "summary_by_tag"]

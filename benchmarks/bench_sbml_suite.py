@@ -23,7 +23,7 @@ network's kernel (seconds per network; cached on disk afterwards, so a second ru
 faster); roadrunner's includes its LLVM compilation of each model.
 
 Data: ``sbml-semantic-suite-3.3.0.tar.xz`` from ``$SEEDSOIL_SBML_SUITE`` or
-``../shared/data`` (LGPL 2.1+, the SBML Team); without it the script says so and exits 0
+a ``shared/data`` folder beside the repository (LGPL 2.1+, the SBML Team); without it the script says so and exits 0
 after printing a JSON line of nulls.
 
 Run:  PYTHONPATH=src python benchmarks/bench_sbml_suite.py [table.csv] [--sample N] [--workers W]

@@ -6,7 +6,7 @@ checked on hand-made arrays; libroadrunner passes a simple case; and seedsoil ru
 fixed stratified sample of 40 cases: every case it imports and that libroadrunner
 passes is compared, no imported core case may error, and at least the measured number
 passes (a floor, not a target). Needs the suite archive (``$SEEDSOIL_SBML_SUITE`` or
-``../shared/data``); skips cleanly without it.
+a ``shared/data`` folder beside the repository); skips cleanly without it.
 """
 from __future__ import annotations
 

@@ -24,7 +24,7 @@ and the grid is used unchanged, so model time = solver time); a model that decla
 
 The data are the reduced suite archive ``sbml-semantic-suite-3.3.0.tar.xz`` (LGPL 2.1+,
 SBML Team); :func:`suite_dir` finds it (``$SEEDSOIL_SBML_SUITE`` or
-``../shared/data`` next to the repository) and extracts it once into a cache folder keyed
+a ``shared/data`` folder beside the repository's folder) and extracts it once into a cache folder keyed
 by the archive's sha256. "Core" cases are time courses that use no events, algebraic
 rules, delays, fast reactions or hierarchical composition (``comp``).
 """
@@ -64,8 +64,8 @@ class SuiteNotFound(FileNotFoundError):
 
 # =========================================================================== data
 def archive_path() -> Path:
-    """The suite archive: ``$SEEDSOIL_SBML_SUITE``, else ``../shared/data/<archive>`` relative to the
-    repository root (or to its parent folder, for worktrees). Raises :class:`SuiteNotFound`."""
+    """The suite archive: ``$SEEDSOIL_SBML_SUITE``, else ``<archive>`` in a ``shared/data`` folder
+    beside the repository's folder (or beside its parent folder, for worktrees). Raises :class:`SuiteNotFound`."""
     env = os.environ.get(ENV_VAR)
     if env:
         p = Path(env)
@@ -73,7 +73,7 @@ def archive_path() -> Path:
             raise SuiteNotFound(f"${ENV_VAR} = {env!r}: no such file")
         return p
     root = Path(__file__).resolve().parents[3]
-    # ../shared/data of the repository, or of the folder above it (a git worktree kept in <repo>/../wt/<name>)
+    # shared/data beside the repository's folder, or beside the folder above it (a git worktree kept in <repo>/../wt/<name>)
     tried = [anc.parent / "shared" / "data" / ARCHIVE_NAME for anc in (root, root.parent)]
     for p in tried:
         if p.is_file():

@@ -10,8 +10,9 @@ expression expanded into elementary MathML (``hill``, ``mm``... written out). Th
 model's time unit is the day. Units, sources and notes of every element travel in
 a ``seedsoil`` annotation, so ``from_sbml(to_sbml(net))`` gives ``net`` back.
 
-``from_sbml`` reads models made of constant compartments, species, constant
-parameters (global, and reaction-local ones renamed ``<reaction id>_<name>``),
+``from_sbml`` reads models made of constant compartments, species (boundary species,
+whatever their ``constant`` flag, become inputs: without rules or events nothing changes
+them), constant parameters (global, and reaction-local ones renamed ``<reaction id>_<name>``),
 function definitions (expanded) and kinetic laws over ``+ - * / ^``, ``exp``,
 ``ln``, ``log``, ``root``, ``power``. For a species of concentration in a
 compartment of volume V, ``d[S]/dt = sum(stoichiometry x kinetic law) / V`` (the
@@ -506,10 +507,9 @@ class _Importer:
             value = _exact(ann, value)
             unit = ann.get("unit", "amount" if only_amount else "")
             note = ann.get("note", s.getName() if s.getName() != sid else "")
-            if s.getBoundaryCondition() and not s.getConstant():
-                raise _refuse(self.where, "species", sid, "boundary species that are not constant are not "
-                                                          "supported (set constant=true to import it as an input)")
-            if s.getConstant():
+            # no reaction changes a boundary species, and rules and events were refused above, so
+            # nothing can change it whatever its constant flag: it is an input at its initial value
+            if s.getConstant() or s.getBoundaryCondition():
                 inputs.append(Input(self.name_for(sid), float(value), unit, note))
             else:
                 species.append(Species(self.name_for(sid), float(value), unit, note))

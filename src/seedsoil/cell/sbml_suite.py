@@ -348,7 +348,9 @@ def _model_facts(path: Path):
         props.addOption("expandInitialAssignments", True)
         doc.convert(props)
     sizes = {c.getId(): c.getSize() for c in model.getListOfCompartments()}
-    species = {s.getId(): (s.getCompartment(), s.getHasOnlySubstanceUnits(), s.getConstant())
+    # "constant": imported as an input (from_sbml: constant or boundary species)
+    species = {s.getId(): (s.getCompartment(), s.getHasOnlySubstanceUnits(),
+                           s.getConstant() or s.getBoundaryCondition())
                for s in model.getListOfSpecies()}
     params = [p.getId() for p in model.getListOfParameters()]
     return model.getListOfSpecies(), sizes, species, params

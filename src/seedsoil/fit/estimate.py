@@ -493,7 +493,8 @@ def sample_posterior(lik: CohortLikelihood, est: MLEstimate, *, walkers: int, st
         p0 = est.theta + 0.1 * scale * rng.standard_normal((walkers, ndim))
         bounds = lik.model.solve_bounds() + lik.model.shed_bounds()
         if np.all(np.isfinite(est.covariance)):
-            pinned = [j for j in range(ndim) if j not in unidentified(est)]
+            skip = set(unidentified(est))
+            pinned = [j for j in range(ndim) if j not in skip]
             p0[:, pinned] = laplace_draws(est, bounds, walkers, rng)[:, pinned]
         for j, (lo, hi) in enumerate(bounds):
             p0[:, j] = np.clip(p0[:, j], -np.inf if lo is None else lo + 1e-9, np.inf if hi is None else hi - 1e-9)

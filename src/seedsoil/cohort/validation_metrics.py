@@ -45,8 +45,8 @@ from ..units import DAYS_PER_YEAR
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-__all__ = ["ScoringInputError", "PredictionScores", "score_predictions", "perfect_calibration_errors", "CoxBaseline",
-           "fit_cox_baseline", "DEFAULT_HORIZONS_DAYS"]
+__all__ = ["ScoringInputError", "PredictionScores", "score_predictions", "perfect_calibration_errors",
+           "censoring_sampler", "CoxBaseline", "fit_cox_baseline", "DEFAULT_HORIZONS_DAYS"]
 
 #: 3 and 5 years, in days
 DEFAULT_HORIZONS_DAYS: tuple[float, float] = (3 * DAYS_PER_YEAR, 5 * DAYS_PER_YEAR)
@@ -358,6 +358,23 @@ def score_predictions(survival: Any, times: Any, test_time: Any, test_event: Any
 
 
 # --------------------------------------------------------------------------- Cox baseline
+def censoring_sampler(time: Any, event: Any):
+    """Draws from the censoring distribution of right-censored data (the reverse Kaplan–Meier,
+    lifelines): ``draw(rng, n)`` → ``n`` censoring times; mass left after the last censoring time
+    censors at the last follow-up time."""
+    from lifelines import KaplanMeierFitter
+
+    km = KaplanMeierFitter().fit(time, ~np.asarray(event, dtype=bool))
+    t = km.survival_function_.index.to_numpy(float)
+    s = km.survival_function_.iloc[:, 0].to_numpy(float)
+
+    def draw(rng: np.random.Generator, n: int) -> np.ndarray:
+        u = rng.uniform(size=n)
+        i = np.searchsorted(-s, -u, side="left")  # first time the survival drops to or below u
+        return np.where(i < len(t), t[np.minimum(i, len(t) - 1)], t[-1])
+    return draw
+
+
 def perfect_calibration_errors(survival: Any, times: Any, test_time: Any, test_event: Any, *, horizon: float,
                                groups: int = 4, simulations: int = 1000, seed: int = 0) -> np.ndarray:
     """The largest calibration error (as in :func:`score_predictions`' table) that a *perfectly
@@ -375,7 +392,6 @@ def perfect_calibration_errors(survival: Any, times: Any, test_time: Any, test_e
     model would often exceed cannot tell a good model from a bad one. Reproducible for a given
     ``seed``. Kaplan–Meier here is scikit-survival's ``kaplan_meier_estimator`` (the same
     estimate as lifelines', much cheaper per call)."""
-    from lifelines import KaplanMeierFitter
     from sksurv.nonparametric import kaplan_meier_estimator
 
     grid = np.asarray(times, dtype=float)
@@ -389,10 +405,7 @@ def perfect_calibration_errors(survival: Any, times: Any, test_time: Any, test_e
     pred = S[:, h_idx]
     group = _risk_groups(pred, groups)
     means = np.array([pred[group == g].mean() for g in range(1, groups + 1)])
-    cens = KaplanMeierFitter().fit(t_test, ~e_test)
-    c_times = cens.survival_function_.index.to_numpy(dtype=float)
-    c_surv = cens.survival_function_.iloc[:, 0].to_numpy(dtype=float)
-    last = float(t_test.max())
+    censor = censoring_sampler(t_test, e_test)
     rng = np.random.default_rng(seed)
     n = len(t_test)
     out = np.empty(simulations)
@@ -401,9 +414,7 @@ def perfect_calibration_errors(survival: Any, times: Any, test_time: Any, test_e
         # event: the first grid time where S_i(t) <= u_i (S non-increasing)
         below = S <= u[:, None]
         t_ev = np.where(below.any(axis=1), grid[np.argmax(below, axis=1)], np.inf)
-        v = rng.random(n)
-        j = np.searchsorted(-c_surv, -v, side="left")  # first index with G(t) <= v
-        t_c = np.where(j < len(c_times), c_times[np.minimum(j, len(c_times) - 1)], last)
+        t_c = censor(rng, n)
         t_obs = np.minimum(t_ev, t_c)
         ev = t_ev <= t_c
         worst = 0.0

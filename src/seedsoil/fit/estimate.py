@@ -271,21 +271,6 @@ def profile_interval(lik: CohortLikelihood, est: MLEstimate, j: int, *, level: f
 
 
 # ----------------------------------------------------------------------------- synthetic cohorts
-def censoring_sampler(time: np.ndarray, event: np.ndarray) -> Callable[[np.random.Generator, int], np.ndarray]:
-    """Draws from the censoring distribution of right-censored data (the reverse Kaplan–Meier)."""
-    from lifelines import KaplanMeierFitter
-
-    km = KaplanMeierFitter().fit(time, ~np.asarray(event, dtype=bool))
-    t = km.survival_function_.index.to_numpy(float)
-    s = km.survival_function_.iloc[:, 0].to_numpy(float)
-
-    def draw(rng: np.random.Generator, n: int) -> np.ndarray:
-        u = rng.uniform(size=n)
-        i = np.searchsorted(-s, -u, side="left")  # first time the survival drops to or below u
-        return np.where(i < len(t), t[np.minimum(i, len(t) - 1)], t[-1])
-    return draw
-
-
 def simulate_cohort(model: MechanisticModel, theta: np.ndarray, data: pd.DataFrame, censor: np.ndarray,
                     seed: int, *, grid_step: float = 7.0, growth: str = "quadrature") -> pd.DataFrame:
     """A cohort like ``data`` (same covariates) with relapse times drawn from the model at ``theta``

@@ -6,7 +6,7 @@ is fixed; replicate r
 
 1. draws each patient's censoring time C_i from the censoring distribution of the real data,
    i.e. the reverse Kaplan–Meier estimate Ĝ(t) = P(C > t) with the roles of event and censoring
-   swapped (:func:`~seedsoil.fit.estimate.censoring_sampler`), so the synthetic cohort has the
+   swapped (:func:`~seedsoil.cohort.validation_metrics.censoring_sampler`), so the synthetic cohort has the
    real cohort's size, covariates and follow-up pattern;
 2. simulates her relapse time T_i from the model at θ* (growth effect Z_g and shedding effect
    Z_s drawn, T_i = Λ_i⁻¹(E_i), E_i ~ Exp(1)) and observes (min(T_i, C_i), 1{T_i ≤ C_i})
@@ -70,7 +70,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .estimate import UNIDENTIFIED_SE, MLEstimate, censoring_sampler, fit_mle, EvaluationLog, simulate_cohort
+from ..cohort.validation_metrics import censoring_sampler
+from .estimate import UNIDENTIFIED_SE, MLEstimate, fit_mle, EvaluationLog, simulate_cohort
 from .mechanistic import CohortLikelihood, MechanisticModel
 
 #: identifiability thresholds (estimation scale: log, logit, log σ, β)

@@ -29,7 +29,8 @@ import pandas as pd
 
 from ..errors import ScenarioError
 from . import calibrate as calibrate_mod
-from .estimate import (EvaluationLog, MLEstimate, censoring_sampler, fit_mle, profile_interval, sample_posterior,
+from ..cohort.validation_metrics import censoring_sampler
+from .estimate import (EvaluationLog, MLEstimate, fit_mle, profile_interval, sample_posterior,
                        simulate_cohort)
 from .fitted import FittedPopulation, natural_table
 from .mechanistic import CohortLikelihood

@@ -145,10 +145,11 @@ def _mechanics(pos, vel, mot, radius, kind, state, ids, speed, persist, hind, n,
               nbr, nnb, c_rep, c_adh, adh_range, wall_lo, wall_hi, walls,
               law, dt, seed, step,
               matrix_on, rho, rho0, axis, m_lo, inv_mh, mdim, track_speed, track_pers, guidance,
-              vessels, vessel_radius, chemo_speed, chemo_length, contacts):
+              vessels, vessel_radius, chemo_speed, chemo_length, contacts, drift):
     """One mechanics step: update each agent's motility velocity, then its total velocity
-    = motility (+ chemotaxis) + pair adhesion/repulsion over its neighbour list + wall
-    and vessel repulsion (a vessel is an obstacle; cells that touch it may intravasate in
+    = motility (+ chemotaxis toward the vessels) + ``drift`` (chemotaxis up a diffusing
+    field, set by :mod:`seedsoil.tissue.chemistry`; zero otherwise) + pair
+    adhesion/repulsion over its neighbour list + wall and vessel repulsion (a vessel is an obstacle; cells that touch it may intravasate in
     :func:`advance`). Track strength = fibre alignment × the cleared share of the voxel's
     initial matrix (``rho0``), so there are no tracks where there was no matrix. Writes
     ``vel``, ``mot`` and ``contacts`` (neighbours closer than the sum of radii)."""
@@ -236,6 +237,10 @@ def _mechanics(pos, vel, mot, radius, kind, state, ids, speed, persist, hind, n,
             vx += c * (px - xi)
             vy += c * (py - yi)
             vz += c * (pz - zi)
+        vx += drift[i, 0]
+        vy += drift[i, 1]
+        if dims == 3:
+            vz += drift[i, 2]
         # ------------------------------------------------------------ pair forces
         # branch-free (list entries beyond reach give exactly zero): a mispredicted branch
         # per pair costs more than the arithmetic it would skip
@@ -368,13 +373,15 @@ def remodel(pos, vel, state, degrade, align, n, dt, rho, axis, m_lo, inv_mh, mdi
 @jit
 def proliferate(pos, vel, vel_prev, mot, radius, kind, mode, state, ids, speed, persist, hind, degrade, align,
                 div_rate, death_rate, contacts, max_contacts, n, capacity, begin, next_id, dt, seed, step,
-                wall_lo, wall_hi, stop):
+                wall_lo, wall_hi, stop, species, cellpar):
     """Death and division of tumour cells for one step, in storage order over rows ``[begin, stop)``.
 
     A cell dies with probability ``death_rate dt`` and, if it has at most
     ``max_contacts`` touching neighbours (contact inhibition), divides with
     probability ``div_rate dt``: the daughter gets a new id and the parent's
-    phenotype, the pair is placed half a radius either side of the old centre.
+    phenotype and its rows of ``species`` and ``cellpar`` (the signalling state and the
+    parameters of its own cell network; zero-width when agents carry none), the pair is
+    placed half a radius either side of the old centre.
     ``stop`` is the number of agents at the start of the step, so that a call resumed after
     the capacity ran out does not also process the daughters born earlier in the step.
     Returns (new n, next id, index to resume from when capacity ran out or −1, number of
@@ -428,6 +435,10 @@ def proliferate(pos, vel, vel_prev, mot, radius, kind, mode, state, ids, speed, 
         div_rate[j] = div_rate[i]
         death_rate[j] = death_rate[i]
         contacts[j] = contacts[i]
+        for k in range(species.shape[1]):
+            species[j, k] = species[i, k]
+        for k in range(cellpar.shape[1]):
+            cellpar[j, k] = cellpar[i, k]
         next_id += 1
         n += 1
         events += 1

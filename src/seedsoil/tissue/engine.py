@@ -25,7 +25,10 @@ SCALARS = (
     ("degrade", np.float64, 0.0), ("align", np.float64, 0.0), ("div_rate", np.float64, 0.0),
     ("death_rate", np.float64, 0.0), ("contacts", np.int32, 0), ("escape_step", np.int64, -1),
 )
-VECTORS = ("pos", "vel", "vel_prev", "mot")
+VECTORS = ("pos", "vel", "vel_prev", "mot", "drift")
+#: per-agent rows of a width of their own: the agent's cell-network species and parameters
+#: (:mod:`seedsoil.tissue.signalling`; width 0 when agents carry no network)
+MATRICES = ("species", "cellpar")
 #: the agent columns kept at each saved time (TissueResult.snapshots, agents.zarr)
 SNAPSHOT_COLUMNS = ("ids", "kind", "mode", "state", "pos")
 #: motility laws by their scenario names (``motility.law``)
@@ -43,6 +46,7 @@ class Agents:
     vel: np.ndarray
     vel_prev: np.ndarray
     mot: np.ndarray
+    drift: np.ndarray
     radius: np.ndarray
     kind: np.ndarray
     mode: np.ndarray
@@ -57,13 +61,22 @@ class Agents:
     death_rate: np.ndarray
     contacts: np.ndarray
     escape_step: np.ndarray
+    species: np.ndarray
+    cellpar: np.ndarray
 
     @classmethod
-    def empty(cls, capacity: int, dims: int) -> "Agents":
+    def empty(cls, capacity: int, dims: int, *, n_species: int = 0, n_parameters: int = 0) -> "Agents":
         cols = {v: np.zeros((capacity, dims)) for v in VECTORS}
         for name, dt, fill in SCALARS:
             cols[name] = np.full(capacity, fill, dtype=dt)
+        cols["species"] = np.zeros((capacity, int(n_species)))
+        cols["cellpar"] = np.zeros((capacity, int(n_parameters)))
         return cls(n=0, **cols)
+
+    def carry_network(self, n_species: int, n_parameters: int) -> None:
+        """Give every agent rows for a cell network's species and parameters (zeros)."""
+        self.species = np.zeros((self.capacity, int(n_species)))
+        self.cellpar = np.zeros((self.capacity, int(n_parameters)))
 
     @classmethod
     def from_columns(cls, pos: np.ndarray, *, capacity: int | None = None, **cols) -> "Agents":
@@ -103,7 +116,7 @@ class Agents:
         old = self.capacity
         if capacity <= old:
             return
-        for name in VECTORS:
+        for name in VECTORS + MATRICES:
             col = getattr(self, name)
             new = np.zeros((capacity, col.shape[1]))
             new[:old] = col
@@ -219,6 +232,10 @@ class TissueEngine:
         if self.voxel < reach:
             raise ValueError(f"neighbour voxel {self.voxel} um is smaller than the interaction reach + skin {reach} um")
         self.rebuilds = 0
+        #: objects with ``after_step(engine)``, called in order after every mechanics step
+        #: (the diffusing fields, :class:`~seedsoil.tissue.chemistry.FieldCoupling`; each agent's
+        #: signalling, :class:`~seedsoil.tissue.signalling.AgentSignalling`)
+        self.couplings: list = []
         gdim = [int(np.ceil((self.hi[k] - self.lo[k]) / self.voxel)) if k < self.dims else 1 for k in range(3)]
         self.gdim = np.maximum(np.array(gdim, dtype=np.int64), 1)
         self.glo = np.concatenate([self.lo, np.zeros(3 - self.dims)])
@@ -320,7 +337,8 @@ class TissueEngine:
             mechanics(a.pos, a.vel, a.mot, a.radius, a.kind, a.state, a.ids, a.speed, a.persist, a.hind, a.n,
                       self._nbr, self._nnb, self.c_rep, self.c_adh, m.adhesion_range, self.lo, self.hi, m.walls,
                       m.motility_law, m.dt, self.seed, s, mon, rho, rho0, axis, mlo, inv_mh, mdim, tsp, tpe, gui,
-                      self.vessels, self.vessel_radius, self.chemotaxis_speed, self.chemotaxis_length, a.contacts)
+                      self.vessels, self.vessel_radius, self.chemotaxis_speed, self.chemotaxis_length, a.contacts,
+                      a.drift)
             advance(a.pos, a.vel, a.vel_prev, a.radius, a.kind, a.state, a.ids, a.escape_step, a.n, m.dt, s == 0,
                     self.lo, self.hi, self.vessels, self.vessel_radius, self.p_intravasate, self.seed, s,
                     self._pos_ref, self._moved)
@@ -336,11 +354,13 @@ class TissueEngine:
                         a.pos, a.vel, a.vel_prev, a.mot, a.radius, a.kind, a.mode, a.state, a.ids, a.speed,
                         a.persist, a.hind, a.degrade, a.align, a.div_rate, a.death_rate, a.contacts,
                         m.max_contacts, a.n, a.capacity, begin, self.next_id, m.dt, self.seed, s, self.lo, self.hi,
-                        stop)
+                        stop, a.species, a.cellpar)
                     changed = changed or events > 0
             self.step_index += 1
             if changed:
                 self._rebuild()
+            for coupling in self.couplings:
+                coupling.after_step(self)
 
     @property
     def time(self) -> float:

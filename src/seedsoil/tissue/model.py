@@ -11,11 +11,18 @@ dividing (ZEB1-low) share. CAFs carry the same JAK1/ROCK network: their matrix
 clearing and fibre alignment scale with their contractility relative to
 untreated cells (the network's pMLC2 under the exposure), times
 ``caf.contractility``.
+
+With ``signalling.path = "agent"`` the edge also has its chemistry (:func:`attach_chemistry`):
+diffusing fields of the IL-6-family cytokine (secreted by CAFs and, through their own pSTAT3
+→ IL-6 loop, by tumour cells) and of each drug (entering from the vessel at its exposure
+level, or along a plasma curve), and every tumour cell and CAF carries its own cell network,
+read from the fields at its position: its mode, speed, division and (for CAFs) matrix
+remodelling follow its own state rather than a draw from the dish population.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Callable, Mapping
 
 import numpy as np
 
@@ -67,6 +74,14 @@ def mode_parameters(sc: TissueScenario | None = None) -> dict[str, np.ndarray]:
             "persistence": np.array([q[f"persistence.{m}"] for m in MODES])}
 
 
+def _mode_tables(p: Mapping) -> tuple[np.ndarray, np.ndarray]:
+    """Matrix hindrance (1) and degradation (1/min) of a tumour cell by mode (``MODES`` order)."""
+    h_am, h_mes = p["matrix.hindrance_amoeboid"], p["matrix.hindrance_mesenchymal"]
+    hind_by_mode = np.array([h_am, h_mes, 0.5 * (h_am + h_mes), h_mes])
+    deg_by_mode = np.array([0.0, 1.0, 0.5, 0.0]) * p["tumour.degradation_mesenchymal"]
+    return hind_by_mode, deg_by_mode
+
+
 def domain_box(sc: TissueScenario) -> tuple[np.ndarray, np.ndarray]:
     p = sc.parameters
     hi = [p["domain.width"], p["domain.height"]] + ([p["domain.depth"]] if sc.dims == 3 else [])
@@ -77,8 +92,13 @@ def _uniform_in(rng: np.random.Generator, lo: np.ndarray, hi: np.ndarray, n: int
     return lo + (hi - lo) * rng.random((n, len(lo)))
 
 
-def build_engine(sc: TissueScenario, cells: CellInputs, *, seed: int | None = None) -> TissueEngine:
-    """The scenario's tissue, ready to step. ``seed`` defaults to the scenario's."""
+def build_engine(sc: TissueScenario, cells: CellInputs, *, seed: int | None = None,
+                 vessel_curves: Mapping[str, Callable[[float], float]] | None = None) -> TissueEngine:
+    """The scenario's tissue, ready to step. ``seed`` defaults to the scenario's.
+
+    On the per-agent path (``signalling.path = "agent"``) the fields and every agent's
+    network are attached and spun up (:func:`attach_chemistry`); ``vessel_curves`` (drug →
+    function of time in min → nM) then replace a drug's constant exposure at the vessel."""
     p = sc.parameters
     d = sc.dims
     seed = sc.seed if seed is None else int(seed)
@@ -104,9 +124,7 @@ def build_engine(sc: TissueScenario, cells: CellInputs, *, seed: int | None = No
     fr = fr / fr.sum() if fr.sum() > 0 else np.array([1.0, 0, 0, 0])
     mode = stream(seed, _MODES).choice(len(MODES), size=n_tumour, p=fr).astype(np.int8)
     mp = mode_parameters(sc)
-    h_am, h_mes = p["matrix.hindrance_amoeboid"], p["matrix.hindrance_mesenchymal"]
-    hind_by_mode = np.array([h_am, h_mes, 0.5 * (h_am + h_mes), h_mes])
-    deg_by_mode = np.array([0.0, 1.0, 0.5, 0.0]) * p["tumour.degradation_mesenchymal"]
+    hind_by_mode, deg_by_mode = _mode_tables(p)
     dividing = stream(seed, _DIVIDING).random(n_tumour) < cells.dividing_fraction
 
     caf_c = cells.caf_contractility * p["caf.contractility"]
@@ -159,6 +177,140 @@ def build_engine(sc: TissueScenario, cells: CellInputs, *, seed: int | None = No
                      skin=p["mechanics.skin"], max_contacts=int(p["tumour.max_contacts"]))
     z_mid = 0.5 * hi[2] if d == 3 else 0.0
     vessels = np.array([[vessel_x, lo[1], z_mid, vessel_x, hi[1], z_mid]])
-    return TissueEngine(agents, lo, hi, mech, seed=seed, matrix=matrix, vessels=vessels,
-                        vessel_radius=p["vessel.radius"], intravasation_rate=p["vessel.intravasation_rate"],
-                        chemotaxis_speed=p["chemotaxis.speed"], chemotaxis_length=p["chemotaxis.length"])
+    engine = TissueEngine(agents, lo, hi, mech, seed=seed, matrix=matrix, vessels=vessels,
+                          vessel_radius=p["vessel.radius"], intravasation_rate=p["vessel.intravasation_rate"],
+                          chemotaxis_speed=p["chemotaxis.speed"], chemotaxis_length=p["chemotaxis.length"])
+    if p["signalling.path"] == "agent":
+        attach_chemistry(engine, sc, seed=seed, vessel_curves=vessel_curves)
+    return engine
+
+
+#: the substrates of the per-agent path: the cytokine and the drugs, each named after the
+#: network input it feeds
+FIELD_INPUTS = ("IL6", "JAKi", "ROCKi")
+
+
+def make_fields(sc: TissueScenario, engine: TissueEngine, *, dt: float | None = None,
+                vessel_curves: Mapping[str, Callable[[float], float]] | None = None):
+    """The scenario's diffusing fields on the engine's box (voxel ``fields.voxel``, sub-step
+    ``dt``, default ``fields.dt``): the cytokine ``IL6`` and the drugs ``JAKi``, ``ROCKi``,
+    every face no-flux, the vessel's voxels held at the plasma cytokine level and at each
+    drug's exposure (or its curve in ``vessel_curves``)."""
+    from .chemistry import vessel_mask
+    from .fields import DiffusionFields, Substrate
+
+    p = sc.parameters
+    dx = float(p["fields.voxel"])
+    shape = tuple(max(int(np.ceil((engine.hi[k] - engine.lo[k]) / dx - 1e-9)), 1) for k in range(engine.dims))
+    subs = [Substrate("IL6", p["cytokine.diffusion"], p["cytokine.decay"])]
+    subs += [Substrate(d, p["drug.diffusion"], p["drug.decay"]) for d in FIELD_INPUTS[1:]]
+    f = DiffusionFields(shape, dx, subs, dt_diffusion=float(p["fields.dt"] if dt is None else dt), origin=engine.lo)
+    values: dict[str, object] = {"IL6": float(p["cytokine.plasma"])}
+    for d in FIELD_INPUTS[1:]:
+        values[d] = (vessel_curves or {}).get(d, float(sc.exposure.get(d, 0.0)))
+    if len(engine.vessels):
+        f.add_vessels(vessel_mask(f, engine.vessels, engine.vessel_radius), values)
+    return f
+
+
+def exchange_of(sc: TissueScenario, n_sub: int = len(FIELD_INPUTS)):
+    """What tumour cells and CAFs exchange with the fields (:class:`~seedsoil.tissue.chemistry.Exchange`)."""
+    from .chemistry import Exchange
+
+    p = sc.parameters
+    export = np.zeros((2, n_sub))
+    gain = np.zeros((2, n_sub))
+    export[K.CAF, 0] = p["cytokine.caf_export"]
+    gain[K.TUMOUR, 0] = p["cytokine.tumour_export"]
+    uptake = np.zeros((2, n_sub))
+    uptake[:, 0] = p["cytokine.uptake"]
+    uptake[:, 1:] = p["drug.uptake"]
+    return Exchange.build(n_sub, uptake=uptake, export=export, export_gain=gain,
+                          export_species=("IL6_auto",) + (None,) * (n_sub - 1))
+
+
+def phenotype_map(sc: TissueScenario):
+    """How an agent's network state sets its columns under this scenario
+    (:class:`~seedsoil.tissue.signalling.PhenotypeMap`)."""
+    from ..cell.phenotype import phenotype_parameters, phenotype_response, response_cells
+    from .signalling import PhenotypeMap
+
+    p = sc.parameters
+    mp = mode_parameters(sc)
+    hind, deg = _mode_tables(p)
+    ref = phenotype_response({}, n_cells=response_cells()).contractility
+    return PhenotypeMap(speed=mp["speed"], persistence=mp["persistence"], hindrance=hind, degradation=deg,
+                        division_rate=float(p["tumour.division_rate"]), caf_degradation=float(p["caf.degradation"]),
+                        caf_alignment=float(p["caf.alignment"]), caf_contractility=float(p["caf.contractility"]),
+                        mlc2_reference=float(ref), readout=phenotype_parameters())
+
+
+def attach_chemistry(engine: TissueEngine, sc: TissueScenario, *, seed: int,
+                     vessel_curves: Mapping[str, Callable[[float], float]] | None = None,
+                     network=None, spinup: bool = True):
+    """Give ``engine`` the scenario's fields and every agent its own cell network; returns
+    (the :class:`~seedsoil.tissue.chemistry.FieldCoupling`, the
+    :class:`~seedsoil.tissue.signalling.AgentSignalling`), both appended to ``engine.couplings``.
+
+    Each agent gets the network's parameters with the population's cell-to-cell variability
+    (``population.variability_cv``, drawn by agent id from ``seed``; daughters inherit it)
+    and starts from the untreated dish state of its own parameters after
+    ``population.pretreatment_days`` (as the population path's cells do). Then, agents held
+    in place, the fields and the networks are run together for ``population.exposure_days``
+    with the drugs at the vessel (steps of ``signalling.spinup_step``; the fields with
+    sub-steps of at most 1 min, unconditionally stable): the edge starts from its own
+    state under the exposure, as the population path starts from the treated dish."""
+    from ..cell import builtin_network
+    from ..cell.phenotype import default_variability, phenotype_parameters
+    from ..cell.solver import cell_parameters, integrate
+    from .chemistry import FieldCoupling
+    from .signalling import MIN_PER_DAY, AgentSignalling
+
+    p = sc.parameters
+    net = builtin_network() if network is None else network
+    a = engine.agents
+    n = a.n
+    a.carry_network(len(net.species), len(net.parameters))
+    a.cellpar[:n] = cell_parameters(net, n, variability=default_variability(net), seed=seed)
+    a.species[:n] = net.initial_state
+    q = phenotype_parameters()
+    fixed = {k: v for k, v in sc.exposure.items() if k not in FIELD_INPUTS}
+    if n and q["population.pretreatment_days"] > 0:
+        dish = net.input_defaults[None, None, :].astype(float)
+        out, stats = integrate(net, a.species[:n], a.cellpar[:n], np.zeros(1), dish,
+                               np.array([0.0, q["population.pretreatment_days"]]), parallel=n >= 256)
+        if stats[:, 2].any():
+            from ..cell.solver import CellSolverError
+
+            raise CellSolverError("agents' networks failed in the untreated dish state")
+        a.species[:n] = out[:, -1]
+    fields = make_fields(sc, engine, vessel_curves=vessel_curves)
+    exchange = exchange_of(sc, len(fields.substrates))
+    chem = None
+    if p["chemotaxis.substrate"] != "none":
+        from .chemistry import Chemotaxis
+
+        chem = Chemotaxis(p["chemotaxis.substrate"], (float(p["chemotaxis.field_speed"]), 0.0),
+                          float(p["chemotaxis.gradient_half"]))
+    coupling = FieldCoupling(fields, exchange, chemotaxis=chem, species_index=net.species_index)
+    signalling = AgentSignalling(net, interval=float(p["signalling.interval"]), fields=fields,
+                                 field_inputs={k: k for k in FIELD_INPUTS}, fixed_inputs=fixed,
+                                 phenotype=phenotype_map(sc))
+    if spinup:
+        step = float(p["signalling.spinup_step"])
+        at_start = {d: float(c(0.0)) for d, c in (vessel_curves or {}).items()}  # the vessel as the run starts
+        coarse = make_fields(sc, engine, dt=min(1.0, step), vessel_curves=at_start)
+        spin = FieldCoupling(coarse, exchange, species_index=net.species_index)
+        sig = AgentSignalling(net, interval=step, fields=coarse, field_inputs={k: k for k in FIELD_INPUTS},
+                              fixed_inputs=fixed)
+        left = q["population.exposure_days"] * MIN_PER_DAY
+        while left > 1e-9:
+            h = min(step, left)
+            spin.advance(a, h)
+            sig.integrate(a, h)
+            left -= h
+        fields.fields[...] = coarse.fields  # same fixed voxels and values: they stay held
+    signalling.apply(a)
+    coupling.update_drift(a)
+    engine.couplings.extend([coupling, signalling])
+    return coupling, signalling

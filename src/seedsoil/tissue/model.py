@@ -275,15 +275,6 @@ def attach_chemistry(engine: TissueEngine, sc: TissueScenario, *, seed: int,
     a.species[:n] = net.initial_state
     q = phenotype_parameters()
     fixed = {k: v for k, v in sc.exposure.items() if k not in FIELD_INPUTS}
-    if n and q["population.pretreatment_days"] > 0:
-        dish = net.input_defaults[None, None, :].astype(float)
-        out, stats = integrate(net, a.species[:n], a.cellpar[:n], np.zeros(1), dish,
-                               np.array([0.0, q["population.pretreatment_days"]]), parallel=n >= 256)
-        if stats[:, 2].any():
-            from ..cell.solver import CellSolverError
-
-            raise CellSolverError("agents' networks failed in the untreated dish state")
-        a.species[:n] = out[:, -1]
     fields = make_fields(sc, engine, vessel_curves=vessel_curves)
     exchange = exchange_of(sc, len(fields.substrates))
     chem = None
@@ -298,17 +289,23 @@ def attach_chemistry(engine: TissueEngine, sc: TissueScenario, *, seed: int,
                                  phenotype=phenotype_map(sc))
     if spinup:
         step = float(p["signalling.spinup_step"])
-        at_start = {d: float(c(0.0)) for d, c in (vessel_curves or {}).items()}  # the vessel as the run starts
-        coarse = make_fields(sc, engine, dt=min(1.0, step), vessel_curves=at_start)
+        pre = q["population.pretreatment_days"] * MIN_PER_DAY
+        exposed = q["population.exposure_days"] * MIN_PER_DAY
+        drugs: dict[str, object] = {}
+        for d in FIELD_INPUTS[1:]:
+            level = float(vessel_curves[d](0.0)) if vessel_curves and d in vessel_curves else \
+                float(sc.exposure.get(d, 0.0))
+            drugs[d] = (lambda t, level=level: level if t >= pre - 1e-9 else 0.0)
+        coarse = make_fields(sc, engine, dt=min(1.0, step), vessel_curves=drugs)
         spin = FieldCoupling(coarse, exchange, species_index=net.species_index)
         sig = AgentSignalling(net, interval=step, fields=coarse, field_inputs={k: k for k in FIELD_INPUTS},
                               fixed_inputs=fixed)
-        left = q["population.exposure_days"] * MIN_PER_DAY
-        while left > 1e-9:
-            h = min(step, left)
-            spin.advance(a, h)
-            sig.integrate(a, h)
-            left -= h
+        for left in (pre, exposed):
+            while left > 1e-9:
+                h = min(step, left)
+                spin.advance(a, h)
+                sig.integrate(a, h)
+                left -= h
         fields.fields[...] = coarse.fields  # same fixed voxels and values: they stay held
     signalling.apply(a)
     coupling.update_drift(a)

@@ -156,7 +156,25 @@ class TissueScenario:
                    seed=int(seed))
 
 
+def _whole_multiple(p: Mapping[str, Any], key: str, of: str) -> None:
+    k = p[key] / p[of]
+    if abs(k - round(k)) > 1e-9 * max(k, 1.0) or round(k) < 1:
+        raise ScenarioError(f"{key} = {p[key]:g} min: must be a whole number (>= 1) of {of} = {p[of]:g} min",
+                            field=key, value=p[key])
+
+
+def _check_chemistry(p: Mapping[str, Any]) -> None:
+    if p["signalling.path"] == "agent":
+        _whole_multiple(p, "mechanics.dt", "fields.dt")
+        _whole_multiple(p, "signalling.interval", "mechanics.dt")
+    elif p["chemotaxis.substrate"] != "none":
+        raise ScenarioError(f"chemotaxis.substrate = {p['chemotaxis.substrate']!r}: needs the diffusing fields "
+                            "(signalling.path = 'agent'); on the population path use chemotaxis.speed (toward the "
+                            "vessel)", field="chemotaxis.substrate", value=p["chemotaxis.substrate"])
+
+
 def _check_geometry(p: Mapping[str, Any]) -> None:
+    _check_chemistry(p)
     width = p["domain.width"]
     if not p["tumour.edge"] < width:
         raise ScenarioError(f"tumour.edge = {p['tumour.edge']:g} um: must be inside the domain "

@@ -12,7 +12,7 @@ import time as _time
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -40,7 +40,11 @@ class TissueResult:
     (id, time, mode). ``snapshots``: per saved time, the agent columns
     (:data:`SNAPSHOT_COLUMNS`) of active and escaped agents. ``matrix``: final
     density and track strength on the matrix grid (x, y[, z]); ``matrix_frames``: the
-    same two fields at every saved time.
+    same two fields at every saved time. On the per-agent path (``signalling.path =
+    "agent"``) ``field_frames`` holds, at every saved time, each diffusing substrate's
+    concentration (nM) on the fields' grid (x, y[, z]) and ``voxel_um``; the snapshots
+    gain ``species`` (agents × ``species_names``: each agent's network state), and the
+    timeseries the mean field levels and network activities of the tumour cells.
 
     ``repr`` is one line; in a notebook the result shows as a small table
     (``_repr_html_``). :meth:`to_store` / :meth:`from_store` write and read a tissue run
@@ -57,6 +61,8 @@ class TissueResult:
     matrix_frames: list[dict[str, np.ndarray]] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    field_frames: list[dict[str, np.ndarray]] = field(default_factory=list)
+    species_names: tuple[str, ...] = ()
 
     @property
     def escape_rate(self) -> float:
@@ -227,18 +233,68 @@ def _matrix_frame(engine: TissueEngine) -> dict[str, np.ndarray]:
 def _snapshot(engine: TissueEngine) -> dict[str, np.ndarray]:
     a = engine.agents
     keep = a.state[:a.n] != K.DEAD
-    return {c: getattr(a, c)[:a.n][keep].copy() for c in SNAPSHOT_COLUMNS}
+    snap = {c: getattr(a, c)[:a.n][keep].copy() for c in SNAPSHOT_COLUMNS}
+    if a.species.shape[1]:
+        snap["species"] = a.species[:a.n][keep].copy()
+    return snap
+
+
+def _chemistry(engine: TissueEngine):
+    """(the field coupling, the agents' signalling) of the per-agent path, else (None, None)."""
+    from .chemistry import FieldCoupling
+    from .signalling import AgentSignalling
+
+    coupling = next((c for c in engine.couplings if isinstance(c, FieldCoupling)), None)
+    signalling = next((c for c in engine.couplings if isinstance(c, AgentSignalling)), None)
+    return coupling, signalling
+
+
+def _field_frame(engine: TissueEngine) -> dict[str, np.ndarray]:
+    coupling, _ = _chemistry(engine)
+    if coupling is None:
+        return {}
+    f = coupling.fields
+    frame = {s.name: f.field(s.name).copy() for s in f.substrates}
+    frame["voxel_um"] = np.float64(f.dx)
+    return frame
+
+
+#: network species whose tumour-cell mean is a timeseries column on the per-agent path
+TRACKED_SPECIES = ("JAK1", "STAT3", "MLC2", "RhoA", "Rac1", "ZEB1")
+
+
+def _chemistry_row(engine: TissueEngine) -> dict[str, float]:
+    coupling, signalling = _chemistry(engine)
+    row: dict[str, float] = {}
+    if coupling is None:
+        return row
+    a = engine.agents
+    tum = np.flatnonzero((a.state[:a.n] == K.ACTIVE) & (a.kind[:a.n] == K.TUMOUR))
+    f = coupling.fields
+    for s in f.substrates:
+        row[f"{s.name}_tumour_nM"] = float(f.sample(s.name, a.pos[tum]).mean()) if len(tum) else float("nan")
+    if signalling is not None:
+        idx = signalling.network.species_index
+        for name in TRACKED_SPECIES:
+            if name in idx:
+                row[f"{name}_tumour"] = float(a.species[tum, idx[name]].mean()) if len(tum) else float("nan")
+    return row
 
 
 def simulate_tissue(scenario: TissueScenario, *, seed: int | None = None, cells: CellInputs | None = None,
                     threads: int | None = None, snapshots: bool = True,
-                    progress: Callable[[float, float], None] | None = None) -> TissueResult:
+                    progress: Callable[[float, float], None] | None = None,
+                    vessel_curves: Mapping[str, Callable[[float], float]] | None = None) -> TissueResult:
     """Simulate the tissue scenario; ``seed`` defaults to the scenario's.
 
     ``cells``: the cell-scale inputs (mode fractions, dividing share, CAF
     contractility); by default computed for the scenario's exposure with
     :func:`~seedsoil.tissue.model.cell_inputs` (cached). ``threads``: numba threads
     (results do not depend on it). ``progress(t, t_end)`` is called at each save.
+    ``vessel_curves``: on the per-agent path, drug (``JAKi``, ``ROCKi``) → its vessel
+    concentration (nM) as a function of time (min), e.g. a plasma curve from the body
+    scale's PK (:func:`~seedsoil.tissue.chemistry.piecewise_linear`); default: the
+    scenario's constant exposure.
 
     ``seed`` must be an integer in [0, 2^63) and ``threads`` an integer >= 1 (or None
     for numba's current setting); anything else raises
@@ -251,7 +307,7 @@ def simulate_tissue(scenario: TissueScenario, *, seed: int | None = None, cells:
     before = numba.get_num_threads()
     try:
         set_threads(threads)
-        return _simulate(scenario, seed, cells, snapshots, progress)
+        return _simulate(scenario, seed, cells, snapshots, progress, vessel_curves)
     finally:
         numba.set_num_threads(before)
 
@@ -267,28 +323,33 @@ def check_threads(threads: object, field: str = "threads") -> int | None:
 
 
 def _simulate(scenario: TissueScenario, seed: int, cells: CellInputs | None, snapshots: bool,
-              progress: Callable[[float, float], None] | None) -> TissueResult:
+              progress: Callable[[float, float], None] | None,
+              vessel_curves: Mapping[str, Callable[[float], float]] | None = None) -> TissueResult:
     t0 = _time.perf_counter()
     cells = cell_inputs(scenario.exposure) if cells is None else cells
     t1 = _time.perf_counter()
-    engine = build_engine(scenario, cells, seed=seed)
+    engine = build_engine(scenario, cells, seed=seed, vessel_curves=vessel_curves)
+    t_setup = _time.perf_counter()
     p = scenario.parameters
     edge = float(p["tumour.edge"])
     dt = float(p["mechanics.dt"])
     total = int(round(p["simulation.duration"] / dt))
     every = max(int(round(p["simulation.save_every"] / dt)), 1)
-    rows = [_row(engine, edge)]
+    rows = [{**_row(engine, edge), **_chemistry_row(engine)}]
     snaps = [_snapshot(engine)] if snapshots else []
     frames = [_matrix_frame(engine)] if snapshots else []
+    fframes = [_field_frame(engine)] if snapshots and engine.couplings else []
     done = 0
     while done < total:
         k = min(every, total - done)
         engine.step(k)
         done += k
-        rows.append(_row(engine, edge))
+        rows.append({**_row(engine, edge), **_chemistry_row(engine)})
         if snapshots:
             snaps.append(_snapshot(engine))
             frames.append(_matrix_frame(engine))
+            if fframes:
+                fframes.append(_field_frame(engine))
         if progress is not None:
             progress(engine.time, total * dt)
     t2 = _time.perf_counter()
@@ -322,6 +383,15 @@ def _simulate(scenario: TissueScenario, seed: int, cells: CellInputs | None, sna
         "steps": total,
         "neighbour_rebuilds": engine.rebuilds,
     }
+    coupling, signalling = _chemistry(engine)
+    if signalling is not None:
+        summary["network_updates"] = signalling.updates
+        summary["agent_network_updates"] = signalling.agent_updates
+    if coupling is not None:
+        for k, kind in enumerate(("tumour", "caf")):
+            for s_, sub in enumerate(coupling.fields.substrates):
+                summary[f"{sub.name}_exchanged_{kind}"] = float(coupling.exchanged[k, s_])
     return TissueResult(scenario=scenario, seed=seed, cells=cells, timeseries=ts, escapes=escapes,
                         snapshots=snaps, matrix=_matrix_frame(engine), matrix_frames=frames, summary=summary,
-                        timings={"cell_inputs_s": t1 - t0, "simulate_s": t2 - t1})
+                        timings={"cell_inputs_s": t1 - t0, "setup_s": t_setup - t1, "simulate_s": t2 - t1}, field_frames=fframes,
+                        species_names=tuple(signalling.network.species_names) if signalling is not None else ())

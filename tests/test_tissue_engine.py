@@ -50,8 +50,10 @@ def _one_thread():
 
 
 def short_scenario(dims: int, **overrides) -> TissueScenario:
-    """The default edge, short, with fast division and death so that they happen in the run."""
-    p = {"domain__dimensions": dims, "simulation__duration": 30.0, "simulation__save_every": 10.0,
+    """The default edge on the population path (the engine under test), short, with fast division
+    and death so that they happen in the run."""
+    p = {"signalling__path": "population", "domain__dimensions": dims, "simulation__duration": 30.0,
+         "simulation__save_every": 10.0,
          "tumour__division_rate": 0.01, "tumour__death_rate": 0.002, "tumour__max_contacts": 100}
     p.update(overrides)
     return default_tissue_scenario().with_parameters(**p)

@@ -22,8 +22,9 @@ from seedsoil.validate.cases_luzzi import examples_dir
 
 
 def small_scenario():
-    """A short, narrow edge: a few seconds per run."""
-    return default_tissue_scenario().with_parameters(domain__height=200.0, simulation__duration=360.0,
+    """A short, narrow edge on the population path: a few seconds per run."""
+    return default_tissue_scenario().with_parameters(signalling__path="population", domain__height=200.0,
+                                                     simulation__duration=360.0,
                                                      simulation__save_every=60.0, vessel__intravasation_rate=0.2,
                                                      vessel__position=200.0, domain__width=300.0)
 

@@ -32,6 +32,7 @@ SMALL = {
     "tumour": {"edge": "60 um"},
     "vessel": {"position": "90 um", "intravasation_rate": "0.5 / min"},
     "chemotaxis": {"speed": "0.5 um/min"},
+    "signalling": {"path": "population"},
 }
 
 

@@ -288,8 +288,9 @@ def simulate_tissue(scenario: TissueScenario, *, seed: int | None = None, cells:
     """Simulate the tissue scenario; ``seed`` defaults to the scenario's.
 
     ``cells``: the cell-scale inputs (mode fractions, dividing share, CAF
-    contractility); by default computed for the scenario's exposure with
-    :func:`~seedsoil.tissue.model.cell_inputs` (cached). ``threads``: numba threads
+    contractility) of the population path (``signalling.path = "population"``; refused on
+    the per-agent path, where every agent has its own); by default computed for the
+    scenario's exposure with :func:`~seedsoil.tissue.model.cell_inputs` (cached). ``threads``: numba threads
     (results do not depend on it). ``progress(t, t_end)`` is called at each save.
     ``vessel_curves``: on the per-agent path, drug (``JAKi``, ``ROCKi``) → its vessel
     concentration (nM) as a function of time (min), e.g. a plasma curve from the body
@@ -304,6 +305,10 @@ def simulate_tissue(scenario: TissueScenario, *, seed: int | None = None, cells:
 
     seed = scenario.seed if seed is None else check_seed(seed)
     threads = check_threads(threads)
+    if cells is not None and scenario.parameters["signalling.path"] == "agent":
+        raise ScenarioError("cells: the population phenotype is used only on the population path, but this scenario "
+                            "has signalling.path = 'agent' (each agent's own network); set signalling.path = "
+                            "'population' to pass cells", field="cells", value=cells)
     before = numba.get_num_threads()
     try:
         set_threads(threads)

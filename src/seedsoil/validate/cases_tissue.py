@@ -201,7 +201,8 @@ def tissue_frame_speeds(*, seed: int = 0, start: float = 360.0, end: float = 720
     from ..tissue.scenario import default_tissue_scenario
     from ..tissue.simulate import simulate_tissue
 
-    sc = default_tissue_scenario().with_parameters(simulation__duration=end, simulation__save_every=1.0)
+    sc = default_tissue_scenario().with_parameters(simulation__duration=end, simulation__save_every=1.0,
+                                                   signalling__path="population")
     cells = CellInputs({"amoeboid": 0.5, "mesenchymal": 0.5}, dividing_fraction=1.0, caf_contractility=1.0)
     with single_thread():
         res = simulate_tissue(sc, cells=cells, seed=seed)
@@ -232,9 +233,11 @@ def friedl_wolf_mode_speeds() -> list[Check]:
 def _invasion_stats(scenario, cells, seeds, *, depth_at: float | None = None) -> dict:
     """Pooled over seeds (one thread: see :func:`single_thread`): escape events and tumour-cell days
     over the whole run; per seed, the mean depth beyond the edge of the 10 deepest tumour cells (µm)
-    at ``depth_at`` min (default: the end) and the final track fraction."""
+    at ``depth_at`` min (default: the end) and the final track fraction. The population path
+    (``cells`` sets the phenotype), whatever the scenario says."""
     from ..tissue.simulate import simulate_tissue
 
+    scenario = scenario.with_parameters(signalling__path="population")
     with single_thread():
         runs = [simulate_tissue(scenario, cells=cells, seed=s, snapshots=False) for s in seeds]
     depths = []

@@ -92,13 +92,20 @@ def _uniform_in(rng: np.random.Generator, lo: np.ndarray, hi: np.ndarray, n: int
     return lo + (hi - lo) * rng.random((n, len(lo)))
 
 
-def build_engine(sc: TissueScenario, cells: CellInputs, *, seed: int | None = None,
+def build_engine(sc: TissueScenario, cells: CellInputs | None = None, *, seed: int | None = None,
                  vessel_curves: Mapping[str, Callable[[float], float]] | None = None) -> TissueEngine:
     """The scenario's tissue, ready to step. ``seed`` defaults to the scenario's.
 
-    On the per-agent path (``signalling.path = "agent"``) the fields and every agent's
-    network are attached and spun up (:func:`attach_chemistry`); ``vessel_curves`` (drug →
-    function of time in min → nM) then replace a drug's constant exposure at the vessel."""
+    ``cells``: the population phenotype (default :func:`cell_inputs` of the exposure). On the
+    per-agent path (``signalling.path = "agent"``) it is not used: the fields and every agent's
+    network are attached and spun up (:func:`attach_chemistry`), and each agent's phenotype
+    follows from its own state; ``vessel_curves`` (drug → function of time in min → nM) then
+    replace a drug's constant exposure at the vessel."""
+    agent_path = sc.parameters["signalling.path"] == "agent"
+    if agent_path:  # columns set from each agent's own network after the spin-up
+        cells = CellInputs({"amoeboid": 1.0}, dividing_fraction=1.0, caf_contractility=1.0)
+    elif cells is None:
+        cells = cell_inputs(sc.exposure)
     p = sc.parameters
     d = sc.dims
     seed = sc.seed if seed is None else int(seed)
@@ -180,7 +187,7 @@ def build_engine(sc: TissueScenario, cells: CellInputs, *, seed: int | None = No
     engine = TissueEngine(agents, lo, hi, mech, seed=seed, matrix=matrix, vessels=vessels,
                           vessel_radius=p["vessel.radius"], intravasation_rate=p["vessel.intravasation_rate"],
                           chemotaxis_speed=p["chemotaxis.speed"], chemotaxis_length=p["chemotaxis.length"])
-    if p["signalling.path"] == "agent":
+    if agent_path:
         attach_chemistry(engine, sc, seed=seed, vessel_curves=vessel_curves)
     return engine
 
@@ -203,7 +210,7 @@ def make_fields(sc: TissueScenario, engine: TissueEngine, *, dt: float | None = 
     dx = float(p["fields.voxel"])
     shape = tuple(max(int(np.ceil((engine.hi[k] - engine.lo[k]) / dx - 1e-9)), 1) for k in range(engine.dims))
     subs = [Substrate("IL6", p["cytokine.diffusion"], p["cytokine.decay"])]
-    subs += [Substrate(d, p["drug.diffusion"], p["drug.decay"]) for d in FIELD_INPUTS[1:]]
+    subs += [Substrate(d, p["drug_field.diffusion"], p["drug_field.decay"]) for d in FIELD_INPUTS[1:]]
     f = DiffusionFields(shape, dx, subs, dt_diffusion=float(p["fields.dt"] if dt is None else dt), origin=engine.lo)
     values: dict[str, object] = {"IL6": float(p["cytokine.plasma"])}
     for d in FIELD_INPUTS[1:]:
@@ -224,7 +231,7 @@ def exchange_of(sc: TissueScenario, n_sub: int = len(FIELD_INPUTS)):
     gain[K.TUMOUR, 0] = p["cytokine.tumour_export"]
     uptake = np.zeros((2, n_sub))
     uptake[:, 0] = p["cytokine.uptake"]
-    uptake[:, 1:] = p["drug.uptake"]
+    uptake[:, 1:] = p["drug_field.uptake"]
     return Exchange.build(n_sub, uptake=uptake, export=export, export_gain=gain,
                           export_species=("IL6_auto",) + (None,) * (n_sub - 1))
 
@@ -254,17 +261,19 @@ def attach_chemistry(engine: TissueEngine, sc: TissueScenario, *, seed: int,
 
     Each agent gets the network's parameters with the population's cell-to-cell variability
     (``population.variability_cv``, drawn by agent id from ``seed``; daughters inherit it)
-    and starts from the untreated dish state of its own parameters after
-    ``population.pretreatment_days`` (as the population path's cells do). Then, agents held
-    in place, the fields and the networks are run together for ``population.exposure_days``
-    with the drugs at the vessel (steps of ``signalling.spinup_step``; the fields with
-    sub-steps of at most 1 min, unconditionally stable): the edge starts from its own
-    state under the exposure, as the population path starts from the treated dish."""
+    and starts from the network's resting state (no cytokine signalling). Then, agents held in
+    place, the fields and the networks are run together (:func:`~seedsoil.tissue.signalling.settle`,
+    steps of ``signalling.spinup_step``; the fields with sub-steps of at most 1 min,
+    unconditionally stable): ``population.pretreatment_days`` without drug, then
+    ``population.exposure_days`` with the drugs at the vessel (at their level at t = 0) — the
+    schedule of the population path's dish, but each cell in its own place: the STAT3 loop
+    ignites where the cytokine reaches, and the drug acts where it penetrates. The last spin-up
+    step runs the fields at the run's own sub-step, so the run starts from its scheme's state."""
     from ..cell import builtin_network
     from ..cell.phenotype import default_variability, phenotype_parameters
-    from ..cell.solver import cell_parameters, integrate
+    from ..cell.solver import cell_parameters
     from .chemistry import FieldCoupling
-    from .signalling import MIN_PER_DAY, AgentSignalling
+    from .signalling import MIN_PER_DAY, AgentSignalling, settle
 
     p = sc.parameters
     net = builtin_network() if network is None else network
@@ -300,13 +309,16 @@ def attach_chemistry(engine: TissueEngine, sc: TissueScenario, *, seed: int,
         spin = FieldCoupling(coarse, exchange, species_index=net.species_index)
         sig = AgentSignalling(net, interval=step, fields=coarse, field_inputs={k: k for k in FIELD_INPUTS},
                               fixed_inputs=fixed)
-        for left in (pre, exposed):
-            while left > 1e-9:
-                h = min(step, left)
-                spin.advance(a, h)
-                sig.integrate(a, h)
-                left -= h
+        settle(a, spin, sig, pre, step)
+        settle(a, spin, sig, max(exposed - step, 0.0), step)
+        # the last step at the run's own sub-step: a coarse step's splitting error shifts the
+        # steady profiles (the decay seen per sweep is a(2 + a)/(1 + a), a = λ dt/d, not 2a), so
+        # the run starts from its own scheme's state (relaxed over ≥ 6 decay times of the cytokine)
         fields.fields[...] = coarse.fields  # same fixed voxels and values: they stay held
+        fine = AgentSignalling(net, interval=step, fields=fields, field_inputs={k: k for k in FIELD_INPUTS},
+                               fixed_inputs=fixed)
+        settle(a, FieldCoupling(fields, exchange, species_index=net.species_index), fine, min(step, exposed), step)
+        fields.time = 0.0
     signalling.apply(a)
     coupling.update_drift(a)
     engine.couplings.extend([coupling, signalling])

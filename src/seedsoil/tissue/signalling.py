@@ -25,7 +25,7 @@ from typing import Mapping
 import numpy as np
 
 from ..cell.network import Network
-from ..cell.phenotype import MODES, classify
+from ..cell.phenotype import classify
 from ..cell.solver import CellSolverError, integrate
 from . import _kernels as K
 
@@ -174,5 +174,14 @@ class AgentSignalling:
         return agents.ids[rows].copy(), agents.species[rows].copy()
 
 
-def mode_names(mode: np.ndarray) -> list[str]:
-    return [MODES[int(m)] for m in mode]
+def settle(agents, coupling, signalling: AgentSignalling, duration: float, step: float) -> None:
+    """Agents held in place: advance the fields (``coupling``, a
+    :class:`~seedsoil.tissue.chemistry.FieldCoupling`) and every agent's network alternately, in
+    steps of ``step`` min, for ``duration`` min (the spin-up of the per-agent path, and slow
+    ramps of a drug that need no motion)."""
+    left = float(duration)
+    while left > 1e-9:
+        h = min(float(step), left)
+        coupling.advance(agents, h)
+        signalling.integrate(agents, h)
+        left -= h

@@ -26,6 +26,7 @@ CASE_MODULES = (
     "seedsoil.validate.cases_drugs",
     "seedsoil.validate.cases_pharm",
     "seedsoil.validate.cases_tissue",
+    "seedsoil.validate.cases_fields",
 )
 
 

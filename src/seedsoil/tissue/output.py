@@ -28,9 +28,18 @@ snapshot ``k`` (at ``times[k]`` minutes) are rows ``offsets[k]:offsets[k + 1]``:
     matrix/track  (nx, ny[, nz])  float64  track strength (alignment x cleared fraction, 0..1)
     matrix/rho_t, matrix/track_t  (S, nx, ny[, nz])  the same at every saved time
 
+and, on the per-agent path (``signalling.path = "agent"``) only::
+
+    species  (N, n_species)  float64      each agent's cell-network state, an agent column
+                                          (columns named by attrs["species_names"])
+    fields/<substrate>  (S, fx, fy[, fz])  float64  nM  the substrate's concentration at
+                                          every saved time (IL6, JAKi, ROCKi)
+
 Units are in each array's ``attrs["unit"]``; the group attrs name the layout,
-the modes, kinds and states, and the domain box (um). ``matrix`` attrs give the
-voxel size (um) and the time of the fields (the end of the run).
+the modes, kinds and states, and the domain box (um) (and, per-agent path, the
+species names). ``matrix`` attrs give the voxel size (um) and the time of the
+fields (the end of the run); ``fields`` attrs the voxel size, the grid origin (um)
+and the substrates. A population-path run has neither ``species`` nor ``fields``.
 
 Figures follow :mod:`seedsoil.report.figures`: matplotlib is imported inside
 the functions, figures are not registered with pyplot (Agg), and the plot
@@ -77,6 +86,8 @@ VESSEL_COLOUR = "#7f0000"
 MATRIX_LEGEND_GREY = "#bdbdbd"
 
 _UNITS = {"times": "min", "pos": "um"}
+#: unit of the diffusing substrates' concentrations (the cytokine and the drugs)
+FIELD_UNIT = "nM"
 _DIMS = {"ids": ["agent_row"], "kind": ["agent_row"], "mode": ["agent_row"], "state": ["agent_row"],
          "pos": ["agent_row", "axis"], "times": ["snapshot"], "offsets": ["snapshot_edge"]}
 _NOTES = {
@@ -139,6 +150,12 @@ def write_agents_zarr(result: Any, path: str | Path) -> Path:
     from .model import domain_box
 
     lo, hi = domain_box(sc)
+    species_names = [str(n) for n in getattr(result, "species_names", ())]
+    with_species = bool(species_names) and bool(snaps) and all("species" in s for s in snaps)
+    fframes = [f for f in getattr(result, "field_frames", []) if f]
+    if fframes and len(fframes) != len(times):
+        raise ValueError(f"{len(fframes)} field frames but {len(times)} saved times")
+    extra: dict[str, Any] = {"species_names": species_names} if with_species else {}
     root = zarr.open_group(str(path), mode="w", zarr_format=3, attributes=_jsonable({
         "layout": LAYOUT,
         "description": "agent columns at each saved time: rows offsets[k]:offsets[k+1] are snapshot k (times[k] min)",
@@ -152,6 +169,7 @@ def write_agents_zarr(result: Any, path: str | Path) -> Path:
         "domain_hi_um": hi.tolist(),
         "scenario_name": sc.name,
         "seed": int(result.seed),
+        **extra,
     }))
     arrays = {"times": times, **_concat(snaps, d)}
     for name, data in arrays.items():
@@ -159,6 +177,17 @@ def write_agents_zarr(result: Any, path: str | Path) -> Path:
         if name in _UNITS:
             attrs["unit"] = _UNITS[name]
         _array(root, name, data, attrs, _DIMS[name])
+    if with_species:
+        species = np.concatenate([np.asarray(s["species"]) for s in snaps])
+        if species.ndim != 2 or species.shape[1] != len(species_names):
+            raise ValueError(f"species: shape {species.shape}, but {len(species_names)} species names")
+        _array(root, "species", species,
+               {"unit": "1", "species_names": species_names,
+                "note": "each agent's cell-network state (rows as the other agent columns; "
+                        "columns named by species_names)"},
+               ["agent_row", "species"])
+    if fframes:
+        _write_fields(root, fframes, lo)
     m = result.matrix
     if m:
         axes = ["x", "y", "z"][:np.asarray(m["rho"]).ndim]
@@ -179,6 +208,24 @@ def write_agents_zarr(result: Any, path: str | Path) -> Path:
     return path
 
 
+def _write_fields(root, frames: Sequence[Mapping[str, Any]], lo: np.ndarray) -> None:
+    """The ``fields`` group: one (S, fx, fy[, fz]) array per substrate, in nM."""
+    names = [k for k in frames[0] if k != "voxel_um"]
+    voxel = float(frames[0]["voxel_um"])
+    if any([k for k in f if k != "voxel_um"] != names or float(f["voxel_um"]) != voxel for f in frames):
+        raise ValueError("field frames differ in their substrates or voxel size")
+    axes = ["x", "y", "z"][:np.asarray(frames[0][names[0]]).ndim] if names else []
+    g = root.create_group("fields", attributes=_jsonable({
+        "voxel_um": voxel, "origin_um": lo.tolist(), "axes": axes, "substrates": names, "unit": FIELD_UNIT,
+        "description": "diffusing substrates at each saved time (snapshot k at times[k] min); voxel "
+                       "[i, j(, k)] spans origin + voxel * (i, j(, k) + [0, 1]); the grid may reach past "
+                       "the domain's upper faces by less than a voxel",
+    }))
+    for name in names:
+        _array(g, name, np.stack([np.asarray(f[name]) for f in frames]),
+               {"unit": FIELD_UNIT, "note": f"{name} concentration at each saved time"}, ["snapshot"] + axes)
+
+
 def _array(group, name: str, data: np.ndarray, attrs: dict[str, Any], dims: list[str]) -> None:
     data = np.ascontiguousarray(data)
     # few, large chunks (a run is read whole): up to 2^20 rows each along the first axis.
@@ -191,7 +238,9 @@ def _array(group, name: str, data: np.ndarray, attrs: dict[str, Any], dims: list
 
 
 def read_agents_zarr(path: str | Path) -> dict[str, Any]:
-    """``{"times", "snapshots", "matrix", "attrs"}`` from an ``agents.zarr`` group."""
+    """``{"times", "snapshots", "matrix", "matrix_frames", "field_frames", "species_names", "attrs"}``
+    from an ``agents.zarr`` group (``field_frames`` empty and ``species_names`` ``()`` for a
+    population-path run; the snapshots gain ``species`` when the group has that column)."""
     zarr = _zarr()
     root = zarr.open_group(str(path), mode="r")
     attrs = dict(root.attrs)
@@ -201,6 +250,19 @@ def read_agents_zarr(path: str | Path) -> dict[str, Any]:
     off = np.asarray(root["offsets"][...])
     cols = {c: np.asarray(root[c][...]) for c in SNAPSHOT_COLUMNS}
     snapshots = [{c: cols[c][off[k]:off[k + 1]].copy() for c in SNAPSHOT_COLUMNS} for k in range(len(times))]
+    species_names: tuple[str, ...] = ()
+    if "species" in root:
+        species = np.asarray(root["species"][...])
+        species_names = tuple(str(n) for n in root["species"].attrs["species_names"])
+        for k, snap in enumerate(snapshots):
+            snap["species"] = species[off[k]:off[k + 1]].copy()
+    field_frames: list[dict[str, Any]] = []
+    if "fields" in root:
+        g = root["fields"]
+        voxel = np.float64(g.attrs["voxel_um"])
+        stacks = {name: np.asarray(g[name][...]) for name in g.attrs["substrates"]}
+        field_frames = [{**{name: a[k].copy() for name, a in stacks.items()}, "voxel_um": voxel}
+                        for k in range(len(times))]
     matrix: dict[str, Any] = {}
     frames: list[dict[str, Any]] = []
     if "matrix" in root:
@@ -210,7 +272,8 @@ def read_agents_zarr(path: str | Path) -> dict[str, Any]:
         if "rho_t" in g:
             rho_t, track_t = np.asarray(g["rho_t"][...]), np.asarray(g["track_t"][...])
             frames = [{"rho": rho_t[k], "track": track_t[k], "voxel_um": matrix["voxel_um"]} for k in range(len(rho_t))]
-    return {"times": times, "snapshots": snapshots, "matrix": matrix, "matrix_frames": frames, "attrs": attrs}
+    return {"times": times, "snapshots": snapshots, "matrix": matrix, "matrix_frames": frames,
+            "field_frames": field_frames, "species_names": species_names, "attrs": attrs}
 
 
 # --------------------------------------------------------------------------- run directory
@@ -254,11 +317,13 @@ def write_tissue_run(result: Any, out_dir: str | Path, *, force: bool = False, a
 def read_tissue_run(run_dir: str | Path, *, agents: bool = True) -> dict[str, Any]:
     """A tissue run directory back: ``{"run": run.json dict, "scenario": TissueScenario,
     "timeseries", "escapes": DataFrame, "times": saved times (min), "snapshots": list of
-    dicts like TissueResult.snapshots, "matrix": dict like TissueResult.matrix}``.
+    dicts like TissueResult.snapshots, "matrix": dict like TissueResult.matrix,
+    "matrix_frames", "field_frames": lists like TissueResult's, "species_names": tuple}``.
 
     ``scenario`` is None when the stored scenario no longer validates (a run written by
     another seedsoil version whose parameters differ); ``run["scenario"]`` still holds it.
-    With ``agents=False`` the Zarr store is not read (no times, empty snapshots and matrix).
+    With ``agents=False`` the Zarr arrays are not read (no times, empty snapshots, matrix and
+    frames); ``species_names`` still come from the group's attributes.
     """
     from ..errors import ScenarioError
     from .scenario import TissueScenario
@@ -275,11 +340,15 @@ def read_tissue_run(run_dir: str | Path, *, agents: bool = True) -> dict[str, An
     for name in TABLES:
         out[name] = pd.read_parquet(d / f"{name}.parquet")
     if not agents:
-        out.update(snapshots=[], matrix={}, matrix_frames=[])
+        names: tuple[str, ...] = ()
+        if (d / AGENTS).exists():
+            names = tuple(str(n) for n in _zarr().open_group(str(d / AGENTS), mode="r").attrs.get("species_names", ()))
+        out.update(snapshots=[], matrix={}, matrix_frames=[], field_frames=[], species_names=names)
         return out
     zarr_data = read_agents_zarr(d / AGENTS)
     out.update(times=zarr_data["times"], snapshots=zarr_data["snapshots"], matrix=zarr_data["matrix"],
-               matrix_frames=zarr_data["matrix_frames"])
+               matrix_frames=zarr_data["matrix_frames"], field_frames=zarr_data["field_frames"],
+               species_names=zarr_data["species_names"])
     return out
 
 

@@ -8,7 +8,8 @@ A tissue run directory (written atomically, like every seedsoil run, through
     timeseries.parquet   a row per saved time (TissueResult.timeseries)
     escapes.parquet      a row per intravasation (TissueResult.escapes)
     agents.zarr/         the agent columns at every saved time, and the final matrix
-    snapshot_<t>min.png  first, middle and last saved time (unless png=False)
+    snapshot_<t>min.png  first, middle and last saved time (unless png=False); per-agent path:
+                         with a map per substrate and each tumour cell's JAK1 under the tissue
     invasion.png         invasion depth, invading cells and escapes over time (unless png=False)
     tissue.gif           all saved times as an animation (animate=True)
 

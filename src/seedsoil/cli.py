@@ -471,6 +471,12 @@ def print_tissue_summary(result, wall_s: float | None = None) -> None:
          f"{s['escape_rate_per_day']:.3g} [95 % CI {s['escape_rate_ci_low']:.3g}, {s['escape_rate_ci_high']:.3g}]"),
         ("track fraction (matrix voxels)", f"{s['track_fraction']:.3f}"),
     ]
+    # per-agent path: the substrates' mean level at the tumour cells at the end (the timeseries)
+    levels = [(c[:-len("_tumour_nM")], ts[c].iloc[-1]) for c in ts.columns if c.endswith("_tumour_nM")]
+    if levels:
+        rows.append(("field levels at the tumour cells, end (nM)", ", ".join(f"{n} {v:.3g}" for n, v in levels)))
+    if "JAK1_tumour" in ts:
+        rows.append(("JAK1 activity, tumour-cell mean (end)", f"{ts['JAK1_tumour'].iloc[-1]:.3f}"))
     if wall_s is not None:
         sim = result.timings.get("simulate_s", float("nan"))
         rows.append(("wall time (s)", f"{wall_s:.1f} (simulation {sim:.1f})"))

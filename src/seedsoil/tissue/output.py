@@ -8,7 +8,8 @@ A tissue run directory (written atomically, like every seedsoil run, through
     timeseries.parquet   a row per saved time (TissueResult.timeseries)
     escapes.parquet      a row per intravasation (TissueResult.escapes)
     agents.zarr/         the agent columns at every saved time, and the final matrix
-    snapshot_<t>min.png  first, middle and last saved time (unless png=False)
+    snapshot_<t>min.png  first, middle and last saved time (unless png=False); per-agent path:
+                         with a map per substrate and each tumour cell's JAK1 under the tissue
     invasion.png         invasion depth, invading cells and escapes over time (unless png=False)
     tissue.gif           all saved times as an animation (animate=True)
 
@@ -28,9 +29,18 @@ snapshot ``k`` (at ``times[k]`` minutes) are rows ``offsets[k]:offsets[k + 1]``:
     matrix/track  (nx, ny[, nz])  float64  track strength (alignment x cleared fraction, 0..1)
     matrix/rho_t, matrix/track_t  (S, nx, ny[, nz])  the same at every saved time
 
+and, on the per-agent path (``signalling.path = "agent"``) only::
+
+    species  (N, n_species)  float64      each agent's cell-network state, an agent column
+                                          (columns named by attrs["species_names"])
+    fields/<substrate>  (S, fx, fy[, fz])  float64  nM  the substrate's concentration at
+                                          every saved time (IL6, JAKi, ROCKi)
+
 Units are in each array's ``attrs["unit"]``; the group attrs name the layout,
-the modes, kinds and states, and the domain box (um). ``matrix`` attrs give the
-voxel size (um) and the time of the fields (the end of the run).
+the modes, kinds and states, and the domain box (um) (and, per-agent path, the
+species names). ``matrix`` attrs give the voxel size (um) and the time of the
+fields (the end of the run); ``fields`` attrs the voxel size, the grid origin (um)
+and the substrates. A population-path run has neither ``species`` nor ``fields``.
 
 Figures follow :mod:`seedsoil.report.figures`: matplotlib is imported inside
 the functions, figures are not registered with pyplot (Agg), and the plot
@@ -77,6 +87,8 @@ VESSEL_COLOUR = "#7f0000"
 MATRIX_LEGEND_GREY = "#bdbdbd"
 
 _UNITS = {"times": "min", "pos": "um"}
+#: unit of the diffusing substrates' concentrations (the cytokine and the drugs)
+FIELD_UNIT = "nM"
 _DIMS = {"ids": ["agent_row"], "kind": ["agent_row"], "mode": ["agent_row"], "state": ["agent_row"],
          "pos": ["agent_row", "axis"], "times": ["snapshot"], "offsets": ["snapshot_edge"]}
 _NOTES = {
@@ -139,6 +151,12 @@ def write_agents_zarr(result: Any, path: str | Path) -> Path:
     from .model import domain_box
 
     lo, hi = domain_box(sc)
+    species_names = [str(n) for n in getattr(result, "species_names", ())]
+    with_species = bool(species_names) and bool(snaps) and all("species" in s for s in snaps)
+    fframes = [f for f in getattr(result, "field_frames", []) if f]
+    if fframes and len(fframes) != len(times):
+        raise ValueError(f"{len(fframes)} field frames but {len(times)} saved times")
+    extra: dict[str, Any] = {"species_names": species_names} if with_species else {}
     root = zarr.open_group(str(path), mode="w", zarr_format=3, attributes=_jsonable({
         "layout": LAYOUT,
         "description": "agent columns at each saved time: rows offsets[k]:offsets[k+1] are snapshot k (times[k] min)",
@@ -152,6 +170,7 @@ def write_agents_zarr(result: Any, path: str | Path) -> Path:
         "domain_hi_um": hi.tolist(),
         "scenario_name": sc.name,
         "seed": int(result.seed),
+        **extra,
     }))
     arrays = {"times": times, **_concat(snaps, d)}
     for name, data in arrays.items():
@@ -159,6 +178,17 @@ def write_agents_zarr(result: Any, path: str | Path) -> Path:
         if name in _UNITS:
             attrs["unit"] = _UNITS[name]
         _array(root, name, data, attrs, _DIMS[name])
+    if with_species:
+        species = np.concatenate([np.asarray(s["species"]) for s in snaps])
+        if species.ndim != 2 or species.shape[1] != len(species_names):
+            raise ValueError(f"species: shape {species.shape}, but {len(species_names)} species names")
+        _array(root, "species", species,
+               {"unit": "1", "species_names": species_names,
+                "note": "each agent's cell-network state (rows as the other agent columns; "
+                        "columns named by species_names)"},
+               ["agent_row", "species"])
+    if fframes:
+        _write_fields(root, fframes, lo)
     m = result.matrix
     if m:
         axes = ["x", "y", "z"][:np.asarray(m["rho"]).ndim]
@@ -179,6 +209,24 @@ def write_agents_zarr(result: Any, path: str | Path) -> Path:
     return path
 
 
+def _write_fields(root, frames: Sequence[Mapping[str, Any]], lo: np.ndarray) -> None:
+    """The ``fields`` group: one (S, fx, fy[, fz]) array per substrate, in nM."""
+    names = [k for k in frames[0] if k != "voxel_um"]
+    voxel = float(frames[0]["voxel_um"])
+    if any([k for k in f if k != "voxel_um"] != names or float(f["voxel_um"]) != voxel for f in frames):
+        raise ValueError("field frames differ in their substrates or voxel size")
+    axes = ["x", "y", "z"][:np.asarray(frames[0][names[0]]).ndim] if names else []
+    g = root.create_group("fields", attributes=_jsonable({
+        "voxel_um": voxel, "origin_um": lo.tolist(), "axes": axes, "substrates": names, "unit": FIELD_UNIT,
+        "description": "diffusing substrates at each saved time (snapshot k at times[k] min); voxel "
+                       "[i, j(, k)] spans origin + voxel * (i, j(, k) + [0, 1]); the grid may reach past "
+                       "the domain's upper faces by less than a voxel",
+    }))
+    for name in names:
+        _array(g, name, np.stack([np.asarray(f[name]) for f in frames]),
+               {"unit": FIELD_UNIT, "note": f"{name} concentration at each saved time"}, ["snapshot"] + axes)
+
+
 def _array(group, name: str, data: np.ndarray, attrs: dict[str, Any], dims: list[str]) -> None:
     data = np.ascontiguousarray(data)
     # few, large chunks (a run is read whole): up to 2^20 rows each along the first axis.
@@ -191,7 +239,9 @@ def _array(group, name: str, data: np.ndarray, attrs: dict[str, Any], dims: list
 
 
 def read_agents_zarr(path: str | Path) -> dict[str, Any]:
-    """``{"times", "snapshots", "matrix", "attrs"}`` from an ``agents.zarr`` group."""
+    """``{"times", "snapshots", "matrix", "matrix_frames", "field_frames", "species_names", "attrs"}``
+    from an ``agents.zarr`` group (``field_frames`` empty and ``species_names`` ``()`` for a
+    population-path run; the snapshots gain ``species`` when the group has that column)."""
     zarr = _zarr()
     root = zarr.open_group(str(path), mode="r")
     attrs = dict(root.attrs)
@@ -201,6 +251,19 @@ def read_agents_zarr(path: str | Path) -> dict[str, Any]:
     off = np.asarray(root["offsets"][...])
     cols = {c: np.asarray(root[c][...]) for c in SNAPSHOT_COLUMNS}
     snapshots = [{c: cols[c][off[k]:off[k + 1]].copy() for c in SNAPSHOT_COLUMNS} for k in range(len(times))]
+    species_names: tuple[str, ...] = ()
+    if "species" in root:
+        species = np.asarray(root["species"][...])
+        species_names = tuple(str(n) for n in root["species"].attrs["species_names"])
+        for k, snap in enumerate(snapshots):
+            snap["species"] = species[off[k]:off[k + 1]].copy()
+    field_frames: list[dict[str, Any]] = []
+    if "fields" in root:
+        g = root["fields"]
+        voxel = np.float64(g.attrs["voxel_um"])
+        stacks = {name: np.asarray(g[name][...]) for name in g.attrs["substrates"]}
+        field_frames = [{**{name: a[k].copy() for name, a in stacks.items()}, "voxel_um": voxel}
+                        for k in range(len(times))]
     matrix: dict[str, Any] = {}
     frames: list[dict[str, Any]] = []
     if "matrix" in root:
@@ -210,7 +273,8 @@ def read_agents_zarr(path: str | Path) -> dict[str, Any]:
         if "rho_t" in g:
             rho_t, track_t = np.asarray(g["rho_t"][...]), np.asarray(g["track_t"][...])
             frames = [{"rho": rho_t[k], "track": track_t[k], "voxel_um": matrix["voxel_um"]} for k in range(len(rho_t))]
-    return {"times": times, "snapshots": snapshots, "matrix": matrix, "matrix_frames": frames, "attrs": attrs}
+    return {"times": times, "snapshots": snapshots, "matrix": matrix, "matrix_frames": frames,
+            "field_frames": field_frames, "species_names": species_names, "attrs": attrs}
 
 
 # --------------------------------------------------------------------------- run directory
@@ -254,11 +318,13 @@ def write_tissue_run(result: Any, out_dir: str | Path, *, force: bool = False, a
 def read_tissue_run(run_dir: str | Path, *, agents: bool = True) -> dict[str, Any]:
     """A tissue run directory back: ``{"run": run.json dict, "scenario": TissueScenario,
     "timeseries", "escapes": DataFrame, "times": saved times (min), "snapshots": list of
-    dicts like TissueResult.snapshots, "matrix": dict like TissueResult.matrix}``.
+    dicts like TissueResult.snapshots, "matrix": dict like TissueResult.matrix,
+    "matrix_frames", "field_frames": lists like TissueResult's, "species_names": tuple}``.
 
     ``scenario`` is None when the stored scenario no longer validates (a run written by
     another seedsoil version whose parameters differ); ``run["scenario"]`` still holds it.
-    With ``agents=False`` the Zarr store is not read (no times, empty snapshots and matrix).
+    With ``agents=False`` the Zarr arrays are not read (no times, empty snapshots, matrix and
+    frames); ``species_names`` still come from the group's attributes.
     """
     from ..errors import ScenarioError
     from .scenario import TissueScenario
@@ -275,11 +341,15 @@ def read_tissue_run(run_dir: str | Path, *, agents: bool = True) -> dict[str, An
     for name in TABLES:
         out[name] = pd.read_parquet(d / f"{name}.parquet")
     if not agents:
-        out.update(snapshots=[], matrix={}, matrix_frames=[])
+        names: tuple[str, ...] = ()
+        if (d / AGENTS).exists():
+            names = tuple(str(n) for n in _zarr().open_group(str(d / AGENTS), mode="r").attrs.get("species_names", ()))
+        out.update(snapshots=[], matrix={}, matrix_frames=[], field_frames=[], species_names=names)
         return out
     zarr_data = read_agents_zarr(d / AGENTS)
     out.update(times=zarr_data["times"], snapshots=zarr_data["snapshots"], matrix=zarr_data["matrix"],
-               matrix_frames=zarr_data["matrix_frames"])
+               matrix_frames=zarr_data["matrix_frames"], field_frames=zarr_data["field_frames"],
+               species_names=zarr_data["species_names"])
     return out
 
 
@@ -312,18 +382,63 @@ def _snapshot_axes_size(scenario: "TissueScenario") -> tuple[float, float]:
     return 6.0, float(np.clip(6.0 * h / w, 1.6, 6.0))
 
 
-def snapshot_figure(scenario: "TissueScenario"):
+#: the substrate maps of the per-agent path: colour map, and the agent species shown per agent
+FIELD_CMAP = "viridis"
+SPECIES_CMAP = "plasma"
+#: the network species whose per-agent activity gets a panel of its own (when the run has it)
+PANEL_SPECIES = "JAK1"
+#: inches: the field panels' grid (two columns) under the tissue: title above, x label below
+_PANEL_TITLE, _PANEL_XLABEL, _PANEL_RIGHT = 0.32, 0.5, 0.62
+
+
+def field_panels(result: Any) -> list[str]:
+    """The panels under the tissue in the snapshot figures of ``result``: one per substrate of
+    its ``field_frames`` (the per-agent path), then :data:`PANEL_SPECIES` when the snapshots
+    carry the agents' species; ``[]`` on the population path."""
+    frames = getattr(result, "field_frames", None) or []
+    if not frames or not frames[0]:
+        return []
+    names = [k for k in frames[0] if k != "voxel_um"]
+    snaps = result.snapshots
+    if PANEL_SPECIES in tuple(getattr(result, "species_names", ())) and snaps and all("species" in s for s in snaps):
+        names.append(PANEL_SPECIES)
+    return names
+
+
+def snapshot_figure(scenario: "TissueScenario", panels: Sequence[str] = ()):
     """An empty figure for :func:`plot_snapshot`: the domain at its aspect ratio (the x extent
     6 inches wide), then a narrow axes for the matrix-density colour bar, then room for the
     legend. ``fig.axes`` is ``[tissue, colour bar]``. Fixed layout, so the frames of an
-    animation line up."""
+    animation line up.
+
+    With ``panels`` (:func:`field_panels`: substrate names, then a species) a grid of two
+    columns of smaller maps follows under the tissue, each with its colour bar:
+    ``fig.axes`` is ``[tissue, colour bar, panel 1, its colour bar, panel 2, ...]`` (see
+    :func:`plot_fields`)."""
     aw, ah = _snapshot_axes_size(scenario)
     left, right, bottom, top = _MARGINS
     gap, bar, _ = _COLOURBAR
     fw, fh = left + aw + _COLOURBAR_SPACE + right, bottom + ah + top
+    ncols = min(len(panels), 2)
+    nrows = -(-len(panels) // 2) if panels else 0
+    pw = ph = row = 0.0
+    if panels:
+        w, h = _domain(scenario)
+        pw = (fw - left - 0.25) / ncols - _COLOURBAR_SPACE - _PANEL_RIGHT
+        ph = float(np.clip(pw * h / w, 0.8, 4.0))
+        row = _PANEL_TITLE + ph + _PANEL_XLABEL
+    below = nrows * row + (0.15 if panels else 0.0)  # the panels' rows under the tissue's x label
+    fh += below
     fig = _new_figure((fw, fh), layout=None)
-    fig.add_axes((left / fw, bottom / fh, aw / fw, ah / fh))
-    fig.add_axes(((left + aw + gap) / fw, bottom / fh, bar / fw, ah / fh))
+    base = bottom + below
+    fig.add_axes((left / fw, base / fh, aw / fw, ah / fh))
+    fig.add_axes(((left + aw + gap) / fw, base / fh, bar / fw, ah / fh))
+    colw = pw + _COLOURBAR_SPACE + _PANEL_RIGHT
+    for i, _ in enumerate(panels):
+        r, c = divmod(i, 2)
+        x0, y0 = left + c * colw, (nrows - 1 - r) * row + _PANEL_XLABEL
+        fig.add_axes((x0 / fw, y0 / fh, pw / fw, ph / fh))
+        fig.add_axes(((x0 + pw + gap) / fw, y0 / fh, bar / fw, ph / fh))
     return fig
 
 
@@ -443,6 +558,132 @@ def plot_snapshot(snapshot: Mapping[str, np.ndarray], scenario: "TissueScenario"
     return ax
 
 
+def field_ranges(result: Any) -> dict[str, tuple[float, float]]:
+    """Colour range of each panel over the whole run (so a colour means the same level in every
+    snapshot and frame): 0 to the substrate's largest concentration (nM; 1 nM if it is 0
+    everywhere), and 0 to max(1, the largest activity) for the species."""
+    out: dict[str, tuple[float, float]] = {}
+    frames = [f for f in (getattr(result, "field_frames", None) or []) if f]
+    for name in field_panels(result):
+        if frames and name in frames[0]:
+            top = max(float(np.max(f[name])) if np.size(f[name]) else 0.0 for f in frames)
+        else:
+            k = list(result.species_names).index(name)
+            top = max([float(s["species"][:, k].max()) for s in result.snapshots if len(s["species"])] + [1.0])
+        out[name] = (0.0, top if top > 0 else 1.0)
+    return out
+
+
+def plot_fields(snapshot: Mapping[str, np.ndarray], scenario: "TissueScenario", frame: Mapping[str, Any],
+                axes: Sequence["Axes"], *, panels: Sequence[str],
+                ranges: Mapping[str, tuple[float, float]] | None = None,
+                species_names: Sequence[str] = ()) -> list["Axes"]:
+    """The per-agent path's panels of one saved time on ``axes`` (``[panel 1, its colour bar,
+    panel 2, ...]``, as :func:`snapshot_figure` makes them); returns the panels.
+
+    A substrate panel is its concentration map (``frame``: one of ``TissueResult.field_frames``)
+    in nM (``FIELD_CMAP``; 3-D: mean over z), pixel [i, j] the voxel [i, j] from the grid's
+    origin at the domain's lower corner, with the active agents outlined (tumour cells black,
+    CAFs green, each on a white stroke), the vessel's edges and the initial tumour edge. The species panel
+    (:data:`PANEL_SPECIES`) colours each active tumour cell by its own activity of that
+    network species (``snapshot["species"]``, columns ``species_names``; CAFs outlined).
+    ``ranges``: colour range per panel (:func:`field_ranges`; default each map's own). The
+    panel axes are labelled ``"field:<substrate>"`` / ``"species:<name>"`` (``Axes.get_label``).
+    """
+    from matplotlib.collections import EllipseCollection
+
+    p = scenario.parameters
+    width, height = _domain(scenario)
+    from .model import domain_box
+
+    lo = np.asarray(domain_box(scenario)[0], dtype=float)
+    pos = np.asarray(snapshot["pos"], dtype=float).reshape(len(snapshot["ids"]), -1)
+    kind = np.asarray(snapshot["kind"])
+    show = np.asarray(snapshot["state"]) == 0
+    tumour, caf = show & (kind == 0), show & (kind == 1)
+    radius = np.where(kind == 1, float(p["caf.radius"]), float(p["tumour.radius"]))
+    vx, vr = float(p["vessel.position"]), float(p["vessel.radius"])
+    edge = float(p["tumour.edge"])
+    out = []
+    for i, name in enumerate(panels):
+        ax, cax = axes[2 * i], axes[2 * i + 1]
+        vmin, vmax = (ranges or {}).get(name, (None, None))
+
+        def cells(mask, face, edgecolor, lw, z=3):
+            if mask.any():
+                ax.add_collection(EllipseCollection(
+                    2 * radius[mask], 2 * radius[mask], np.zeros(int(mask.sum())), units="xy",
+                    offsets=pos[mask, :2], offset_transform=ax.transData, facecolors=face,
+                    edgecolors=edgecolor, linewidths=lw, zorder=z))
+
+        if name in frame:
+            grid = np.asarray(frame[name], dtype=float)
+            g = _project(grid, "mean")
+            voxel = float(frame["voxel_um"])
+            extent = (lo[0], lo[0] + g.shape[0] * voxel, lo[1], lo[1] + g.shape[1] * voxel)
+            top = float(g.max()) if g.size else 0.0
+            image = ax.imshow(g.T, origin="lower", extent=extent, cmap=FIELD_CMAP, interpolation="nearest",
+                              vmin=vmin if vmin is not None else 0.0,
+                              vmax=vmax if vmax is not None else (top if top > 0 else 1.0), zorder=0)
+            label = f"{name} ({FIELD_UNIT}{', mean over z' if grid.ndim == 3 else ''})"
+            ax.figure.colorbar(image, cax=cax, label=label)
+            # outlines in two strokes (white under dark) show on every colour of the map
+            cells(tumour, "none", "white", 1.3)
+            cells(tumour, "none", "black", 0.5, 4)
+            cells(caf, "none", "white", 1.6)
+            cells(caf, "none", CAF_COLOUR, 0.9, 4)
+            peak = float(grid.max()) if grid.size else 0.0
+            ax.set_title(f"{name}: max {peak:.3g} {FIELD_UNIT}" if peak > 0 else f"{name}: 0 {FIELD_UNIT} everywhere",
+                         fontsize=8)
+            ax.set_label(f"field:{name}")
+        else:
+            from matplotlib import colormaps
+            from matplotlib.cm import ScalarMappable
+            from matplotlib.colors import Normalize
+
+            k = list(species_names).index(name)
+            act = np.asarray(snapshot["species"])[:, k]
+            norm = Normalize(vmin if vmin is not None else 0.0, vmax if vmax is not None else 1.0)
+            ax.set_facecolor("#fbfbfb")
+            cells(tumour, colormaps[SPECIES_CMAP](norm(act[tumour])), "white", 0.3)
+            cells(caf, "none", CAF_COLOUR, 0.9)
+            ax.figure.colorbar(ScalarMappable(norm, SPECIES_CMAP), cax=cax, label=f"{name} activity\n(network, 0–1)")
+            mean = float(act[tumour].mean()) if tumour.any() else float("nan")
+            ax.set_title(f"{name} activity per tumour cell: mean {mean:.2f}", fontsize=8)
+            ax.set_label(f"species:{name}")
+        for x in (vx - vr, vx + vr):
+            ax.axvline(x, color=VESSEL_COLOUR, lw=1.0, zorder=2)
+        ax.axvline(edge, color="black", lw=0.6, ls="--", alpha=0.6, zorder=2)
+        ax.set_xlim(0.0, width)
+        ax.set_ylim(0.0, height)
+        ax.set_aspect("equal")
+        ax.tick_params(labelsize=7)
+        cax.tick_params(labelsize=7)
+        cax.yaxis.label.set_size(8)
+        ax.set_xlabel("x (µm)" + ("  [x-y]" if scenario.dims == 3 else ""), fontsize=8)
+        ax.set_ylabel("y (µm)", fontsize=8)
+        out.append(ax)
+    return out
+
+
+def draw_snapshot(result: Any, k: int, fig=None, *, ranges: Mapping[str, tuple[float, float]] | None = None):
+    """Saved time ``k`` of ``result`` on ``fig`` (default a new :func:`snapshot_figure` with
+    the result's :func:`field_panels`): the tissue (:func:`plot_snapshot`) and, on the
+    per-agent path, the field and species panels (:func:`plot_fields`; colour ranges over the
+    whole run unless ``ranges``). Returns the figure."""
+    panels = field_panels(result)
+    if fig is None:
+        fig = snapshot_figure(result.scenario, panels)
+    ax, cax, *rest = fig.axes
+    t = float(result.snapshot_times[k])
+    plot_snapshot(result.snapshots[k], result.scenario, _matrix_at(result, k), ax=ax, cax=cax, time=t)
+    if panels:
+        plot_fields(result.snapshots[k], result.scenario, result.field_frames[k], rest, panels=panels,
+                    ranges=field_ranges(result) if ranges is None else ranges,
+                    species_names=result.species_names)
+    return fig
+
+
 def _fmt_time(t: float) -> str:
     return f"{t:g} min ({t / 60:.1f} h)" if t >= 60 else f"{t:g} min"
 
@@ -485,16 +726,18 @@ def plot_invasion(result: "Any | pd.DataFrame", ax: "Axes | None" = None) -> "Ax
 
 
 def write_figures(result: Any, folder: str | Path) -> list[Path]:
-    """``snapshot_<t>min.png`` (first, middle, last saved time) and ``invasion.png``."""
+    """``snapshot_<t>min.png`` (first, middle, last saved time; on the per-agent path with the
+    field and species panels, :func:`draw_snapshot`) and ``invasion.png``."""
     folder = Path(folder)
     out = []
     snaps = result.snapshots
     times = result.snapshot_times
     width = len(str(int(max(times.max(), 0)))) if len(times) else 1
+    ranges = field_ranges(result) if field_panels(result) else None
     for k in snapshot_indices(len(snaps)):
-        ax = plot_snapshot(snaps[k], result.scenario, _matrix_at(result, k), time=float(times[k]))
+        fig = draw_snapshot(result, k, ranges=ranges)
         path = folder / f"snapshot_{_time_label(float(times[k]), width)}min.png"
-        ax.figure.savefig(path, dpi=DPI)
+        fig.savefig(path, dpi=DPI)
         out.append(path)
     ax = plot_invasion(result.timeseries)
     s = result.summary
@@ -575,21 +818,24 @@ def write_animation(result: Any, path: str | Path, *, fps: float = 4.0, dpi: int
     """``tissue.gif``: one frame per saved snapshot (Pillow, no ffmpeg needed).
 
     The matrix (density in grey with its colour bar, tracks in colour) is drawn on every
-    frame. All frames share one palette (:func:`gif_palette`), written once as the file's
-    global colour table, that holds the legend's colours exactly, so a colour means the
-    same in every frame (a per-frame palette, as matplotlib's PillowWriter makes, shifts
+    frame, and on the per-agent path the field and species panels (:func:`draw_snapshot`),
+    their colour ranges fixed over the run. All frames share one palette (:func:`gif_palette`),
+    written once as the file's global colour table, that holds the legend's colours exactly,
+    so a colour means the same in every frame (a per-frame palette, as matplotlib's PillowWriter makes, shifts
     the legend's colours from frame to frame).
     """
     path = Path(path)
     snaps = result.snapshots
-    times = result.snapshot_times
-    fig = snapshot_figure(result.scenario)
+    panels = field_panels(result)
+    ranges = field_ranges(result) if panels else None
+    fig = snapshot_figure(result.scenario, panels)
     boxes = [a.get_position() for a in fig.axes]
     frames = []
-    for k, snap in enumerate(snaps):
+    for k in range(len(snaps)):
         fig.clear()
-        ax, cax = (fig.add_axes(box) for box in boxes)
-        plot_snapshot(snap, result.scenario, _matrix_at(result, k), ax=ax, cax=cax, time=float(times[k]))
+        for box in boxes:
+            fig.add_axes(box)
+        draw_snapshot(result, k, fig, ranges=ranges)
         frames.append(_render_rgb(fig, dpi))
     fixed = ["#ffffff", "#000000", *MODE_COLOURS.values(), CAF_COLOUR, VESSEL_COLOUR, MATRIX_LEGEND_GREY]
     palette = gif_palette(frames, fixed)

@@ -134,8 +134,9 @@ class TissueResult:
                  animate: bool = False) -> Path:
         """Write this result as a tissue run directory
         (:func:`seedsoil.tissue.output.write_tissue_run`: ``run.json``, the tables as Parquet,
-        the snapshots and matrix in ``agents.zarr``, PNGs unless ``png=False``, a GIF with
-        ``animate=True``); an existing folder is replaced only with ``force=True``."""
+        the snapshots, matrix and (per-agent path) species and substrate fields in
+        ``agents.zarr``, PNGs unless ``png=False``, a GIF with ``animate=True``); an existing
+        folder is replaced only with ``force=True``."""
         from .output import write_tissue_run
 
         if not isinstance(self.scenario, TissueScenario):
@@ -150,11 +151,13 @@ class TissueResult:
         ``timeseries`` and ``escapes`` come back exactly; ``seed``, ``cells``, ``summary``
         and ``timings`` from ``run.json`` (a non-finite summary value, written as null,
         comes back as NaN; ``timings`` gains the ``write_s`` of the writer). With
-        ``agents=True`` (default) the snapshots, the final matrix and the matrix at every
-        saved time are read from ``agents.zarr``; with ``agents=False`` they stay on disk
-        (``snapshots`` and ``matrix_frames`` empty, ``matrix`` ``{}``): the tables and the
-        summary only, fast for a large run. ``scenario`` is the :class:`TissueScenario`,
-        or the plain dict of ``run.json`` if it no longer validates (another version).
+        ``agents=True`` (default) the snapshots (with each agent's ``species`` on the per-agent
+        path), the final matrix, the matrix and the substrate fields (``field_frames``) at every
+        saved time are read from ``agents.zarr``, all bitwise; with ``agents=False`` they stay
+        on disk (``snapshots``, ``matrix_frames`` and ``field_frames`` empty, ``matrix`` ``{}``;
+        ``species_names`` still read): the tables and the summary only, fast for a large run.
+        ``scenario`` is the :class:`TissueScenario`, or the plain dict of ``run.json`` if it no
+        longer validates (another version).
         """
         from . import output
         from .model import CellInputs
@@ -166,7 +169,8 @@ class TissueResult:
         scenario = data["scenario"] if data["scenario"] is not None else meta["scenario"]
         return cls(scenario=scenario, seed=int(meta["seed"]), cells=cells, timeseries=data["timeseries"],
                    escapes=data["escapes"], snapshots=data["snapshots"], matrix=data["matrix"],
-                   matrix_frames=data["matrix_frames"], summary=summary, timings=dict(meta.get("timings") or {}))
+                   matrix_frames=data["matrix_frames"], summary=summary, timings=dict(meta.get("timings") or {}),
+                   field_frames=data.get("field_frames", []), species_names=tuple(data.get("species_names", ())))
 
     # ------------------------------------------------------------------ figure
     def plot(self, ax: "Axes | None" = None) -> "Axes":

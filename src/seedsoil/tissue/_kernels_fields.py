@@ -153,7 +153,7 @@ advance_reference = jit(_advance_reference)
 BLOCK_CONTIGUOUS = 128
 BLOCK_LINES = 8
 #: agent chunks processed independently by the sources step (cut at voxel boundaries)
-AGENT_CHUNKS = 64
+AGENT_CHUNKS = 16
 
 
 @jit
@@ -326,10 +326,10 @@ def _advance_factored(rho, fix, fidx, fgrp, foff, gvals, co_uniform, co_voxel, v
     ``fidx[foff[s]:foff[s+1]]`` with group ids ``fgrp[…]``, set to ``gvals[k, s, g]`` at the
     start of sub-step k (before the sources, which skip them, and the sweeps, which keep
     them). Coefficients: ``co_voxel[vslot[s], axis]`` (3, N) if ``vslot[s] ≥ 0``, else
-    ``co_uniform[s, axis]`` (3, n_max). Agents are sorted by voxel (stably, so agents sharing
-    a voxel keep their storage order; agents in different voxels do not interact):
-    ``svox``, ``snum``, ``sden``, ``sexch`` in that order, ``chunks`` the starts of chunks
-    that begin at a new voxel, each processed in order (results do not depend on the chunking)."""
+    ``co_uniform[s, axis]`` (3, n_max). Agents come sorted stably into buckets of consecutive
+    voxels (:func:`agent_prep`; agents sharing a voxel keep their storage order, and agents
+    in different voxels do not interact, so the result is that of storage order): ``svox``,
+    ``snum``, ``sden``, ``sexch`` in that order, bucket c is ``chunks[c]:chunks[c+1]``."""
     n_sub = rho.shape[0]
     n_chunks = chunks.shape[0] - 1
     for k in range(n_steps):
@@ -353,19 +353,23 @@ advance, advance_serial = jit_both(_advance_factored)
 
 
 @jit
-def agent_prep(pos, origin, hi, dx, nx, ny, nz, dims, vol, sec, sat, upt, exp, n_sub, dt, v_voxel):
+def agent_prep(pos, origin, hi, dx, nx, ny, nz, dims, vol, sec, sat, upt, exp, n_sub, dt, v_voxel, n_chunks):
     """Voxel, sorting and implicit source terms of n agents, or a failed check.
 
     Returns ``(ok, order, svox, snum, sden, chunks)``: ``ok`` False if a position is outside
     ``[origin, hi]`` (or NaN), a volume negative or NaN, a rate or export not finite, or a
-    secretion or uptake negative (the caller then reports which); ``order`` the stable sort
-    of the agents by voxel; the rest as :func:`_advance_factored` takes them. An absent
+    secretion or uptake negative (the caller then reports which); ``order`` the agents
+    sorted stably into the buckets; the rest as :func:`_advance_factored` takes them. An absent
     per-agent array is passed with 0 rows (zeros). ``num``, ``den`` as in the module
     docstring, in the same floating-point order as the numpy expression they replace."""
+    # agents go into n_chunks buckets of consecutive voxels by a stable counting sort:
+    # agents of one voxel stay in storage order and in one bucket; each bucket's agents touch
+    # only its part of the grid (cache-friendly), and buckets can run on different threads.
+    # Pass 1: voxels and checks; pass 2: terms written straight to their sorted place.
     n = pos.shape[0]
+    n_vox = nx * ny * nz
     vox = np.empty(n, dtype=np.int64)
-    num = np.empty((n, n_sub))
-    den = np.empty((n, n_sub))
+    count = np.zeros(n_chunks + 1, dtype=np.int64)
     ok = True
     for i in range(n):
         idx = 0
@@ -384,6 +388,20 @@ def agent_prep(pos, origin, hi, dx, nx, ny, nz, dims, vol, sec, sat, upt, exp, n
         if dims == 2:
             idx = idx * nz
         vox[i] = idx
+        count[idx * n_chunks // n_vox + 1] += 1
+    for c in range(n_chunks):
+        count[c + 1] += count[c]
+    chunks = count.copy()
+    order = np.empty(n, dtype=np.int64)
+    svox = np.empty(n, dtype=np.int64)
+    snum = np.empty((n, n_sub))
+    sden = np.empty((n, n_sub))
+    for i in range(n):
+        c = vox[i] * n_chunks // n_vox
+        j = count[c]
+        count[c] += 1
+        order[j] = i
+        svox[j] = vox[i]
         v = vol[i]
         if not (v >= 0.0):
             ok = False
@@ -397,36 +415,8 @@ def agent_prep(pos, origin, hi, dx, nx, ny, nz, dims, vol, sec, sat, upt, exp, n
                 ok = False
             if S < 0.0 or U < 0.0:
                 ok = False
-            num[i, s] = dt * cv * S * R + dt * E / v_voxel
-            den[i, s] = dt * cv * (S + U)
-    n_vox = nx * ny * nz
-    count = np.zeros(n_vox + 1, dtype=np.int64)
-    for i in range(n):
-        count[vox[i] + 1] += 1
-    for p in range(n_vox):
-        count[p + 1] += count[p]
-    order = np.empty(n, dtype=np.int64)
-    for i in range(n):
-        order[count[vox[i]]] = i
-        count[vox[i]] += 1
-    svox = np.empty(n, dtype=np.int64)
-    snum = np.empty((n, n_sub))
-    sden = np.empty((n, n_sub))
-    for j in range(n):
-        i = order[j]
-        svox[j] = vox[i]
-        for s in range(n_sub):
-            snum[j, s] = num[i, s]
-            sden[j, s] = den[i, s]
-    n_chunks = min(AGENT_CHUNKS, n) if n > 0 else 0
-    chunks = np.empty(n_chunks + 1, dtype=np.int64)
-    chunks[0] = 0
-    for c in range(1, n_chunks):
-        j = max(c * n // n_chunks, chunks[c - 1])
-        while 0 < j < n and svox[j] == svox[j - 1]:
-            j += 1
-        chunks[c] = j
-    chunks[n_chunks] = n
+            snum[j, s] = dt * cv * S * R + dt * E / v_voxel
+            sden[j, s] = dt * cv * (S + U)
     return ok, order, svox, snum, sden, chunks
 
 

@@ -386,7 +386,8 @@ class DiffusionFields:
             hi = self.origin + np.array(self.shape) * self.dx
             nx, ny, nz = self._grid3
             ok, order, svox, snum, sden, chunks = KF.agent_prep(
-                pos, self.origin, hi, self.dx, nx, ny, nz, self.dims, vol, *arrays, n_sub, self.dt, self.v_voxel)
+                pos, self.origin, hi, self.dx, nx, ny, nz, self.dims, vol, *arrays, n_sub, self.dt, self.v_voxel,
+                KF.AGENT_CHUNKS if self.uses_parallel() else 1)
             if ok:
                 return order, svox, snum, sden, chunks
         self._agent_terms_checked(agents)  # raises, naming the argument

@@ -149,8 +149,8 @@ advance_reference = jit(_advance_reference)
 # vectorised) for B > 1, interleaved recurrences for B = 1. Every voxel's arithmetic is the
 # same whatever the blocking or thread, so results do not depend on the thread count.
 
-#: lines per work item: contiguous lines (B > 1) and whole lines (B = 1)
-BLOCK_CONTIGUOUS = 128
+#: lines per work item: at most this many contiguous lines (B > 1), or whole lines (B = 1)
+BLOCK_CONTIGUOUS = 64
 BLOCK_LINES = 8
 #: agent chunks processed independently by the sources step (cut at voxel boundaries)
 AGENT_CHUNKS = 16
@@ -288,7 +288,8 @@ def _sweep_block(u, a0, a1, b0, b1, n, B, co, per_voxel):
 
 @jit
 def _work_items(A, B):
-    """Number of work items of a sweep with layout (A, ·, B)."""
+    """Number of work items of a sweep with layout (A, ·, B): blocks of BLOCK_LINES whole
+    lines (B = 1), or for each a, ⌈B / BLOCK_CONTIGUOUS⌉ column blocks of equal width."""
     if B == 1:
         return (A + BLOCK_LINES - 1) // BLOCK_LINES
     return A * ((B + BLOCK_CONTIGUOUS - 1) // BLOCK_CONTIGUOUS)
@@ -301,9 +302,10 @@ def _item_ranges(w, A, B):
         a0 = w * BLOCK_LINES
         return a0, min(a0 + BLOCK_LINES, A), 0, 1
     nb = (B + BLOCK_CONTIGUOUS - 1) // BLOCK_CONTIGUOUS
+    width = (B + nb - 1) // nb
     al = w // nb
-    b0 = (w % nb) * BLOCK_CONTIGUOUS
-    return al, al + 1, b0, min(b0 + BLOCK_CONTIGUOUS, B)
+    b0 = (w % nb) * width
+    return al, al + 1, b0, min(b0 + width, B)
 
 
 @jit

@@ -152,7 +152,7 @@ advance_reference = jit(_advance_reference)
 #: lines per work item: at most this many contiguous lines (B > 1), or whole lines (B = 1)
 BLOCK_CONTIGUOUS = 64
 BLOCK_LINES = 8
-#: agent chunks processed independently by the sources step (cut at voxel boundaries)
+#: chunks of the occupied-voxel list in the parallel sources step
 AGENT_CHUNKS = 16
 
 
@@ -309,39 +309,39 @@ def _item_ranges(w, A, B):
 
 
 @jit
-def _sources_chunk(u, fix, svox, snum, sden, v_voxel, sexch, s, j0, j1):
-    for j in range(j0, j1):
-        p = svox[j]
-        if fix[p] >= 0:
-            continue
-        old = u[p]
-        new = (old + snum[j, s]) / (1.0 + sden[j, s])
-        u[p] = new
-        sexch[j, s] += v_voxel * (new - old)
+def _sources_chunk(u, occ, ab, seen, s, t0, t1):
+    """Step 1 for the occupied voxels ``occ[t0:t1]`` of substrate s: ``ρ ← α ρ + β`` (the
+    composition of the voxel's agents' implicit updates, :func:`agent_prep`), and the value
+    before it summed into ``seen`` (for the agents' exchange)."""
+    for t in range(t0, t1):
+        p = occ[t]
+        x = u[p]
+        seen[t, s] += x
+        u[p] = ab[t, 0, s] * x + ab[t, 1, s]
 
 
 def _advance_factored(rho, fix, fidx, fgrp, foff, gvals, co_uniform, co_voxel, vslot, nx, ny, nz, dims,
-                      n_steps, svox, snum, sden, chunks, v_voxel, sexch):
+                      n_steps, occ, ab, seen):
     """``n_steps`` sub-steps of every substrate with prefactored sweeps.
 
     ``rho``, ``fix`` as in :func:`_advance_reference`; the fixed voxels of substrate s are
     ``fidx[foff[s]:foff[s+1]]`` with group ids ``fgrp[…]``, set to ``gvals[k, s, g]`` at the
-    start of sub-step k (before the sources, which skip them, and the sweeps, which keep
+    start of sub-step k (before the sources, which leave them, and the sweeps, which keep
     them). Coefficients: ``co_voxel[vslot[s], axis]`` (3, N) if ``vslot[s] ≥ 0``, else
-    ``co_uniform[s, axis]`` (3, n_max). Agents come sorted stably into buckets of consecutive
-    voxels (:func:`agent_prep`; agents sharing a voxel keep their storage order, and agents
-    in different voxels do not interact, so the result is that of storage order): ``svox``,
-    ``snum``, ``sden``, ``sexch`` in that order, bucket c is ``chunks[c]:chunks[c+1]``."""
+    ``co_uniform[s, axis]`` (3, n_max). Sources: the voxels ``occ`` (ascending, distinct)
+    with their maps ``ab[t, 0:2]`` = (α, β) (m, ·, n_sub), ``seen`` accumulating the value each had
+    before its sources (:func:`agent_prep`); voxels are independent, so the chunking over
+    threads does not change the result."""
     n_sub = rho.shape[0]
-    n_chunks = chunks.shape[0] - 1
+    m = occ.shape[0]
+    n_chunks = min(AGENT_CHUNKS, m)
     for k in range(n_steps):
         for s in range(n_sub):
             u = rho[s]
-            f = fix[s]
             for j in range(foff[s], foff[s + 1]):
                 u[fidx[j]] = gvals[k, s, fgrp[j]]
             for c in numba.prange(n_chunks):
-                _sources_chunk(u, f, svox, snum, sden, v_voxel, sexch, s, chunks[c], chunks[c + 1])
+                _sources_chunk(u, occ, ab, seen, s, c * m // n_chunks, (c + 1) * m // n_chunks)
             per_voxel = vslot[s] >= 0
             for axis in range(dims):
                 A, n, B = axis_layout(axis, nx, ny, nz)
@@ -355,23 +355,32 @@ advance, advance_serial = jit_both(_advance_factored)
 
 
 @jit
-def agent_prep(pos, origin, hi, dx, nx, ny, nz, dims, vol, sec, sat, upt, exp, n_sub, dt, v_voxel, n_chunks):
-    """Voxel, sorting and implicit source terms of n agents, or a failed check.
+def agent_prep(pos, origin, hi, dx, nx, ny, nz, dims, vol, sec, sat, upt, exp, fix, dt, v_voxel,
+               slot_of, slot, occ, ab, gd):
+    """The agents' sources and sinks of one :meth:`advance` call as one affine map per
+    occupied voxel, or a failed check.
 
-    Returns ``(ok, order, svox, snum, sden, chunks)``: ``ok`` False if a position is outside
-    ``[origin, hi]`` (or NaN), a volume negative or NaN, a rate or export not finite, or a
-    secretion or uptake negative (the caller then reports which); ``order`` the agents
-    sorted stably into the buckets; the rest as :func:`_advance_factored` takes them. An absent
-    per-agent array is passed with 0 rows (zeros). ``num``, ``den`` as in the module
-    docstring, in the same floating-point order as the numpy expression they replace."""
-    # agents go into n_chunks buckets of consecutive voxels by a stable counting sort:
-    # agents of one voxel stay in storage order and in one bucket; each bucket's agents touch
-    # only its part of the grid (cache-friendly), and buckets can run on different threads.
-    # Pass 1: voxels and checks; pass 2: terms written straight to their sorted place.
+    Agent i's implicit update (module docstring) is ``x ↦ (x + numᵢ) / (1 + denᵢ)``; the
+    agents of a voxel, applied in storage order, compose to ``x ↦ α x + β``, built here
+    agent by agent (``α ← α / (1 + den)``, ``β ← (β + num) / (1 + den)``): the same sequence
+    of implicit updates. Agent i puts ``V_voxel (α' x + β' − α x − β)`` into the field, (α, β)
+    its voxel's map before it and (α', β') after, x the voxel's value before the sources:
+    ``γᵢ x + δᵢ`` with ``γᵢ = V(α' − α)``, ``δᵢ = V(β' − β)``; over k sub-steps
+    ``γᵢ Σx + k δᵢ`` (:func:`agent_exchange`). Agents in a fixed voxel exchange nothing and
+    leave it (α = 1, β = 0). Equal to the sequential updates in exact arithmetic.
+
+    Buffers (the caller keeps them between calls, so large arrays are not re-faulted in):
+    ``slot_of`` (N) all −1 on entry and on return; ``slot`` (≥ n) gets agent i's voxel's
+    place in ``occ`` (≥ n), the m occupied voxels in ascending order; ``ab[t] = (α, β,
+    fixed)`` per substrate (≥ m, 3, n_sub; one cache line per voxel); ``gd[i] = (γ, δ)``
+    (≥ n, 2, n_sub). Returns ``(ok, m)``, ``ok`` False if a position is outside ``[origin,
+    hi]`` (or NaN), a volume negative or NaN, a rate or export not finite, or a secretion or
+    uptake negative (the caller then reports which). An absent per-agent array is passed
+    with 0 rows (zeros). ``num``, ``den`` in the floating-point order of the numpy
+    expression of the reference path."""
     n = pos.shape[0]
+    n_sub = fix.shape[0]
     n_vox = nx * ny * nz
-    vox = np.empty(n, dtype=np.int64)
-    count = np.zeros(n_chunks + 1, dtype=np.int64)
     ok = True
     for i in range(n):
         idx = 0
@@ -389,21 +398,21 @@ def agent_prep(pos, origin, hi, dx, nx, ny, nz, dims, vol, sec, sat, upt, exp, n
             idx = idx * size + c
         if dims == 2:
             idx = idx * nz
-        vox[i] = idx
-        count[idx * n_chunks // n_vox + 1] += 1
-    for c in range(n_chunks):
-        count[c + 1] += count[c]
-    chunks = count.copy()
-    order = np.empty(n, dtype=np.int64)
-    svox = np.empty(n, dtype=np.int64)
-    snum = np.empty((n, n_sub))
-    sden = np.empty((n, n_sub))
+        slot[i] = idx
+        slot_of[idx] = -2
+    m = 0
+    for p in range(n_vox):
+        if slot_of[p] == -2:
+            slot_of[p] = m
+            occ[m] = p
+            for s in range(n_sub):
+                ab[m, 0, s] = 1.0
+                ab[m, 1, s] = 0.0
+                ab[m, 2, s] = 1.0 if fix[s, p] >= 0 else 0.0
+            m += 1
     for i in range(n):
-        c = vox[i] * n_chunks // n_vox
-        j = count[c]
-        count[c] += 1
-        order[j] = i
-        svox[j] = vox[i]
+        q = slot_of[slot[i]]
+        slot[i] = q
         v = vol[i]
         if not (v >= 0.0):
             ok = False
@@ -417,14 +426,29 @@ def agent_prep(pos, origin, hi, dx, nx, ny, nz, dims, vol, sec, sat, upt, exp, n
                 ok = False
             if S < 0.0 or U < 0.0:
                 ok = False
-            snum[j, s] = dt * cv * S * R + dt * E / v_voxel
-            sden[j, s] = dt * cv * (S + U)
-    return ok, order, svox, snum, sden, chunks
+            if ab[q, 2, s] != 0.0:
+                gd[i, 0, s] = 0.0
+                gd[i, 1, s] = 0.0
+                continue
+            num = dt * cv * S * R + dt * E / v_voxel
+            den = dt * cv * (S + U)
+            a0 = ab[q, 0, s]
+            b0 = ab[q, 1, s]
+            a1 = a0 / (1.0 + den)
+            b1 = (b0 + num) / (1.0 + den)
+            ab[q, 0, s] = a1
+            ab[q, 1, s] = b1
+            gd[i, 0, s] = v_voxel * (a1 - a0)
+            gd[i, 1, s] = v_voxel * (b1 - b0)
+    for t in range(m):
+        slot_of[occ[t]] = -1
+    return ok, m
 
 
 @jit
-def scatter_rows(src, order, out):
-    """``out[order[j]] = src[j]`` (rows)."""
-    for j in range(order.shape[0]):
-        for s in range(src.shape[1]):
-            out[order[j], s] = src[j, s]
+def agent_exchange(slot, gd, seen, n_steps, out):
+    """Amount each agent put into each field over ``n_steps`` sub-steps, ``γ Σx + k δ``, into ``out`` (n, n_sub)."""
+    for i in range(out.shape[0]):
+        q = slot[i]
+        for s in range(out.shape[1]):
+            out[i, s] = gd[i, 0, s] * seen[q, s] + n_steps * gd[i, 1, s]

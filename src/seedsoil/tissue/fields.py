@@ -225,6 +225,7 @@ class DiffusionFields:
         self.time = 0.0
         self.parallel = None if parallel is None else bool(parallel)
         self._cache = None
+        self._buffers = None  # work arrays of the agent path, kept between calls
         self._grid3 = shape + (1,) * (3 - self.dims)
         n_sub = len(substrates)
         self._rho = np.empty((n_sub, int(np.prod(self._grid3))))
@@ -371,7 +372,7 @@ class DiffusionFields:
         return vox, num, den, n
 
     def _agent_prep(self, agents: AgentExchange):
-        """Voxels, stable sort by voxel and implicit terms of the agents, in one numba pass
+        """Voxels, checks and the per-voxel affine source maps of the agents, in numba
         (:func:`._kernels_fields.agent_prep`); on any failed check the numpy path raises."""
         n_sub = len(self.substrates)
         pos = np.ascontiguousarray(agents.positions, dtype=float)
@@ -385,11 +386,21 @@ class DiffusionFields:
         if shapes_ok:
             hi = self.origin + np.array(self.shape) * self.dx
             nx, ny, nz = self._grid3
-            ok, order, svox, snum, sden, chunks = KF.agent_prep(
-                pos, self.origin, hi, self.dx, nx, ny, nz, self.dims, vol, *arrays, n_sub, self.dt, self.v_voxel,
-                KF.AGENT_CHUNKS if self.uses_parallel() else 1)
+            n = len(pos)
+            buf = self._buffers
+            if buf is None or len(buf["slot"]) < n:
+                size = max(n, 1024)
+                buf = self._buffers = {
+                    "slot_of": np.full(int(np.prod(self._grid3)), -1, dtype=np.int64),
+                    "slot": np.empty(size, dtype=np.int64), "occ": np.empty(size, dtype=np.int64),
+                    "ab": np.empty((size, 3, n_sub)), "gd": np.empty((size, 2, n_sub)), "seen": np.empty((size, n_sub))}
+            ok, m = KF.agent_prep(pos, self.origin, hi, self.dx, nx, ny, nz, self.dims, vol, *arrays,
+                                  self._solver()[0], self.dt, self.v_voxel, buf["slot_of"], buf["slot"], buf["occ"],
+                                  buf["ab"], buf["gd"])
             if ok:
-                return order, svox, snum, sden, chunks
+                seen = buf["seen"][:m]
+                seen[...] = 0.0
+                return buf["slot"][:n], buf["occ"][:m], buf["ab"][:m], buf["gd"][:n], seen
         self._agent_terms_checked(agents)  # raises, naming the argument
         raise AssertionError("agent_prep refused agents that the numpy check accepts")  # pragma: no cover
 
@@ -450,14 +461,12 @@ class DiffusionFields:
         k = self.n_substeps(duration)
         n_sub = len(self.substrates)
         if agents is None:
-            order = svox = np.zeros(0, dtype=np.int64)
-            snum = sden = np.zeros((0, n_sub))
-            chunks = np.zeros(1, dtype=np.int64)
+            slot = occ = np.zeros(0, dtype=np.int64)
+            ab, gd, seen = np.zeros((0, 3, n_sub)), np.zeros((0, 2, n_sub)), np.zeros((0, n_sub))
         else:
-            order, svox, snum, sden, chunks = self._agent_prep(agents)
-        exchanged = np.zeros((len(order), n_sub))
+            slot, occ, ab, gd, seen = self._agent_prep(agents)
         if k == 0:
-            return exchanged
+            return np.zeros((len(slot), n_sub))
         fix, groups, fidx, fgrp, foff, co_uniform, co_voxel, vslot = self._solver()
         n_groups = max(1, max(len(g) for g in groups))
         gvals = np.zeros((k, len(self.substrates), n_groups))
@@ -469,11 +478,11 @@ class DiffusionFields:
                     gvals[:, s, g] = v
         nx, ny, nz = self._grid3
         kernel = KF.advance if self.uses_parallel() else KF.advance_serial
-        sexch = np.zeros_like(snum)
         kernel(self._rho, fix, fidx, fgrp, foff, gvals, co_uniform, co_voxel, vslot, nx, ny, nz, self.dims, k,
-               svox, snum, sden, chunks, self.v_voxel, sexch)
-        KF.scatter_rows(sexch, order, exchanged)
+               occ, ab, seen)
         self.time += k * self.dt
+        exchanged = np.empty((len(slot), n_sub))
+        KF.agent_exchange(slot, gd, seen, k, exchanged)
         return exchanged
 
     def _advance_reference(self, duration: float, agents: AgentExchange | None = None) -> np.ndarray:

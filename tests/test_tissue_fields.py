@@ -319,9 +319,9 @@ def test_bitwise_identical_on_one_and_two_threads_and_serial(shape):
     assert np.array_equal(a, c) and np.array_equal(pa, pc)
 
 
-@pytest.mark.parametrize("shape", [(20, 18), (150, 140)])
+@pytest.mark.parametrize("shape", [(20, 18), (320, 320)])  # below and above PARALLEL_MIN_VOXELS
 def test_automatic_choice_gives_the_result_of_both_explicit_choices(shape):
-    """parallel=None picks the kernel by grid size and thread count; all three agree bitwise."""
+    """parallel=None picks the kernel by grid size, thread count and load; all three agree bitwise."""
     before = numba.get_num_threads()
     try:
         numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
@@ -332,7 +332,8 @@ def test_automatic_choice_gives_the_result_of_both_explicit_choices(shape):
     finally:
         numba.set_num_threads(before)
     big = shape[0] * shape[1] >= PARALLEL_MIN_VOXELS and numba.config.NUMBA_NUM_THREADS > 1
-    assert out[None][2] == big and out[True][2] and not out[False][2]
+    assert out[True][2] and not out[False][2]
+    assert big or not out[None][2]  # above the threshold the choice also depends on the machine's load
     for parallel in (True, False):
         assert np.array_equal(out[None][0], out[parallel][0]) and np.array_equal(out[None][1], out[parallel][1])
 

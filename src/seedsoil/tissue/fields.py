@@ -23,6 +23,7 @@ E / dx per µm of depth.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence, Union
 
@@ -36,14 +37,24 @@ DT_DIFFUSION = 0.01
 #: the boundary kinds: zero Neumann, or a number (a Dirichlet value, amount/µm³)
 NO_FLUX = "no-flux"
 FACES = ("x-", "x+", "y-", "y+", "z-", "z+")
-#: grids of at least this many voxels run the parallel kernel when ``parallel=None`` and numba
-#: has more than one thread (measured on 2 cores, docs/fields.md)
-PARALLEL_MIN_VOXELS = 20_000
+#: grids of at least this many voxels run the parallel kernel when ``parallel=None``, numba
+#: has more than one thread and the machine has spare cores (measured on 2 cores, docs/fields.md)
+PARALLEL_MIN_VOXELS = 100_000
 #: relative tolerance on a duration being a whole number of sub-steps
 _STEP_TOL = 1e-9
 
 Boundary = Union[str, float]
 Value = Union[float, Callable[[float], float]]
+
+
+def _spare_cores() -> float:
+    """Cores the 1-minute load average leaves free besides this process (∞ where unknown).
+    A parallel loop waits at its barrier for a thread the OS has descheduled, which on a
+    loaded machine cost up to 1000 times the serial time (docs/fields.md)."""
+    try:
+        return (os.cpu_count() or 1) - max(os.getloadavg()[0], 1.0)
+    except (AttributeError, OSError):  # pragma: no cover - no load average on this platform
+        return math.inf
 
 
 # --------------------------------------------------------------------------- validation
@@ -194,9 +205,11 @@ class DiffusionFields:
     ``fields[s]`` is substrate s's concentration, shape ``shape``; :meth:`field` by name.
     ``parallel=True`` runs the line solves of each sweep and the agents' sources (in chunks of
     whole voxels) on numba's threads, ``False`` serially; both give bitwise the same result.
-    ``None`` (the default) chooses: parallel when numba has more than one thread and the grid
-    has at least :data:`PARALLEL_MIN_VOXELS` voxels (below that a parallel launch per sweep
-    costs more than it saves; measured, docs/fields.md).
+    ``None`` (the default) chooses, call by call: parallel when numba has more than one
+    thread, the grid has at least :data:`PARALLEL_MIN_VOXELS` voxels (below that a parallel
+    launch per sweep costs about what it saves) and the 1-minute load average leaves a core
+    free for each extra thread (on a loaded machine the parallel kernel was up to 1000 times
+    slower; measured on 2 cores, docs/fields.md).
 
     The fixed-voxel map and the Thomas factorisation of every sweep are computed once and
     kept until :meth:`add_vessels` changes the fixed voxels.
@@ -443,7 +456,10 @@ class DiffusionFields:
         """Whether :meth:`advance` runs the parallel kernel (``parallel``, or the automatic choice)."""
         if self.parallel is not None:
             return self.parallel
-        return numba.get_num_threads() > 1 and int(np.prod(self.shape)) >= PARALLEL_MIN_VOXELS
+        threads = numba.get_num_threads()
+        if threads < 2 or int(np.prod(self.shape)) < PARALLEL_MIN_VOXELS:
+            return False
+        return _spare_cores() >= threads - 1
 
     # ---------------------------------------------------------------- time stepping
     def n_substeps(self, duration: float) -> int:

@@ -22,7 +22,13 @@ One sub-step of length ``dt`` for substrate ``s`` (diffusion D, decay λ, voxel 
 Summed over a line without fixed voxels the diffusion terms telescope, so each sweep
 gives ``Σρ' = Σρ / (1 + a)`` exactly (up to round-off): decay is split evenly over the
 ``dims`` sweeps. Determinism: lines do not interact and each is solved in a fixed order,
-agents are applied serially, so results do not depend on the thread count.
+the agents of a voxel are applied in storage order, so results do not depend on the
+thread count.
+
+:func:`advance_reference` is this algorithm as written; :func:`advance` (with
+:func:`agent_prep` and :func:`agent_exchange`) computes the same with the Thomas
+factorisation done once per fixed-voxel layout and each voxel's agents composed into one
+affine map per call (equal in exact arithmetic; see the section "prefactored solve").
 """
 from __future__ import annotations
 

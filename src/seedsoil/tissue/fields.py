@@ -388,10 +388,12 @@ class DiffusionFields:
         """Voxels, checks and the per-voxel affine source maps of the agents, in numba
         (:func:`._kernels_fields.agent_prep`); on any failed check the numpy path raises."""
         n_sub = len(self.substrates)
-        pos = np.ascontiguousarray(agents.positions, dtype=float)
-        vol = np.ascontiguousarray(agents.volume, dtype=float)
+        # the same reading of the arrays as voxel_of and _agent_terms_checked
+        pos = np.ascontiguousarray(np.asarray(agents.positions, dtype=float).reshape(-1, self.dims)
+                                   if np.size(agents.positions) else np.zeros((0, self.dims)))
+        vol = np.ascontiguousarray(np.asarray(agents.volume, dtype=float).reshape(-1))
         arrays = []
-        shapes_ok = pos.ndim == 2 and pos.shape[1] == self.dims and vol.ndim == 1 and vol.shape == pos.shape[:1]
+        shapes_ok = vol.shape == pos.shape[:1]
         for arr in (agents.secretion, agents.saturation, agents.uptake, agents.export):
             a = np.zeros((0, n_sub)) if arr is None else np.ascontiguousarray(arr, dtype=float)
             shapes_ok = shapes_ok and (arr is None or a.shape == (len(pos), n_sub))

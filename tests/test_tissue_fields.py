@@ -362,3 +362,14 @@ def test_automatic_choice_gives_the_result_of_both_explicit_choices(shape):
 def test_bad_inputs_raise_value_errors_naming_the_argument(make, word):
     with pytest.raises(ValueError, match=word):
         make()
+
+
+def test_agent_arrays_are_read_as_before_no_agents_and_column_volumes():
+    f = DiffusionFields((8, 8), 10.0, [Substrate("o2", 100.0, initial=1.0)])
+    assert f.advance(0.01, AgentExchange(np.zeros((0, 2)), np.zeros(0))).shape == (0, 1)
+    f = DiffusionFields((8, 8), 10.0, [Substrate("o2", 100.0, initial=1.0)])
+    g = DiffusionFields((8, 8), 10.0, [Substrate("o2", 100.0, initial=1.0)])
+    pos = np.array([[5.0, 5.0], [5.5, 5.5], [75.0, 12.0]])
+    a = f.advance(0.05, AgentExchange(pos, np.full(3, 900.0), uptake=np.ones((3, 1))))
+    b = g.advance(0.05, AgentExchange(pos, np.full((3, 1), 900.0), uptake=np.ones((3, 1))))
+    assert np.array_equal(a, b) and np.array_equal(f.fields, g.fields) and np.all(a < 0)

@@ -2,9 +2,9 @@
 (Gaussian pulse, steady point source), exact discrete mass balance, observed convergence orders,
 Dirichlet faces and vessels, gradients and sampling, thread-count independence, bad inputs.
 
-Units: µm and minutes. The serial kernel runs (the default; a parallel launch per sweep costs more
-than it saves on these small grids, and far more on a loaded machine) except in the test that
-compares the parallel kernel on 1 and 2 threads. Tolerances are a margin above the measured
+Units: µm and minutes. Tests run on one numba thread (the automatic choice is then the serial
+kernel) except those that compare the kernels on 1 and 2 threads; the prefactored solve is also
+compared with the reference solve that recomputes every line's coefficients. Tolerances are a margin above the measured
 errors quoted next to them.
 """
 from __future__ import annotations
@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from seedsoil.tissue.fields import (
+    PARALLEL_MIN_VOXELS,
     AgentExchange,
     DiffusionFields,
     Substrate,
@@ -229,20 +230,79 @@ def test_chemotactic_gradient_points_up_a_secreted_field():
     assert np.all(np.sum(g * towards, axis=1) > 0)
 
 
-# --------------------------------------------------------------------------- threads
-def test_bitwise_identical_on_one_and_two_threads_and_serial():
-    def run(parallel=True):
-        rng = np.random.default_rng(11)
-        shape = (20, 18, 16)
-        f = DiffusionFields(shape, 10.0, [Substrate("a", 800.0, 0.1, boundary={"z+": 1.0}),
-                                          Substrate("b", 100.0, 0.0)], dt_diffusion=0.05, parallel=parallel)
-        f.fields[...] = rng.random(f.fields.shape)
-        vessel = np.zeros(shape, dtype=bool)
-        vessel[5, 3:9, :] = True
+# --------------------------------------------------------------------------- the prefactored solve
+def busy_fields(shape, parallel=False, vessel_after=False, seed=11):
+    """Two substrates (one with a Dirichlet face, one with a time-varying vessel), random
+    fields and agents (several sharing voxels, some in fixed voxels): every path of the kernels."""
+    rng = np.random.default_rng(seed)
+    f = DiffusionFields(shape, 10.0, [Substrate("a", 800.0, 0.1, boundary={"y+": 1.0}),
+                                      Substrate("b", 100.0, 0.0)], dt_diffusion=0.05, parallel=parallel)
+    f.fields[...] = rng.random(f.fields.shape)
+    vessel = np.zeros(shape, dtype=bool)
+    vessel[min(5, shape[0] - 1), min(3, shape[1] - 1):9] = True
+    n = 300
+    pos = rng.random((n, len(shape))) * (np.array(shape) * 10.0 - 0.5)
+    pos[n // 2:] = pos[:n // 2] + 0.5  # pairs of agents in one voxel (almost always)
+    ag = AgentExchange(pos, rng.uniform(500.0, 3000.0, n), rng.random((n, 2)), rng.random((n, 2)),
+                       rng.random((n, 2)), rng.normal(0.0, 1.0, (n, 2)))
+
+    def add():
         f.add_vessels(vessel, {"b": lambda t: 1.0 + t})
-        n = 40
-        ag = AgentExchange(rng.random((n, 3)) * np.array(shape) * 10.0, np.full(n, 2000.0),
-                           rng.random((n, 2)), rng.random((n, 2)), rng.random((n, 2)))
+    if not vessel_after:
+        add()
+    return f, ag, add
+
+
+@pytest.mark.parametrize("shape", [(20, 18), (20, 18, 16), (1, 7), (9, 1, 5)])
+def test_prefactored_solve_equals_the_reference_solve(shape):
+    """advance (coefficients factored once, in place, row views) against _advance_reference
+    (every line's Thomas coefficients recomputed in every sweep, numpy agent terms): the
+    same equations, so equal up to round-off; measured max difference 1e-15 of the largest value."""
+    f, ag, _ = busy_fields(shape)
+    g, _, _ = busy_fields(shape)
+    for _ in range(3):
+        pf = f.advance(0.5, ag)
+        pg = g._advance_reference(0.5, ag)
+        np.testing.assert_allclose(f.fields, g.fields, rtol=1e-13, atol=1e-13 * np.abs(g.fields).max())
+        np.testing.assert_allclose(pf, pg, rtol=1e-13, atol=1e-13 * np.abs(pg).max())
+    assert f.time == g.time
+
+
+def test_uniform_coefficients_equal_the_reference_without_fixed_voxels():
+    """A substrate with no fixed voxel shares one coefficient set per axis across its lines."""
+    rng = np.random.default_rng(3)
+    fs = [DiffusionFields((30, 20, 10), 10.0, [Substrate("s", 500.0, 0.2)], dt_diffusion=0.02) for _ in range(2)]
+    start = rng.random(fs[0].fields.shape)
+    for f in fs:
+        f.fields[...] = start
+    assert fs[0]._solver()[-1][0] == -1  # the uniform path
+    fs[0].advance(1.0)
+    fs[1]._advance_reference(1.0)
+    np.testing.assert_allclose(fs[0].fields, fs[1].fields, rtol=1e-13)
+
+
+def test_cached_factorisation_is_refreshed_when_vessels_are_added_after_an_advance():
+    shape = (20, 18)
+    f, ag, add = busy_fields(shape, vessel_after=True)
+    g, _, add_g = busy_fields(shape, vessel_after=True)
+    f.advance(0.5, ag)
+    g._advance_reference(0.5, ag)
+    add()
+    add_g()
+    vessel = np.zeros(shape, dtype=bool)
+    vessel[5, 3:9] = True
+    for _ in range(2):
+        f.advance(0.5, ag)
+        g._advance_reference(0.5, ag)
+        assert np.all(f.field("b")[vessel] == 1.0 + f.time)
+        np.testing.assert_allclose(f.fields, g.fields, rtol=1e-13, atol=1e-13)
+
+
+# --------------------------------------------------------------------------- threads
+@pytest.mark.parametrize("shape", [(20, 18, 16), (150, 140)])
+def test_bitwise_identical_on_one_and_two_threads_and_serial(shape):
+    def run(parallel=True):
+        f, ag, _ = busy_fields(shape, parallel=parallel)
         put = f.advance(1.0, ag)
         return f.fields.copy(), put
 
@@ -257,6 +317,25 @@ def test_bitwise_identical_on_one_and_two_threads_and_serial():
     c, pc = run(parallel=False)
     assert np.array_equal(a, b) and np.array_equal(pa, pb)
     assert np.array_equal(a, c) and np.array_equal(pa, pc)
+
+
+@pytest.mark.parametrize("shape", [(20, 18), (320, 320)])  # below and above PARALLEL_MIN_VOXELS
+def test_automatic_choice_gives_the_result_of_both_explicit_choices(shape):
+    """parallel=None picks the kernel by grid size, thread count and load; all three agree bitwise."""
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+        out = {}
+        for parallel in (None, True, False):
+            f, ag, _ = busy_fields(shape, parallel=parallel)
+            out[parallel] = (f.advance(1.0, ag), f.fields.copy(), f.uses_parallel())
+    finally:
+        numba.set_num_threads(before)
+    big = shape[0] * shape[1] >= PARALLEL_MIN_VOXELS and numba.config.NUMBA_NUM_THREADS > 1
+    assert out[True][2] and not out[False][2]
+    assert big or not out[None][2]  # above the threshold the choice also depends on the machine's load
+    for parallel in (True, False):
+        assert np.array_equal(out[None][0], out[parallel][0]) and np.array_equal(out[None][1], out[parallel][1])
 
 
 # --------------------------------------------------------------------------- bad inputs
@@ -283,3 +362,14 @@ def test_bitwise_identical_on_one_and_two_threads_and_serial():
 def test_bad_inputs_raise_value_errors_naming_the_argument(make, word):
     with pytest.raises(ValueError, match=word):
         make()
+
+
+def test_agent_arrays_are_read_as_before_no_agents_and_column_volumes():
+    f = DiffusionFields((8, 8), 10.0, [Substrate("o2", 100.0, initial=1.0)])
+    assert f.advance(0.01, AgentExchange(np.zeros((0, 2)), np.zeros(0))).shape == (0, 1)
+    f = DiffusionFields((8, 8), 10.0, [Substrate("o2", 100.0, initial=1.0)])
+    g = DiffusionFields((8, 8), 10.0, [Substrate("o2", 100.0, initial=1.0)])
+    pos = np.array([[5.0, 5.0], [5.5, 5.5], [75.0, 12.0]])
+    a = f.advance(0.05, AgentExchange(pos, np.full(3, 900.0), uptake=np.ones((3, 1))))
+    b = g.advance(0.05, AgentExchange(pos, np.full((3, 1), 900.0), uptake=np.ones((3, 1))))
+    assert np.array_equal(a, b) and np.array_equal(f.fields, g.fields) and np.all(a < 0)

@@ -23,9 +23,11 @@ E / dx per µm of depth.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence, Union
 
+import numba
 import numpy as np
 
 from . import _kernels_fields as KF
@@ -35,11 +37,24 @@ DT_DIFFUSION = 0.01
 #: the boundary kinds: zero Neumann, or a number (a Dirichlet value, amount/µm³)
 NO_FLUX = "no-flux"
 FACES = ("x-", "x+", "y-", "y+", "z-", "z+")
+#: grids of at least this many voxels run the parallel kernel when ``parallel=None``, numba
+#: has more than one thread and the machine has spare cores (measured on 2 cores, docs/fields.md)
+PARALLEL_MIN_VOXELS = 100_000
 #: relative tolerance on a duration being a whole number of sub-steps
 _STEP_TOL = 1e-9
 
 Boundary = Union[str, float]
 Value = Union[float, Callable[[float], float]]
+
+
+def _spare_cores() -> float:
+    """Cores the 1-minute load average leaves free besides this process (∞ where unknown).
+    A parallel loop waits at its barrier for a thread the OS has descheduled, which on a
+    loaded machine cost up to 1000 times the serial time (docs/fields.md)."""
+    try:
+        return (os.cpu_count() or 1) - max(os.getloadavg()[0], 1.0)
+    except (AttributeError, OSError):  # pragma: no cover - no load average on this platform
+        return math.inf
 
 
 # --------------------------------------------------------------------------- validation
@@ -188,14 +203,21 @@ class DiffusionFields:
     advanced in sub-steps of ``dt_diffusion`` min.
 
     ``fields[s]`` is substrate s's concentration, shape ``shape``; :meth:`field` by name.
-    ``parallel`` runs the line solves of each sweep on numba's threads (same result bitwise);
-    off by default (assumption: measured on 2 loaded cores, one parallel launch per sweep cost
-    15.6 vs 0.11 ms per sub-step serial on 64², 25 vs 11 ms on 64³; docs/fields.md).
+    ``parallel=True`` runs the line solves of each sweep and the agents' sources (in chunks of
+    whole voxels) on numba's threads, ``False`` serially; both give bitwise the same result.
+    ``None`` (the default) chooses, call by call: parallel when numba has more than one
+    thread, the grid has at least :data:`PARALLEL_MIN_VOXELS` voxels (below that a parallel
+    launch per sweep costs about what it saves) and the 1-minute load average leaves a core
+    free for each extra thread (on a loaded machine the parallel kernel was up to 1000 times
+    slower; measured on 2 cores, docs/fields.md).
+
+    The fixed-voxel map and the Thomas factorisation of every sweep are computed once and
+    kept until :meth:`add_vessels` changes the fixed voxels.
     """
 
     def __init__(self, shape: Sequence[int], dx: float, substrates: Sequence[Substrate], *,
                  dt_diffusion: float = DT_DIFFUSION, origin: Sequence[float] | None = None,
-                 parallel: bool = False) -> None:
+                 parallel: bool | None = None) -> None:
         shape = tuple(int(n) for n in shape)
         if len(shape) not in (2, 3) or min(shape) < 1:
             raise ValueError(f"shape = {shape!r} voxels: must be 2 or 3 sizes, each ≥ 1")
@@ -214,7 +236,9 @@ class DiffusionFields:
             raise ValueError(f"origin = {origin!r} µm: must have {self.dims} coordinates")
         self.v_voxel = self.dx ** 3
         self.time = 0.0
-        self.parallel = bool(parallel)
+        self.parallel = None if parallel is None else bool(parallel)
+        self._cache = None
+        self._buffers = None  # work arrays of the agent path, kept between calls
         self._grid3 = shape + (1,) * (3 - self.dims)
         n_sub = len(substrates)
         self._rho = np.empty((n_sub, int(np.prod(self._grid3))))
@@ -272,6 +296,7 @@ class DiffusionFields:
                 raise ValueError(f"values[{name!r}] = {v!r} amount/µm³: must be finite")
             vals[self.index(name)] = v if callable(v) else float(v)
         self._fixed.append(_Fixed(mask.copy(), vals))
+        self._cache = None
         self._impose(self.time)
 
     def _groups(self) -> tuple[np.ndarray, list[list[tuple[int, Value]]]]:
@@ -294,7 +319,7 @@ class DiffusionFields:
         return out
 
     def _impose(self, t: float) -> None:
-        fix, groups = self._groups()
+        fix, groups = self._solver()[:2]
         for s in range(len(self.substrates)):
             for g, v in enumerate(groups[s]):
                 self._rho[s, fix[s] == g] = self._value(v, t)
@@ -323,7 +348,9 @@ class DiffusionFields:
             raise ValueError(f"positions[{i}] = {pos[i].tolist()} µm: outside the domain "
                              f"[{self.origin.tolist()}, {hi.tolist()}] µm")
 
-    def _agent_terms(self, agents: AgentExchange | None):
+    def _agent_terms_checked(self, agents: AgentExchange | None):
+        """The agents' voxels and terms by numpy, with every check (the reference path, and
+        the one that names what is wrong when the fast path's check fails)."""
         n_sub = len(self.substrates)
         if agents is None:
             z = np.zeros((0, n_sub))
@@ -357,6 +384,85 @@ class DiffusionFields:
         den = self.dt * c * (sec + upt)
         return vox, num, den, n
 
+    def _agent_prep(self, agents: AgentExchange):
+        """Voxels, checks and the per-voxel affine source maps of the agents, in numba
+        (:func:`._kernels_fields.agent_prep`); on any failed check the numpy path raises."""
+        n_sub = len(self.substrates)
+        # the same reading of the arrays as voxel_of and _agent_terms_checked
+        pos = np.ascontiguousarray(np.asarray(agents.positions, dtype=float).reshape(-1, self.dims)
+                                   if np.size(agents.positions) else np.zeros((0, self.dims)))
+        vol = np.ascontiguousarray(np.asarray(agents.volume, dtype=float).reshape(-1))
+        arrays = []
+        shapes_ok = vol.shape == pos.shape[:1]
+        for arr in (agents.secretion, agents.saturation, agents.uptake, agents.export):
+            a = np.zeros((0, n_sub)) if arr is None else np.ascontiguousarray(arr, dtype=float)
+            shapes_ok = shapes_ok and (arr is None or a.shape == (len(pos), n_sub))
+            arrays.append(a)
+        if shapes_ok:
+            hi = self.origin + np.array(self.shape) * self.dx
+            nx, ny, nz = self._grid3
+            n = len(pos)
+            buf = self._buffers
+            if buf is None or len(buf["slot"]) < n:
+                size = max(n, 1024)
+                buf = self._buffers = {
+                    "slot_of": np.full(int(np.prod(self._grid3)), -1, dtype=np.int64),
+                    "slot": np.empty(size, dtype=np.int64), "occ": np.empty(size, dtype=np.int64),
+                    "ab": np.empty((size, 3, n_sub)), "gd": np.empty((size, 2, n_sub)), "seen": np.empty((size, n_sub))}
+            ok, m = KF.agent_prep(pos, self.origin, hi, self.dx, nx, ny, nz, self.dims, vol, *arrays,
+                                  self._solver()[0], self.dt, self.v_voxel, buf["slot_of"], buf["slot"], buf["occ"],
+                                  buf["ab"], buf["gd"])
+            if ok:
+                seen = buf["seen"][:m]
+                seen[...] = 0.0
+                return buf["slot"][:n], buf["occ"][:m], buf["ab"][:m], buf["gd"][:n], seen
+        self._agent_terms_checked(agents)  # raises, naming the argument
+        raise AssertionError("agent_prep refused agents that the numpy check accepts")  # pragma: no cover
+
+    def _solver(self):
+        """The cached (fixed map, groups, fixed-voxel lists, coefficients), rebuilt after
+        :meth:`add_vessels` (or a change of dt or dx)."""
+        key = (self.dt, self.dx, len(self._fixed))
+        if self._cache is not None and self._cache[0] == key:
+            return self._cache[1]
+        fix, groups = self._groups()
+        n_sub = len(self.substrates)
+        fidx, fgrp, foff = [], [], [0]
+        for s in range(n_sub):
+            idx = np.flatnonzero(fix[s] >= 0)
+            fidx.append(idx)
+            fgrp.append(fix[s, idx].astype(np.int64))
+            foff.append(foff[-1] + len(idx))
+        nx, ny, nz = self._grid3
+        n_max = max(self._grid3)
+        co_uniform = np.zeros((n_sub, self.dims, 3, n_max))
+        vslot = np.full(n_sub, -1, dtype=np.int64)
+        with_fixed = [s for s in range(n_sub) if len(fidx[s])]
+        co_voxel = np.zeros((max(1, len(with_fixed)), self.dims, 3, fix.shape[1] if with_fixed else 1))
+        for s, sub in enumerate(self.substrates):
+            r = sub.diffusion * self.dt / self.dx ** 2
+            a = sub.decay * self.dt / self.dims
+            if s in with_fixed:
+                vslot[s] = with_fixed.index(s)
+                for ax in range(self.dims):
+                    KF.factor_voxels(fix[s], r, a, ax, nx, ny, nz, co_voxel[vslot[s], ax])
+            else:
+                for ax in range(self.dims):
+                    KF.factor_uniform(r, a, self._grid3[ax], co_uniform[s, ax])
+        solver = (fix, groups, np.concatenate(fidx).astype(np.int64), np.concatenate(fgrp),
+                  np.array(foff, dtype=np.int64), co_uniform, co_voxel, vslot)
+        self._cache = (key, solver)
+        return solver
+
+    def uses_parallel(self) -> bool:
+        """Whether :meth:`advance` runs the parallel kernel (``parallel``, or the automatic choice)."""
+        if self.parallel is not None:
+            return self.parallel
+        threads = numba.get_num_threads()
+        if threads < 2 or int(np.prod(self.shape)) < PARALLEL_MIN_VOXELS:
+            return False
+        return _spare_cores() >= threads - 1
+
     # ---------------------------------------------------------------- time stepping
     def n_substeps(self, duration: float) -> int:
         """Sub-steps in ``duration`` min; refuses one that is not a whole number of sub-steps."""
@@ -371,11 +477,15 @@ class DiffusionFields:
         where they are. Returns the amount each agent put into each field (n, n_sub; negative:
         taken up), Σ over sub-steps of ``V_voxel (ρ_after − ρ_before)`` at its voxel."""
         k = self.n_substeps(duration)
-        vox, num, den, n = self._agent_terms(agents)
-        exchanged = np.zeros((n, len(self.substrates)))
+        n_sub = len(self.substrates)
+        if agents is None:
+            slot = occ = np.zeros(0, dtype=np.int64)
+            ab, gd, seen = np.zeros((0, 3, n_sub)), np.zeros((0, 2, n_sub)), np.zeros((0, n_sub))
+        else:
+            slot, occ, ab, gd, seen = self._agent_prep(agents)
         if k == 0:
-            return exchanged
-        fix, groups = self._groups()
+            return np.zeros((len(slot), n_sub))
+        fix, groups, fidx, fgrp, foff, co_uniform, co_voxel, vslot = self._solver()
         n_groups = max(1, max(len(g) for g in groups))
         gvals = np.zeros((k, len(self.substrates), n_groups))
         for s, gs in enumerate(groups):
@@ -384,11 +494,37 @@ class DiffusionFields:
                     gvals[:, s, g] = [self._value(v, self.time + (i + 1) * self.dt) for i in range(k)]
                 else:
                     gvals[:, s, g] = v
+        nx, ny, nz = self._grid3
+        kernel = KF.advance if self.uses_parallel() else KF.advance_serial
+        kernel(self._rho, fix, fidx, fgrp, foff, gvals, co_uniform, co_voxel, vslot, nx, ny, nz, self.dims, k,
+               occ, ab, seen)
+        self.time += k * self.dt
+        exchanged = np.empty((len(slot), n_sub))
+        KF.agent_exchange(slot, gd, seen, k, exchanged)
+        return exchanged
+
+    def _advance_reference(self, duration: float, agents: AgentExchange | None = None) -> np.ndarray:
+        """:meth:`advance` by the reference solve (numpy agent terms, Thomas coefficients
+        recomputed in every sweep), for tests."""
+        k = self.n_substeps(duration)
+        if agents is None:
+            vox, num, den, n = np.zeros(0, dtype=np.int64), np.zeros((0, len(self.substrates))), \
+                np.zeros((0, len(self.substrates))), 0
+        else:
+            vox, num, den, n = self._agent_terms_checked(agents)
+        exchanged = np.zeros((n, len(self.substrates)))
+        fix, groups = self._groups()
+        n_groups = max(1, max(len(g) for g in groups))
+        gvals = np.zeros((k, len(self.substrates), n_groups))
+        for s, gs in enumerate(groups):
+            for g, v in enumerate(gs):
+                gvals[:, s, g] = [self._value(v, self.time + (i + 1) * self.dt) for i in range(k)] if callable(v) \
+                    else v
         r = np.array([sub.diffusion * self.dt / self.dx ** 2 for sub in self.substrates])
         a = np.array([sub.decay * self.dt / self.dims for sub in self.substrates])
         nx, ny, nz = self._grid3
-        kernel = KF.advance if self.parallel else KF.advance_serial
-        kernel(self._rho, fix, gvals, r, a, nx, ny, nz, self.dims, k, vox, num, den, self.v_voxel, exchanged)
+        KF.advance_reference(self._rho, fix, gvals, r, a, nx, ny, nz, self.dims, k, vox, num, den, self.v_voxel,
+                             exchanged)
         self.time += k * self.dt
         return exchanged
 

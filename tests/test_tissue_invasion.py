@@ -159,3 +159,23 @@ def test_tissue_map_cli_feeds_a_patient_run(cli, tmp_path, examples_dir):
     assert m.table["events"].iloc[0] > 0  # the reference point needs escapes for a relative rate (fixed seed)
     run = cli("run", "patient.toml", "--out", "run", "--no-report", "--no-variants", cwd=tmp_path)
     assert run.returncode == 0, run.stderr
+
+
+def test_invasion_map_on_the_per_agent_path():
+    """path="agent": the exposure is the level held in the vessel, each cell sees what reaches it;
+    the map records the path and each point is exactly the per-agent run with that exposure."""
+    from seedsoil.rng import TISSUE_MAP_REPLICATE, stream
+    from seedsoil.tissue.simulate import simulate_tissue
+
+    sc = small_scenario()
+    m = invasion_map(sc, {"JAKi": [300.0]}, replicates=1, workers=1, path="agent", cache=False)
+    assert m.scenario["signalling"]["path"] == "agent"
+    seed = int(stream(sc.seed, TISSUE_MAP_REPLICATE, 0).integers(2**62))
+    run = simulate_tissue(sc.with_parameters(signalling__path="agent").with_exposure({"JAKi": 300.0}), seed=seed,
+                          snapshots=False, threads=1)
+    row = m.table.set_index("JAKi").loc[300.0]
+    assert row["events"] == run.summary["escape_events"]
+    assert row["depth_um"] == run.summary["depth_top10_um"]
+    assert run.timeseries["JAKi_tumour_nM"].iloc[-1] < 300.0  # what reaches the cells, below the vessel level
+    with pytest.raises(ScenarioError, match="path"):
+        invasion_map(sc, {"JAKi": [300.0]}, replicates=1, workers=1, path="cells")

@@ -506,6 +506,8 @@ def tissue_map(
     workers: Optional[int] = typer.Option(None, help="worker processes (local) or Dask workers to start"),
     scheduler: Optional[str] = typer.Option(None, help="Dask scheduler address (executor dask)"),
     force: bool = typer.Option(False, help="replace an existing map file"),
+    path: Optional[str] = typer.Option(None, help="population | agent: how agents get their phenotype (default: the "
+                                                  "scenario's signalling.path)"),
 ) -> None:
     """Escape rate over a grid of drug exposures (the tissue → body InvasionMap)."""
     from .tissue import load_tissue_scenario
@@ -527,7 +529,7 @@ def tissue_map(
         sc = load_tissue_scenario(scenario)
         with console.status(f"{sc.name}: tissue runs over {', '.join(grid)}…"):
             m = invasion_map(sc, grid, replicates=replicates, seed=seed, executor=executor, workers=workers,
-                             scheduler=scheduler)
+                             scheduler=scheduler, path=path)
     except (ScenarioError, RunExistsError) as exc:
         _fail(str(exc))
         return

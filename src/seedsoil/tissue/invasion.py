@@ -218,7 +218,8 @@ def map_key(scenario: TissueScenario, points: list[dict[str, float]], replicates
 
 def invasion_map(scenario: TissueScenario, exposures: Mapping[str, Sequence[float]] | Sequence[Mapping[str, float]], *,
                  replicates: int = 8, seed: int | None = None, executor: str | Any = "local",
-                 workers: int | None = None, scheduler: str | None = None, cache: bool = True) -> InvasionMap:
+                 workers: int | None = None, scheduler: str | None = None, cache: bool = True,
+                 path: str | None = None) -> InvasionMap:
     """Escape rate over a grid of exposures; see the module docstring.
 
     ``exposures``: ``{"JAKi": [10, 100], "ROCKi": [300]}`` (the product, plus 0) or a list
@@ -227,6 +228,11 @@ def invasion_map(scenario: TissueScenario, exposures: Mapping[str, Sequence[floa
     ``executor``: ``"local"`` (worker processes; ``workers=1`` runs in this process),
     ``"dask"`` (``scheduler`` address or a local cluster), or an executor object with
     ``run(fn, tasks)``. Results do not depend on the executor or the number of workers.
+    ``path``: ``"population"`` or ``"agent"`` (default: the scenario's ``signalling.path``).
+    On the population path an exposure is the drug level every cell sees (through the dish
+    phenotype); on the per-agent path it is the level held in the vessel, and each cell sees
+    what penetrates to it (:mod:`seedsoil.tissue.chemistry`) — the body's plasma
+    concentrations are that kind of number.
     """
     from ..execute import make_executor
     from ..rng import TISSUE_MAP_REPLICATE, stream
@@ -235,6 +241,10 @@ def invasion_map(scenario: TissueScenario, exposures: Mapping[str, Sequence[floa
         raise ScenarioError(f"replicates = {replicates!r}: must be an integer >= 1", field="replicates",
                             value=replicates)
     seed = scenario.seed if seed is None else int(seed)
+    if path is not None:
+        if path not in ("population", "agent"):
+            raise ScenarioError(f"path = {path!r}: must be population or agent", field="path", value=path)
+        scenario = scenario.with_parameters(signalling__path=path)
     points = exposure_grid(exposures)
     key = map_key(scenario, points, replicates, seed)
     path = _cache_dir() / f"invasion_{key}.json"

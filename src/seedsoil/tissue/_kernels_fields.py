@@ -173,19 +173,24 @@ def axis_layout(axis, nx, ny, nz):
 
 
 @jit
+def _factor_row(lo, up, dg, cprev, first, out, p):
+    """One row's Thomas coefficients into ``out[0:3, p]`` (inv, m, c'); returns its c'."""
+    den = dg if first else dg - lo * cprev
+    inv = 1.0 / den
+    out[0, p] = inv
+    out[1, p] = -lo * inv
+    out[2, p] = up * inv
+    return up * inv
+
+
+@jit
 def factor_uniform(r, a, n, out):
     """Coefficients of a line of ``n`` free voxels into ``out[0:3, :n]`` (inv, m, c')."""
     cprev = 0.0
     for i in range(n):
         lo = -r if i > 0 else 0.0
         up = -r if i < n - 1 else 0.0
-        dg = 1.0 + a - lo - up
-        den = dg - lo * cprev if i > 0 else dg
-        inv = 1.0 / den
-        out[0, i] = inv
-        out[1, i] = -lo * inv
-        out[2, i] = up * inv
-        cprev = up * inv
+        cprev = _factor_row(lo, up, 1.0 + a - lo - up, cprev, i == 0, out, i)
 
 
 @jit
@@ -206,12 +211,7 @@ def factor_voxels(fix, r, a, axis, nx, ny, nz, out):
                     lo = -r if i > 0 else 0.0
                     up = -r if i < n - 1 else 0.0
                     dg = 1.0 + a - lo - up
-                den = dg - lo * cprev if i > 0 else dg
-                inv = 1.0 / den
-                out[0, p] = inv
-                out[1, p] = -lo * inv
-                out[2, p] = up * inv
-                cprev = up * inv
+                cprev = _factor_row(lo, up, dg, cprev, i == 0, out, p)
 
 
 @jit

@@ -20,7 +20,6 @@ from seedsoil.tissue.fields import (
     AgentExchange,
     DiffusionFields,
     Substrate,
-    gaussian_pulse,
     gradient,
     point_source_steady,
 )

@@ -1,16 +1,24 @@
 #!/usr/bin/env python
 """Tissue-scale benchmark: agent-updates per second of ``seedsoil.tissue`` on the PhysiCell
-mechanics workload (10k, 50k and 200k agents, 2-D and 3-D), its peak memory, and a
-side-by-side run against the same model written with Mesa.
+mechanics workload (10k, 50k and 200k agents, 2-D and 3-D), without and with PhysiCell's
+diffusing substrate, with every agent's own cell network on top (against libroadrunner
+stepped per agent), its peak memory, and a side-by-side run against the same model
+written with Mesa.
 
 Prints a table of every figure, then, as its last line, one JSON object::
 
     {"2d_10k": ..., "2d_50k": ..., "2d_200k": ..., "3d_10k": ..., "3d_50k": ..., "3d_200k": ...,
-     "peak_rss_mib_2d_200k": ..., "mesa_ratio": ...}
+     "peak_rss_mib_2d_200k": ..., "mesa_ratio": ...,
+     "2d_10k_field": ..., "2d_50k_field": ..., "2d_200k_field": ...,
+     "3d_10k_field": ..., "3d_50k_field": ..., "3d_200k_field": ...,
+     "2d_50k_field_network": ..., "network_vs_roadrunner_ratio": ...}
 
 (agent-updates per second on 2 numba threads; peak RSS in MiB; ``mesa_ratio`` =
-seedsoil ÷ Mesa agent-updates per second). Goal: >= 10x PhysiCell's published
-throughput at every size.
+seedsoil ÷ Mesa agent-updates per second; ``*_field``: with the substrate on, the
+configuration of PhysiCell's published figures; ``2d_50k_field_network``: with the
+substrate and every agent's cell network; ``network_vs_roadrunner_ratio``: libroadrunner's
+seconds per agent-update of the network ÷ seedsoil's, one core each). Goal: >= 10x
+PhysiCell's published throughput at every size, with the field on.
 
 The workload
 ------------
@@ -28,11 +36,54 @@ project's mechanics):
 - soft wall repulsion at the domain edge; overdamped Adams-Bashforth-2 positions
   ``x += dt (1.5 v − 0.5 v_prev)``.
 
-PhysiCell also runs one cheap diffusing substrate and zero-rate cell-interaction
-checks (together 30-50 % of its loop); seedsoil leaves those out, as the workload
-note allows. With its substrate step coarsened to the mechanics step (closest to
-mechanics only) PhysiCell does 391k / 181k / 136k agent-updates/s (2-D, 2 threads),
-printed for reference. PhysiCell's neighbour search uses 30 µm voxels (about 20
+PhysiCell also runs one diffusing substrate and zero-rate cell-interaction checks
+(together 30-50 % of its loop). The mechanics-only rows leave those out, as the
+workload note allows. With its substrate step coarsened to the mechanics step (closest
+to mechanics only) PhysiCell does 391k / 181k / 136k agent-updates/s (2-D, 2 threads),
+printed for reference.
+
+The field rows put the substrate back (``workload.workload_fields``): one substrate on
+20 µm voxels (BioFVM's default) covering the workload box (2-D: a slab one voxel thick),
+no-flux faces, advanced after every 0.1 min mechanics step in 10 sub-steps of 0.01 min
+(PhysiCell's ``diffusion_dt``) by ``tissue.chemistry.FieldCoupling``, every agent
+exchanging with its voxel: D = 1e5 µm²/min, decay 0.1/min, secretion S = 10/min towards
+ρ* = 1, uptake U = 1/min, from 0 (rates of the template's order; the cost does not
+depend on them). 2-D: about one voxel per agent (400 µm² per cell, 20 µm voxels);
+3-D: 0.625 voxels per agent. The sweeps run serially (``DiffusionFields``' default,
+faster than its parallel sweeps on the shared 2 cores), the mechanics on 2 threads.
+The PhysiCell figures the field rows are compared with are the table's: 270k / 142k /
+116k (2-D) and 161k / 77k / 53k (3-D), which are PhysiCell with its substrate on. The
+``field`` column is the share of the loop's wall time in the field's ``after_step``
+(the coupling's Python and the serial kernel); a field row expects about
+``2 (1 − share) + share`` cores.
+
+The field and every agent's network: the 2-D workload at 50k agents with the substrate
+(named IL6, in nM) and every agent carrying the built-in network
+(``seedsoil.cell.builtin_network``: 10 species, 21 reactions, time in days), each with
+its own parameters (``cell_parameters`` with ``default_variability``) and started from the
+untreated dish state of those parameters (``population.pretreatment_days``), as
+``tissue.model.attach_chemistry`` prepares agents; all of that untimed. Every 6 min
+(every 60 mechanics steps) ``tissue.signalling.AgentSignalling`` integrates every agent's
+network over 6 min in one batched call of the stiff solver, IL6 read from the field at
+the agent, other inputs at the network's defaults, rtol 1e-6, atol 1e-9, no phenotype
+map (states only). Timed: ``--network-steps`` (120: two updates of every agent)
+mechanics steps after the warm-up, everything included, as agents × mechanics steps /
+wall seconds; the field's and the network's ``after_step`` are timed apart (the rest is
+mechanics), and the network's cost per update of every agent is printed against the 60
+mechanics+field steps between two updates.
+
+The network peer: libroadrunner as PhysiCell's intracellular add-on (RoadRunner
+intracellular) steps it: one RoadRunner instance per agent, built from
+``seedsoil.cell.sbml.to_sbml`` of the same network with the agent's parameters and
+state (untimed); then, per update and agent, set its IL6 input to what the field holds
+at the agent, ``simulate(t, t + 6 min, 2)`` and read the species back (as
+``bench_cell.peer_run_abm`` steps it; same tolerances). Timed on ``--rr-agents`` (100)
+agents spread over the population, ``--rr-updates`` (3) updates each, one core; their
+start states and IL6 are those of seedsoil's last timed update, whose results they are
+checked against (max relative difference printed). seedsoil's side:
+``AgentSignalling.update`` alone for every agent (best of ``--repeats``), on 1 thread
+and on 2. ``network_vs_roadrunner_ratio`` = roadrunner's seconds per agent-update ÷
+seedsoil's on 1 thread (one core each); the 2-thread ratio is printed beside. PhysiCell's neighbour search uses 30 µm voxels (about 20
 candidates per cell in 2-D, 120 in 3-D); seedsoil uses Verlet lists (interaction
 reach 21.0 µm + 3 µm skin) rebuilt, after re-ordering the agents by voxel, whenever
 an agent has moved more than half the skin. PhysiCell's figures were measured on
@@ -46,9 +97,11 @@ Throughput = agents × mechanics steps / wall seconds of the stepping loop
 (same seed, so every repeat does the same work, from random placement as
 PhysiCell's runs do), steps it a few steps untimed (warm-up), then times ``k``
 steps, with k = ``--agent-steps`` / N (50 million agent-steps by default: 5,000
-steps at 10k, 1,000 at 50k, 250 at 200k, so each timing takes several seconds);
+steps at 10k, 1,000 at 50k, 250 at 200k, so each timing takes several seconds;
+with the field ``--field-agent-steps``, 10 million: 1,000 / 200 / 50 steps);
 best of ``--repeats`` (3). numba's compilation or on-disk cache load happens
-once, before anything is timed (an engine of 10k agents, then one of 200, in 2-D
+once, before anything is timed (an engine of 10k agents, then one of 200, each without
+and with the field, in 2-D
 and 3-D: the engine runs serial kernels below a few thousand agents), and is
 printed apart. Threads: 2 numba threads (all cores of the 2-core machine) for the
 headline figures and the JSON line; 2-D is also timed on 1 thread, since
@@ -94,9 +147,10 @@ Same model check: both codes start from the same 400 positions with motility off
 (rounding only: it should be below 1e-9 µm).
 
 Run:  PYTHONPATH=src python benchmarks/bench_tissue.py [--quick]
-A full run takes about 3 minutes on the quiet 2-core machine (longer when timings
-are retried). ``--quick`` (5 million agent-steps per timing, 1 repeat, a short
-Mesa run) is a smoke test of about 20 s.
+A full run takes about 6 minutes on the quiet 2-core machine (longer when timings
+are retried). ``--quick`` (5 million agent-steps per mechanics-only timing, 1 million
+with the field, 1 repeat, 60 steps of the network run, 20 roadrunner agents, a short
+Mesa run) is a smoke test of about a minute.
 """
 from __future__ import annotations
 

@@ -79,8 +79,8 @@ def workload_fields(engine: TissueEngine, *, dx: float = FIELD_VOXEL, dt_diffusi
 
     ``parallel``: run the diffusion sweeps on numba's threads (same result bit for bit; off
     by default, as in :class:`~seedsoil.tissue.fields.DiffusionFields`: measured on the
-    shared 2-core machine, 2-D 448² voxels, 10 sub-steps, the parallel sweeps took 109-176 ms
-    against 69-86 ms serial, and 3-D 50³ 323-521 ms against 117-160 ms).
+    shared 2-core machine at load average 4.5, 2-D 448² voxels, 10 sub-steps, the parallel
+    sweeps took 109-176 ms against 69-86 ms serial, and 3-D 50³ 323-521 ms against 117-160 ms).
     """
     from .chemistry import Exchange, FieldCoupling
     from .fields import DiffusionFields, Substrate

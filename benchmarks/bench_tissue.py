@@ -659,7 +659,11 @@ def main(argv=None) -> int:
     print(f"  workload   : radius {W.RADIUS} um, 2-D {W.AREA_PER_CELL:g} um^2/cell, 3-D {W.VOLUME_PER_CELL:g} "
           f"um^3/cell, repulsion {C_REP:g}, adhesion {C_ADH:g} um/min (S = {ADH_RANGE} R), walk {W.SPEED:g} um/min, "
           f"persistence {W.PERSISTENCE:g} min, dt {W.DT} min, soft walls, AB2; no proliferation")
-    print(f"  timing     : {a.agent_steps / 1e6:g}M agent-steps per timing, best of {a.repeats}, fresh engine "
+    print(f"  field      : {W.FIELD_VOXEL:g} um voxels, sub-step {W.FIELD_DT:g} min, D {W.FIELD_DIFFUSION:g} um^2/min, "
+          f"decay {W.FIELD_DECAY:g}/min, every agent: secretion {W.FIELD_SECRETION:g}/min towards "
+          f"{W.FIELD_SATURATION:g}, uptake {W.FIELD_UPTAKE:g}/min; no-flux faces; serial sweeps")
+    print(f"  timing     : {a.agent_steps / 1e6:g}M agent-steps per timing ({a.field_agent_steps / 1e6:g}M with the "
+          f"field), best of {a.repeats}, fresh engine "
           f"(seed {SEED}) per repeat, {a.warmup} warm-up steps untimed")
     print(f"  compile / cache load: {compile_s:.2f} s (once per machine; then numba's disk cache)")
     if set_threads(a.threads) != a.threads:

@@ -136,51 +136,63 @@ class FieldCoupling:
         n_sub = len(self.fields.substrates)
         self.exchanged = np.zeros((len(KINDS), n_sub))
         self._chem = None if self.chemotaxis is None else self.fields.index(self.chemotaxis.substrate)
+        self._cache = None  # (kind, radius, volume, secretion, saturation, uptake, kind as int64) of the last step
         for s, name in enumerate(self.exchange.export_species):
             if name is not None and name not in self.species_index and name not in self.population_species:
                 raise ValueError(f"export of substrate {self.fields.substrates[s].name!r} scales with species "
                                  f"{name!r}, which the agents do not carry")
 
-    def _export(self, agents, rows: np.ndarray, kind: np.ndarray) -> np.ndarray:
+    def _export(self, agents, rows: np.ndarray | slice, kind: np.ndarray) -> np.ndarray:
         ex = self.exchange
-        out = ex.export[kind].copy()
+        out = ex.export[kind]  # fancy indexing: a new array
         for s, name in enumerate(ex.export_species):
             if name is None:
                 continue
             if name in self.species_index and agents.species.shape[1] > 0:
                 x = agents.species[rows, self.species_index[name]]
             else:
-                x = np.full(len(rows), float(self.population_species[name]))
+                x = np.full(len(kind), float(self.population_species[name]))
             out[:, s] += ex.export_gain[kind, s] * x
         return out
 
-    def exchange_of(self, agents) -> tuple[np.ndarray, AgentExchange]:
-        """(rows of the active agents, what they exchange) for the agents' current state."""
+    def _rows(self, agents) -> np.ndarray | slice:
+        """The active agents' rows: a slice (views, no copies) when all of ``[0, n)`` are active."""
         n = agents.n
-        rows = np.flatnonzero(agents.state[:n] == K.ACTIVE)
-        kind = agents.kind[rows].astype(np.int64)
-        ex = self.exchange
-        return rows, AgentExchange(positions=agents.pos[rows], volume=agent_volume(agents.radius[rows]),
-                                   secretion=ex.secretion[kind], saturation=ex.saturation[kind],
-                                   uptake=ex.uptake[kind], export=self._export(agents, rows, kind))
+        active = agents.state[:n] == K.ACTIVE
+        return slice(0, n) if active.all() else np.flatnonzero(active)
+
+    def exchange_of(self, agents) -> tuple[np.ndarray | slice, AgentExchange]:
+        """(rows of the active agents, what they exchange) for the agents' current state. The
+        per-kind tables and volumes are reused while the agents' kinds and radii are unchanged."""
+        rows = self._rows(agents)
+        kind = agents.kind[rows]
+        radius = agents.radius[rows]
+        cache = self._cache
+        if cache is None or not (np.array_equal(cache[0], kind) and np.array_equal(cache[1], radius)):
+            k = kind.astype(np.int64)
+            ex = self.exchange
+            cache = self._cache = (kind.copy(), radius.copy(), agent_volume(radius), ex.secretion[k],
+                                   ex.saturation[k], ex.uptake[k], k)
+        _, _, volume, secretion, saturation, uptake, k = cache
+        return rows, AgentExchange(positions=agents.pos[rows], volume=volume, secretion=secretion,
+                                   saturation=saturation, uptake=uptake, export=self._export(agents, rows, k))
 
     def advance(self, agents, duration: float) -> None:
         """Advance the fields ``duration`` min with ``agents`` exchanging (positions held)."""
         rows, exch = self.exchange_of(agents)
         put = self.fields.advance(duration, exch)
-        kind = agents.kind[rows].astype(np.int64)
+        kind = self._cache[0]
         for k in range(len(KINDS)):
             self.exchanged[k] += put[kind == k].sum(axis=0)
         self.update_drift(agents, rows)
 
-    def update_drift(self, agents, rows: np.ndarray | None = None) -> None:
+    def update_drift(self, agents, rows: np.ndarray | slice | None = None) -> None:
         """Set ``agents.drift``: chemotaxis up the chosen substrate (zero for inactive agents)."""
         if self._chem is None:
             return
         n = agents.n
         agents.drift[:n] = 0.0
-        if rows is None:
-            rows = np.flatnonzero(agents.state[:n] == K.ACTIVE)
+        rows = np.flatnonzero(agents.state[:n] == K.ACTIVE) if rows is None or isinstance(rows, slice) else rows
         speed = np.asarray(self.chemotaxis.speed)[agents.kind[rows].astype(np.int64)]
         moving = rows[speed > 0]
         if len(moving) == 0:

@@ -458,11 +458,22 @@ def print_tissue_summary(result, wall_s: float | None = None) -> None:
     s = result.summary
     ts = result.timeseries
     sc = result.scenario
-    modes = ", ".join(f"{m} {100 * f:.0f} %" for m, f in result.cells.mode_fractions.items() if f > 0)
+    fractions, where = result.cells.mode_fractions, "migration modes (cell scale)"
+    if result.species_names and result.snapshots:  # per-agent path: each tumour cell's own mode at the end
+        import numpy as np
+
+        from .cell.phenotype import MODES
+        from .tissue import _kernels as K
+
+        last = result.snapshots[-1]
+        mode = last["mode"][(last["kind"] == K.TUMOUR) & (last["state"] == K.ACTIVE)]
+        counts = np.bincount(mode, minlength=len(MODES)) / max(len(mode), 1)
+        fractions, where = dict(zip(MODES, counts)), "migration modes (tumour cells, end)"
+    modes = ", ".join(f"{m} {100 * f:.0f} %" for m, f in fractions.items() if f > 0)
     rows = [
         ("tumour cells (start → end)", f"{s['tumour_cells_start']} → {s['tumour_cells_end']}"),
         ("CAFs", str(int(ts["cafs"].iloc[-1]))),
-        ("migration modes (cell scale)", modes or "-"),
+        (where, modes or "-"),
         ("invading cells (end)", str(s["invading_cells"])),
         ("invasion depth, 10 deepest (µm)", f"{s['depth_top10_um']:.1f}"),
         ("invasion depth, deepest (µm)", f"{s['depth_max_um']:.1f}"),

@@ -33,7 +33,7 @@ TRIAL_SECTIONS = frozenset({"trial", "arm"})
 #: top-level tables of a tissue scenario: the parameter groups of params/tissue.toml
 #: (besides [simulation], which both scenario kinds have) and the drug [exposure]
 TISSUE_SECTIONS = frozenset({"domain", "tumour", "vessel", "caf", "matrix", "mechanics", "motility", "track",
-                             "chemotaxis", "exposure"})
+                             "chemotaxis", "exposure", "signalling", "fields", "cytokine", "drug_field"})
 #: top-level tables only a patient scenario has: its own sections (scenario.STRUCTURAL without
 #: [scenario] and [simulation], which every kind has) and the parameter groups of
 #: params/body.toml and params/pharm.toml

@@ -225,25 +225,27 @@ _EVENT = """<listOfEvents><event id="pulse" useValuesFromTriggerTime="true">
     <cn> 1 </cn></apply></math></trigger>
   <listOfEventAssignments><eventAssignment variable="S"><math xmlns="http://www.w3.org/1998/Math/MathML">
     <cn> 5 </cn></math></eventAssignment></listOfEventAssignments></event></listOfEvents></model>"""
-_RULE = """<listOfRules><assignmentRule variable="kdeg"><math xmlns="http://www.w3.org/1998/Math/MathML">
-  <apply><times/><cn> 2 </cn><ci> Km </ci></apply></math></assignmentRule></listOfRules><listOfReactions>"""
-_PIECEWISE = """<apply><times/><ci> kdeg </ci><piecewise><piece><ci> X </ci><apply><gt/><ci> X </ci><cn> 0 </cn>
-  </apply></piece><otherwise><cn> 0 </cn></otherwise></piecewise></apply>"""
+_ALGEBRAIC = """<listOfRules><algebraicRule><math xmlns="http://www.w3.org/1998/Math/MathML">
+  <apply><minus/><ci> kdeg </ci><cn> 1 </cn></apply></math></algebraicRule></listOfRules><listOfReactions>"""
+_RATE_OF = """<apply><times/><ci> kdeg </ci><apply><csymbol encoding="text"
+  definitionURL="http://www.sbml.org/sbml/symbols/rateOf"> rateOf </csymbol><ci> Km </ci></apply></apply>"""
+_DELAY = """<apply><times/><ci> kdeg </ci><apply><csymbol encoding="text"
+  definitionURL="http://www.sbml.org/sbml/symbols/delay"> delay </csymbol><ci> X </ci><cn> 1 </cn></apply></apply>"""
 
 
 @pytest.mark.parametrize("edit, message", [
     (lambda t: t.replace("</model>", _EVENT), "event 'pulse': events are not supported"),
     (lambda t: t.replace('id="kdeg" value="0.7" constant="true"', 'id="kdeg" value="0.7" constant="false"')
-     .replace("<listOfReactions>", _RULE), "assignment rule 'kdeg': rules are not supported"),
-    (lambda t: t.replace("<apply><times/><ci> kdeg </ci><ci> X </ci></apply>", _PIECEWISE),
-     "reaction 'R_deg': kinetic law: piecewise"),
+     .replace("<listOfReactions>", _ALGEBRAIC), "algebraic rule '0': algebraic rules are not supported"),
+    (lambda t: t.replace("<apply><times/><ci> kdeg </ci><ci> X </ci></apply>", _RATE_OF)
+     .replace("level3/version1", "level3/version2").replace('version="1"', 'version="2"')
+     .replace(' fast="false"', ''),
+     "reaction 'R_deg': kinetic law: rateOf"),
+    (lambda t: t.replace("<apply><times/><ci> kdeg </ci><ci> X </ci></apply>", _DELAY),
+     "reaction 'R_deg': kinetic law: delay"),
     (lambda t: t.replace('id="R_deg" name="X degradation" reversible="false" fast="false"',
                          'id="R_deg" name="X degradation" reversible="false" fast="true"'),
      "reaction 'R_deg': fast reactions"),
-    (lambda t: t.replace('id="Km" value="2" constant="true"', 'id="Km" value="2" constant="false"'),
-     "parameter 'Km': non-constant"),
-    (lambda t: t.replace('size="2" constant="true"', 'size="2" constant="false"'),
-     "compartment 'cyto': non-constant"),
     (lambda t: t.replace("</listOfReactions>", "</listOfReactions"), "not a valid SBML model"),
     (lambda t: t.replace("<ci> Km </ci>", "<ci> Kmm </ci>"), "not a valid SBML model"),
 ])

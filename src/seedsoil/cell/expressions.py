@@ -67,6 +67,9 @@ FUNCTIONS: Mapping[str, tuple[int, Callable]] = {
     "ceil": (1, sp.ceiling),
     "factorial": (1, lambda a: sp.gamma(a + 1)),
     "xor": (2, lambda a, b: sp.Xor(_cond(a), _cond(b))),
+    "implies": (2, lambda a, b: sp.Or(sp.Not(_cond(a)), _cond(b))),
+    "quotient": (2, lambda a, b: _trunc(a / b)),
+    "rem": (2, lambda a, b: a - b * _trunc(a / b)),
     **{name: (1, getattr(sp, name)) for name in ("sin", "cos", "tan", "sec", "csc", "cot", "sinh", "cosh", "tanh",
                                                   "sech", "csch", "coth", "asin", "acos", "atan", "acot",
                                                   "asinh", "acosh", "atanh", "acoth", "asec", "acsc", "asech",
@@ -82,9 +85,14 @@ VARIADIC: Mapping[str, Callable] = {
 
 RESERVED = frozenset(FUNCTIONS) | frozenset(VARIADIC) | {"t", "time", "pi", "e", "inf", "nan", "true", "false"}
 
+def _is_condition(x) -> bool:
+    # a sympy Symbol is also a Boolean: conditions are the Booleans that are not expressions
+    return isinstance(x, sp.logic.boolalg.Boolean) and not isinstance(x, sp.Expr)
+
+
 def _cond(x) -> sp.Basic:
     """A condition: booleans as they are, a number (or numeric expression) true when not zero."""
-    if isinstance(x, (bool, sp.logic.boolalg.Boolean)) or getattr(x, "is_Relational", False):
+    if isinstance(x, bool) or _is_condition(x):
         return sp.true if x is True else sp.false if x is False else x
     x = sp.sympify(x)
     if x.is_number:
@@ -92,9 +100,24 @@ def _cond(x) -> sp.Basic:
     return sp.Ne(x, 0)
 
 
+def _num(x) -> sp.Basic:
+    """A number: a condition used as one is 1 when true, 0 when false (SBML Level 3 Version 2)."""
+    if x is True or x is sp.true:
+        return sp.Integer(1)
+    if x is False or x is sp.false:
+        return sp.Integer(0)
+    if _is_condition(x):
+        return sp.Piecewise((1, x), (0, True))
+    return x
+
+
+def _trunc(x):
+    return sp.Piecewise((sp.floor(x), x >= 0), (sp.ceiling(x), True))
+
+
 def _piecewise(*args):
-    pieces = [(args[i], _cond(args[i + 1])) for i in range(0, len(args) - 1, 2)]
-    otherwise = args[-1] if len(args) % 2 else sp.nan
+    pieces = [(_num(args[i]), _cond(args[i + 1])) for i in range(0, len(args) - 1, 2)]
+    otherwise = _num(args[-1]) if len(args) % 2 else sp.nan
     return sp.Piecewise(*pieces, (otherwise, True))
 
 
@@ -137,9 +160,9 @@ def parse_rate(text: str, symbols: Mapping[str, sp.Symbol], *, where: str = "rat
                 raise bad(node, "unknown name (not a species, input or parameter of this network)")
             return symbols[node.id]
         if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
-            return _BINOPS[type(node.op)](walk(node.left), walk(node.right))
+            return _BINOPS[type(node.op)](_num(walk(node.left)), _num(walk(node.right)))
         if isinstance(node, ast.Compare):
-            values = [walk(node.left), *(walk(c) for c in node.comparators)]
+            values = [_num(walk(node.left)), *(_num(walk(c)) for c in node.comparators)]
             parts = [_COMPARE[type(op)](a, b) for op, a, b in zip(node.ops, values, values[1:])
                      if type(op) in _COMPARE]
             if len(parts) != len(node.ops):
@@ -152,7 +175,7 @@ def parse_rate(text: str, symbols: Mapping[str, sp.Symbol], *, where: str = "rat
             return sp.Not(_cond(walk(node.operand)))
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
             v = walk(node.operand)
-            return -v if isinstance(node.op, ast.USub) else v
+            return -_num(v) if isinstance(node.op, ast.USub) else _num(v)
         if isinstance(node, ast.Call):
             if isinstance(node.func, ast.Name) and node.func.id in VARIADIC:
                 if node.keywords or not node.args:
@@ -163,10 +186,17 @@ def parse_rate(text: str, symbols: Mapping[str, sp.Symbol], *, where: str = "rat
             arity, fn = FUNCTIONS[node.func.id]
             if node.keywords or len(node.args) != arity:
                 raise bad(node, f"{node.func.id} takes {arity} positional arguments")
-            return fn(*(walk(a) for a in node.args))
+            args = [walk(a) for a in node.args]
+            return fn(*(args if node.func.id in ("xor", "implies") else map(_num, args)))
         raise bad(node, "not allowed in a rate expression")
 
-    return sp.sympify(walk(tree))
+    try:
+        return sp.sympify(walk(tree))
+    except ScenarioError:
+        raise
+    except (ZeroDivisionError, TypeError, ValueError) as exc:  # e.g. 1 / 0 folded, a condition used as a number
+        raise ScenarioError(f"{where} = {text!r}: not a valid expression ({type(exc).__name__}: {exc})",
+                            field=where, value=text) from None
 
 
 def free_names(expr: sp.Expr) -> set[str]:

@@ -520,6 +520,7 @@ class _Importer:
         self.const_size: dict[str, float] = {}  # constant compartment → size
         self.variable_comp: set[str] = set()  # compartments whose size changes
         self.refs: dict[str, object] = {}  # species reference id → its libsbml object
+        self.rate_names: dict[str, str] = {}  # SBML id → name of the assignment holding rateOf(id)
 
     def name_for(self, sid: str) -> str:
         """The seedsoil name of an SBML id (renamed if the rate grammar reserves it)."""
@@ -540,6 +541,42 @@ class _Importer:
             self.init[self.time_name] = 0.0
         return self.time_name
 
+    def rate_of(self, sid: str, refuse) -> str:
+        """The name standing for rateOf(sid): 0 for a constant, else an assignment made once the
+        rates are known (:meth:`_rates_of`)."""
+        m = self.model
+        kind = self.rule_kind(sid)
+        if kind == "assignment":
+            raise refuse(f"rateOf({sid}) of a quantity set by an assignment rule is not supported")
+        s = m.getSpecies(sid)
+        changes = kind == "rate" or (s is not None and not s.getConstant() and not s.getBoundaryCondition()
+                                     and any(ref.getSpecies() == sid for rx in m.getListOfReactions()
+                                             for ref in (*rx.getListOfReactants(), *rx.getListOfProducts())))
+        if not changes:
+            return "0"
+        if s is not None and kind is None and s.getCompartment() in self.rules and not s.getHasOnlySubstanceUnits():
+            raise refuse(f"rateOf({sid}) of a species in a compartment whose size changes is not supported")
+        if sid not in self.rate_names:
+            self.rate_names[sid] = self.fresh(f"rateOf_{sid}")
+        return self.rate_names[sid]
+
+    def _rates_of(self, reactions: list[Reaction]) -> list[Assignment]:
+        """rateOf(x) = d x / d(model time): the sum of x's reaction terms (or its rate rule), over the
+        time scale the rates were multiplied by."""
+        out = []
+        for sid, name in self.rate_names.items():
+            state = self.name_for(sid)
+            terms = []
+            for r in reactions:
+                coef = dict(r.products).get(state, 0.0) - dict(r.reactants).get(state, 0.0)
+                if coef:
+                    terms.append(f"{coef!r} * ({r.rate})")
+            text = " + ".join(terms) or "0"
+            if self.scale != 1.0:
+                text = f"({text}) / {self.scale!r}"
+            out.append(Assignment(name, text, note=f"rateOf({sid})"))
+        return out
+
     def rule_kind(self, sid: str) -> str | None:
         r = self.rules.get(sid)
         return None if r is None else ("assignment" if r.isAssignment() else "rate")
@@ -551,7 +588,7 @@ class _Importer:
     def parse(self, text: str, what: str) -> sp.Expr:
         from .expressions import parse_rate
 
-        return parse_rate(text, _NameSet(self.symtab), where=what)
+        return parse_rate(text, _NameSet(self.symtab), where=f"{self.where}: {what}")
 
     def value(self, name: str, _stack: tuple[str, ...] = ()) -> float:
         """The initial value of network name ``name`` (evaluated once, in dependency order)."""
@@ -566,9 +603,11 @@ class _Importer:
         expr = v
         subs = {s: sp.Float(self.value(s.name, (*_stack, name)), 17) for s in expr.free_symbols}
         out = expr.subs(subs) if subs else expr
+        if out is sp.true or out is sp.false:
+            out = sp.Integer(1 if out is sp.true else 0)
         try:
             num = float(sp.N(out, 17))
-        except TypeError:
+        except (TypeError, AttributeError):
             num = math.nan
         if not math.isfinite(num):
             raise ScenarioError(f"{self.where}: the initial value of {name!r} is {out} (not a finite number)",
@@ -585,16 +624,22 @@ class _Importer:
     # ------------------------------------------------------------------ the network
     def result(self) -> SbmlImport:
         m = self.model
-        for r in m.getListOfRules():
-            var = r.getVariable()
-            if m.getSpecies(var) is None and m.getParameter(var) is None and m.getCompartment(var) is None:
-                raise _refuse(self.where, "assignment rule" if r.isAssignment() else "rate rule", var,
-                              "only rules on species, parameters and compartments are supported (a rule on a "
-                              "species reference changes stoichiometry in time)")
         for rx in m.getListOfReactions():
             for ref in (*rx.getListOfReactants(), *rx.getListOfProducts()):
                 if ref.isSetId():
                     self.refs[ref.getId()] = ref
+        for r in m.getListOfRules():
+            var = r.getVariable()
+            if not r.isSetMath():  # SBML Level 3 Version 2 allows a rule without math: it does nothing
+                self.rules.pop(var, None)
+                continue
+            if m.getSpecies(var) is None and m.getParameter(var) is None and m.getCompartment(var) is None \
+                    and var not in self.refs:
+                raise _refuse(self.where, "assignment rule" if r.isAssignment() else "rate rule", var,
+                              "only rules on species, parameters, compartments and species references are "
+                              "supported")
+        self.ias = {k: v for k, v in self.ias.items() if v.isSetMath()}
+        self._laws()
         species, inputs, params, assignments, extra = [], [], [], [], []
         values: dict[str, str | float] = {}
         # compartments
@@ -636,7 +681,7 @@ class _Importer:
                                                             "rule)")
             self.init[self.name_for(pid)] = _exact(_annotation(p, "parameter"), float(p.getValue()))
         for ref_id, ref in self.refs.items():
-            if ref_id in self.ias:
+            if ref_id in self.ias or self.rule_kind(ref_id) == "assignment":
                 continue
             self.init[self.name_for(ref_id)] = float(ref.getStoichiometry()) if ref.isSetStoichiometry() else 1.0
         for sid, ia in self.ias.items():
@@ -680,10 +725,14 @@ class _Importer:
             elif kind is None:
                 params.append(self._parameter(p, name, "parameter", self.value(name)))
         for ref_id, ref in self.refs.items():
-            name = self.name_for(ref_id)
+            name, kind = self.name_for(ref_id), self.rule_kind(ref_id)
             values[ref_id] = name
-            params.append(Parameter(name, self.value(name), "", self.source, f"stoichiometry of species "
-                                    f"reference {ref_id!r}", "(-inf, inf)"))
+            if kind == "rate":
+                species.append(Species(name, self.value(name), "", f"stoichiometry of species reference {ref_id} "
+                                       f"(rate rule)", signed=True))
+            elif kind is None:
+                params.append(Parameter(name, self.value(name), "", self.source, f"stoichiometry of species "
+                                        f"reference {ref_id!r}", "(-inf, inf)"))
         amount_assignments = []
         for s in m.getListOfSpecies():
             sid, comp = s.getId(), s.getCompartment()
@@ -731,6 +780,7 @@ class _Importer:
                 assignments.append(Assignment(self.name_for(var), self.math(r.getMath(), f"assignment rule {var}"),
                                               note=f"SBML assignment rule {var}"))
         assignments += amount_assignments
+        assignments += self._rates_of(reactions)
         for rid in sorted(self.used_reactions):  # a reaction id in math is its kinetic law's value
             rx = m.getReaction(rid)
             assignments.append(Assignment(self.name_for(rid), self.laws[rid], note=f"rate of reaction {rid}"))
@@ -773,11 +823,10 @@ class _Importer:
                          ann.get("range", default_range), written_unit=ann.get("written_unit", ""))
 
     # ------------------------------------------------------------------ reactions
-    def _reactions(self, params: list[Parameter]) -> list[Reaction]:
-        reactions, laws = [], []
+    def _laws(self) -> None:
+        """Each kinetic law as text (model time), its local parameters, and the reaction id's initial value."""
         self.local_params: list[Parameter] = []
         self.laws: dict[str, str] = {}
-        used_names: set[str] = set()
         for rx in self.model.getListOfReactions():
             rid = rx.getId()
             if rx.isSetFast() and rx.getFast():
@@ -793,6 +842,15 @@ class _Importer:
                                                          note=f"local parameter {lp.getId()!r} of reaction {rid!r}"))
             law_text = self.math(kl.getMath(), rid, local)
             self.laws[rid] = law_text
+            self.init[self.name_for(rid)] = self.parse(law_text, f"kinetic law of {rid}")
+        for p in self.local_params:
+            self.init[p.name] = p.value
+
+    def _reactions(self, params: list[Parameter]) -> list[Reaction]:
+        reactions, laws = [], []
+        used_names: set[str] = set()
+        for rx in self.model.getListOfReactions():
+            law_text = self.laws[rx.getId()]
             rate = f"{self.scale!r} * ({law_text})" if self.scale != 1.0 else law_text
             laws.append((rx, rate))
         # second pass: every compartment a law mentions is known, so volumes are used consistently
@@ -829,7 +887,9 @@ class _Importer:
                         coef = float(sp.N(expr.subs({x: self.value(x.name) for x in expr.free_symbols})))
                     else:  # changes in time: it multiplies the rate for this species
                         coef, smath = 1.0, text
-                elif ref.isSetId() and ref.getId() in self.refs:
+                elif ref.isSetId() and self.rule_kind(ref.getId()) is not None:
+                    coef, smath = 1.0, self.name_for(ref.getId())  # stoichiometry changing in time
+                elif ref.isSetId():
                     coef = self.value(self.name_for(ref.getId()))
                 else:
                     coef = ref.getStoichiometry() if ref.isSetStoichiometry() else 1.0
@@ -917,7 +977,8 @@ class _Formula:
                   "AST_FUNCTION_ARCTAN": "atan", "AST_FUNCTION_ARCCOT": "acot", "AST_FUNCTION_ARCSINH": "asinh",
                   "AST_FUNCTION_ARCCOSH": "acosh", "AST_FUNCTION_ARCTANH": "atanh", "AST_FUNCTION_ARCCOTH": "acoth",
                   "AST_FUNCTION_ARCSEC": "asec", "AST_FUNCTION_ARCCSC": "acsc", "AST_FUNCTION_ARCSECH": "asech",
-                  "AST_FUNCTION_ARCCSCH": "acsch", "AST_FUNCTION_MIN": "min", "AST_FUNCTION_MAX": "max"}
+                  "AST_FUNCTION_ARCCSCH": "acsch", "AST_FUNCTION_MIN": "min", "AST_FUNCTION_MAX": "max",
+                  "AST_FUNCTION_QUOTIENT": "quotient", "AST_FUNCTION_REM": "rem", "AST_LOGICAL_IMPLIES": "implies"}
 
     def __init__(self, importer: _Importer):
         self.imp, self.lib = importer, importer.lib
@@ -1056,7 +1117,9 @@ class _Formula:
         if t == lib.AST_FUNCTION_DELAY:
             raise self.refuse("delay() is not supported")
         if t == getattr(lib, "AST_FUNCTION_RATE_OF", -1):
-            raise self.refuse("rateOf() is not supported")
+            if len(kids) != 1 or kids[0].getType() != lib.AST_NAME:
+                raise self.refuse("rateOf() of something other than a name is not supported")
+            return imp.rate_of(kids[0].getName(), self.refuse), self.ATOM
         if t == lib.AST_FUNCTION:
             raise self.refuse(f"call of {node.getName()!r}, which is not a function definition of the model")
         what = node.getName() or self.type_names.get(t, str(t))

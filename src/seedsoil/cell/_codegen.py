@@ -43,6 +43,9 @@ _DECO = "@njit(cache=True, nogil=True, error_model='numpy')"
 
 
 def _printer(expr: sp.Expr) -> str:
+    if expr.has(sp.Function("_digamma")):
+        return sp.pycode(expr, fully_qualified_modules=False, standard="python3",
+                         user_functions={"_digamma": "_digamma"})
     return sp.pycode(expr, fully_qualified_modules=False, standard="python3")
 
 
@@ -90,7 +93,14 @@ def _clean(d: sp.Expr) -> sp.Expr:
     """sympy writes d(x^n)/dx as n x^n / x, which is 0/0 at x = 0; fold it to n x^(n-1).
     Derivatives sympy leaves unevaluated (of floor and ceil: piecewise constant) are 0."""
     if d.has(sp.Derivative):
-        d = d.replace(lambda e: isinstance(e, sp.Derivative), lambda e: sp.Integer(0))
+        def step(e) -> bool:  # d floor(f) / dx, also inside a Subs
+            inner = e.expr if isinstance(e, sp.Subs) else e
+            return isinstance(inner, sp.Derivative) and isinstance(inner.expr, (sp.floor, sp.ceiling))
+        d = d.replace(step, lambda e: sp.Integer(0))
+        d = d.replace(lambda e: isinstance(e, sp.Subs) and e.expr == 0, lambda e: sp.Integer(0))
+    if d.has(sp.polygamma):  # d gamma(x) / dx = gamma(x) digamma(x): a generated helper
+        d = d.replace(lambda e: isinstance(e, sp.polygamma) and e.args[0] == 0,
+                      lambda e: sp.Function("_digamma")(e.args[1]))
     return sp.powsimp(sp.expand_power_base(d))
 
 
@@ -241,6 +251,8 @@ def generate_source(net: Network, inline: Mapping[str, int] | None = None, metho
     if extra:
         head.insert(head.index("from numba import njit, prange"), f"from math import {', '.join(extra)}")
     driver = _DRIVER.replace("            # @@STAGES@@\n", _stage_code(method))
+    if "_digamma(" in text:
+        head.append(_DIGAMMA)
     if any(net.signed_mask):  # signed species (an SBML quantity that may be negative) are not clipped
         head.insert(head.index("NS = " + str(len(ys))), f"CLIP = np.array({[not s for s in net.signed_mask]!r})")
         driver = driver.replace("if clip and ynew[i] < 0.0:", "if clip and ynew[i] < 0.0 and CLIP[i]:")
@@ -277,6 +289,20 @@ def kernels(net: Network, inline: Mapping[str, int] | None = None, method: str =
             fh.write(src)
         os.replace(tmp, path)  # atomic: concurrent processes see the old file or the whole new one
     return _load(str(path), name)
+
+
+_DIGAMMA = """
+@njit(cache=True, nogil=True, error_model="numpy")
+def _digamma(x):
+    # recurrence up to x >= 6, then the asymptotic series (error < 1e-12)
+    s = 0.0
+    while x < 6.0:
+        s -= 1.0 / x
+        x += 1.0
+    f = 1.0 / (x * x)
+    return s + log(x) - 0.5 / x - f * (1.0 / 12 - f * (1.0 / 120 - f * (1.0 / 252 - f * (1.0 / 240 - f / 132))))
+
+"""
 
 
 # The stepping loop. One cell per iteration of the parallel loop: each cell has

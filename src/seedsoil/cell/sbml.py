@@ -10,17 +10,20 @@ expression expanded into elementary MathML (``hill``, ``mm``... written out). Th
 model's time unit is the day. Units, sources and notes of every element travel in
 a ``seedsoil`` annotation, so ``from_sbml(to_sbml(net))`` gives ``net`` back.
 
-``from_sbml`` reads models made of constant compartments, species (boundary species,
-whatever their ``constant`` flag, become inputs: without rules or events nothing changes
-them), constant parameters (global, and reaction-local ones renamed ``<reaction id>_<name>``),
-function definitions (expanded) and kinetic laws over ``+ - * / ^``, ``exp``,
-``ln``, ``log``, ``root``, ``power``. For a species of concentration in a
-compartment of volume V, ``d[S]/dt = sum(stoichiometry x kinetic law) / V`` (the
-kinetic law is an amount per time); the imported rate is written that way. It
-refuses, with a :class:`~seedsoil.errors.ScenarioError` naming the element,
-anything the cell solver cannot represent: events, rules, delays, piecewise or
-logical functions, explicit time, non-constant compartments or parameters, fast
-reactions, conversion factors, required SBML packages, and invalid documents.
+``from_sbml`` (and ``import_sbml``, which also says which network name holds each SBML
+quantity) reads SBML Level 2 and 3 core models: compartments, species, parameters,
+function definitions (expanded), kinetic laws, initial assignments (evaluated here, in
+dependency order), assignment rules (network assignments, substituted into the rates),
+rate rules (state variables), explicit time (a state variable), piecewise functions,
+relations and logic, the csymbols time / avogadro / rateOf, compartments whose size changes
+(species held as amounts), conversion factors, stoichiometryMath and variable
+stoichiometry. For a species of concentration in a compartment of constant volume V,
+``d[S]/dt = sum(stoichiometry x kinetic law) / V`` (the kinetic law is an amount per
+time); the imported rate is written that way. Boundary species and constant species
+that no rule changes become inputs. It refuses, with a
+:class:`~seedsoil.errors.ScenarioError` naming the element, what the cell solver cannot
+represent: events, algebraic rules, delays, fast reactions, required SBML packages,
+non-finite initial values, and invalid documents. Unit inconsistencies are not refused.
 
 python-libsbml is imported only when these functions are called
 (``pip install 'seedsoil[sbml]'``).

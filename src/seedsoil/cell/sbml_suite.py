@@ -379,9 +379,10 @@ def run_seedsoil(case: Case, *, rtol: float = SEEDSOIL_RTOL, atol: float = SEEDS
         ut, U = _input_table(net, 1, None)
         if len(net.species):
             y0 = _initial(net, 1, None)
-            # serial kernel: the same stepping as simulate_cells, without compiling the parallel batch driver
+            # serial kernel: the same stepping as simulate_cells, without compiling the parallel batch driver;
+            # no clipping at 0: SBML species may go negative (the suite's expected results do)
             out, stats = integrate(net, y0, P, ut, U, t_out, rtol=rtol, atol=atol, max_steps=1_000_000,
-                                   parallel=False)
+                                   parallel=False, clip=False)
             if stats[0, 2]:
                 why = {1: "max_steps reached", 2: "step size underflow", 3: "singular matrix"}
                 raise RuntimeError(f"cell solver failed: {why.get(int(stats[0, 2]), 'error')}")

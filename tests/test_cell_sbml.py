@@ -299,8 +299,9 @@ def test_rules_model_is_read_as_states_and_assignments(rules_run):
     net = imp.network
     kinds = {s.name: s.signed for s in net.species}
     # rate rules make state variables that may go negative; species in the growing compartment
-    # are held as amounts; time is a state
-    assert kinds == {"V": True, "q": True, "S_amount": False, "P_amount": False, "A": False, "time_": False}
+    # are held as amounts; time is a state. What a condition reads (P < 1, so P's amount; time)
+    # is declared real, not positive: sympy would decide P <= 0 false for a positive P
+    assert kinds == {"V": True, "q": True, "S_amount": False, "P_amount": True, "A": False, "time_": True}
     assert net.assignment_names == ("k", "B", "S", "P")
     values = {p.name: p.value for p in net.parameters}
     # piecewise(0.5, 5, 1.5): a numeric condition is true when not zero (libsbml's expansion gets 1.5)
@@ -358,3 +359,24 @@ def test_sbml_grammar_numbers_and_conditions(text, value):
     e = parse_rate(text, {})
     got = float(sp.Integer(1) * e) if not isinstance(e, sp.logic.boolalg.BooleanAtom) else float(bool(e))
     assert got == pytest.approx(value, nan_ok=True)
+
+
+def test_a_condition_on_a_quantity_at_zero_is_not_decided_by_assumptions():
+    """SBML Test Suite case 00959: piecewise(0, time <= 0 or time >= 1, arcsech(time)) is 0 at time 0;
+    with time a positive symbol sympy drops 'time <= 0' and the value is infinite."""
+    from seedsoil.cell.sbml import import_sbml
+
+    text = STOICH.read_text().replace(
+        '<math xmlns="http://www.w3.org/1998/Math/MathML"><apply><times/><ci> nx </ci><ci> R1 </ci></apply></math>',
+        '<math xmlns="http://www.w3.org/1998/Math/MathML"><piecewise><piece><cn> 0 </cn><apply><or/>'
+        '<apply><leq/><csymbol encoding="text" definitionURL="http://www.sbml.org/sbml/symbols/time"> t </csymbol>'
+        '<cn> 0 </cn></apply><apply><eq/><ci> k </ci><cn> 0 </cn></apply></apply></piece>'
+        '<otherwise><apply><divide/><cn> 1 </cn><csymbol encoding="text" '
+        'definitionURL="http://www.sbml.org/sbml/symbols/time"> t </csymbol></apply></otherwise></piecewise></math>')
+    imp = import_sbml(text.replace('id="k" value="0.3"', 'id="k" value="0"'))
+    net = imp.network
+    flux = net.assignment_exprs[net.assignment_names.index("flux")]
+    at = {net.symbols["time_"]: 0.0, net.symbols["k"]: 0.0}
+    assert float(flux.subs(at)) == 0.0
+    assert float(flux.subs({**at, net.symbols["k"]: 1.0})) == 0.0  # time <= 0 alone
+    assert float(flux.subs({net.symbols["time_"]: 2.0, net.symbols["k"]: 1.0})) == 0.5

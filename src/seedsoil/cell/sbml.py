@@ -33,7 +33,7 @@ from __future__ import annotations
 import keyword
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Mapping
 from xml.sax.saxutils import escape, quoteattr
@@ -524,6 +524,7 @@ class _Importer:
         self.variable_comp: set[str] = set()  # compartments whose size changes
         self.refs: dict[str, object] = {}  # species reference id → its libsbml object
         self.rate_names: dict[str, str] = {}  # SBML id → name of the assignment holding rateOf(id)
+        self.cond_names: set[str] = set()  # names a condition reads (directly)
 
     def name_for(self, sid: str) -> str:
         """The seedsoil name of an SBML id (renamed if the rate grammar reserves it)."""
@@ -643,6 +644,8 @@ class _Importer:
                               "supported")
         self.ias = {k: v for k, v in self.ias.items() if v.isSetMath()}
         self._laws()
+        self.rate_rule_text = {var: self.math(r.getMath(), f"rate rule {var}") for var, r in self.rules.items()
+                               if r.isRate()}
         species, inputs, params, assignments, extra = [], [], [], [], []
         values: dict[str, str | float] = {}
         # compartments
@@ -708,6 +711,18 @@ class _Importer:
             else:
                 raise _refuse(self.where, "species", sid, "needs an initial amount or concentration (or an initial "
                                                          "assignment or a rule)")
+        # names a condition depends on, through assignments: declared real, not positive (below)
+        deps = {n: {x.name for x in e.free_symbols} for n, e in self.init.items() if isinstance(e, sp.Basic)
+                and (n in {self.name_for(v) for v, r in self.rules.items() if r.isAssignment()}
+                     or n in {self.name_for(rid) for rid in self.laws})}
+        closure, todo = set(), list(self.cond_names)
+        while todo:
+            n = todo.pop()
+            if n not in closure:
+                closure.add(n)
+                todo.extend(deps.get(n, ()))
+        self.conditional = closure
+        self.local_params = [replace(p, range="(-inf, inf)") if p.name in closure else p for p in self.local_params]
         # the network's elements
         for c in m.getListOfCompartments():
             cid, kind = c.getId(), self.rule_kind(c.getId())
@@ -752,7 +767,7 @@ class _Importer:
                 species.append(Species(name, value, unit, note, signed=True))
             elif s.getConstant() or s.getBoundaryCondition():
                 # no reaction changes a boundary species and no rule changes this one: an input at its value
-                if value >= 0:
+                if value >= 0 and name not in self.conditional:
                     inputs.append(Input(name, float(value), unit, note))
                 else:
                     params.append(Parameter(name, float(value), unit, self.source, note or f"species {sid}",
@@ -761,11 +776,11 @@ class _Importer:
                 amount = self.fresh(f"{sid}_amount")
                 a0 = value * self.value(self.name_for(comp))
                 species.append(Species(amount, a0, "amount", f"amount of species {sid} (its compartment's size "
-                                                             f"changes)", signed=a0 < 0))
+                                                             f"changes)", signed=a0 < 0 or name in self.conditional))
                 amount_assignments.append(Assignment(name, f"{amount} / {self.name_for(comp)}", unit, note))
                 self.state_of[sid] = (amount, None)
             else:
-                species.append(Species(name, float(value), unit, note, signed=value < 0))
+                species.append(Species(name, float(value), unit, note, signed=value < 0 or name in self.conditional))
                 self.state_of[sid] = (name, None if only_amount else comp)
         self.constant_names = {p.name for p in params} | {u.name for u in inputs} | {
             self.name_for(c) for c in self.const_size}
@@ -773,7 +788,7 @@ class _Importer:
         # rate rules: d target / d(model time) = math; one source "reaction" each
         for var, r in self.rules.items():
             if r.isRate():
-                rate = self.math(r.getMath(), f"rate rule {var}")
+                rate = self.rate_rule_text[var]
                 if self.scale != 1.0:
                     rate = f"{self.scale!r} * ({rate})"
                 reactions.append(Reaction(name=f"rate rule {var}", rate=rate, products=((self.name_for(var), 1.0),),
@@ -789,7 +804,8 @@ class _Importer:
             assignments.append(Assignment(self.name_for(rid), self.laws[rid], note=f"rate of reaction {rid}"))
             values[rid] = self.name_for(rid)
         if self.time_name is not None:
-            species.append(Species(self.time_name, 0.0, "", "model time (SBML csymbol time)"))
+            # signed: declared real, so that time <= 0 is not decided false (a positive symbol) at time 0
+            species.append(Species(self.time_name, 0.0, "", "model time (SBML csymbol time)", signed=True))
             reactions.append(Reaction(name="model time", rate=repr(float(self.scale)), products=((self.time_name,
                                                                                                    1.0),),
                                       note="d time / d day: model time units per day"))
@@ -818,7 +834,8 @@ class _Importer:
             value = float(p.getValue())
         ann = _annotation(p, "parameter")
         value = _exact(ann, float(value))
-        default_range = "[0, inf)" if value >= 0 else "(-inf, inf)"
+        # a parameter a condition reads is declared real (x > 0 is not decided true at x = 0)
+        default_range = "[0, inf)" if value >= 0 and name not in getattr(self, "conditional", ()) else "(-inf, inf)"
         if not note:
             note = "; ".join(x for x in (p.getName() if p.getName() != pid else "",
                                          "" if name == pid else f"SBML id {pid!r}") if x)
@@ -987,12 +1004,23 @@ class _Formula:
         self.imp, self.lib = importer, importer.lib
         self.local: Mapping[str, str] = {}
         self.reaction = ""
+        self.in_condition = 0
         self.type_names: dict[int, str] = {}
         for k in dir(self.lib):
             if k.startswith("AST_") and isinstance(getattr(self.lib, k), int):
                 self.type_names.setdefault(getattr(self.lib, k), k[4:].lower())
         self.relations = {getattr(self.lib, k): v for k, v in self._RELATIONS.items()}
         self.functions = {getattr(self.lib, k): v for k, v in self._FUNCTIONS.items() if hasattr(self.lib, k)}
+
+    def cond(self, node) -> tuple[str, int]:
+        """Walk a condition (or an operand of a relation): the names in it are noted, since sympy
+        decides a relation from its symbols' assumptions (x > 0 is true for a positive x, which
+        a species at 0 is not)."""
+        self.in_condition += 1
+        try:
+            return self.walk(node)
+        finally:
+            self.in_condition -= 1
 
     def text(self, node, local: Mapping[str, str], reaction: str) -> str:
         """Rate text of the math ``node`` of ``reaction`` (``local``: its local parameter id → name)."""
@@ -1024,7 +1052,11 @@ class _Formula:
         if t == lib.AST_NAME:
             sid = node.getName()
             if sid in self.local:
+                if self.in_condition:
+                    imp.cond_names.add(self.local[sid])
                 return self.local[sid], self.ATOM
+            if self.in_condition:
+                imp.cond_names.add(imp.name_for(sid))
             m = imp.model
             if m.getCompartment(sid) is not None:
                 if imp.rule_kind(sid) is None:
@@ -1092,7 +1124,7 @@ class _Formula:
             return f"({inner})^(1 / {self.wrap(self.walk(degree), self.ADD, self.MUL, self.NEG)})", self.POW
         if t in self.relations:
             op = self.relations[t]
-            parts = [self.wrap(self.walk(k)) for k in kids]
+            parts = [self.wrap(self.cond(k)) for k in kids]
             if len(parts) < 2:
                 return "True", self.ATOM
             if op == "!=" and len(parts) > 2:
@@ -1103,18 +1135,20 @@ class _Formula:
             if not kids:
                 return ("True" if t == lib.AST_LOGICAL_AND else "False"), self.ATOM
             word = " and " if t == lib.AST_LOGICAL_AND else " or "
-            return word.join(self.wrap(self.walk(k)) for k in kids), self.AND
+            return word.join(self.wrap(self.cond(k)) for k in kids), self.AND
         if t == lib.AST_LOGICAL_NOT:
-            return f"not {self.wrap(self.walk(kids[0]))}", self.AND
+            return f"not {self.wrap(self.cond(kids[0]))}", self.AND
         if t == lib.AST_LOGICAL_XOR:
             if not kids:
                 return "False", self.ATOM
-            out = self.walk(kids[0])[0]
+            out = self.cond(kids[0])[0]
             for k in kids[1:]:
-                out = f"xor({out}, {self.walk(k)[0]})"
+                out = f"xor({out}, {self.cond(k)[0]})"
             return out, self.ATOM
         if t == lib.AST_FUNCTION_PIECEWISE:
-            return f"piecewise({', '.join(self.walk(k)[0] for k in kids)})", self.ATOM
+            parts = [(self.cond(k) if i % 2 else self.walk(k))[0] if i < len(kids) - 1 or len(kids) % 2 == 0
+                     else self.walk(k)[0] for i, k in enumerate(kids)]
+            return f"piecewise({', '.join(parts)})", self.ATOM
         if t in self.functions:
             return f"{self.functions[t]}({', '.join(self.walk(k)[0] for k in kids)})", self.ATOM
         if t == lib.AST_FUNCTION_DELAY:

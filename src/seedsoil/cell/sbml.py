@@ -301,13 +301,15 @@ class SbmlImport:
     or a number (a constant nothing in the network uses). A species' value is its
     concentration, or its amount when it has only substance units (as SBML's own math reads
     it). ``species``: species id → (compartment id, hasOnlySubstanceUnits). ``time_scale``:
-    model time units per day (the factor every rate was multiplied by)."""
+    model time units per day (the factor every rate was multiplied by). ``time``: the species
+    that holds model time (d time / dt = 1 in model time), if the model reads time; along a
+    trajectory its exact value is the output time itself."""
 
     network: Network
     values: Mapping[str, str | float]
     species: Mapping[str, tuple[str, bool]]
     time_scale: float = 1.0
-    warnings: tuple[str, ...] = ()
+    time: str | None = None  # the species holding model time, if the model reads time
 
     def series(self, sid: str, states, parameters=None, inputs=None):
         """The value of SBML ``sid`` along states (n_species, ...) of ``network``."""
@@ -564,6 +566,34 @@ class _Importer:
             self.rate_names[sid] = self.fresh(f"rateOf_{sid}")
         return self.rate_names[sid]
 
+    def _rate_text(self, sid: str) -> str:
+        """d sid / d(model time) from the SBML (for initial values, before the reactions are built)."""
+        if sid in self.rate_rule_text:
+            return self.rate_rule_text[sid]
+        m = self.model
+        s = m.getSpecies(sid)
+        terms = []
+        for rx in m.getListOfReactions():
+            for sign, lst in ((-1, rx.getListOfReactants()), (1, rx.getListOfProducts())):
+                for ref in lst:
+                    if ref.getSpecies() != sid:
+                        continue
+                    if m.getLevel() == 2 and ref.isSetStoichiometryMath():
+                        coef = self.math(ref.getStoichiometryMath().getMath(), f"{rx.getId()} stoichiometryMath")
+                    elif ref.isSetId():
+                        coef = self.name_for(ref.getId())
+                    else:
+                        coef = repr(float(ref.getStoichiometry()) if ref.isSetStoichiometry() else 1.0)
+                    terms.append(f"{sign} * ({coef}) * ({self.laws[rx.getId()]})")
+        text = " + ".join(terms) or "0"
+        if m.getLevel() >= 3 and s.isSetConversionFactor():
+            text = f"({text}) * {self.name_for(s.getConversionFactor())}"
+        elif m.getLevel() >= 3 and m.isSetConversionFactor():
+            text = f"({text}) * {self.name_for(m.getConversionFactor())}"
+        if not s.getHasOnlySubstanceUnits():
+            text = f"({text}) / {self.name_for(s.getCompartment())}"
+        return text
+
     def _rates_of(self, reactions: list[Reaction]) -> list[Assignment]:
         """rateOf(x) = d x / d(model time): the sum of x's reaction terms (or its rate rule), over the
         time scale the rates were multiplied by."""
@@ -597,6 +627,9 @@ class _Importer:
     def value(self, name: str, _stack: tuple[str, ...] = ()) -> float:
         """The initial value of network name ``name`` (evaluated once, in dependency order)."""
         v = self.init.get(name)
+        if v is None and name in self.rate_names.values():
+            sid = next(k for k, n in self.rate_names.items() if n == name)
+            v = self.init[name] = self.parse(self._rate_text(sid), f"rateOf({sid}) at time 0")
         if v is None:
             raise ScenarioError(f"{self.where}: no initial value for {name!r}", field="sbml", value=name)
         if isinstance(v, float):
@@ -823,7 +856,7 @@ class _Importer:
                           assignments=tuple(assignments))
         except ScenarioError as exc:
             raise ScenarioError(f"{self.where}: {exc}", field=exc.field, value=exc.value) from exc
-        return SbmlImport(net, values, species_info, self.scale)
+        return SbmlImport(net, values, species_info, self.scale, self.time_name)
 
     # ------------------------------------------------------------------ parameters
     def _parameter(self, p, name: str, where: str, value: float | None = None, note: str = "") -> Parameter:

@@ -387,6 +387,8 @@ def run_seedsoil(case: Case, *, rtol: float = SEEDSOIL_RTOL, atol: float = SEEDS
                 why = {1: "max_steps reached", 2: "step size underflow", 3: "singular matrix"}
                 raise RuntimeError(f"cell solver failed: {why.get(int(stats[0, 2]), 'error')}")
             state = out[0][1:] if lead else out[0]
+            if imp.time is not None:  # the time species, exactly (summed steps drift by rounding)
+                state[:, net.species_index[imp.time]] = grid
         else:
             state = np.zeros((len(grid), 0))
         states = state.T  # (species, time)

@@ -191,7 +191,7 @@ def parse_rate(text: str, symbols: Mapping[str, sp.Symbol], *, where: str = "rat
         raise bad(node, "not allowed in a rate expression")
 
     try:
-        return sp.sympify(walk(tree))
+        return _num(sp.sympify(walk(tree)))  # a rate is a number: a condition counts as 1 or 0
     except ScenarioError:
         raise
     except (ZeroDivisionError, TypeError, ValueError) as exc:  # e.g. 1 / 0 folded, a condition used as a number

@@ -558,10 +558,10 @@ class _Importer:
         changes = kind == "rate" or (s is not None and not s.getConstant() and not s.getBoundaryCondition()
                                      and any(ref.getSpecies() == sid for rx in m.getListOfReactions()
                                              for ref in (*rx.getListOfReactants(), *rx.getListOfProducts())))
-        if not changes:
-            return "0"
         if s is not None and kind is None and s.getCompartment() in self.rules and not s.getHasOnlySubstanceUnits():
             raise refuse(f"rateOf({sid}) of a species in a compartment whose size changes is not supported")
+        if not changes:
+            return "0"
         if sid not in self.rate_names:
             self.rate_names[sid] = self.fresh(f"rateOf_{sid}")
         return self.rate_names[sid]
@@ -798,6 +798,13 @@ class _Importer:
             value = _exact(ann, self.value(name))
             if kind == "rate":
                 species.append(Species(name, value, unit, note, signed=True))
+            elif (s.getConstant() or s.getBoundaryCondition()) and comp in self.variable_comp and not only_amount:
+                # nothing changes its amount; its concentration follows its compartment's size
+                amount = self.fresh(f"{sid}_amount")
+                a0 = value * self.value(self.name_for(comp))
+                params.append(Parameter(amount, a0, "amount", self.source, f"amount of species {sid} (constant; "
+                                        f"its compartment's size changes)", "(-inf, inf)"))
+                amount_assignments.append(Assignment(name, f"{amount} / {self.name_for(comp)}", unit, note))
             elif s.getConstant() or s.getBoundaryCondition():
                 # no reaction changes a boundary species and no rule changes this one: an input at its value
                 if value >= 0 and name not in self.conditional:

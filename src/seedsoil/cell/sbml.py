@@ -1196,6 +1196,8 @@ class _Formula:
         if t == getattr(lib, "AST_FUNCTION_RATE_OF", -1):
             if len(kids) != 1 or kids[0].getType() != lib.AST_NAME:
                 raise self.refuse("rateOf() of something other than a name is not supported")
+            if kids[0].getName() in self.local:  # a reaction's local parameter is constant
+                return "0", self.ATOM
             return imp.rate_of(kids[0].getName(), self.refuse), self.ATOM
         if t == lib.AST_FUNCTION:
             raise self.refuse(f"call of {node.getName()!r}, which is not a function definition of the model")

@@ -349,7 +349,7 @@ def test_assignments_resolve_in_dependency_order_and_cycles_are_refused():
 
 
 @pytest.mark.parametrize("text, value", [
-    ("piecewise(1, 5, 2)", 1), ("piecewise(1, 0, 2)", 2), ("piecewise(1, False)", float("nan")),
+    ("piecewise(1, 5, 2)", 1), ("piecewise(1, 0, 2)", 2), ("piecewise(1, 0.0, 2)", 2), ("True and (0 or 0.0)", 0), ("piecewise(1, False)", float("nan")),
     ("2 * (3 > 1) + (1 > 3)", 2), ("True", 1), ("1 > 2", 0), ("quotient(-7, 2)", -3), ("rem(-7, 2)", -1), ("xor(1 < 2, 2 < 3)", 0),
     ("piecewise(4, implies(1 > 2, 0 > 1), 5)", 4), ("max(1, 3, 2) + min(4, 5)", 7), ("abs(-2) + floor(1.5)", 3),
 ])

@@ -95,8 +95,8 @@ def _cond(x) -> sp.Basic:
     if isinstance(x, bool) or _is_condition(x):
         return sp.true if x is True else sp.false if x is False else x
     x = sp.sympify(x)
-    if x.is_number:
-        return sp.true if x != 0 else sp.false
+    if x.is_number:  # is_zero: sympy's Float(0.0) != Integer(0)
+        return sp.false if x.is_zero else sp.true
     return sp.Ne(x, 0)
 
 

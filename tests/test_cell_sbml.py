@@ -238,7 +238,8 @@ _DELAY = """<apply><times/><ci> kdeg </ci><apply><csymbol encoding="text"
     (lambda t: t.replace("</model>", _EVENT), "event 'pulse': events are not supported"),
     (lambda t: t.replace('id="kdeg" value="0.7" constant="true"', 'id="kdeg" value="0.7" constant="false"')
      .replace("<listOfReactions>", _ALGEBRAIC), "algebraic rule '0': algebraic rules are not supported"),
-    (lambda t: t.replace("<listOfReactions>", _INFINITE), "initial value of 'kdeg' = .*not a valid expression .ZeroDivisionError"),
+    (lambda t: t.replace("<listOfReactions>", _INFINITE),
+     "initial value of 'kdeg' = .*not a valid expression .ZeroDivisionError"),
     (lambda t: t.replace("<apply><times/><ci> kdeg </ci><ci> X </ci></apply>", _DELAY),
      "reaction 'R_deg': kinetic law: delay"),
     (lambda t: t.replace('id="R_deg" name="X degradation" reversible="false" fast="false"',
@@ -332,7 +333,8 @@ def test_stoichiometry_conversion_factors_rate_of_and_time_match_roadrunner():
 def test_assignments_resolve_in_dependency_order_and_cycles_are_refused():
     from seedsoil.cell.network import Assignment, Network, Parameter, Reaction, Species
 
-    base = dict(name="n", species=(Species("X", 1.0),), inputs=(), parameters=(Parameter("k", 2.0, source="assumption: test"),),
+    base = dict(name="n", species=(Species("X", 1.0),), inputs=(),
+                parameters=(Parameter("k", 2.0, source="assumption: test"),),
                 reactions=(Reaction.parse("d", "X ->", "b * X"),))
     net = Network(**base, assignments=(Assignment("b", "a + 1"), Assignment("a", "k * X")))
     X, k = net.symbols["X"], net.symbols["k"]
@@ -349,8 +351,9 @@ def test_assignments_resolve_in_dependency_order_and_cycles_are_refused():
 
 
 @pytest.mark.parametrize("text, value", [
-    ("piecewise(1, 5, 2)", 1), ("piecewise(1, 0, 2)", 2), ("piecewise(1, 0.0, 2)", 2), ("True and (0 or 0.0)", 0), ("piecewise(1, False)", float("nan")),
-    ("2 * (3 > 1) + (1 > 3)", 2), ("True", 1), ("1 > 2", 0), ("quotient(-7, 2)", -3), ("rem(-7, 2)", -1), ("xor(1 < 2, 2 < 3)", 0),
+    ("piecewise(1, 5, 2)", 1), ("piecewise(1, 0, 2)", 2), ("piecewise(1, 0.0, 2)", 2), ("True and (0 or 0.0)", 0),
+    ("piecewise(1, False)", float("nan")), ("2 * (3 > 1) + (1 > 3)", 2), ("True", 1), ("1 > 2", 0),
+    ("quotient(-7, 2)", -3), ("rem(-7, 2)", -1), ("xor(1 < 2, 2 < 3)", 0),
     ("piecewise(4, implies(1 > 2, 0 > 1), 5)", 4), ("max(1, 3, 2) + min(4, 5)", 7), ("abs(-2) + floor(1.5)", 3),
 ])
 def test_sbml_grammar_numbers_and_conditions(text, value):

@@ -679,7 +679,7 @@ class _Importer:
         self._laws()
         self.rate_rule_text = {var: self.math(r.getMath(), f"rate rule {var}") for var, r in self.rules.items()
                                if r.isRate()}
-        species, inputs, params, assignments, extra = [], [], [], [], []
+        species, inputs, params, assignments = [], [], [], []
         values: dict[str, str | float] = {}
         # compartments
         for c in m.getListOfCompartments():

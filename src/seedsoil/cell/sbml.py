@@ -383,6 +383,15 @@ def _read(lib, source: str | Path):
         shown = "; ".join(errors[:3]) or "no model in the document"
         more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
         raise ScenarioError(f"SBML {label}: not a valid SBML model: {shown}{more}", field="sbml", value=label)
+    units = [doc.getError(i) for i in range(doc.getNumErrors())
+             if doc.getError(i).getSeverity() >= lib.LIBSBML_SEV_ERROR
+             and doc.getError(i).getCategory() == lib.LIBSBML_CAT_UNITS_CONSISTENCY]
+    if units:
+        import warnings
+
+        first = " ".join(units[0].getMessage().split())
+        warnings.warn(f"SBML {label}: {len(units)} unit inconsistenc{'y' if len(units) == 1 else 'ies'} (imported "
+                      f"as written), e.g. line {units[0].getLine()}: {first}", SbmlUnitWarning, stacklevel=3)
     return doc, label
 
 

@@ -3,11 +3,14 @@
 Each case of the SBML Test Suite (``sts_small/NNNNN/``: a model, a settings file, the
 expected results as CSV, and tags) is run twice, side by side:
 
-* **seedsoil**: :func:`~seedsoil.cell.sbml.from_sbml` imports the model (a refusal is
+* **seedsoil**: :func:`~seedsoil.cell.sbml.import_sbml` imports the model (a refusal is
   status ``"refused"`` with the error's message as reason); the network is integrated
-  by the cell solver's kernels (RODAS4, rtol 1e-10, atol 1e-14 by default) on the case's
-  time grid, and the requested variables are picked (species as amount or
-  concentration as the settings ask, constant species, parameters, compartment sizes).
+  by the cell solver's kernels (RODAS4, rtol 1e-10, atol 1e-14 by default, no clipping at
+  0: SBML species may go negative) on the case's time grid (from time 0 when the grid
+  starts later), and each requested variable is read where the import put it (a state,
+  input, parameter, assignment or constant; species as amount or concentration as the
+  settings ask, converted with the compartment's size at that time; the time species is
+  the output time itself).
 * **libroadrunner**: ``RoadRunner(sbml)`` with tight CVODE tolerances,
   ``simulate(start, start + duration, steps + 1, selections)`` where a species asked as
   a concentration is selected as ``[S]`` and as an amount as ``S``.

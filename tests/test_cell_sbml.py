@@ -383,3 +383,19 @@ def test_a_condition_on_a_quantity_at_zero_is_not_decided_by_assumptions():
     assert float(flux.subs(at)) == 0.0
     assert float(flux.subs({**at, net.symbols["k"]: 1.0})) == 0.0  # time <= 0 alone
     assert float(flux.subs({net.symbols["time_"]: 2.0, net.symbols["k"]: 1.0})) == 0.5
+
+
+def test_a_parameter_of_infinite_or_nan_value_is_a_constant_assignment():
+    """SBML Test Suite cases 00950, 00951, 01811, 01813: parameters of value INF, -INF, NaN."""
+    from seedsoil.cell.sbml import import_sbml
+
+    text = TOY.read_text().replace('<parameter id="K" value="0.5" constant="true"/>',
+                                   '<parameter id="K" value="0.5" constant="true"/><parameter id="big" value="INF" '
+                                   'constant="true"/><parameter id="undefined" value="NaN" constant="true"/>')
+    imp = import_sbml(text)
+    net = imp.network
+    assert "big" not in net.parameter_index and {"big", "undefined"} <= set(net.assignment_names)
+    states = np.zeros((len(net.species), 3))
+    assert np.all(imp.series("big", states) == np.inf) and np.all(np.isnan(imp.series("undefined", states)))
+    with pytest.raises(ScenarioError, match="initial value of 'X' is .*not a finite number"):
+        import_sbml(text.replace('initialAmount="0.4"', 'initialAmount="INF"'))

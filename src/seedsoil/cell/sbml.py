@@ -633,8 +633,9 @@ class _Importer:
 
         return parse_rate(text, _NameSet(self.symtab), where=f"{self.where}: {what}")
 
-    def value(self, name: str, _stack: tuple[str, ...] = ()) -> float:
-        """The initial value of network name ``name`` (evaluated once, in dependency order)."""
+    def value(self, name: str, _stack: tuple[str, ...] = (), *, finite: bool = True) -> float:
+        """The initial value of network name ``name`` (evaluated once, in dependency order); one
+        that is not a finite number is refused unless ``finite`` is false."""
         v = self.init.get(name)
         if v is None and name in self.rate_names.values():
             sid = next(k for k, n in self.rate_names.items() if n == name)
@@ -642,6 +643,9 @@ class _Importer:
         if v is None:
             raise ScenarioError(f"{self.where}: no initial value for {name!r}", field="sbml", value=name)
         if isinstance(v, float):
+            if finite and not math.isfinite(v):
+                raise ScenarioError(f"{self.where}: the initial value of {name!r} is {v} (not a finite number)",
+                                    field="sbml", value=name)
             return v
         if name in _stack:
             raise ScenarioError(f"{self.where}: initial values depend on each other in a cycle: "
@@ -655,10 +659,10 @@ class _Importer:
             num = float(sp.N(out, 17))
         except (TypeError, AttributeError):
             num = math.nan
-        if not math.isfinite(num):
+        self.init[name] = num
+        if finite and not math.isfinite(num):
             raise ScenarioError(f"{self.where}: the initial value of {name!r} is {out} (not a finite number)",
                                 field="sbml", value=name)
-        self.init[name] = num
         return num
 
     def set_init(self, name: str, text_or_value) -> None:
@@ -724,9 +728,8 @@ class _Importer:
             pid = p.getId()
             if self.rule_kind(pid) == "assignment" or pid in self.ias:
                 continue
-            if not p.isSetValue() or not math.isfinite(p.getValue()):
-                raise _refuse(self.where, "parameter", pid, "needs a finite value (or an initial assignment or a "
-                                                            "rule)")
+            if not p.isSetValue():
+                raise _refuse(self.where, "parameter", pid, "needs a value (or an initial assignment or a rule)")
             self.init[self.name_for(pid)] = _exact(_annotation(p, "parameter"), float(p.getValue()))
         for ref_id, ref in self.refs.items():
             if ref_id in self.ias or self.rule_kind(ref_id) == "assignment":
@@ -782,6 +785,11 @@ class _Importer:
             values[pid] = name
             if kind == "rate":
                 species.append(Species(name, self.value(name), "", f"parameter {pid} (rate rule)", signed=True))
+            elif kind is None and not math.isfinite(self.value(name, finite=False)):
+                # inf or NaN (a seedsoil parameter is a finite number): a constant assignment
+                v = self.value(name, finite=False)
+                text = "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf")
+                assignments.append(Assignment(name, text, note=f"parameter {pid} (constant {text})"))
             elif kind is None:
                 params.append(self._parameter(p, name, "parameter", self.value(name)))
         for ref_id, ref in self.refs.items():

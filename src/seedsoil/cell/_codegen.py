@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import re
 import sys
 import tempfile
 from functools import lru_cache
@@ -27,7 +28,7 @@ import sympy as sp
 from .network import Network
 
 #: Bumped whenever the generated text changes meaning (invalidates caches).
-CODEGEN_VERSION = "10"
+CODEGEN_VERSION = "10"  # unchanged for networks without SBML-only constructs
 
 
 def cache_dir() -> Path:
@@ -42,6 +43,9 @@ _DECO = "@njit(cache=True, nogil=True, error_model='numpy')"
 
 
 def _printer(expr: sp.Expr) -> str:
+    if expr.has(sp.Function("_digamma")):
+        return sp.pycode(expr, fully_qualified_modules=False, standard="python3",
+                         user_functions={"_digamma": "_digamma"})
     return sp.pycode(expr, fully_qualified_modules=False, standard="python3")
 
 
@@ -86,8 +90,30 @@ def _fill_in(n: int, pattern: list[tuple[int, int]]) -> set[tuple[int, int]]:
 
 
 def _clean(d: sp.Expr) -> sp.Expr:
-    """sympy writes d(x^n)/dx as n x^n / x, which is 0/0 at x = 0; fold it to n x^(n-1)."""
+    """sympy writes d(x^n)/dx as n x^n / x, which is 0/0 at x = 0; fold it to n x^(n-1).
+    Derivatives sympy leaves unevaluated (of floor and ceil: piecewise constant) are 0."""
+    if d.has(sp.Derivative):
+        def step(e) -> bool:  # d floor(f) / dx, also inside a Subs
+            inner = e.expr if isinstance(e, sp.Subs) else e
+            return isinstance(inner, sp.Derivative) and isinstance(inner.expr, (sp.floor, sp.ceiling))
+        d = d.replace(step, lambda e: sp.Integer(0))
+        d = d.replace(lambda e: isinstance(e, sp.Subs) and e.expr == 0, lambda e: sp.Integer(0))
+    if d.has(sp.polygamma):  # d gamma(x) / dx = gamma(x) digamma(x): a generated helper
+        d = d.replace(lambda e: isinstance(e, sp.polygamma) and e.args[0] == 0,
+                      lambda e: sp.Function("_digamma")(e.args[1]))
     return sp.powsimp(sp.expand_power_base(d))
+
+
+def _smooth_form(e: sp.Expr) -> sp.Expr:
+    """min / max / abs of an SBML model as piecewise expressions (derivable and printable)."""
+    if e.has(sp.Min, sp.Max):
+        e = e.rewrite(sp.Piecewise)
+    return e
+
+
+#: math functions the generated code may call beyond exp, log and sqrt (imported only when used).
+_MATH_EXTRA = ("floor", "ceil", "fabs", "copysign", "gamma", "sin", "cos", "tan", "sinh", "cosh", "tanh", "asin",
+               "acos", "atan", "asinh", "acosh", "atanh", "pi", "e")
 
 
 def exponent_parameters(net: Network) -> dict[str, int]:
@@ -188,7 +214,7 @@ def generate_source(net: Network, inline: Mapping[str, int] | None = None, metho
     ys = [net.symbols[n] for n in net.species_names]
     us = [net.symbols[n] for n in net.input_names]
     subs = {net.symbols[k]: sp.Integer(v) for k, v in (inline or {}).items()}
-    f = [e.subs(subs) if subs else e for e in net.rhs_exprs]
+    f = [_smooth_form(e.subs(subs) if subs else e) for e in net.rhs_exprs]
     rename = _renamed(net)
     ys = [rename[y] for y in ys]
     us = [rename[u] for u in us]
@@ -220,7 +246,17 @@ def generate_source(net: Network, inline: Mapping[str, int] | None = None, metho
     ]
     body = (_block("rhs", rhs, net, "y, p, u, dy") + [""] + _block("jac", jac, net, "y, p, u, J") + [""]
             + _block("jac_u", jac_u, net, "y, p, u, Ju") + [""] + _sparse_lu(len(ys), pattern))
-    return "\n".join(head + body) + _DRIVER.replace("            # @@STAGES@@\n", _stage_code(method))
+    text = "\n".join(body)
+    extra = [f for f in _MATH_EXTRA if re.search(rf"\b{f}\b", text)]
+    if extra:
+        head.insert(head.index("from numba import njit, prange"), f"from math import {', '.join(extra)}")
+    driver = _DRIVER.replace("            # @@STAGES@@\n", _stage_code(method))
+    if "_digamma(" in text:
+        head.append(_DIGAMMA)
+    if any(net.signed_mask):  # signed species (an SBML quantity that may be negative) are not clipped
+        head.insert(head.index("NS = " + str(len(ys))), f"CLIP = np.array({[not s for s in net.signed_mask]!r})")
+        driver = driver.replace("if clip and ynew[i] < 0.0:", "if clip and ynew[i] < 0.0 and CLIP[i]:")
+    return "\n".join(head + body) + driver
 
 
 @lru_cache(maxsize=64)
@@ -253,6 +289,20 @@ def kernels(net: Network, inline: Mapping[str, int] | None = None, method: str =
             fh.write(src)
         os.replace(tmp, path)  # atomic: concurrent processes see the old file or the whole new one
     return _load(str(path), name)
+
+
+_DIGAMMA = """
+@njit(cache=True, nogil=True, error_model="numpy")
+def _digamma(x):
+    # recurrence up to x >= 6, then the asymptotic series (error < 1e-12)
+    s = 0.0
+    while x < 6.0:
+        s -= 1.0 / x
+        x += 1.0
+    f = 1.0 / (x * x)
+    return s + log(x) - 0.5 / x - f * (1.0 / 12 - f * (1.0 / 120 - f * (1.0 / 252 - f * (1.0 / 240 - f / 132))))
+
+"""
 
 
 # The stepping loop. One cell per iteration of the parallel loop: each cell has

@@ -16,6 +16,13 @@ Conventions
 * ``d species / dt = sum over reactions of (products - reactants) x rate``.
   Active fractions of a conserved protein are written with the inactive pool
   as ``(1 - X)`` inside the rate, so the network needs one state per protein.
+* A *signed* species may be negative (a quantity that is not an amount, e.g. an
+  SBML parameter driven by a rate rule): its initial value may be < 0 and the
+  solver does not clip it at 0.
+* An *assignment* names an expression of species, inputs, parameters and earlier
+  assignments (an SBML assignment rule). It is substituted into every rate that
+  uses it, so the kernels see plain rates; :meth:`Network.assigned` evaluates it
+  along a trajectory. Networks without assignments are unchanged by this.
 """
 from __future__ import annotations
 
@@ -47,6 +54,17 @@ class Species:
 
     name: str
     initial: float = 0.0
+    unit: str = ""
+    note: str = ""
+    signed: bool = False
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """``name = expression`` at every time (rate-grammar text over the network's names)."""
+
+    name: str
+    expression: str
     unit: str = ""
     note: str = ""
 
@@ -140,6 +158,7 @@ class Network:
     reactions: tuple[Reaction, ...]
     description: str = ""
     source: str = ""
+    assignments: tuple[Assignment, ...] = ()
     _checked: bool = field(default=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -147,12 +166,14 @@ class Network:
         object.__setattr__(self, "inputs", tuple(self.inputs))
         object.__setattr__(self, "parameters", tuple(self.parameters))
         object.__setattr__(self, "reactions", tuple(self.reactions))
+        object.__setattr__(self, "assignments", tuple(self.assignments))
         self._check()
 
     # ------------------------------------------------------------------ checks
     def _check(self) -> None:
         seen: dict[str, str] = {}
-        for kind, items in (("species", self.species), ("input", self.inputs), ("parameter", self.parameters)):
+        for kind, items in (("species", self.species), ("input", self.inputs), ("parameter", self.parameters),
+                            ("assignment", self.assignments)):
             for it in items:
                 if not _IDENT.match(it.name) or it.name in RESERVED or keyword.iskeyword(it.name):
                     raise ScenarioError(f"{kind} name {it.name!r} is not a valid identifier (or is reserved)",
@@ -166,9 +187,10 @@ class Network:
                 raise ScenarioError(f"parameter.{p.name} = {p.value!r}: out of range; allowed {p.range} "
                                     f"{p.unit}".rstrip(), field=f"parameter.{p.name}", value=p.value)
         for s in self.species:
-            if not math.isfinite(s.initial) or s.initial < 0:
+            if not math.isfinite(s.initial) or (s.initial < 0 and not s.signed):
                 raise ScenarioError(f"species.{s.name}.initial = {s.initial!r}: must be >= 0",
                                     field=f"species.{s.name}.initial", value=s.initial)
+        _ = self.assignment_exprs  # parses every assignment, refusing cycles
         names = set()
         for r in self.reactions:
             if r.name in names:
@@ -216,6 +238,15 @@ class Network:
             raise KeyError(_unknown("parameter", name, self.parameter_names)) from None
 
     @property
+    def assignment_names(self) -> tuple[str, ...]:
+        return tuple(a.name for a in self.assignments)
+
+    @property
+    def signed_mask(self) -> tuple[bool, ...]:
+        """Per species: may it be negative (not clipped at 0)?"""
+        return tuple(s.signed for s in self.species)
+
+    @property
     def initial_state(self) -> np.ndarray:
         return np.array([s.initial for s in self.species], dtype=float)
 
@@ -232,14 +263,51 @@ class Network:
         # Species and inputs are amounts (>= 0) and most parameters are rates or thresholds:
         # declaring them positive lets sympy fold n x^n / x into n x^(n-1), finite at x = 0.
         # A parameter whose allowed range reaches below 0 is only declared real.
-        out = {n: sp.Symbol(n, positive=True) for n in (*self.species_names, *self.input_names)}
+        # Signed species and assignments are only declared real.
+        out = {s.name: sp.Symbol(s.name, real=True) if s.signed else sp.Symbol(s.name, positive=True)
+               for s in self.species}
+        out.update({n: sp.Symbol(n, positive=True) for n in self.input_names})
         for p in self.parameters:
             out[p.name] = sp.Symbol(p.name, positive=True) if p.interval.low >= 0 else sp.Symbol(p.name, real=True)
+        out.update({n: sp.Symbol(n, real=True) for n in self.assignment_names})
         return out
 
     @cached_property
+    def assignment_exprs(self) -> tuple[sp.Expr, ...]:
+        """Each assignment as an expression of species, inputs and parameters only (earlier and
+        later assignments it uses substituted, in dependency order; a cycle is refused)."""
+        raw = {a.name: parse_rate(a.expression, self.symbols, where=f"assignment[{a.name!r}]")
+               for a in self.assignments}
+        done: dict[sp.Symbol, sp.Expr] = {}
+        visiting: list[str] = []
+
+        def resolve(name: str) -> sp.Expr:
+            sym = self.symbols[name]
+            if sym in done:
+                return done[sym]
+            if name in visiting:
+                cycle = " -> ".join((*visiting[visiting.index(name):], name))
+                raise ScenarioError(f"assignments form a cycle: {cycle}", field=f"assignment.{name}", value=name)
+            visiting.append(name)
+            e = raw[name]
+            deps = {s: resolve(s.name) for s in e.free_symbols if s.name in raw}
+            visiting.pop()
+            done[sym] = e.xreplace(deps) if deps else e
+            return done[sym]
+
+        return tuple(resolve(a.name) for a in self.assignments)
+
+    def _substitute(self, e: sp.Expr) -> sp.Expr:
+        if not self.assignments:
+            return e
+        subs = {self.symbols[a.name]: v for a, v in zip(self.assignments, self.assignment_exprs)}
+        return e.xreplace(subs)
+
+    @cached_property
     def rate_exprs(self) -> tuple[sp.Expr, ...]:
-        return tuple(parse_rate(r.rate, self.symbols, where=f"reaction[{r.name!r}].rate") for r in self.reactions)
+        """Rates as expressions of species, inputs and parameters (assignments substituted)."""
+        return tuple(self._substitute(parse_rate(r.rate, self.symbols, where=f"reaction[{r.name!r}].rate"))
+                     for r in self.reactions)
 
     @cached_property
     def stoichiometry(self) -> np.ndarray:
@@ -311,6 +379,20 @@ class Network:
         f = sp.lambdify(syms, list(self.rhs_exprs), modules="numpy")
         return f
 
+    @cached_property
+    def _lambdified_assigned(self):
+        syms = [[self.symbols[n] for n in names] for names in
+                (self.species_names, self.parameter_names, self.input_names)]
+        return sp.lambdify(syms, list(self.assignment_exprs), modules="numpy")
+
+    def assigned(self, y: np.ndarray, p: np.ndarray | None = None, u: np.ndarray | None = None) -> np.ndarray:
+        """Values of the assignments (n_assignments, ...) at states ``y`` (n_species, ...)."""
+        p = self.parameter_values if p is None else np.asarray(p, float)
+        u = self.input_defaults if u is None else np.asarray(u, float)
+        out = self._lambdified_assigned(list(np.asarray(y, float)), list(p), list(u))
+        with np.errstate(all="ignore"):
+            return np.array([np.broadcast_to(np.asarray(v, float), np.shape(y)[1:]) for v in out])
+
     def rhs(self, y: np.ndarray, p: np.ndarray | None = None, u: np.ndarray | None = None) -> np.ndarray:
         """Reference right-hand side (sympy → numpy), for checks; the solver uses generated kernels."""
         p = self.parameter_values if p is None else np.asarray(p, float)
@@ -320,29 +402,35 @@ class Network:
 
     # ------------------------------------------------------------------ (de)serialisation
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "network": {"name": self.name, "description": self.description, "source": self.source},
-            "species": {s.name: {"initial": s.initial, "unit": s.unit, "note": s.note} for s in self.species},
+            "species": {s.name: {"initial": s.initial, "unit": s.unit, "note": s.note, **({"signed": True}
+                                                                                          if s.signed else {})}
+                        for s in self.species},
             "inputs": {u.name: {"default": u.default, "unit": u.unit, "note": u.note} for u in self.inputs},
             "parameters": {p.name: {"value": p.value, "unit": p.unit, "range": p.range, "source": p.source,
                                     "note": p.note} for p in self.parameters},
             "reactions": [{"name": r.name, "equation": r.equation, "rate": r.rate, "law": r.law, "note": r.note}
                           for r in self.reactions],
         }
+        if self.assignments:  # only when there are some: other networks keep their layout and hash
+            out["assignments"] = {a.name: {"expression": a.expression, "unit": a.unit, "note": a.note}
+                                  for a in self.assignments}
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, where: str = "network") -> "Network":
         """Build from the TOML layout (values may be written in any unit: ``unit`` says which)."""
-        unknown = set(data) - {"network", "species", "inputs", "parameters", "reactions"}
+        unknown = set(data) - {"network", "species", "inputs", "parameters", "reactions", "assignments"}
         if unknown:
             raise ScenarioError(f"{where}: unknown section(s) {sorted(unknown)}; allowed: network, species, inputs, "
-                                f"parameters, reactions", field=where, value=sorted(unknown))
+                                f"parameters, reactions, assignments", field=where, value=sorted(unknown))
         head = data.get("network", {})
         species = []
         for name, e in data.get("species", {}).items():
             unit = e.get("unit", "")
             init = _to_internal(e.get("initial", 0.0), unit, f"species.{name}.initial")
-            species.append(Species(name, init, internal_unit(unit), e.get("note", "")))
+            species.append(Species(name, init, internal_unit(unit), e.get("note", ""), bool(e.get("signed", False))))
         inputs = []
         for name, e in data.get("inputs", {}).items():
             unit = e.get("unit", "nM")
@@ -367,16 +455,22 @@ class Network:
                     raise ScenarioError(f"reactions[{i}]: needs '{key}'", field=f"reactions[{i}].{key}", value=None)
             reactions.append(Reaction.parse(e["name"], e["equation"], e["rate"], law=e.get("law", "custom"),
                                             note=e.get("note", "")))
+        assignments = []
+        for name, e in data.get("assignments", {}).items():
+            if "expression" not in e:
+                raise ScenarioError(f"assignments.{name}: needs an expression", field=f"assignments.{name}",
+                                    value=None)
+            assignments.append(Assignment(name, e["expression"], e.get("unit", ""), e.get("note", "")))
         return cls(name=head.get("name", "network"), species=tuple(species), inputs=tuple(inputs),
                    parameters=tuple(params), reactions=tuple(reactions), description=head.get("description", ""),
-                   source=head.get("source", ""))
+                   source=head.get("source", ""), assignments=tuple(assignments))
 
     def to_toml(self) -> str:
         """TOML text that :func:`load_network` reads back to an equal network (internal units)."""
         d = self.to_dict()
         lines = ["[network]"] + [f"{k} = {json.dumps(v)}" for k, v in d["network"].items()]
-        for sec in ("species", "inputs", "parameters"):
-            for name, e in d[sec].items():
+        for sec in ("species", "inputs", "parameters", "assignments"):
+            for name, e in d.get(sec, {}).items():
                 lines += ["", f"[{sec}.{name}]"] + [f"{k} = {_toml_value(v)}" for k, v in e.items()]
         for r in d["reactions"]:
             lines += ["", "[[reactions]]"] + [f"{k} = {json.dumps(v)}" for k, v in r.items()]

@@ -10,17 +10,20 @@ expression expanded into elementary MathML (``hill``, ``mm``... written out). Th
 model's time unit is the day. Units, sources and notes of every element travel in
 a ``seedsoil`` annotation, so ``from_sbml(to_sbml(net))`` gives ``net`` back.
 
-``from_sbml`` reads models made of constant compartments, species (boundary species,
-whatever their ``constant`` flag, become inputs: without rules or events nothing changes
-them), constant parameters (global, and reaction-local ones renamed ``<reaction id>_<name>``),
-function definitions (expanded) and kinetic laws over ``+ - * / ^``, ``exp``,
-``ln``, ``log``, ``root``, ``power``. For a species of concentration in a
-compartment of volume V, ``d[S]/dt = sum(stoichiometry x kinetic law) / V`` (the
-kinetic law is an amount per time); the imported rate is written that way. It
-refuses, with a :class:`~seedsoil.errors.ScenarioError` naming the element,
-anything the cell solver cannot represent: events, rules, delays, piecewise or
-logical functions, explicit time, non-constant compartments or parameters, fast
-reactions, conversion factors, required SBML packages, and invalid documents.
+``from_sbml`` (and ``import_sbml``, which also says which network name holds each SBML
+quantity) reads SBML Level 2 and 3 core models: compartments, species, parameters,
+function definitions (expanded), kinetic laws, initial assignments (evaluated here, in
+dependency order), assignment rules (network assignments, substituted into the rates),
+rate rules (state variables), explicit time (a state variable), piecewise functions,
+relations and logic, the csymbols time / avogadro / rateOf, compartments whose size changes
+(species held as amounts), conversion factors, stoichiometryMath and variable
+stoichiometry. For a species of concentration in a compartment of constant volume V,
+``d[S]/dt = sum(stoichiometry x kinetic law) / V`` (the kinetic law is an amount per
+time); the imported rate is written that way. Boundary species and constant species
+that no rule changes become inputs. It refuses, with a
+:class:`~seedsoil.errors.ScenarioError` naming the element, what the cell solver cannot
+represent: events, algebraic rules, delays, fast reactions, required SBML packages,
+non-finite initial values, and invalid documents. Unit inconsistencies are not refused.
 
 python-libsbml is imported only when these functions are called
 (``pip install 'seedsoil[sbml]'``).
@@ -30,6 +33,7 @@ from __future__ import annotations
 import keyword
 import math
 import re
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Mapping
 from xml.sax.saxutils import escape, quoteattr
@@ -38,7 +42,7 @@ import sympy as sp
 
 from ..errors import ScenarioError
 from .expressions import RESERVED
-from .network import Input, Network, Parameter, Reaction, Species, _unknown
+from .network import Assignment, Input, Network, Parameter, Reaction, Species, _unknown
 
 #: Namespace of the annotation that carries what SBML has no field for (units, sources, notes).
 ANNOTATION_NS = "https://github.com/seedsoil/seedsoil/sbml-annotation/v1"
@@ -288,6 +292,45 @@ def _product(factors: list[sp.Expr]) -> str:
 
 
 # =========================================================================== import
+@dataclass(frozen=True)
+class SbmlImport:
+    """What :func:`import_sbml` read: the network, and where each SBML quantity lives in it.
+
+    ``values``: SBML id (species, compartment, parameter, species reference, reaction) → the
+    network name holding its value (a species, input, parameter or assignment of ``network``)
+    or a number (a constant nothing in the network uses). A species' value is its
+    concentration, or its amount when it has only substance units (as SBML's own math reads
+    it). ``species``: species id → (compartment id, hasOnlySubstanceUnits). ``time_scale``:
+    model time units per day (the factor every rate was multiplied by). ``time``: the species
+    that holds model time (d time / dt = 1 in model time), if the model reads time; along a
+    trajectory its exact value is the output time itself."""
+
+    network: Network
+    values: Mapping[str, str | float]
+    species: Mapping[str, tuple[str, bool]]
+    time_scale: float = 1.0
+    time: str | None = None  # the species holding model time, if the model reads time
+
+    def series(self, sid: str, states, parameters=None, inputs=None):
+        """The value of SBML ``sid`` along states (n_species, ...) of ``network``."""
+        import numpy as np
+
+        net = self.network
+        v = self.values[sid]
+        shape = np.shape(states)[1:]
+        if not isinstance(v, str):
+            return np.full(shape, float(v))
+        if v in net.species_index:
+            return np.asarray(states[net.species_index[v]], float)
+        if v in net.input_index:
+            u = net.input_defaults if inputs is None else inputs
+            return np.full(shape, float(u[net.input_index[v]]))
+        if v in net.parameter_index:
+            p = net.parameter_values if parameters is None else parameters
+            return np.full(shape, float(p[net.parameter_index[v]]))
+        return net.assigned(states, parameters, inputs)[net.assignment_names.index(v)]
+
+
 def from_sbml(source: str | Path, *, time_unit: str | None = None) -> Network:
     """Read an SBML model (a file path or the XML text) into a :class:`Network`.
 
@@ -297,6 +340,13 @@ def from_sbml(source: str | Path, *, time_unit: str | None = None) -> Network:
     other than the day; a model that declares none is taken to be in days.
     Raises :class:`~seedsoil.errors.ScenarioError` naming the element it cannot import.
     """
+    return import_sbml(source, time_unit=time_unit).network
+
+
+def import_sbml(source: str | Path, *, time_unit: str | None = None) -> SbmlImport:
+    """:func:`from_sbml`, also saying which network name holds each SBML quantity
+    (:class:`SbmlImport`). Unit inconsistencies the model has are warnings
+    (:class:`SbmlUnitWarning`), never refusals."""
     lib = _libsbml()
     doc, label = _read(lib, source)
     model = doc.getModel()
@@ -304,15 +354,12 @@ def from_sbml(source: str | Path, *, time_unit: str | None = None) -> Network:
     _refuse_unsupported(lib, doc, model, where)
     if model.getNumFunctionDefinitions():
         _convert(lib, doc, "expandFunctionDefinitions", where)
-    if model.getNumInitialAssignments():
-        _convert(lib, doc, "expandInitialAssignments", where)
-        if model.getNumInitialAssignments():
-            ia = model.getInitialAssignment(0)
-            raise ScenarioError(f"{where}: initial assignment to {ia.getSymbol()!r} could not be turned into a "
-                                f"value; give it a number", field=f"initialAssignment.{ia.getSymbol()}",
-                                value=ia.getSymbol())
     scale = _time_scale(lib, model, time_unit, where)
-    return _Importer(lib, model, where, label, scale).network()
+    return _Importer(lib, model, where, label, scale).result()
+
+
+class SbmlUnitWarning(UserWarning):
+    """An SBML model's units are inconsistent or not understood (imported anyway)."""
 
 
 def _read(lib, source: str | Path):
@@ -336,6 +383,15 @@ def _read(lib, source: str | Path):
         shown = "; ".join(errors[:3]) or "no model in the document"
         more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
         raise ScenarioError(f"SBML {label}: not a valid SBML model: {shown}{more}", field="sbml", value=label)
+    units = [doc.getError(i) for i in range(doc.getNumErrors())
+             if doc.getError(i).getSeverity() >= lib.LIBSBML_SEV_ERROR
+             and doc.getError(i).getCategory() == lib.LIBSBML_CAT_UNITS_CONSISTENCY]
+    if units:
+        import warnings
+
+        first = " ".join(units[0].getMessage().split())
+        warnings.warn(f"SBML {label}: {len(units)} unit inconsistenc{'y' if len(units) == 1 else 'ies'} (imported "
+                      f"as written), e.g. line {units[0].getLine()}: {first}", SbmlUnitWarning, stacklevel=3)
     return doc, label
 
 
@@ -343,7 +399,8 @@ def _errors(lib, doc) -> list[str]:
     out = []
     for i in range(doc.getNumErrors()):
         e = doc.getError(i)
-        if e.getSeverity() >= lib.LIBSBML_SEV_ERROR:
+        # unit inconsistencies are not refused (the model is simulated as written)
+        if e.getSeverity() >= lib.LIBSBML_SEV_ERROR and e.getCategory() not in (lib.LIBSBML_CAT_UNITS_CONSISTENCY,):
             out.append(f"line {e.getLine()}: {' '.join(e.getMessage().split())}")
     return out
 
@@ -373,15 +430,10 @@ def _refuse_unsupported(lib, doc, model, where: str) -> None:
         raise _refuse(where, "event", ev.getId() or ev.getName() or "0",
                       "events are not supported (the cell solver integrates smooth ODEs); model the change as a "
                       "seedsoil input TimeCourse instead")
-    if model.getNumRules():
-        rule = model.getRule(0)
-        kind = ("assignment rule" if rule.isAssignment() else "rate rule" if rule.isRate() else "algebraic rule")
-        target = rule.getVariable() if not rule.isAlgebraic() else "0"
-        raise _refuse(where, kind, target, "rules are not supported; write the dynamics as reactions "
-                                           "(or substitute the assignment into the kinetic laws)")
-    if model.getLevel() >= 3 and model.isSetConversionFactor():
-        raise _refuse(where, "model conversionFactor", model.getConversionFactor(), "conversion factors are not "
-                                                                                    "supported")
+    for rule in model.getListOfRules():
+        if rule.isAlgebraic():
+            raise _refuse(where, "algebraic rule", "0", "algebraic rules are not supported (the cell solver "
+                                                         "integrates ODEs, not DAEs)")
 
 
 def _time_scale(lib, model, time_unit: str | None, where: str) -> float:
@@ -426,7 +478,11 @@ def _declared_seconds(lib, model, where: str) -> float | None:
         u = ud.getUnit(0)
         if u.getKind() == lib.UNIT_KIND_SECOND and u.getExponent() == 1:
             return u.getMultiplier() * 10.0 ** u.getScale()
-    raise _refuse(where, "time units", uid, "must be a time (seconds times a factor)")
+    import warnings
+
+    warnings.warn(f"{where}: time units {uid!r} are not a time (seconds times a factor); the model is read as "
+                  f"if in days", SbmlUnitWarning, stacklevel=3)
+    return None
 
 
 def _reserved(name: str) -> bool:
@@ -434,7 +490,26 @@ def _reserved(name: str) -> bool:
 
 
 class _Importer:
-    """Turns a checked libsbml model into seedsoil species, inputs, parameters and reactions."""
+    """Turns a checked libsbml model into seedsoil species, inputs, parameters, reactions and
+    assignments.
+
+    Where each SBML quantity goes:
+
+    * compartment: a parameter (its size, when a rate uses it), an assignment (assignment
+      rule) or a signed species (rate rule);
+    * parameter: a parameter, an assignment or a signed species, likewise;
+    * species: a species (changed by reactions: its concentration, or its amount with only
+      substance units), an input (boundary or constant), an assignment, or a signed species
+      (rate rule, in the species' own units). A species changed by reactions in a compartment
+      whose size changes is held as its amount (``<id>_amount``), and ``<id>`` is the
+      assignment amount / size, so that d amount / dt is the reactions' sum;
+    * species reference with an id: a parameter (its stoichiometry);
+    * reaction id used in math: an assignment (its kinetic law);
+    * time: a species ``time_`` (d time / d day = model time units per day).
+
+    Initial values (initial assignments, rules at t = 0, sizes, amounts and concentrations)
+    are evaluated here with sympy, in dependency order.
+    """
 
     def __init__(self, lib, model, where: str, label: str, scale: float):
         self.lib, self.model, self.where, self.scale = lib, model, where, scale
@@ -443,9 +518,24 @@ class _Importer:
         for lst in (model.getListOfSpecies(), model.getListOfParameters(), model.getListOfCompartments(),
                     model.getListOfReactions()):
             self.taken.update(x.getId() for x in lst)
-        self.names: dict[str, str] = {}  # SBML id → seedsoil name (species, inputs, parameters, compartments)
-        self.volume: dict[str, float] = {}
-        self.compartment_params: set[str] = set()  # compartments that become parameters
+        for rx in model.getListOfReactions():
+            for ref in (*rx.getListOfReactants(), *rx.getListOfProducts()):
+                if ref.isSetId():
+                    self.taken.add(ref.getId())
+        self.names: dict[str, str] = {}  # SBML id → seedsoil name
+        self.compartment_params: set[str] = set()  # constant compartments that become parameters
+        self.rules = {r.getVariable(): r for r in model.getListOfRules()}  # assignment and rate rules
+        self.ias = {ia.getSymbol(): ia for ia in model.getListOfInitialAssignments()}
+        self.time_name: str | None = None
+        self.used_reactions: set[str] = set()
+        self.formula = _Formula(self)
+        self.init: dict[str, object] = {}  # network name → initial value (a number or a sympy expression)
+        self.symtab: dict[str, sp.Symbol] = {}
+        self.const_size: dict[str, float] = {}  # constant compartment → size
+        self.variable_comp: set[str] = set()  # compartments whose size changes
+        self.refs: dict[str, object] = {}  # species reference id → its libsbml object
+        self.rate_names: dict[str, str] = {}  # SBML id → name of the assignment holding rateOf(id)
+        self.cond_names: set[str] = set()  # names a condition reads (directly)
 
     def name_for(self, sid: str) -> str:
         """The seedsoil name of an SBML id (renamed if the rate grammar reserves it)."""
@@ -460,86 +550,360 @@ class _Importer:
         self.taken.add(name)
         return name
 
-    def network(self) -> Network:
-        m = self.model
-        for c in m.getListOfCompartments():
-            cid = c.getId()
-            if not c.getConstant():
-                raise _refuse(self.where, "compartment", cid, "non-constant compartments are not supported")
-            if not c.isSetSize() or not (c.getSize() > 0 and math.isfinite(c.getSize())):
-                raise _refuse(self.where, "compartment", cid, "needs a constant size > 0")
-            self.volume[cid] = float(c.getSize())
-        species, inputs, self.amount = self._species()
-        params = self._parameters()
-        reactions, local_params = self._reactions()
-        comp_params = [Parameter(self.name_for(c), self.volume[c], "", f"{self.source} (size of compartment {c})",
-                                 "compartment volume", "(0, inf)") for c in sorted(self.compartment_params)]
-        head = _annotation(m, "network")
-        try:
-            return Network(name=head.get("name") or m.getName() or m.getId() or "sbml",
-                           species=tuple(species), inputs=tuple(inputs),
-                           parameters=(*params, *local_params, *comp_params), reactions=tuple(reactions),
-                           description=head.get("description", ""), source=head.get("source") or self.source)
-        except ScenarioError as exc:
-            raise ScenarioError(f"{self.where}: {exc}", field=exc.field, value=exc.value) from exc
+    def time(self) -> str:
+        if self.time_name is None:
+            self.time_name = self.fresh("time_")
+            self.init[self.time_name] = 0.0
+        return self.time_name
 
-    # ------------------------------------------------------------------ species
-    def _species(self):
-        species, inputs, amount = [], [], {}
-        for s in self.model.getListOfSpecies():
-            sid = s.getId()
-            if self.model.getLevel() >= 3 and s.isSetConversionFactor():
-                raise _refuse(self.where, "species", sid, "conversion factors are not supported")
-            vol = self.volume[s.getCompartment()]
-            if s.isSetInitialConcentration():
-                conc = s.getInitialConcentration()
-                amt = conc * vol
-            elif s.isSetInitialAmount():
-                amt = s.getInitialAmount()
-                conc = amt / vol
+    def rate_of(self, sid: str, refuse) -> str:
+        """The name standing for rateOf(sid): 0 for a constant, else an assignment made once the
+        rates are known (:meth:`_rates_of`)."""
+        m = self.model
+        kind = self.rule_kind(sid)
+        if kind == "assignment":
+            raise refuse(f"rateOf({sid}) of a quantity set by an assignment rule is not supported")
+        s = m.getSpecies(sid)
+        changes = kind == "rate" or (s is not None and not s.getConstant() and not s.getBoundaryCondition()
+                                     and any(ref.getSpecies() == sid for rx in m.getListOfReactions()
+                                             for ref in (*rx.getListOfReactants(), *rx.getListOfProducts())))
+        if s is not None and kind is None and s.getCompartment() in self.rules and not s.getHasOnlySubstanceUnits():
+            raise refuse(f"rateOf({sid}) of a species in a compartment whose size changes is not supported")
+        if not changes:
+            return "0"
+        if sid not in self.rate_names:
+            self.rate_names[sid] = self.fresh(f"rateOf_{sid}")
+        return self.rate_names[sid]
+
+    def _rate_text(self, sid: str) -> str:
+        """d sid / d(model time) from the SBML (for initial values, before the reactions are built)."""
+        if sid in self.rate_rule_text:
+            return self.rate_rule_text[sid]
+        m = self.model
+        s = m.getSpecies(sid)
+        terms = []
+        for rx in m.getListOfReactions():
+            for sign, lst in ((-1, rx.getListOfReactants()), (1, rx.getListOfProducts())):
+                for ref in lst:
+                    if ref.getSpecies() != sid:
+                        continue
+                    if m.getLevel() == 2 and ref.isSetStoichiometryMath():
+                        coef = self.math(ref.getStoichiometryMath().getMath(), f"{rx.getId()} stoichiometryMath")
+                    elif ref.isSetId():
+                        coef = self.name_for(ref.getId())
+                    else:
+                        coef = repr(float(ref.getStoichiometry()) if ref.isSetStoichiometry() else 1.0)
+                    terms.append(f"{sign} * ({coef}) * ({self.laws[rx.getId()]})")
+        text = " + ".join(terms) or "0"
+        if m.getLevel() >= 3 and s.isSetConversionFactor():
+            text = f"({text}) * {self.name_for(s.getConversionFactor())}"
+        elif m.getLevel() >= 3 and m.isSetConversionFactor():
+            text = f"({text}) * {self.name_for(m.getConversionFactor())}"
+        if not s.getHasOnlySubstanceUnits():
+            text = f"({text}) / {self.name_for(s.getCompartment())}"
+        return text
+
+    def _rates_of(self, reactions: list[Reaction]) -> list[Assignment]:
+        """rateOf(x) = d x / d(model time): the sum of x's reaction terms (or its rate rule), over the
+        time scale the rates were multiplied by."""
+        out = []
+        for sid, name in self.rate_names.items():
+            state = self.name_for(sid)
+            terms = []
+            for r in reactions:
+                coef = dict(r.products).get(state, 0.0) - dict(r.reactants).get(state, 0.0)
+                if coef:
+                    terms.append(f"{coef!r} * ({r.rate})")
+            text = " + ".join(terms) or "0"
+            if self.scale != 1.0:
+                text = f"({text}) / {self.scale!r}"
+            out.append(Assignment(name, text, note=f"rateOf({sid})"))
+        return out
+
+    def rule_kind(self, sid: str) -> str | None:
+        r = self.rules.get(sid)
+        return None if r is None else ("assignment" if r.isAssignment() else "rate")
+
+    def math(self, node, what: str, local: Mapping[str, str] | None = None) -> str:
+        return self.formula.text(node, local or {}, what)
+
+    # ------------------------------------------------------------------ initial values
+    def parse(self, text: str, what: str) -> sp.Expr:
+        from .expressions import parse_rate
+
+        return parse_rate(text, _NameSet(self.symtab), where=f"{self.where}: {what}")
+
+    def value(self, name: str, _stack: tuple[str, ...] = (), *, finite: bool = True) -> float:
+        """The initial value of network name ``name`` (evaluated once, in dependency order); one
+        that is not a finite number is refused unless ``finite`` is false."""
+        v = self.init.get(name)
+        if v is None and name in self.rate_names.values():
+            sid = next(k for k, n in self.rate_names.items() if n == name)
+            v = self.init[name] = self.parse(self._rate_text(sid), f"rateOf({sid}) at time 0")
+        if v is None:
+            raise ScenarioError(f"{self.where}: no initial value for {name!r}", field="sbml", value=name)
+        if isinstance(v, float):
+            if finite and not math.isfinite(v):
+                raise ScenarioError(f"{self.where}: the initial value of {name!r} is {v} (not a finite number)",
+                                    field="sbml", value=name)
+            return v
+        if name in _stack:
+            raise ScenarioError(f"{self.where}: initial values depend on each other in a cycle: "
+                                f"{' -> '.join((*_stack, name))}", field="sbml", value=name)
+        expr = v
+        subs = {s: sp.Float(self.value(s.name, (*_stack, name)), 17) for s in expr.free_symbols}
+        out = expr.subs(subs) if subs else expr
+        if out is sp.true or out is sp.false:
+            out = sp.Integer(1 if out is sp.true else 0)
+        try:
+            num = float(sp.N(out, 17))
+        except (TypeError, AttributeError):
+            num = math.nan
+        self.init[name] = num
+        if finite and not math.isfinite(num):
+            raise ScenarioError(f"{self.where}: the initial value of {name!r} is {out} (not a finite number)",
+                                field="sbml", value=name)
+        return num
+
+    def set_init(self, name: str, text_or_value) -> None:
+        if isinstance(text_or_value, str):
+            self.init[name] = self.parse(text_or_value, f"initial value of {name!r}")
+        else:
+            self.init[name] = float(text_or_value)
+
+    # ------------------------------------------------------------------ the network
+    def result(self) -> SbmlImport:
+        m = self.model
+        for rx in m.getListOfReactions():
+            for ref in (*rx.getListOfReactants(), *rx.getListOfProducts()):
+                if ref.isSetId():
+                    self.refs[ref.getId()] = ref
+        for r in m.getListOfRules():
+            var = r.getVariable()
+            if not r.isSetMath():  # SBML Level 3 Version 2 allows a rule without math: it does nothing
+                self.rules.pop(var, None)
+                continue
+            if m.getSpecies(var) is None and m.getParameter(var) is None and m.getCompartment(var) is None \
+                    and var not in self.refs:
+                raise _refuse(self.where, "assignment rule" if r.isAssignment() else "rate rule", var,
+                              "only rules on species, parameters, compartments and species references are "
+                              "supported")
+        self.ias = {k: v for k, v in self.ias.items() if v.isSetMath()}
+        self._laws()
+        self.rate_rule_text = {var: self.math(r.getMath(), f"rate rule {var}") for var, r in self.rules.items()
+                               if r.isRate()}
+        species, inputs, params, assignments = [], [], [], []
+        values: dict[str, str | float] = {}
+        # compartments
+        for c in m.getListOfCompartments():
+            cid, kind = c.getId(), self.rule_kind(c.getId())
+            if kind is not None:
+                self.variable_comp.add(cid)
+            if kind == "assignment":
+                continue
+            if cid in self.ias:
+                continue
+            if c.isSetSize() and math.isfinite(c.getSize()):
+                size = float(c.getSize())
+            elif c.getSpatialDimensions() == 0 or (m.getLevel() < 3 and c.getSpatialDimensions() == 0):
+                size = 1.0  # a 0-D compartment has no size: its species are amounts
             else:
-                raise _refuse(self.where, "species", sid, "needs an initial amount or concentration")
+                raise _refuse(self.where, "compartment", cid, "needs a size (a number, an initial assignment or "
+                                                             "a rule)")
+            self.init[self.name_for(cid)] = size
+        # species: where each one lives
+        self.state_of: dict[str, tuple[str, str | None]] = {}  # species changed by reactions → (state, divisor)
+        species_info = {}
+        for s in m.getListOfSpecies():
+            sid, comp = s.getId(), s.getCompartment()
             only_amount = s.getHasOnlySubstanceUnits()
-            value = amt if only_amount else conc
-            if not math.isfinite(value):
-                raise _refuse(self.where, "species", sid, f"initial value {value!r} is not finite")
+            species_info[sid] = (comp, only_amount)
+            if m.getLevel() >= 3 and s.isSetConversionFactor():
+                cf = s.getConversionFactor()
+                if self.rule_kind(cf) is not None:
+                    raise _refuse(self.where, "species", sid, f"conversion factor {cf!r} changes in time; "
+                                                             f"not supported")
+        # initial values of everything that has one (as expressions where they depend on others)
+        for p in m.getListOfParameters():
+            pid = p.getId()
+            if self.rule_kind(pid) == "assignment" or pid in self.ias:
+                continue
+            if not p.isSetValue():
+                raise _refuse(self.where, "parameter", pid, "needs a value (or an initial assignment or a rule)")
+            self.init[self.name_for(pid)] = _exact(_annotation(p, "parameter"), float(p.getValue()))
+        for ref_id, ref in self.refs.items():
+            if ref_id in self.ias or self.rule_kind(ref_id) == "assignment":
+                continue
+            self.init[self.name_for(ref_id)] = float(ref.getStoichiometry()) if ref.isSetStoichiometry() else 1.0
+        for sid, ia in self.ias.items():
+            if ia.isSetMath():
+                self.set_init(self.name_for(sid), self.math(ia.getMath(), f"initial assignment {sid}"))
+        for var, r in self.rules.items():
+            if r.isAssignment():
+                self.set_init(self.name_for(var), self.math(r.getMath(), f"assignment rule {var}"))
+        for s in m.getListOfSpecies():
+            sid, comp = s.getId(), s.getCompartment()
+            only_amount = s.getHasOnlySubstanceUnits()
+            if sid in self.ias or self.rule_kind(sid) == "assignment":
+                continue
+            V = self.name_for(comp)
+            if s.isSetInitialConcentration():
+                c0 = s.getInitialConcentration()
+                self.set_init(self.name_for(sid), f"{c0!r} * {V}" if only_amount else c0)
+            elif s.isSetInitialAmount():
+                a0 = s.getInitialAmount()
+                self.set_init(self.name_for(sid), a0 if only_amount else f"{a0!r} / {V}")
+            else:
+                raise _refuse(self.where, "species", sid, "needs an initial amount or concentration (or an initial "
+                                                         "assignment or a rule)")
+        # names a condition depends on, through assignments: declared real, not positive (below)
+        deps = {n: {x.name for x in e.free_symbols} for n, e in self.init.items() if isinstance(e, sp.Basic)
+                and (n in {self.name_for(v) for v, r in self.rules.items() if r.isAssignment()}
+                     or n in {self.name_for(rid) for rid in self.laws})}
+        closure, todo = set(), list(self.cond_names)
+        while todo:
+            n = todo.pop()
+            if n not in closure:
+                closure.add(n)
+                todo.extend(deps.get(n, ()))
+        self.conditional = closure
+        self.local_params = [replace(p, range="(-inf, inf)") if p.name in closure else p for p in self.local_params]
+        # the network's elements
+        for c in m.getListOfCompartments():
+            cid, kind = c.getId(), self.rule_kind(c.getId())
+            name = self.name_for(cid)
+            values[cid] = name
+            if kind == "rate":
+                species.append(Species(name, self.value(name), "", f"size of compartment {cid} (rate rule)",
+                                       signed=True))
+            elif kind is None:
+                self.const_size[cid] = self.value(name)
+                values[cid] = self.const_size[cid]
+        for p in m.getListOfParameters():
+            pid, kind = p.getId(), self.rule_kind(p.getId())
+            name = self.name_for(pid)
+            values[pid] = name
+            if kind == "rate":
+                species.append(Species(name, self.value(name), "", f"parameter {pid} (rate rule)", signed=True))
+            elif kind is None and not math.isfinite(self.value(name, finite=False)):
+                # inf or NaN (a seedsoil parameter is a finite number): a constant assignment
+                v = self.value(name, finite=False)
+                text = "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf")
+                assignments.append(Assignment(name, text, note=f"parameter {pid} (constant {text})"))
+            elif kind is None:
+                params.append(self._parameter(p, name, "parameter", self.value(name)))
+        for ref_id, ref in self.refs.items():
+            name, kind = self.name_for(ref_id), self.rule_kind(ref_id)
+            values[ref_id] = name
+            if kind == "rate":
+                species.append(Species(name, self.value(name), "", f"stoichiometry of species reference {ref_id} "
+                                       f"(rate rule)", signed=True))
+            elif kind is None:
+                params.append(Parameter(name, self.value(name), "", self.source, f"stoichiometry of species "
+                                        f"reference {ref_id!r}", "(-inf, inf)"))
+        amount_assignments = []
+        for s in m.getListOfSpecies():
+            sid, comp = s.getId(), s.getCompartment()
+            only_amount = s.getHasOnlySubstanceUnits()
+            name, kind = self.name_for(sid), self.rule_kind(sid)
+            values[sid] = name
             ann = _annotation(s, "input") or _annotation(s, "species")
-            value = _exact(ann, value)
             unit = ann.get("unit", "amount" if only_amount else "")
             note = ann.get("note", s.getName() if s.getName() != sid else "")
-            # no reaction changes a boundary species, and rules and events were refused above, so
-            # nothing can change it whatever its constant flag: it is an input at its initial value
-            if s.getConstant() or s.getBoundaryCondition():
-                inputs.append(Input(self.name_for(sid), float(value), unit, note))
+            if kind == "assignment":
+                continue
+            value = _exact(ann, self.value(name))
+            if kind == "rate":
+                species.append(Species(name, value, unit, note, signed=True))
+            elif (s.getConstant() or s.getBoundaryCondition()) and comp in self.variable_comp and not only_amount:
+                # nothing changes its amount; its concentration follows its compartment's size
+                amount = self.fresh(f"{sid}_amount")
+                a0 = value * self.value(self.name_for(comp))
+                params.append(Parameter(amount, a0, "amount", self.source, f"amount of species {sid} (constant; "
+                                        f"its compartment's size changes)", "(-inf, inf)"))
+                amount_assignments.append(Assignment(name, f"{amount} / {self.name_for(comp)}", unit, note))
+            elif s.getConstant() or s.getBoundaryCondition():
+                # no reaction changes a boundary species and no rule changes this one: an input at its value
+                if value >= 0 and name not in self.conditional:
+                    inputs.append(Input(name, float(value), unit, note))
+                else:
+                    params.append(Parameter(name, float(value), unit, self.source, note or f"species {sid}",
+                                            "(-inf, inf)"))
+            elif comp in self.variable_comp and not only_amount:
+                amount = self.fresh(f"{sid}_amount")
+                a0 = value * self.value(self.name_for(comp))
+                species.append(Species(amount, a0, "amount", f"amount of species {sid} (its compartment's size "
+                                                             f"changes)", signed=a0 < 0 or name in self.conditional))
+                amount_assignments.append(Assignment(name, f"{amount} / {self.name_for(comp)}", unit, note))
+                self.state_of[sid] = (amount, None)
             else:
-                species.append(Species(self.name_for(sid), float(value), unit, note))
-                amount[sid] = only_amount
-        return species, inputs, amount
+                species.append(Species(name, float(value), unit, note, signed=value < 0 or name in self.conditional))
+                self.state_of[sid] = (name, None if only_amount else comp)
+        self.constant_names = {p.name for p in params} | {u.name for u in inputs} | {
+            self.name_for(c) for c in self.const_size}
+        reactions = self._reactions(params)
+        # rate rules: d target / d(model time) = math; one source "reaction" each
+        for var, r in self.rules.items():
+            if r.isRate():
+                rate = self.rate_rule_text[var]
+                if self.scale != 1.0:
+                    rate = f"{self.scale!r} * ({rate})"
+                reactions.append(Reaction(name=f"rate rule {var}", rate=rate, products=((self.name_for(var), 1.0),),
+                                          note=f"SBML rate rule d {var} / dt"))
+        for var, r in self.rules.items():
+            if r.isAssignment():
+                assignments.append(Assignment(self.name_for(var), self.math(r.getMath(), f"assignment rule {var}"),
+                                              note=f"SBML assignment rule {var}"))
+        assignments += amount_assignments
+        assignments += self._rates_of(reactions)
+        for rid in sorted(self.used_reactions):  # a reaction id in math is its kinetic law's value
+            rx = m.getReaction(rid)
+            assignments.append(Assignment(self.name_for(rid), self.laws[rid], note=f"rate of reaction {rid}"))
+            values[rid] = self.name_for(rid)
+        if self.time_name is not None:
+            # signed: declared real, so that time <= 0 is not decided false (a positive symbol) at time 0
+            species.append(Species(self.time_name, 0.0, "", "model time (SBML csymbol time)", signed=True))
+            reactions.append(Reaction(name="model time", rate=repr(float(self.scale)), products=((self.time_name,
+                                                                                                   1.0),),
+                                      note="d time / d day: model time units per day"))
+        comp_params = [Parameter(self.name_for(c), self.const_size[c], "", f"{self.source} (size of compartment {c})",
+                                 "compartment volume", "(0, inf)" if self.const_size[c] > 0 else "(-inf, inf)")
+                       for c in sorted(self.compartment_params)]
+        for c in self.compartment_params:
+            values[c] = self.name_for(c)
+        head = _annotation(m, "network")
+        try:
+            net = Network(name=head.get("name") or m.getName() or m.getId() or "sbml",
+                          species=tuple(species), inputs=tuple(inputs),
+                          parameters=(*params, *self.local_params, *comp_params), reactions=tuple(reactions),
+                          description=head.get("description", ""), source=head.get("source") or self.source,
+                          assignments=tuple(assignments))
+        except ScenarioError as exc:
+            raise ScenarioError(f"{self.where}: {exc}", field=exc.field, value=exc.value) from exc
+        return SbmlImport(net, values, species_info, self.scale, self.time_name)
 
     # ------------------------------------------------------------------ parameters
-    def _parameter(self, p, name: str, where: str, note: str = "") -> Parameter:
+    def _parameter(self, p, name: str, where: str, value: float | None = None, note: str = "") -> Parameter:
         pid = p.getId()
-        if not p.isSetValue() or not math.isfinite(p.getValue()):
-            raise _refuse(self.where, where, pid, "needs a finite value")
-        if not p.getConstant():
-            raise _refuse(self.where, where, pid, "non-constant parameters are not supported")
+        if value is None:
+            if not p.isSetValue() or not math.isfinite(p.getValue()):
+                raise _refuse(self.where, where, pid, "needs a finite value")
+            value = float(p.getValue())
         ann = _annotation(p, "parameter")
-        value = _exact(ann, float(p.getValue()))
-        default_range = "[0, inf)" if value >= 0 else "(-inf, inf)"
+        value = _exact(ann, float(value))
+        # a parameter a condition reads is declared real (x > 0 is not decided true at x = 0)
+        default_range = "[0, inf)" if value >= 0 and name not in getattr(self, "conditional", ()) else "(-inf, inf)"
         if not note:
             note = "; ".join(x for x in (p.getName() if p.getName() != pid else "",
                                          "" if name == pid else f"SBML id {pid!r}") if x)
         return Parameter(name, value, ann.get("unit", ""), ann.get("source") or self.source, ann.get("note", note),
                          ann.get("range", default_range), written_unit=ann.get("written_unit", ""))
 
-    def _parameters(self) -> list[Parameter]:
-        return [self._parameter(p, self.name_for(p.getId()), "parameter") for p in self.model.getListOfParameters()]
-
     # ------------------------------------------------------------------ reactions
-    def _reactions(self):
-        reactions, local_params, laws = [], [], []
-        used_names: set[str] = set()
-        formula = _Formula(self)
+    def _laws(self) -> None:
+        """Each kinetic law as text (model time), its local parameters, and the reaction id's initial value."""
+        self.local_params: list[Parameter] = []
+        self.laws: dict[str, str] = {}
         for rx in self.model.getListOfReactions():
             rid = rx.getId()
             if rx.isSetFast() and rx.getFast():
@@ -551,11 +915,20 @@ class _Importer:
             for lp in (kl.getListOfLocalParameters() if self.model.getLevel() >= 3 else kl.getListOfParameters()):
                 name = self.fresh(_sid(f"{rid}_{lp.getId()}"))
                 local[lp.getId()] = name
-                local_params.append(self._parameter(lp, name, f"reaction {rid} local parameter",
-                                                    f"local parameter {lp.getId()!r} of reaction {rid!r}"))
-            rate = formula.text(kl.getMath(), local, rid)
-            if self.scale != 1.0:
-                rate = f"{self.scale!r} * ({rate})"
+                self.local_params.append(self._parameter(lp, name, f"reaction {rid} local parameter",
+                                                         note=f"local parameter {lp.getId()!r} of reaction {rid!r}"))
+            law_text = self.math(kl.getMath(), rid, local)
+            self.laws[rid] = law_text
+            self.init[self.name_for(rid)] = self.parse(law_text, f"kinetic law of {rid}")
+        for p in self.local_params:
+            self.init[p.name] = p.value
+
+    def _reactions(self, params: list[Parameter]) -> list[Reaction]:
+        reactions, laws = [], []
+        used_names: set[str] = set()
+        for rx in self.model.getListOfReactions():
+            law_text = self.laws[rx.getId()]
+            rate = f"{self.scale!r} * ({law_text})" if self.scale != 1.0 else law_text
             laws.append((rx, rate))
         # second pass: every compartment a law mentions is known, so volumes are used consistently
         for rx, rate in laws:
@@ -568,56 +941,143 @@ class _Importer:
             law = ann.get("law") or _LAW_BY_SBO.get(rx.getKineticLaw().getSBOTerm(), "custom")
             groups = self._stoichiometry(rx)
             for key, (reactants, products) in groups.items():
-                name = base if len(groups) == 1 else f"{base} [{key or 'amount'}]"
-                reactions.append(Reaction(name=name, rate=self._per_volume(rate, key), reactants=reactants,
+                name = base if len(groups) == 1 else f"{base} [{' '.join(k for k in key if k) or 'amount'}]"
+                reactions.append(Reaction(name=name, rate=self._scaled(rate, key), reactants=reactants,
                                           products=products, law=law, note=ann.get("note", "")))
-        return reactions, local_params
+        return reactions
 
-    def _stoichiometry(self, rx) -> dict[str | None, tuple[tuple, tuple]]:
-        """Reactants and products that are state variables, grouped by the compartment whose volume
-        divides the rate (``None`` for species in amount, hasOnlySubstanceUnits)."""
-        groups: dict[str | None, tuple[dict, dict]] = {}
+    def _stoichiometry(self, rx) -> dict[tuple, tuple[tuple, tuple]]:
+        """Reactants and products that are state variables, grouped by what multiplies the rate for
+        them: (compartment whose size divides it or None, conversion factor or None, variable
+        stoichiometry math or None)."""
+        groups: dict[tuple, tuple[dict, dict]] = {}
+        model = self.model
         for side, lst in ((0, rx.getListOfReactants()), (1, rx.getListOfProducts())):
             for ref in lst:
                 sid = ref.getSpecies()
-                if self.model.getLevel() == 2 and ref.isSetStoichiometryMath():
-                    raise _refuse(self.where, "reaction", rx.getId(), "stoichiometryMath is not supported")
-                coef = ref.getStoichiometry() if ref.isSetStoichiometry() else 1.0
-                if not math.isfinite(coef) or coef < 0:
-                    raise _refuse(self.where, "reaction", rx.getId(), f"stoichiometry {coef!r} of {sid!r} must be "
-                                                                      f">= 0")
-                # boundary / constant species are inputs: reactions do not change them (a reaction that
+                smath = None
+                if model.getLevel() == 2 and ref.isSetStoichiometryMath():
+                    sm = ref.getStoichiometryMath()
+                    text = self.math(sm.getMath(), f"{rx.getId()} stoichiometryMath")
+                    expr = self.parse(text, "stoichiometryMath")
+                    if all(x.name in self.constant_names for x in expr.free_symbols):
+                        coef = float(sp.N(expr.subs({x: self.value(x.name) for x in expr.free_symbols})))
+                    else:  # changes in time: it multiplies the rate for this species
+                        coef, smath = 1.0, text
+                elif ref.isSetId() and self.rule_kind(ref.getId()) is not None:
+                    coef, smath = 1.0, self.name_for(ref.getId())  # stoichiometry changing in time
+                elif ref.isSetId():
+                    coef = self.value(self.name_for(ref.getId()))
+                else:
+                    coef = ref.getStoichiometry() if ref.isSetStoichiometry() else 1.0
+                if not math.isfinite(coef):
+                    raise _refuse(self.where, "reaction", rx.getId(), f"stoichiometry {coef!r} of {sid!r} is not "
+                                                                      f"finite")
+                # boundary / constant / ruled species are not changed by reactions (a reaction that
                 # changes no state variable at all is dropped)
-                if sid not in self.amount or coef == 0:
+                if sid not in self.state_of or coef == 0:
                     continue
-                key = None if self.amount[sid] else self.model.getSpecies(sid).getCompartment()
-                terms = groups.setdefault(key, ({}, {}))[side]
-                terms[self.name_for(sid)] = terms.get(self.name_for(sid), 0.0) + float(coef)
-        return {k: (tuple(r.items()), tuple(p.items())) for k, (r, p) in groups.items()}
+                state, divisor = self.state_of[sid]
+                cf = None
+                s = model.getSpecies(sid)
+                if model.getLevel() >= 3 and s.isSetConversionFactor():
+                    cf = self.name_for(s.getConversionFactor())
+                elif model.getLevel() >= 3 and model.isSetConversionFactor():
+                    cf = self.name_for(model.getConversionFactor())
+                if coef < 0:  # a negative stoichiometry moves the species to the other side
+                    this_side, coef = 1 - side, -coef
+                else:
+                    this_side = side
+                terms = groups.setdefault((divisor, cf, smath), ({}, {}))[this_side]
+                terms[state] = terms.get(state, 0.0) + float(coef)
+        out = {}
+        for k, (r, p) in groups.items():
+            # a species on both sides keeps its net change
+            for n in set(r) & set(p):
+                net = p[n] - r[n]
+                del r[n], p[n]
+                if net > 0:
+                    p[n] = net
+                elif net < 0:
+                    r[n] = -net
+            if r or p:
+                out[k] = (tuple(r.items()), tuple(p.items()))
+        return out
 
-    def _per_volume(self, rate: str, compartment: str | None) -> str:
-        """The kinetic law (amount per time) as a rate of concentration change in ``compartment``."""
+    def _scaled(self, rate: str, key: tuple) -> str:
+        """The kinetic law (amount per time) as the rate of change of the group's states."""
+        compartment, cf, smath = key
+        out = rate
+        if smath is not None:
+            out = f"({out}) * ({smath})"
+        if cf is not None:
+            out = f"({out}) * {cf}"
         if compartment is None:
-            return rate
-        if self.volume[compartment] == 1.0 and compartment not in self.compartment_params:
-            return rate
-        self.compartment_params.add(compartment)
-        return f"({rate}) / {self.name_for(compartment)}"
+            return out
+        if self.const_size.get(compartment) == 1.0 and compartment not in self.compartment_params:
+            return out
+        if compartment in self.const_size:
+            self.compartment_params.add(compartment)
+        return f"({out}) / {self.name_for(compartment)}"
+
+
+class _NameSet(dict):
+    """Symbols by name, made (real) on first use: for evaluating initial values."""
+
+    def __init__(self, table: dict):
+        super().__init__()
+        self.table = table
+
+    def __contains__(self, key) -> bool:
+        return isinstance(key, str)
+
+    def __getitem__(self, key):
+        if key not in self.table:
+            self.table[key] = sp.Symbol(key, real=True)
+        return self.table[key]
 
 
 class _Formula:
     """libsbml math → text of the seedsoil rate grammar (precedence-aware, minimal parentheses)."""
 
     ADD, MUL, NEG, POW, ATOM = range(1, 6)
+    CMP, AND = -2, -1  # below ADD: comparisons and logic are always parenthesised inside arithmetic
+
+    _RELATIONS = {"AST_RELATIONAL_EQ": "==", "AST_RELATIONAL_NEQ": "!=", "AST_RELATIONAL_LT": "<",
+                  "AST_RELATIONAL_LEQ": "<=", "AST_RELATIONAL_GT": ">", "AST_RELATIONAL_GEQ": ">="}
+    _FUNCTIONS = {"AST_FUNCTION_ABS": "abs", "AST_FUNCTION_FLOOR": "floor", "AST_FUNCTION_CEILING": "ceil",
+                  "AST_FUNCTION_FACTORIAL": "factorial", "AST_FUNCTION_SIN": "sin", "AST_FUNCTION_COS": "cos",
+                  "AST_FUNCTION_TAN": "tan", "AST_FUNCTION_SEC": "sec", "AST_FUNCTION_CSC": "csc",
+                  "AST_FUNCTION_COT": "cot", "AST_FUNCTION_SINH": "sinh", "AST_FUNCTION_COSH": "cosh",
+                  "AST_FUNCTION_TANH": "tanh", "AST_FUNCTION_SECH": "sech", "AST_FUNCTION_CSCH": "csch",
+                  "AST_FUNCTION_COTH": "coth", "AST_FUNCTION_ARCSIN": "asin", "AST_FUNCTION_ARCCOS": "acos",
+                  "AST_FUNCTION_ARCTAN": "atan", "AST_FUNCTION_ARCCOT": "acot", "AST_FUNCTION_ARCSINH": "asinh",
+                  "AST_FUNCTION_ARCCOSH": "acosh", "AST_FUNCTION_ARCTANH": "atanh", "AST_FUNCTION_ARCCOTH": "acoth",
+                  "AST_FUNCTION_ARCSEC": "asec", "AST_FUNCTION_ARCCSC": "acsc", "AST_FUNCTION_ARCSECH": "asech",
+                  "AST_FUNCTION_ARCCSCH": "acsch", "AST_FUNCTION_MIN": "min", "AST_FUNCTION_MAX": "max",
+                  "AST_FUNCTION_QUOTIENT": "quotient", "AST_FUNCTION_REM": "rem", "AST_LOGICAL_IMPLIES": "implies"}
 
     def __init__(self, importer: _Importer):
         self.imp, self.lib = importer, importer.lib
         self.local: Mapping[str, str] = {}
         self.reaction = ""
+        self.in_condition = 0
         self.type_names: dict[int, str] = {}
         for k in dir(self.lib):
             if k.startswith("AST_") and isinstance(getattr(self.lib, k), int):
                 self.type_names.setdefault(getattr(self.lib, k), k[4:].lower())
+        self.relations = {getattr(self.lib, k): v for k, v in self._RELATIONS.items()}
+        self.functions = {getattr(self.lib, k): v for k, v in self._FUNCTIONS.items() if hasattr(self.lib, k)}
+
+    def cond(self, node) -> tuple[str, int]:
+        """Walk a condition (or an operand of a relation): the names in it are noted, since sympy
+        decides a relation from its symbols' assumptions (x > 0 is true for a positive x, which
+        a species at 0 is not)."""
+        self.in_condition += 1
+        try:
+            return self.walk(node)
+        finally:
+            self.in_condition -= 1
 
     def text(self, node, local: Mapping[str, str], reaction: str) -> str:
         """Rate text of the math ``node`` of ``reaction`` (``local``: its local parameter id → name)."""
@@ -625,31 +1085,46 @@ class _Formula:
         return self.walk(node)[0]
 
     def refuse(self, why: str) -> ScenarioError:
-        return _refuse(self.imp.where, "reaction", self.reaction, f"kinetic law: {why}")
+        what = self.reaction
+        if self.imp.model.getReaction(what) is not None:
+            return _refuse(self.imp.where, "reaction", what, f"kinetic law: {why}")
+        return _refuse(self.imp.where, "math of", what, why)
 
     def wrap(self, part: tuple[str, int], *needs: int) -> str:
-        """The text of ``part``, in parentheses if its precedence is one of ``needs``."""
-        return f"({part[0]})" if part[1] in needs else part[0]
+        """The text of ``part``, in parentheses if its precedence is one of ``needs`` (or a condition)."""
+        return f"({part[0]})" if part[1] in needs or part[1] < 0 else part[0]
 
     def number(self, value: float) -> tuple[str, int]:
-        if not math.isfinite(value):
-            raise self.refuse(f"the number {value!r} is not finite")
+        if math.isnan(value):
+            return "nan", self.ATOM
+        if math.isinf(value):
+            return ("inf", self.ATOM) if value > 0 else ("-inf", self.NEG)
         text = str(value) if isinstance(value, int) else repr(float(value))
         return (text, self.NEG) if value < 0 else (text, self.ATOM)
 
     def walk(self, node) -> tuple[str, int]:
         lib, t = self.lib, node.getType()
         kids = [node.getChild(i) for i in range(node.getNumChildren())]
+        imp = self.imp
         if t == lib.AST_NAME:
             sid = node.getName()
             if sid in self.local:
+                if self.in_condition:
+                    imp.cond_names.add(self.local[sid])
                 return self.local[sid], self.ATOM
-            if sid in self.imp.volume:
-                self.imp.compartment_params.add(sid)
-                return self.imp.name_for(sid), self.ATOM
-            if self.imp.model.getSpecies(sid) is not None or self.imp.model.getParameter(sid) is not None:
-                return self.imp.name_for(sid), self.ATOM
-            raise self.refuse(f"{sid!r} is not a species, parameter or compartment")
+            if self.in_condition:
+                imp.cond_names.add(imp.name_for(sid))
+            m = imp.model
+            if m.getCompartment(sid) is not None:
+                if imp.rule_kind(sid) is None:
+                    imp.compartment_params.add(sid)
+                return imp.name_for(sid), self.ATOM
+            if m.getSpecies(sid) is not None or m.getParameter(sid) is not None or sid in imp.refs:
+                return imp.name_for(sid), self.ATOM
+            if m.getReaction(sid) is not None:
+                imp.used_reactions.add(sid)
+                return imp.name_for(sid), self.ATOM
+            raise self.refuse(f"{sid!r} is not a species, parameter, compartment or reaction")
         if t == lib.AST_INTEGER:
             return self.number(int(node.getInteger()))
         if t in (lib.AST_REAL, lib.AST_REAL_E):
@@ -661,17 +1136,23 @@ class _Formula:
             return "exp(1)", self.ATOM
         if t == lib.AST_CONSTANT_PI:
             return self.number(math.pi)
+        if t == lib.AST_CONSTANT_TRUE:
+            return "True", self.ATOM
+        if t == lib.AST_CONSTANT_FALSE:
+            return "False", self.ATOM
         if t == lib.AST_NAME_AVOGADRO:
             return self.number(float(node.getReal()))
+        if t == lib.AST_NAME_TIME:
+            return imp.time(), self.ATOM
         if t == lib.AST_PLUS:
             if not kids:
                 return "0", self.ATOM
             parts = [self.walk(k) for k in kids]
-            return (" + ".join(p[0] for p in parts), self.ADD) if len(parts) > 1 else parts[0]
+            return (" + ".join(self.wrap(p) for p in parts), self.ADD) if len(parts) > 1 else parts[0]
         if t == lib.AST_MINUS:
             if len(kids) == 1:
                 return "-" + self.wrap(self.walk(kids[0]), self.ADD, self.MUL, self.NEG), self.NEG
-            return f"{self.walk(kids[0])[0]} - {self.wrap(self.walk(kids[1]), self.ADD, self.NEG)}", self.ADD
+            return f"{self.wrap(self.walk(kids[0]))} - {self.wrap(self.walk(kids[1]), self.ADD, self.NEG)}", self.ADD
         if t == lib.AST_TIMES:
             if not kids:
                 return "1", self.ATOM
@@ -698,15 +1179,44 @@ class _Formula:
             if degree is None or (degree.isInteger() and degree.getInteger() == 2):
                 return f"sqrt({inner})", self.ATOM
             return f"({inner})^(1 / {self.wrap(self.walk(degree), self.ADD, self.MUL, self.NEG)})", self.POW
-        if t == lib.AST_NAME_TIME:
-            raise self.refuse("explicit time dependence is not supported; use a seedsoil input TimeCourse")
+        if t in self.relations:
+            op = self.relations[t]
+            parts = [self.wrap(self.cond(k)) for k in kids]
+            if len(parts) < 2:
+                return "True", self.ATOM
+            if op == "!=" and len(parts) > 2:
+                raise self.refuse("neq with more than two arguments")
+            pairs = [f"{a} {op} {b}" for a, b in zip(parts, parts[1:])]
+            return " and ".join(pairs), (self.CMP if len(pairs) == 1 else self.AND)
+        if t in (lib.AST_LOGICAL_AND, lib.AST_LOGICAL_OR):
+            if not kids:
+                return ("True" if t == lib.AST_LOGICAL_AND else "False"), self.ATOM
+            word = " and " if t == lib.AST_LOGICAL_AND else " or "
+            return word.join(self.wrap(self.cond(k)) for k in kids), self.AND
+        if t == lib.AST_LOGICAL_NOT:
+            return f"not {self.wrap(self.cond(kids[0]))}", self.AND
+        if t == lib.AST_LOGICAL_XOR:
+            if not kids:
+                return "False", self.ATOM
+            out = self.cond(kids[0])[0]
+            for k in kids[1:]:
+                out = f"xor({out}, {self.cond(k)[0]})"
+            return out, self.ATOM
+        if t == lib.AST_FUNCTION_PIECEWISE:
+            parts = [(self.cond(k) if i % 2 else self.walk(k))[0] if i < len(kids) - 1 or len(kids) % 2 == 0
+                     else self.walk(k)[0] for i, k in enumerate(kids)]
+            return f"piecewise({', '.join(parts)})", self.ATOM
+        if t in self.functions:
+            return f"{self.functions[t]}({', '.join(self.walk(k)[0] for k in kids)})", self.ATOM
         if t == lib.AST_FUNCTION_DELAY:
             raise self.refuse("delay() is not supported")
-        if t == lib.AST_FUNCTION_PIECEWISE:
-            raise self.refuse("piecewise() is not supported (the solver needs smooth rates)")
+        if t == getattr(lib, "AST_FUNCTION_RATE_OF", -1):
+            if len(kids) != 1 or kids[0].getType() != lib.AST_NAME:
+                raise self.refuse("rateOf() of something other than a name is not supported")
+            if kids[0].getName() in self.local:  # a reaction's local parameter is constant
+                return "0", self.ATOM
+            return imp.rate_of(kids[0].getName(), self.refuse), self.ATOM
         if t == lib.AST_FUNCTION:
             raise self.refuse(f"call of {node.getName()!r}, which is not a function definition of the model")
         what = node.getName() or self.type_names.get(t, str(t))
-        raise self.refuse(f"{what!r} is not supported (allowed: + - * / ^, exp, ln, log, root, power, numbers, "
-                          f"names)")
-
+        raise self.refuse(f"{what!r} is not supported")

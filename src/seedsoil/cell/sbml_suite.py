@@ -3,11 +3,14 @@
 Each case of the SBML Test Suite (``sts_small/NNNNN/``: a model, a settings file, the
 expected results as CSV, and tags) is run twice, side by side:
 
-* **seedsoil**: :func:`~seedsoil.cell.sbml.from_sbml` imports the model (a refusal is
+* **seedsoil**: :func:`~seedsoil.cell.sbml.import_sbml` imports the model (a refusal is
   status ``"refused"`` with the error's message as reason); the network is integrated
-  by the cell solver's kernels (RODAS4, rtol 1e-10, atol 1e-14 by default) on the case's
-  time grid, and the requested variables are picked (species as amount or
-  concentration as the settings ask, constant species, parameters, compartment sizes).
+  by the cell solver's kernels (RODAS4, rtol 1e-10, atol 1e-14 by default, no clipping at
+  0: SBML species may go negative) on the case's time grid (from time 0 when the grid
+  starts later), and each requested variable is read where the import put it (a state,
+  input, parameter, assignment or constant; species as amount or concentration as the
+  settings ask, converted with the compartment's size at that time; the time species is
+  the output time itself).
 * **libroadrunner**: ``RoadRunner(sbml)`` with tight CVODE tolerances,
   ``simulate(start, start + duration, steps + 1, selections)`` where a species asked as
   a concentration is selected as ``[S]`` and as an amount as ``S``.
@@ -336,26 +339,6 @@ class EngineResult:
     values: np.ndarray | None = field(default=None, repr=False)
 
 
-def _model_facts(path: Path):
-    """From the SBML itself (initial assignments expanded): compartment of each species, compartment
-    sizes, hasOnlySubstanceUnits of each species."""
-    import libsbml
-
-    doc = libsbml.readSBMLFromFile(str(path))
-    model = doc.getModel()
-    if model.getNumInitialAssignments():
-        props = libsbml.ConversionProperties()
-        props.addOption("expandInitialAssignments", True)
-        doc.convert(props)
-    sizes = {c.getId(): c.getSize() for c in model.getListOfCompartments()}
-    # "constant": imported as an input (from_sbml: constant or boundary species)
-    species = {s.getId(): (s.getCompartment(), s.getHasOnlySubstanceUnits(),
-                           s.getConstant() or s.getBoundaryCondition())
-               for s in model.getListOfSpecies()}
-    params = [p.getId() for p in model.getListOfParameters()]
-    return model.getListOfSpecies(), sizes, species, params
-
-
 def _mode(settings: Settings, var: str) -> str:
     if var in settings.amount:
         return "amount"
@@ -365,14 +348,14 @@ def _mode(settings: Settings, var: str) -> str:
 
 
 def run_seedsoil(case: Case, *, rtol: float = SEEDSOIL_RTOL, atol: float = SEEDSOIL_ATOL) -> EngineResult:
-    """Import the case's model with ``from_sbml``, integrate it on the case's grid and compare.
+    """Import the case's model with ``import_sbml``, integrate it on the case's grid and compare.
 
-    Species values of the network are concentrations (amounts for hasOnlySubstanceUnits
-    species); a variable asked as the other is converted with its compartment's size.
-    Network species/inputs/parameters are matched to SBML ids by order (``from_sbml`` keeps
-    the SBML order and only renames ids the rate grammar reserves)."""
+    Each requested variable is read where the import put it (:class:`~seedsoil.cell.sbml.SbmlImport`:
+    a state, input, parameter, assignment or constant); a species asked as the other of
+    amount / concentration is converted with its compartment's size at that time. A case
+    starting after time 0 is integrated from 0 (the model's initial values hold at 0)."""
     from ..errors import ScenarioError
-    from .sbml import from_sbml
+    from .sbml import import_sbml
     from .solver import _initial, _input_table, cell_parameters, integrate
 
     settings = case.settings
@@ -380,59 +363,50 @@ def run_seedsoil(case: Case, *, rtol: float = SEEDSOIL_RTOL, atol: float = SEEDS
     path = case.model_path
     try:
         try:
-            net = from_sbml(path)
+            imp = import_sbml(path)
             seconds_per_unit = None
         except ScenarioError as exc:
             if exc.field != "time_unit" or not isinstance(exc.value, float):
                 raise
             seconds_per_unit = float(exc.value)  # the model declares its time unit: import in it
-            net = from_sbml(path, time_unit=seconds_per_unit)
+            imp = import_sbml(path, time_unit=seconds_per_unit)
     except ScenarioError as exc:
         return EngineResult("refused", str(exc), time.perf_counter() - t0)
     try:
-        _, sizes, species, params = _model_facts(path)
-        variable_species = [s for s, (_, _, const) in species.items() if not const]
-        constant_species = [s for s, (_, _, const) in species.items() if const]
-        index = {sid: ("state", i) for i, sid in enumerate(variable_species)}
-        index.update({sid: ("input", i) for i, sid in enumerate(constant_species)})
-        index.update({pid: ("param", i) for i, pid in enumerate(params)})
-        index.update({cid: ("size", 0) for cid in sizes if cid not in index})
+        net = imp.network
         grid = settings.times
         scale = 1.0 if seconds_per_unit is None else seconds_per_unit / SECONDS_PER_DAY
-        t_out = grid * scale
+        lead = grid[0] > 0.0  # integrate from the model's time 0
+        t_out = np.concatenate([[0.0], grid]) * scale if lead else grid * scale
+        P = cell_parameters(net, 1)
+        ut, U = _input_table(net, 1, None)
         if len(net.species):
-            P = cell_parameters(net, 1)
-            ut, U = _input_table(net, 1, None)
             y0 = _initial(net, 1, None)
-            # serial kernel: the same stepping as simulate_cells, without compiling the parallel batch driver
+            # serial kernel: the same stepping as simulate_cells, without compiling the parallel batch driver;
+            # no clipping at 0: SBML species may go negative (the suite's expected results do)
             out, stats = integrate(net, y0, P, ut, U, t_out, rtol=rtol, atol=atol, max_steps=1_000_000,
-                                   parallel=False)
+                                   parallel=False, clip=False)
             if stats[0, 2]:
                 why = {1: "max_steps reached", 2: "step size underflow", 3: "singular matrix"}
                 raise RuntimeError(f"cell solver failed: {why.get(int(stats[0, 2]), 'error')}")
-            state = out[0]
+            state = out[0][1:] if lead else out[0]
+            if imp.time is not None:  # the time species, exactly (summed steps drift by rounding)
+                state[:, net.species_index[imp.time]] = grid
         else:
             state = np.zeros((len(grid), 0))
+        states = state.T  # (species, time)
         cols = []
         for var in settings.variables:
-            if var not in index:
-                raise KeyError(f"variable {var!r} is not a species, parameter or compartment of the model")
-            kind, i = index[var]
-            if kind == "state":
-                col = state[:, i]
-            elif kind == "input":
-                col = np.full(len(grid), net.inputs[i].default)
-            elif kind == "param":
-                col = np.full(len(grid), net.parameters[i].value)
-            else:
-                col = np.full(len(grid), sizes[var])
-            if var in species:
-                comp, only_amount, _ = species[var]
+            if var not in imp.values:
+                raise KeyError(f"variable {var!r} is not a species, parameter, compartment or reaction of the model")
+            col = np.broadcast_to(imp.series(var, states, P[0], U[0, 0]), (len(grid),))
+            if var in imp.species:
+                comp, only_amount = imp.species[var]
                 mode = _mode(settings, var)
                 if mode == "amount" and not only_amount:
-                    col = col * sizes[comp]
+                    col = col * imp.series(comp, states, P[0], U[0, 0])
                 elif mode == "concentration" and only_amount:
-                    col = col / sizes[comp]
+                    col = col / imp.series(comp, states, P[0], U[0, 0])
             cols.append(np.asarray(col, float))
         values = np.column_stack(cols) if cols else np.zeros((len(grid), 0))
     except Exception as exc:  # noqa: BLE001 - every simulation failure is reported, not raised

@@ -141,7 +141,8 @@ def to_sbml(network: Network, *, inputs: Mapping[str, float] | None = None, path
                 for ok in (ref.setSpecies(name), ref.setStoichiometry(float(coef)), ref.setConstant(True)):
                     _ok(ok, f"reaction {r.name!r}")
         involved = {n for n, _ in (*r.reactants, *r.products)}
-        for name in sorted(s.name for s in expr.free_symbols if s.name in on_state and s.name not in involved):
+        read = {x.name for x in (*expr.free_symbols, *raw.free_symbols)}  # directly or through assignments
+        for name in sorted(n for n in read if n in on_state and n not in involved):
             _ok(rx.createModifier().setSpecies(name), f"reaction {r.name!r} modifier")
         law = rx.createKineticLaw()
         _set_math(lib, law, raw, f"reaction {r.name!r} kinetic law")

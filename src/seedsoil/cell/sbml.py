@@ -8,7 +8,11 @@ constant inputs), its parameters as global constants (internal values: per day,
 nM) and one reaction per network reaction whose kinetic law is the rate
 expression expanded into elementary MathML (``hill``, ``mm``... written out). The
 model's time unit is the day. Units, sources and notes of every element travel in
-a ``seedsoil`` annotation, so ``from_sbml(to_sbml(net))`` gives ``net`` back.
+a ``seedsoil`` annotation, so ``from_sbml(to_sbml(net))`` gives ``net`` back. The
+network's assignments are parameters set by assignment rules (the kinetic laws read
+them by name), and every function of the rate grammar (piecewise, relations, logic,
+min/max, trigonometry...) is written as MathML, so every network ``from_sbml``
+builds can be written back and simulated by another SBML tool.
 
 ``from_sbml`` (and ``import_sbml``, which also says which network name holds each SBML
 quantity) reads SBML Level 2 and 3 core models: compartments, species, parameters,
@@ -22,7 +26,8 @@ stoichiometry. For a species of concentration in a compartment of constant volum
 time); the imported rate is written that way. Boundary species and constant species
 that no rule changes become inputs. It refuses, with a
 :class:`~seedsoil.errors.ScenarioError` naming the element, what the cell solver cannot
-represent: events, algebraic rules, delays, fast reactions, required SBML packages,
+represent: events, algebraic rules, delays, fast reactions, required SBML packages (a
+model using hierarchical composition, ``comp``, is first flattened by libsbml's converter),
 non-finite initial values, and invalid documents. Unit inconsistencies are not refused.
 
 python-libsbml is imported only when these functions are called
@@ -251,7 +256,8 @@ def _apply(op: str, *args: str) -> str:
 
 
 def _mathml(expr: sp.Expr) -> str:
-    """Content MathML of a rate expression made of + * ^, numbers, names, exp and log."""
+    """Content MathML of a rate expression of the rate grammar (arithmetic, exp / ln, piecewise,
+    relations, logic, min / max, abs / floor / ceiling, factorial, trigonometric functions)."""
     if expr.is_Symbol:
         return f"<ci> {expr.name} </ci>"
     if expr is sp.E:

@@ -157,7 +157,6 @@ def test_every_imported_core_case_of_the_sample_round_trips(sample_table):
     not_round_tripped = core[core.roundtrip_status != "passed"]
     assert not_round_tripped.empty, not_round_tripped[["case", "roundtrip_status", "roundtrip_reason"]].to_string()
     assert (t[t.seedsoil_status == "refused"].roundtrip_status == "refused").all()
-    assert (imported.roundtrip_status == "passed").sum() >= (imported.seedsoil_status == "passed").sum() - 2
     assert "roundtrip_pass" in S.summary_by_tag(t).columns
 
 

@@ -6,7 +6,8 @@ Prints the pass counts by tag, the top reasons seedsoil does not pass, the time 
 engine took, writes the per-case table to a CSV, then, as its last line, one JSON object::
 
     {"cases": ..., "seedsoil_pass": ..., "roadrunner_pass": ..., "core_cases": ...,
-     "core_seedsoil_pass": ..., "core_roadrunner_pass": ..., "seedsoil_s": ..., "roadrunner_s": ...}
+     "core_seedsoil_pass": ..., "core_roadrunner_pass": ..., "seedsoil_s": ..., "roadrunner_s": ...,
+     "roundtrip_pass": ..., "core_roundtrip_pass": ...}
 
 What is compared (``seedsoil.cell.sbml_suite``): for each case, both engines simulate the
 model on the case's grid (start, duration, steps + 1 points) and the requested variables
@@ -15,7 +16,12 @@ CSV with its rule ``|expected - actual| <= absolute + relative * |expected|`` at
 point. seedsoil: ``from_sbml`` (a refusal counts as not passed, status "refused") then the
 cell solver's RODAS4 kernel, rtol 1e-10, atol 1e-14. libroadrunner: CVODE, rtol 1e-10,
 atol 1e-14. "Core" cases use no events, algebraic rules, delays, fast reactions or
-hierarchical composition (comp).
+hierarchical composition (comp); comp models are flattened by libsbml before import.
+
+Round trip (engine ``roundtrip``): every case seedsoil imports is exported back with
+``to_sbml`` and the export is simulated by libroadrunner under the case's settings, then
+compared with the expected results by the same rule (a case seedsoil refuses is "refused"
+here too). ``roundtrip_pass`` counts the exports that pass.
 
 Times (``seedsoil_s``, ``roadrunner_s``): the sum over cases of each engine's wall-clock
 for the case (import + simulate + compare). seedsoil's includes numba compiling each new
@@ -27,7 +33,7 @@ a ``shared/data`` folder beside the repository (LGPL 2.1+, the SBML Team); witho
 after printing a JSON line of nulls.
 
 Run:  PYTHONPATH=src python benchmarks/bench_sbml_suite.py [table.csv] [--sample N] [--workers W] [--core]
-      [--cases 1,2,...] [--engines seedsoil,roadrunner]
+      [--cases 1,2,...] [--engines seedsoil,roadrunner,roundtrip]
 (the full suite takes long the first time: ~5 s of numba compilation per imported model).
 """
 from __future__ import annotations
@@ -45,7 +51,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from _common import cpu_model  # noqa: E402
 
 KEYS = ("cases", "seedsoil_pass", "roadrunner_pass", "core_cases", "core_seedsoil_pass", "core_roadrunner_pass",
-        "seedsoil_s", "roadrunner_s")
+        "seedsoil_s", "roadrunner_s", "roundtrip_pass", "core_roundtrip_pass")
 
 
 def main(argv=None) -> int:
@@ -57,7 +63,8 @@ def main(argv=None) -> int:
     ap.add_argument("--cases", default=None, help="comma-separated case numbers instead of the suite")
     ap.add_argument("--core", action="store_true", help="only the core cases (no events, algebraic rules, delays, "
                                                         "fast reactions, comp)")
-    ap.add_argument("--engines", default="seedsoil,roadrunner", help="comma-separated engines to run")
+    ap.add_argument("--engines", default="seedsoil,roadrunner,roundtrip",
+                    help="comma-separated engines to run (seedsoil, roadrunner, roundtrip)")
     a = ap.parse_args(argv)
 
     import pandas as pd
@@ -105,7 +112,7 @@ def main(argv=None) -> int:
         "cases": int(len(table)),
         "core_cases": int(len(core)),
     }
-    for e in ("seedsoil", "roadrunner"):  # null for an engine not run
+    for e in ("seedsoil", "roadrunner", "roundtrip"):  # null for an engine not run
         ran = f"{e}_status" in table
         out[f"{e}_pass"] = int((table[f"{e}_status"] == "passed").sum()) if ran else None
         out[f"core_{e}_pass"] = int((core[f"{e}_status"] == "passed").sum()) if ran else None
@@ -115,6 +122,11 @@ def main(argv=None) -> int:
         imported = table[table.seedsoil_status != "refused"]
         print(f"\n  seedsoil imported {len(imported)} of {len(table)} cases; time on imported cases "
               f"{imported.seedsoil_s.sum():.1f} s (mostly numba compilation on a first run)")
+    if "roundtrip_status" in table:
+        rt = table[table.roundtrip_status != "refused"]
+        ok = rt.roundtrip_status == "passed"
+        print(f"  round trip (to_sbml of the import, simulated by libroadrunner): {int(ok.sum())} of {len(rt)} "
+              f"imported cases pass ({int(ok[rt.core].sum())} of {int(rt.core.sum())} core)")
     print(f"  time for the whole suite: seedsoil {out['seedsoil_s']} s, roadrunner {out['roadrunner_s']} s "
           f"(sum of per-case times); wall-clock of the run {wall:.1f} s")
     print(f"  per-case table: {a.csv}")

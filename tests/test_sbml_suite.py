@@ -6,7 +6,8 @@ checked on hand-made arrays; libroadrunner passes a simple case; and seedsoil ru
 fixed stratified sample of 40 cases: every case it imports and that libroadrunner
 passes is compared, no imported core case may error, and at least the measured number
 passes (a floor, not a target), and every core case of the sample passes as it does with
-libroadrunner. Needs the suite archive (``$SEEDSOIL_SBML_SUITE`` or
+libroadrunner; every imported core case of the sample round-trips (``to_sbml`` of the
+imported network, simulated by libroadrunner, passes the same rule). Needs the suite archive (``$SEEDSOIL_SBML_SUITE`` or
 a ``shared/data`` folder beside the repository); skips cleanly without it.
 """
 from __future__ import annotations
@@ -143,3 +144,24 @@ def test_seedsoil_on_the_sample(sample_table):
     assert core_not_passed.empty, core_not_passed[["case", "seedsoil_status", "seedsoil_reason"]].to_string()
     summary = S.summary_by_tag(t)
     assert summary.set_index("tag").loc["ALL", "cases"] == 40
+
+
+def test_every_imported_core_case_of_the_sample_round_trips(sample_table):
+    """to_sbml of each imported network, simulated by libroadrunner under the case's settings,
+    passes the suite's rule as the import does (core cases); the round trip of a refused case is
+    refused too."""
+    t = sample_table
+    imported = t[t.seedsoil_status != "refused"]
+    core = imported[imported.core]
+    assert len(core) == 20
+    not_round_tripped = core[core.roundtrip_status != "passed"]
+    assert not_round_tripped.empty, not_round_tripped[["case", "roundtrip_status", "roundtrip_reason"]].to_string()
+    assert (t[t.seedsoil_status == "refused"].roundtrip_status == "refused").all()
+    assert "roundtrip_pass" in S.summary_by_tag(t).columns
+
+
+def test_round_trip_of_a_hierarchical_case(root):
+    pytest.importorskip("roadrunner", reason="needs libroadrunner")
+    case = S.Case("01124", root / "01124")  # comp: flattened by libsbml, then imported
+    res = S.run_roundtrip(case)
+    assert res.status == "passed", res.reason

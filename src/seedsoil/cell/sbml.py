@@ -8,7 +8,11 @@ constant inputs), its parameters as global constants (internal values: per day,
 nM) and one reaction per network reaction whose kinetic law is the rate
 expression expanded into elementary MathML (``hill``, ``mm``... written out). The
 model's time unit is the day. Units, sources and notes of every element travel in
-a ``seedsoil`` annotation, so ``from_sbml(to_sbml(net))`` gives ``net`` back.
+a ``seedsoil`` annotation, so ``from_sbml(to_sbml(net))`` gives ``net`` back. The
+network's assignments are parameters set by assignment rules (the kinetic laws read
+them by name), and every function of the rate grammar (piecewise, relations, logic,
+min/max, trigonometry...) is written as MathML, so every network ``from_sbml``
+builds can be written back and simulated by another SBML tool.
 
 ``from_sbml`` (and ``import_sbml``, which also says which network name holds each SBML
 quantity) reads SBML Level 2 and 3 core models: compartments, species, parameters,
@@ -22,7 +26,8 @@ stoichiometry. For a species of concentration in a compartment of constant volum
 time); the imported rate is written that way. Boundary species and constant species
 that no rule changes become inputs. It refuses, with a
 :class:`~seedsoil.errors.ScenarioError` naming the element, what the cell solver cannot
-represent: events, algebraic rules, delays, fast reactions, required SBML packages,
+represent: events, algebraic rules, delays, fast reactions, required SBML packages (a
+model using hierarchical composition, ``comp``, is first flattened by libsbml's converter),
 non-finite initial values, and invalid documents. Unit inconsistencies are not refused.
 
 python-libsbml is imported only when these functions are called
@@ -41,7 +46,7 @@ from xml.sax.saxutils import escape, quoteattr
 import sympy as sp
 
 from ..errors import ScenarioError
-from .expressions import RESERVED
+from .expressions import RESERVED, parse_rate
 from .network import Assignment, Input, Network, Parameter, Reaction, Species, _unknown
 
 #: Namespace of the annotation that carries what SBML has no field for (units, sources, notes).
@@ -80,7 +85,7 @@ def to_sbml(network: Network, *, inputs: Mapping[str, float] | None = None, path
     values = _export_inputs(network, inputs)
     doc = lib.SBMLDocument(SBML_LEVEL, SBML_VERSION)
     model = doc.createModel()
-    names = {*network.species_names, *network.input_names, *network.parameter_names}
+    names = {*network.species_names, *network.input_names, *network.parameter_names, *network.assignment_names}
     taken = set(names)
     _ok(model.setId(_unique(_sid(network.name), taken)), "model id")
     _ok(model.setName(network.name), "model name")
@@ -117,8 +122,20 @@ def to_sbml(network: Network, *, inputs: Mapping[str, float] | None = None, path
         _annotate(par, "parameter", unit=p.unit, source=p.source, note=p.note, range=p.range,
                   written_unit=p.written_unit, value=repr(float(p.value)))
 
+    # assignments: parameters set by assignment rules (the rates below read them by name)
+    for a in network.assignments:
+        par = model.createParameter()
+        for ok in (par.setId(a.name), par.setConstant(False)):
+            _ok(ok, f"assignment {a.name}")
+        rule = model.createAssignmentRule()
+        _ok(rule.setVariable(a.name), f"assignment {a.name}")
+        _set_math(lib, rule, parse_rate(a.expression, network.symbols, where=f"assignment[{a.name!r}]"),
+                  f"assignment {a.name!r}")
+        _set_notes(par, a.note, f"unit: {a.unit}" if a.unit else "")
+        _annotate(par, "assignment", unit=a.unit, note=a.note)
+
     on_state = {*network.species_names, *network.input_names}
-    for r, expr in zip(network.reactions, network.rate_exprs):
+    for r, expr, raw in zip(network.reactions, network.rate_exprs, _raw_rates(network)):
         rx = model.createReaction()
         rid = _unique(_sid(r.name), taken)
         for ok in (rx.setId(rid), rx.setName(r.name), rx.setReversible(False)):
@@ -129,13 +146,11 @@ def to_sbml(network: Network, *, inputs: Mapping[str, float] | None = None, path
                 for ok in (ref.setSpecies(name), ref.setStoichiometry(float(coef)), ref.setConstant(True)):
                     _ok(ok, f"reaction {r.name!r}")
         involved = {n for n, _ in (*r.reactants, *r.products)}
-        for name in sorted(s.name for s in expr.free_symbols if s.name in on_state and s.name not in involved):
+        read = {x.name for x in (*expr.free_symbols, *raw.free_symbols)}  # directly or through assignments
+        for name in sorted(n for n in read if n in on_state and n not in involved):
             _ok(rx.createModifier().setSpecies(name), f"reaction {r.name!r} modifier")
         law = rx.createKineticLaw()
-        math_ast = lib.readMathMLFromString(f'<math xmlns="{_MATHML}">{_mathml(expr)}</math>')
-        if math_ast is None:
-            raise RuntimeError(f"reaction {r.name!r}: could not build MathML for {expr}")  # a bug, not user error
-        _ok(law.setMath(math_ast), f"reaction {r.name!r} kinetic law")
+        _set_math(lib, law, raw, f"reaction {r.name!r} kinetic law")
         if r.law in SBO_BY_LAW:
             _ok(law.setSBOTerm(SBO_BY_LAW[r.law]), f"reaction {r.name!r} SBO term")
         _set_notes(rx, r.note, f"rate: {r.rate}", f"equation: {r.equation}")
@@ -145,6 +160,20 @@ def to_sbml(network: Network, *, inputs: Mapping[str, float] | None = None, path
     if path is not None:
         Path(path).write_text(text, encoding="utf-8")
     return text
+
+
+def _raw_rates(network: Network) -> tuple[sp.Expr, ...]:
+    """The rates as written (assignments by name, not substituted: SBML assignment rules hold them)."""
+    if not network.assignments:
+        return network.rate_exprs
+    return tuple(parse_rate(r.rate, network.symbols, where=f"reaction[{r.name!r}].rate") for r in network.reactions)
+
+
+def _set_math(lib, sbase, expr: sp.Basic, what: str) -> None:
+    math_ast = lib.readMathMLFromString(f'<math xmlns="{_MATHML}">{_mathml(expr)}</math>')
+    if math_ast is None:
+        raise RuntimeError(f"{what}: could not build MathML for {expr}")  # a bug, not user error
+    _ok(sbase.setMath(math_ast), what)
 
 
 def _export_inputs(network: Network, inputs: Mapping[str, float] | None) -> dict[str, float]:
@@ -227,7 +256,8 @@ def _apply(op: str, *args: str) -> str:
 
 
 def _mathml(expr: sp.Expr) -> str:
-    """Content MathML of a rate expression made of + * ^, numbers, names, exp and log."""
+    """Content MathML of a rate expression of the rate grammar (arithmetic, exp / ln, piecewise,
+    relations, logic, min / max, abs / floor / ceiling, factorial, trigonometric functions)."""
     if expr.is_Symbol:
         return f"<ci> {expr.name} </ci>"
     if expr is sp.E:
@@ -280,7 +310,46 @@ def _mathml(expr: sp.Expr) -> str:
         return _apply("exp", _mathml(expr.args[0]))
     if isinstance(expr, sp.log) and len(expr.args) == 1:
         return _apply("ln", _mathml(expr.args[0]))
+    if expr is sp.true or expr is sp.false:
+        return f"<{str(bool(expr)).lower()}/>"
+    if expr is sp.nan:
+        return "<notanumber/>"
+    if expr is sp.oo or expr is sp.zoo:
+        return "<infinity/>"
+    if expr is sp.S.NegativeInfinity:
+        return _apply("minus", "<infinity/>")
+    if isinstance(expr, sp.Piecewise):
+        pieces, otherwise = [], None
+        for value, cond in expr.args:
+            if cond is sp.true:
+                otherwise = value
+                break
+            pieces.append(f"<piece>{_mathml(value)}{_mathml(cond)}</piece>")
+        tail = f"<otherwise>{_mathml(otherwise)}</otherwise>" if otherwise is not None else ""
+        return f"<piecewise>{''.join(pieces)}{tail}</piecewise>"
+    if isinstance(expr, sp.core.relational.Relational) and type(expr) in _RELATIONS:
+        return _apply(_RELATIONS[type(expr)], _mathml(expr.lhs), _mathml(expr.rhs))
+    if isinstance(expr, (sp.And, sp.Or, sp.Xor)):
+        return _apply(type(expr).__name__.lower(), *(_mathml(a) for a in expr.args))
+    if isinstance(expr, sp.Not):
+        return _apply("not", _mathml(expr.args[0]))
+    if isinstance(expr, (sp.Min, sp.Max)):  # SBML Level 3 Version 2 min / max
+        return _apply(type(expr).__name__.lower(), *(_mathml(a) for a in expr.args))
+    if isinstance(expr, sp.gamma):  # factorial(x) was read as gamma(x + 1)
+        return _apply("factorial", _mathml(expr.args[0] - 1))
+    fn = _FUNCTIONS.get(type(expr).__name__)
+    if fn is not None and len(expr.args) == 1:
+        return _apply(fn, _mathml(expr.args[0]))
     raise ValueError(f"cannot write {expr!r} ({type(expr).__name__}) as SBML math")
+
+
+_RELATIONS = {sp.Eq: "eq", sp.Ne: "neq", sp.Lt: "lt", sp.Le: "leq", sp.Gt: "gt", sp.Ge: "geq"}
+#: sympy function → MathML element, for the one-argument functions the rate grammar reads
+_FUNCTIONS = {"Abs": "abs", "floor": "floor", "ceiling": "ceiling",
+              **{f: f for f in ("sin", "cos", "tan", "sec", "csc", "cot", "sinh", "cosh", "tanh", "sech", "csch",
+                                "coth")},
+              **{f: f"arc{f[1:]}" for f in ("asin", "acos", "atan", "acot", "asinh", "acosh", "atanh", "acoth",
+                                            "asec", "acsc", "asech", "acsch")}}
 
 
 def _product(factors: list[sp.Expr]) -> str:
@@ -349,8 +418,9 @@ def import_sbml(source: str | Path, *, time_unit: str | None = None) -> SbmlImpo
     (:class:`SbmlUnitWarning`), never refusals."""
     lib = _libsbml()
     doc, label = _read(lib, source)
-    model = doc.getModel()
     where = f"SBML {label}"
+    doc = _flatten_comp(lib, doc, source, where)
+    model = doc.getModel()
     _refuse_unsupported(lib, doc, model, where)
     if model.getNumFunctionDefinitions():
         _convert(lib, doc, "expandFunctionDefinitions", where)
@@ -410,6 +480,37 @@ def _convert(lib, doc, option: str, where: str) -> None:
     props.addOption(option, True)
     if doc.convert(props) != lib.LIBSBML_OPERATION_SUCCESS:
         raise ScenarioError(f"{where}: libsbml could not apply {option}", field="sbml", value=option)
+
+
+def _flatten_comp(lib, doc, source, where: str):
+    """A model using hierarchical composition (the ``comp`` package) flattened by libsbml's own
+    CompFlatteningConverter into one core model; external model definitions are looked up
+    beside the file (or in the working folder for text). A document without comp is returned as is."""
+    if doc.getLevel() < 3 or not doc.isPackageEnabled("comp"):
+        return doc
+    props = lib.ConversionProperties()
+    props.addOption("flatten comp", True)
+    is_file = isinstance(source, Path) or not str(source).lstrip("\ufeff \t\r\n").startswith("<")
+    base = Path(source).resolve().parent if is_file else Path.cwd()
+    props.addOption("basePath", str(base))
+    props.addOption("performValidation", False)  # the document was validated when read
+    code = doc.convert(props)
+    if code != lib.LIBSBML_OPERATION_SUCCESS:
+        errs = [" ".join(doc.getError(i).getMessage().split()) for i in range(doc.getNumErrors())
+                if doc.getError(i).getSeverity() >= lib.LIBSBML_SEV_ERROR]
+        detail = f": {errs[-1]}" if errs else f" ({lib.OperationReturnValue_toString(code)})"
+        raise _refuse(where, "package", "comp", f"libsbml could not flatten the hierarchical model{detail}")
+    # the flattened core model is checked again (what flattening makes must be a valid model)
+    text = lib.writeSBMLToString(doc)
+    flat = lib.readSBMLFromString(text)
+    errors = _errors(lib, flat)
+    if not errors and flat.getModel() is not None:
+        flat.checkConsistency()
+        errors = _errors(lib, flat)
+    if errors or flat.getModel() is None:
+        shown = "; ".join(errors[:3]) or "no model after flattening"
+        raise _refuse(where, "package", "comp", f"the flattened model is not valid SBML: {shown}")
+    return flat
 
 
 def _refuse(where: str, element: str, ident: str, why: str) -> ScenarioError:

@@ -15,7 +15,16 @@ expected results as CSV, and tags) is run twice, side by side:
   ``simulate(start, start + duration, steps + 1, selections)`` where a species asked as
   a concentration is selected as ``[S]`` and as an amount as ``S``.
 
-Both are compared with the suite's rule: at every output time and for every variable,
+* **roundtrip**: the network seedsoil imported is exported with :func:`~seedsoil.cell.sbml.to_sbml`
+  and the export is simulated by libroadrunner as above (on the grid in days when the model
+  declares its time unit); each variable is read from the export where the import put it.
+  A case seedsoil refuses is ``"refused"`` here too.
+
+A model using hierarchical composition (``comp``) is flattened by libsbml's converter inside
+``import_sbml``. A reaction's flux asked for as a variable is made an output parameter (an
+assignment rule reading the reaction id) when the model's own math does not read it.
+
+All three are compared with the suite's rule: at every output time and for every variable,
 ``|expected - actual| <= absolute + relative * |expected|`` (the case's tolerances) →
 ``"passed"``, else ``"failed"`` with the worst variable and its error (``nan`` where
 the expected value is finite counts as a failure; NaN/inf expected must be matched
@@ -355,21 +364,13 @@ def run_seedsoil(case: Case, *, rtol: float = SEEDSOIL_RTOL, atol: float = SEEDS
     amount / concentration is converted with its compartment's size at that time. A case
     starting after time 0 is integrated from 0 (the model's initial values hold at 0)."""
     from ..errors import ScenarioError
-    from .sbml import import_sbml
     from .solver import _initial, _input_table, cell_parameters, integrate
 
     settings = case.settings
     t0 = time.perf_counter()
     path = case.model_path
     try:
-        try:
-            imp = import_sbml(path)
-            seconds_per_unit = None
-        except ScenarioError as exc:
-            if exc.field != "time_unit" or not isinstance(exc.value, float):
-                raise
-            seconds_per_unit = float(exc.value)  # the model declares its time unit: import in it
-            imp = import_sbml(path, time_unit=seconds_per_unit)
+        imp, seconds_per_unit = _import(path, settings.variables)
     except ScenarioError as exc:
         return EngineResult("refused", str(exc), time.perf_counter() - t0)
     try:
@@ -446,6 +447,126 @@ def run_roadrunner(case: Case, *, rtol: float = ROADRUNNER_RTOL, atol: float = R
     return _judge(case, settings, values, t0)
 
 
+def _import(path: Path, variables: Sequence[str] = ()):
+    """``import_sbml`` of a case's model, in its declared time unit if it has one: (import, seconds
+    per model time unit or None). Raises ScenarioError when seedsoil refuses the model.
+
+    A reaction's flux asked for as a variable (e.g. ``J1``) is in the import only when the
+    model's math reads it; otherwise the model is imported again with one output parameter
+    set by an assignment rule to each such reaction id (nothing else changes)."""
+    from ..errors import ScenarioError
+    from .sbml import import_sbml
+
+    def load(source):
+        try:
+            return import_sbml(source), None
+        except ScenarioError as exc:
+            if exc.field != "time_unit" or not isinstance(exc.value, float):
+                raise
+            seconds_per_unit = float(exc.value)  # the model declares its time unit: import in it
+            return import_sbml(source, time_unit=seconds_per_unit), seconds_per_unit
+
+    imp, seconds_per_unit = load(path)
+    missing = [v for v in variables if v not in imp.values]
+    if missing:
+        text = _with_flux_outputs(path, missing)
+        if text is not None:
+            imp, seconds_per_unit = load(text)
+    return imp, seconds_per_unit
+
+
+def _with_flux_outputs(path: Path, names: Sequence[str]) -> str | None:
+    """The model (flattened if it uses comp) with a parameter ``<id>_flux_out`` = reaction ``<id>``
+    for each of ``names`` that is a reaction; None if none is."""
+    from .sbml import _flatten_comp, _libsbml, _read
+
+    lib = _libsbml()
+    doc, label = _read(lib, path)
+    doc = _flatten_comp(lib, doc, path, f"SBML {label}")
+    model = doc.getModel()
+    reactions = [n for n in names if model.getReaction(n) is not None]
+    if not reactions:
+        return None
+    for rid in reactions:
+        pid = f"{rid}_flux_out"
+        while model.getElementBySId(pid) is not None:
+            pid += "_"
+        par = model.createParameter()
+        par.setId(pid)
+        par.setConstant(False)
+        rule = model.createAssignmentRule()
+        rule.setVariable(pid)
+        rule.setMath(lib.parseL3Formula(rid))
+    return lib.writeSBMLToString(doc)
+
+
+def run_roundtrip(case: Case, *, rtol: float = ROADRUNNER_RTOL, atol: float = ROADRUNNER_ATOL) -> EngineResult:
+    """The round trip: import the case's model, export the network with
+    :func:`~seedsoil.cell.sbml.to_sbml`, simulate the export with libroadrunner (as
+    :func:`run_roadrunner`, on the grid in days when the model declares its time unit) and
+    compare with the expected results. Each requested variable is read from the export where
+    the import put it (a species, input, parameter or assignment rule of the network, by its
+    network name; a constant as it is); a species asked as the other of amount / concentration
+    is converted with its compartment's size as the export computes it. A model seedsoil
+    refuses is ``"refused"`` (nothing to export)."""
+    from ..errors import ScenarioError
+    from .sbml import to_sbml
+
+    settings = case.settings
+    t0 = time.perf_counter()
+    try:
+        imp, seconds_per_unit = _import(case.model_path, settings.variables)
+    except ScenarioError as exc:
+        return EngineResult("refused", str(exc), time.perf_counter() - t0)
+    try:
+        import roadrunner
+
+        text = to_sbml(imp.network)
+        r = roadrunner.RoadRunner(text)
+        r.integrator.relative_tolerance = rtol
+        r.integrator.absolute_tolerance = atol
+        r.integrator.maximum_num_steps = 200_000
+        scale = 1.0 if seconds_per_unit is None else seconds_per_unit / SECONDS_PER_DAY
+        needed: list[str] = []
+        for var in settings.variables:
+            if var not in imp.values:
+                raise KeyError(f"variable {var!r} is not a species, parameter, compartment or reaction of the model")
+            needed.append(var)
+            if var in imp.species:
+                needed.append(imp.species[var][0])
+        names = sorted({imp.values[v] for v in needed if isinstance(imp.values[v], str)})
+        s = settings
+        if s.start != 0.0:
+            r.simulate(0.0, s.start * scale, 2)
+        res = np.asarray(r.simulate(s.start * scale, (s.start + s.duration) * scale, s.steps + 1, ["time", *names]))
+        got = dict(zip(names, res[:, 1:].T))
+
+        def series(sid: str) -> np.ndarray:
+            v = imp.values[sid]
+            return got[v] if isinstance(v, str) else np.full(len(res), float(v))
+
+        cols = []
+        for var in settings.variables:
+            col = series(var)
+            if var in imp.species:
+                comp, only_amount = imp.species[var]
+                mode = _mode(settings, var)
+                if mode == "amount" and not only_amount:
+                    col = col * series(comp)
+                elif mode == "concentration" and only_amount:
+                    col = col / series(comp)
+            cols.append(np.asarray(col, float))
+        values = np.column_stack(cols) if cols else np.zeros((len(res), 0))
+    except Exception as exc:  # noqa: BLE001
+        return EngineResult("error", f"{type(exc).__name__}: {exc}".splitlines()[0], time.perf_counter() - t0)
+    return _judge(case, settings, values, t0)
+
+
+#: The engines a suite run can use: seedsoil itself, libroadrunner on the case's model, and
+#: libroadrunner on seedsoil's export of what it imported (the round trip).
+ENGINES = {"seedsoil": run_seedsoil, "roadrunner": run_roadrunner, "roundtrip": run_roundtrip}
+
+
 # =========================================================================== suite
 def _one(case: Case, engines: tuple[str, ...]) -> dict[str, object]:
     tags = case.tags
@@ -453,7 +574,7 @@ def _one(case: Case, engines: tuple[str, ...]) -> dict[str, object]:
                               "test_tags": " ".join(tags["test_tags"]), "test_type": tags["test_type"],
                               "core": case.is_core}
     for name in engines:
-        fn = run_seedsoil if name == "seedsoil" else run_roadrunner
+        fn = ENGINES[name]
         try:
             res = fn(case)
         except Exception as exc:  # noqa: BLE001 - e.g. an unreadable results file
@@ -465,7 +586,8 @@ def _one(case: Case, engines: tuple[str, ...]) -> dict[str, object]:
 
 
 def run_suite(cases: Iterable[Case | str] | None = None, sample: int | None = None, seed: int = 20260107,
-              workers: int = 1, engines: Sequence[str] = ("seedsoil", "roadrunner"), root: Path | None = None):
+              workers: int = 1, engines: Sequence[str] = ("seedsoil", "roadrunner", "roundtrip"),
+              root: Path | None = None):
     """Run ``cases`` (Case objects or ids; default every time-course case, or a stratified
     ``sample`` of them) with both engines; returns a pandas DataFrame, one row per case:
     ``case, component_tags, test_tags, test_type, core`` and, per engine,
@@ -480,6 +602,9 @@ def run_suite(cases: Iterable[Case | str] | None = None, sample: int | None = No
     if sample is not None:
         chosen = sample_cases(chosen, sample, seed)
     engines = tuple(engines)
+    unknown = [e for e in engines if e not in ENGINES]
+    if unknown:
+        raise ValueError(f"unknown engine(s) {unknown}; known: {', '.join(ENGINES)}")
     if workers > 1:
         with ProcessPoolExecutor(workers) as pool:
             rows = list(pool.map(_one, chosen, [engines] * len(chosen), chunksize=4))
@@ -533,6 +658,6 @@ def reasons(table, engine: str = "seedsoil", top: int = 15):
     return sub.apply(key, axis=1).value_counts().head(top)
 
 
-__all__ = ["Case", "Comparison", "EngineResult", "Settings", "SuiteNotFound", "all_cases", "archive_path", "compare",
-           "parse_settings", "parse_tags", "reasons", "run_roadrunner", "run_seedsoil", "run_suite", "sample_cases",
-           "suite_dir", "summary_by_tag"]
+__all__ = ["ENGINES", "Case", "Comparison", "EngineResult", "Settings", "SuiteNotFound", "all_cases", "archive_path",
+           "compare", "parse_settings", "parse_tags", "reasons", "run_roadrunner", "run_roundtrip", "run_seedsoil",
+           "run_suite", "sample_cases", "suite_dir", "summary_by_tag"]

@@ -156,10 +156,41 @@ def to_sbml(network: Network, *, inputs: Mapping[str, float] | None = None, path
         _set_notes(rx, r.note, f"rate: {r.rate}", f"equation: {r.equation}")
         _annotate(rx, "reaction", name=r.name, law=r.law, note=r.note, rate=r.rate)
 
+    for e in getattr(network, "events", ()):
+        _add_event(lib, model, network, e, taken)
+
     text = lib.writeSBMLToString(doc)
     if path is not None:
         Path(path).write_text(text, encoding="utf-8")
     return text
+
+
+def _add_event(lib, model, network: Network, e, taken: set[str]) -> None:
+    """One network event as an SBML event: trigger (persistent, initial value), delay and
+    priority when set (in the network's time, days), its assignments to species, and whether
+    they use the values at trigger time."""
+    where = f"event {e.name!r}"
+    ev = model.createEvent()
+    for ok in (ev.setId(_unique(_sid(e.name), taken)), ev.setName(e.name),
+               ev.setUseValuesFromTriggerTime(bool(e.use_trigger_values))):
+        _ok(ok, where)
+    trig = ev.createTrigger()
+    for ok in (trig.setPersistent(bool(e.persistent)), trig.setInitialValue(bool(e.initial_value))):
+        _ok(ok, f"{where} trigger")
+    _set_math(lib, trig, parse_rate(e.trigger, network.symbols, where=f"{where} trigger"), f"{where} trigger")
+    if e.delay:
+        _set_math(lib, ev.createDelay(), parse_rate(e.delay, network.symbols, where=f"{where} delay"),
+                  f"{where} delay")
+    if e.priority:
+        _set_math(lib, ev.createPriority(), parse_rate(e.priority, network.symbols, where=f"{where} priority"),
+                  f"{where} priority")
+    for target, expr in e.assignments:
+        ea = ev.createEventAssignment()
+        _ok(ea.setVariable(target), f"{where} assignment to {target!r}")
+        _set_math(lib, ea, parse_rate(expr, network.symbols, where=f"{where} assignment to {target!r}"),
+                  f"{where} assignment to {target!r}")
+    if e.note:
+        _set_notes(ev, e.note)
 
 
 def _raw_rates(network: Network) -> tuple[sp.Expr, ...]:

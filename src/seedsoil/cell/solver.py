@@ -244,7 +244,7 @@ def simulate_cells(network: Network, n_cells: int = 1, *, inputs: Mapping[str, o
             numba.set_num_threads(old)
     failed = np.flatnonzero(stats[:, 2])
     if len(failed) and on_failure == "raise":
-        why = {1: "max_steps reached", 2: "step size underflow", 3: "singular matrix"}
+        why = {1: "max_steps reached", 2: "step size underflow", 3: "singular matrix", 4: "too many pending events"}
         raise CellSolverError(f"{len(failed)} of {n_cells} cells failed (first: cell {failed[0]}, "
                               f"{why.get(int(stats[failed[0], 2]), 'error')}); raise max_steps, loosen rtol, "
                               f"or pass on_failure='nan' to keep the others")

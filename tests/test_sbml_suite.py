@@ -108,8 +108,8 @@ def test_roadrunner_passes_case_00001(case1):
 
 
 def test_seedsoil_refusal_is_reported_with_its_reason(root):
-    res = S.run_seedsoil(S.Case("00026", root / "00026"))  # an event
-    assert res.status == "refused" and "event" in res.reason
+    res = S.run_seedsoil(S.Case("00039", root / "00039"))  # an algebraic rule
+    assert res.status == "refused" and "algebraic rule" in res.reason
 
 
 @pytest.fixture(scope="module")

@@ -552,6 +552,17 @@ def _event_blocks(net: Network, subs: Mapping, rename: Mapping) -> list[str]:
            f"EV_TARGET = np.array({targets!r}, dtype=np.int64)", ""]
     out += _block("ev_triggers", [(f"g[{k}]", prep(_truth(trig))) for k, (trig, _, _, _) in enumerate(exprs)],
                   net, "y, p, u, g") + [""]
+    # the relations the triggers are made of (and the triggers): a step in which one of them changes is
+    # cut where it first changes, so a trigger that is true only inside a step is not missed
+    atoms: list[sp.Expr] = []
+    for trig, _, _, _ in exprs:
+        for a in sorted(trig.atoms(sp.core.relational.Relational), key=sp.default_sort_key):
+            if a not in atoms:
+                atoms.append(a)
+    found = [sp.Piecewise((sp.Float(1.0), a), (sp.Float(0.0), True)) for a in atoms]
+    found += [_truth(trig) for trig, _, _, _ in exprs]
+    out.insert(out.index(""), f"NATOM = {len(found)}")
+    out += _block("ev_atoms", [(f"a[{k}]", prep(e)) for k, e in enumerate(found)], net, "y, p, u, a") + [""]
     vals = [_DECO, "def ev_values(k, y, p, u, vals):"]
     for k, (_, _, _, values) in enumerate(exprs):
         vals.append(f"    {'if' if k == 0 else 'elif'} k == {k}:")
@@ -671,6 +682,8 @@ _EV_START_NEW = '''    g = np.empty(NE)
     q_v = np.zeros((QCAP, NAMAX))
     ub = np.empty(NU)
     yb = np.empty(NS)
+    a0 = np.empty(NATOM)
+    a1 = np.empty(NATOM)
     for k in range(NE):
         prev[k] = 1.0 if EV_INIT[k] else 0.0
     _inputs(U, ut, c, t, seg, u)
@@ -678,6 +691,7 @@ _EV_START_NEW = '''    g = np.empty(NE)
     nq, fired = _events_at(t, y, p, u, g, prev, vals, q_ev, q_t, q_v, 0)
     if nq < 0:
         status = 4
+    ev_atoms(y, p, u, a0)
     for k in range(NS):
         out[c, 0, k] = y[k]
     iout = 1
@@ -721,12 +735,12 @@ _EV_STEP_NEW = '''                seg0 = seg
                     seg += 1
                 _inputs(U, ut, c, t1, seg, u)
                 rhs(ynew, p, u, f1)
-                # did a trigger change inside the step? find the first change by bisection on the
-                # step's dense output, and end the step there
-                ev_triggers(ynew, p, u, g)
+                # did a trigger (or a relation in one) change inside the step? find the first change by
+                # bisection on the step's dense output, and end the step there
+                ev_atoms(ynew, p, u, a1)
                 changed = False
-                for k in range(NE):
-                    if g[k] != prev[k]:
+                for k in range(NATOM):
+                    if a1[k] != a0[k]:
                         changed = True
                 t_ev = t1
                 if changed:
@@ -737,10 +751,10 @@ _EV_STEP_NEW = '''                seg0 = seg
                             break
                         _hermite(y, f0, ynew, f1, t, h, tm, yb)
                         _inputs(U, ut, c, tm, seg0, ub)
-                        ev_triggers(yb, p, ub, g)
+                        ev_atoms(yb, p, ub, a1)
                         changed = False
-                        for k in range(NE):
-                            if g[k] != prev[k]:
+                        for k in range(NATOM):
+                            if a1[k] != a0[k]:
                                 changed = True
                         if changed:
                             t_ev = tm
@@ -770,6 +784,7 @@ _EV_STEP_NEW = '''                seg0 = seg
                 nq, fired = _events_at(t1, ynew, p, u, g, prev, vals, q_ev, q_t, q_v, nq)
                 if fired or cut:
                     rhs(ynew, p, u, f1)
+                ev_atoms(ynew, p, u, a0)
                 while iout < nout and t_out[iout] <= t1:
                     for i in range(NS):
                         out[c, iout, i] = ynew[i]

@@ -957,6 +957,17 @@ class _Importer:
                                                             f"of the imported network")
                 state, factor = self.event_state[var]
                 pairs.append((state, f"({text}) * {factor}" if factor else text))
+            # a compartment's new size keeps the amounts of the species held as concentrations in it
+            explicit = {var for var, _ in assigned}
+            for var, text in assigned:
+                if self.model.getCompartment(var) is None:
+                    continue
+                for s in self.model.getListOfSpecies():
+                    sid = s.getId()
+                    if s.getCompartment() == var and sid not in explicit and self.rule_kind(sid) == "rate" \
+                            and not s.getHasOnlySubstanceUnits():
+                        name = self.name_for(sid)
+                        pairs.append((name, f"{name} * {self.name_for(var)} / ({text})"))
             if delay and self.scale != 1.0:  # model time units → days
                 delay = f"({delay}) / {self.scale!r}"
             out.append(Event(_unique(eid, taken), trigger, tuple(pairs), delay, priority, bool(persistent),

@@ -235,3 +235,20 @@ def test_results_do_not_depend_on_batch_or_threads():
     for c in range(n):
         period = math.log(10.0 / params["thr"][c]) / params["k"][c]
         np.testing.assert_allclose(s[c], 10.0 * np.exp(-params["k"][c] * (t % period)), rtol=1e-5, atol=1e-7)
+
+
+def test_networks_without_events_keep_their_kernel_and_hash():
+    """The built-in network's generated kernel text and content hash are those from before events
+    existed (pinned: they change only with an intended change of the kernels)."""
+    import hashlib
+
+    from seedsoil.cell import _codegen, builtin_network
+
+    net = builtin_network()
+    assert net.content_hash == "df26f6bd43a71631" and "events" not in net.to_dict()
+    src = _codegen.generate_source(net, _codegen.exponent_parameters(net))
+    assert "ev_" not in src and "NE =" not in src
+    assert hashlib.sha256(src.encode()).hexdigest() == \
+        "644d78f2f823c23d4a75bd7218fe0fff0f68a35f6818de5d86917569fcb0c477"
+    assert hashlib.sha256(_codegen.generate_source(net).encode()).hexdigest() == \
+        "d1997ba5420e69df64eb4ad803a1e10abfc5445aa624871526968545299f902b"

@@ -548,6 +548,7 @@ def _event_blocks(net: Network, subs: Mapping, rename: Mapping) -> list[str]:
            f"EV_PERSIST = np.array({[e.persistent for e in net.events]!r})",
            f"EV_UVFTT = np.array({[e.use_trigger_values for e in net.events]!r})",
            f"EV_INIT = np.array({[e.initial_value for e in net.events]!r})",
+           f"EV_HASPRIO = np.array({[bool(e.priority.strip()) for e in net.events]!r})",
            f"EV_NA = np.array({[len(e.assignments) for e in net.events]!r}, dtype=np.int64)",
            f"EV_TARGET = np.array({targets!r}, dtype=np.int64)", ""]
     out += _block("ev_triggers", [(f"g[{k}]", prep(_truth(trig))) for k, (trig, _, _, _) in enumerate(exprs)],
@@ -620,20 +621,40 @@ def _ev_check(t, y, p, u, g, prev, vals, q_ev, q_t, q_v, nq):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _events_at(t, y, p, u, g, prev, vals, q_ev, q_t, q_v, nq):
-    """Triggers and due events at t; returns (queue length or -1 when full, whether any fired)."""
+def _rand(rs):
+    """Uniform in [0, 1) from the cell's own generator (splitmix64; every cell starts from the same
+    state, so results do not depend on the batch or the threads)."""
+    x = rs[0] + np.uint64(0x9E3779B97F4A7C15)
+    rs[0] = x
+    z = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    z = z ^ (z >> np.uint64(31))
+    return (z >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _events_at(t, y, p, u, g, prev, vals, q_ev, q_t, q_v, nq, rs):
+    """Triggers and due events at t; returns (queue length or -1 when full, whether any fired).
+    Among due events of equal (declared) priority the one to execute is drawn at random, as SBML
+    says; events without a priority keep the order they were queued in."""
     nq = _ev_check(t, y, p, u, g, prev, vals, q_ev, q_t, q_v, nq)
     fired = False
     due = t + 1e-13 * max(1.0, abs(t))
     while nq > 0:
         best = -1
         bp = 0.0
+        ties = 0
         for j in range(nq):
             if q_t[j] <= due:
                 pr = ev_priority(q_ev[j], y, p, u)
                 if best < 0 or pr > bp:
                     best = j
                     bp = pr
+                    ties = 1
+                elif pr == bp and EV_HASPRIO[q_ev[j]] and EV_HASPRIO[q_ev[best]]:
+                    ties += 1
+                    if _rand(rs) * ties < 1.0:
+                        best = j
         if best < 0:
             break
         k = q_ev[best]
@@ -684,11 +705,12 @@ _EV_START_NEW = '''    g = np.empty(NE)
     yb = np.empty(NS)
     a0 = np.empty(NATOM)
     a1 = np.empty(NATOM)
+    rs = np.zeros(1, np.uint64)
     for k in range(NE):
         prev[k] = 1.0 if EV_INIT[k] else 0.0
     _inputs(U, ut, c, t, seg, u)
     status = 0
-    nq, fired = _events_at(t, y, p, u, g, prev, vals, q_ev, q_t, q_v, 0)
+    nq, fired = _events_at(t, y, p, u, g, prev, vals, q_ev, q_t, q_v, 0, rs)
     if nq < 0:
         status = 4
     ev_atoms(y, p, u, a0)
@@ -781,7 +803,7 @@ _EV_STEP_NEW = '''                seg0 = seg
                     t1 = t_ev
                     seg = seg0
                     _inputs(U, ut, c, t1, seg, u)
-                nq, fired = _events_at(t1, ynew, p, u, g, prev, vals, q_ev, q_t, q_v, nq)
+                nq, fired = _events_at(t1, ynew, p, u, g, prev, vals, q_ev, q_t, q_v, nq, rs)
                 if fired or cut:
                     rhs(ynew, p, u, f1)
                 ev_atoms(ynew, p, u, a0)

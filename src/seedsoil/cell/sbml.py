@@ -426,6 +426,8 @@ def _refuse_unsupported(lib, doc, model, where: str) -> None:
         if doc.getLevel() >= 3 and plugin.getPrefix() and doc.getPackageRequired(pkg):
             raise _refuse(where, "package", pkg, "required SBML packages are not supported; flatten the model "
                                                  "(e.g. comp) first")
+    refs = {ref.getId() for rx in model.getListOfReactions()
+            for ref in (*rx.getListOfReactants(), *rx.getListOfProducts()) if ref.isSetId()}
     for i, ev in enumerate(model.getListOfEvents()):
         eid = ev.getId() or ev.getName() or str(i)
         if not ev.isSetTrigger() or not ev.getTrigger().isSetMath():
@@ -433,9 +435,9 @@ def _refuse_unsupported(lib, doc, model, where: str) -> None:
         for ea in ev.getListOfEventAssignments():
             var = ea.getVariable()
             if model.getSpecies(var) is None and model.getParameter(var) is None \
-                    and model.getCompartment(var) is None:
+                    and model.getCompartment(var) is None and var not in refs:
                 raise _refuse(where, "event", eid, f"assignment to {var!r}: only event assignments to species, "
-                                                   f"parameters and compartments are supported")
+                                                   f"parameters, compartments and species references are supported")
     for rule in model.getListOfRules():
         if rule.isAlgebraic():
             raise _refuse(where, "algebraic rule", "0", "algebraic rules are not supported (the cell solver "
@@ -820,9 +822,10 @@ class _Importer:
         for ref_id, ref in self.refs.items():
             name, kind = self.name_for(ref_id), self.rule_kind(ref_id)
             values[ref_id] = name
-            if kind == "rate":
+            if kind == "rate" or (kind is None and ref_id in self.event_targets):
                 species.append(Species(name, self.value(name), "", f"stoichiometry of species reference {ref_id} "
-                                       f"(rate rule)", signed=True))
+                                       f"({'rate rule' if kind else 'changed by events'})", signed=True))
+                self.event_state[ref_id] = (name, None)
             elif kind is None:
                 params.append(Parameter(name, self.value(name), "", self.source, f"stoichiometry of species "
                                         f"reference {ref_id!r}", "(-inf, inf)"))

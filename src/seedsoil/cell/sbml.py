@@ -431,7 +431,7 @@ def _refuse_unsupported(lib, doc, model, where: str) -> None:
     for i, ev in enumerate(model.getListOfEvents()):
         eid = ev.getId() or ev.getName() or str(i)
         if not ev.isSetTrigger() or not ev.getTrigger().isSetMath():
-            raise _refuse(where, "event", eid, "an event without a trigger is not supported")
+            continue  # SBML Level 3 Version 2: an event without a trigger never triggers (it is left out)
         for ea in ev.getListOfEventAssignments():
             var = ea.getVariable()
             if model.getSpecies(var) is None and model.getParameter(var) is None \
@@ -934,6 +934,8 @@ class _Importer:
         self.event_math = []
         for i, ev in enumerate(self.model.getListOfEvents()):
             eid = ev.getId() or f"event_{i}"
+            if not ev.isSetTrigger() or not ev.getTrigger().isSetMath():
+                continue  # never triggers
             trig = ev.getTrigger()
             trigger = self.formula.cond_text(trig.getMath(), f"event {eid} trigger")
             delay = (self.math(ev.getDelay().getMath(), f"event {eid} delay")

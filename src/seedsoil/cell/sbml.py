@@ -18,7 +18,8 @@ rate rules (state variables), explicit time (a state variable), piecewise functi
 relations and logic, the csymbols time / avogadro / rateOf, compartments whose size changes
 (species held as amounts), conversion factors, stoichiometryMath, variable
 stoichiometry and events (triggers, delays, priorities, persistence, initial values, values
-from trigger time; a parameter or compartment an event changes becomes a state variable). For a species of concentration in a compartment of constant volume V,
+from trigger time; a parameter or compartment an event changes becomes a state variable).
+For a species of concentration in a compartment of constant volume V,
 ``d[S]/dt = sum(stoichiometry x kinetic law) / V`` (the kinetic law is an amount per
 time); the imported rate is written that way. Boundary species and constant species
 that no rule changes become inputs. It refuses, with a

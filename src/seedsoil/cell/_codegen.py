@@ -634,11 +634,13 @@ def _rand(rs):
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _events_at(t, y, p, u, g, prev, vals, q_ev, q_t, q_v, nq, rs):
-    """Triggers and due events at t; returns (queue length or -1 when full, whether any fired).
+    """Triggers and due events at t; returns (queue length, or -1 when full or when events keep
+    triggering each other at t, and whether any fired).
     Among due events of equal (declared) priority the one to execute is drawn at random, as SBML
     says; events without a priority keep the order they were queued in."""
     nq = _ev_check(t, y, p, u, g, prev, vals, q_ev, q_t, q_v, nq)
     fired = False
+    n_exec = 0
     due = t + 1e-13 * max(1.0, abs(t))
     while nq > 0:
         best = -1
@@ -671,6 +673,9 @@ def _events_at(t, y, p, u, g, prev, vals, q_ev, q_t, q_v, nq, rs):
         nq -= 1
         ev_apply(k, y, vals)
         fired = True
+        n_exec += 1
+        if n_exec > 100000:  # events that keep triggering each other at one instant
+            return -1, fired
         nq = _ev_check(t, y, p, u, g, prev, vals, q_ev, q_t, q_v, nq)
         if nq < 0:
             break

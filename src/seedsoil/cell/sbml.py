@@ -919,12 +919,13 @@ class _Importer:
         for c in self.compartment_params:
             values[c] = self.name_for(c)
         head = _annotation(m, "network")
+        events = self._events()
         try:
             net = Network(name=head.get("name") or m.getName() or m.getId() or "sbml",
                           species=tuple(species), inputs=tuple(inputs),
                           parameters=(*params, *self.local_params, *comp_params), reactions=tuple(reactions),
                           description=head.get("description", ""), source=head.get("source") or self.source,
-                          assignments=tuple(assignments), events=self._events())
+                          assignments=tuple(assignments), events=events)
         except ScenarioError as exc:
             raise ScenarioError(f"{self.where}: {exc}", field=exc.field, value=exc.value) from exc
         return SbmlImport(net, values, species_info, self.scale, self.time_name)
@@ -970,6 +971,11 @@ class _Importer:
                     continue
                 for s in self.model.getListOfSpecies():
                     sid = s.getId()
+                    if s.getCompartment() == var and sid in explicit and self.rule_kind(sid) == "rate" \
+                            and not s.getHasOnlySubstanceUnits():
+                        raise _refuse(self.where, "event", eid, f"assigns both compartment {var!r} and the "
+                                                                f"rate-ruled concentration {sid!r} in it; not "
+                                                                f"supported")
                     if s.getCompartment() == var and sid not in explicit and self.rule_kind(sid) == "rate" \
                             and not s.getHasOnlySubstanceUnits():
                         name = self.name_for(sid)

@@ -176,6 +176,11 @@ def integrate(network: Network, y0: np.ndarray, P: np.ndarray, ut: np.ndarray, U
     stats = np.zeros((n, 3), dtype=np.int64)
     span = float(t_out[-1] - t_out[0])
     hmax = span if hmax is None else float(hmax)
+    if network.events and len(t_out) > 1:
+        # events: a trigger's relations are looked at where steps end (and located inside a step
+        # where one changed); steps no longer than the output spacing keep a relation that changes
+        # and changes back (an oscillation) from hiding inside one long step
+        hmax = min(hmax, span / (len(t_out) - 1))
     args = (np.ascontiguousarray(y0, float), np.ascontiguousarray(P, float), np.ascontiguousarray(U, float))
     rest = (A, C, M, E, alpha, gamma, newf, float(tab.elo), float(rtol), float(atol), float(h0), max(hmax, 1e-300),
             int(max_steps), bool(clip), out, stats)

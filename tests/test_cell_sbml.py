@@ -235,7 +235,12 @@ _DELAY = """<apply><times/><ci> kdeg </ci><apply><csymbol encoding="text"
 
 
 @pytest.mark.parametrize("edit, message", [
-    (lambda t: t.replace("</model>", _EVENT), "event 'pulse': events are not supported"),
+    # events are imported (tests/test_cell_events.py); one whose trigger reads delay() is not
+    (lambda t: t.replace("</model>", _EVENT.replace('<cn> 1 </cn></apply></math></trigger>',
+                                                    '<apply><csymbol encoding="text" definitionURL="http://www.sbml.org'
+                                                    '/sbml/symbols/delay"> delay </csymbol><ci> X </ci><cn> 1 </cn>'
+                                                    '</apply></apply></math></trigger>')),
+     "event pulse trigger.*delay"),
     (lambda t: t.replace('id="kdeg" value="0.7" constant="true"', 'id="kdeg" value="0.7" constant="false"')
      .replace("<listOfReactions>", _ALGEBRAIC), "algebraic rule '0': algebraic rules are not supported"),
     (lambda t: t.replace("<listOfReactions>", _INFINITE),

@@ -28,7 +28,7 @@ import sympy as sp
 from .network import Network
 
 #: Bumped whenever the generated text changes meaning (invalidates caches).
-CODEGEN_VERSION = "10"  # unchanged for networks without SBML-only constructs
+CODEGEN_VERSION = "10"  # unchanged for networks without SBML-only constructs (and without events)
 
 
 def cache_dir() -> Path:
@@ -253,6 +253,16 @@ def generate_source(net: Network, inline: Mapping[str, int] | None = None, metho
     driver = _DRIVER.replace("            # @@STAGES@@\n", _stage_code(method))
     if "_digamma(" in text:
         head.append(_DIGAMMA)
+    if net.events:  # only networks with events: the others keep their generated text
+        ev_body = _event_blocks(net, subs, rename)
+        text_ev = "\n".join(ev_body)
+        extra_ev = [f for f in _MATH_EXTRA if re.search(rf"\b{f}\b", text_ev) and f not in extra]
+        if extra_ev:
+            head.insert(head.index("from numba import njit, prange"), f"from math import {', '.join(extra_ev)}")
+        if "_digamma(" in text_ev and "_digamma(" not in text:
+            head.append(_DIGAMMA)
+        body = body + ev_body
+        driver = _event_driver(driver)
     if any(net.signed_mask):  # signed species (an SBML quantity that may be negative) are not clipped
         head.insert(head.index("NS = " + str(len(ys))), f"CLIP = np.array({[not s for s in net.signed_mask]!r})")
         driver = driver.replace("if clip and ynew[i] < 0.0:", "if clip and ynew[i] < 0.0 and CLIP[i]:")
@@ -493,3 +503,341 @@ def solve_serial(y0, P, U, ut, t_out, A, C, M, E, alpha, gamma, newf, elo, rtol,
                    max_steps, clip, out, stats)
 '''
 
+
+
+# ------------------------------------------------------------------ events
+#: Pending (triggered, not yet executed) events a cell can hold at once.
+EVENT_QUEUE = 256
+
+
+def _lines(outs: list[tuple[str, sp.Expr]], net: Network, indent: str) -> list[str]:
+    """The body of :func:`_block` (names loaded from y, p, u; CSE; assignments), indented."""
+    subs_lines = [(_local(n), f"y[{i}]") for i, n in enumerate(net.species_names)]
+    subs_lines += [(_local(n), f"p[{i}]") for i, n in enumerate(net.parameter_names)]
+    subs_lines += [(_local(n), f"u[{i}]") for i, n in enumerate(net.input_names)]
+    used = {s.name for s in set().union(*(e.free_symbols for _, e in outs))} if outs else set()
+    lines = [f"{indent}{v} = {src}" for v, src in subs_lines if v in used]
+    repl, reduced = sp.cse([e for _, e in outs], symbols=sp.numbered_symbols("_x"), optimizations="basic")
+    lines += [f"{indent}{s} = {_printer(e)}" for s, e in repl]
+    lines += [f"{indent}{t} = {_printer(e)}" for (t, _), e in zip(outs, reduced)]
+    return lines
+
+
+def _truth(e: sp.Expr) -> sp.Expr:
+    """A trigger as 1.0 (true) or 0.0: a condition is true when its value is not zero."""
+    if isinstance(e, sp.Piecewise) and len(e.args) == 2 and e.args[0].expr == 1 and e.args[1].expr == 0 \
+            and e.args[1].cond is sp.true:
+        return sp.Piecewise((sp.Float(1.0), e.args[0].cond), (sp.Float(0.0), True))
+    if e.is_number:
+        return sp.Float(1.0 if e != 0 else 0.0)
+    return sp.Piecewise((sp.Float(1.0), sp.Ne(e, 0)), (sp.Float(0.0), True))
+
+
+def _event_blocks(net: Network, subs: Mapping, rename: Mapping) -> list[str]:
+    """Constants and njit helpers of the network's events (only generated when it has some):
+    ``ev_triggers`` (every trigger as 1.0 / 0.0), ``ev_values``, ``ev_delay``, ``ev_priority``
+    (of event k) and ``ev_apply`` (write event k's values into the state)."""
+    def prep(e: sp.Expr) -> sp.Expr:
+        return _smooth_form(e.subs(subs) if subs else e).xreplace(rename)
+
+    exprs = net.event_exprs
+    na = max([1, *(len(e.assignments) for e in net.events)])
+    targets = [[net.species_index[t] for t, _ in e.assignments] + [-1] * (na - len(e.assignments))
+               for e in net.events]
+    out = [f"NE = {len(net.events)}", f"NAMAX = {na}", f"QCAP = {EVENT_QUEUE}",
+           f"EV_PERSIST = np.array({[e.persistent for e in net.events]!r})",
+           f"EV_UVFTT = np.array({[e.use_trigger_values for e in net.events]!r})",
+           f"EV_INIT = np.array({[e.initial_value for e in net.events]!r})",
+           f"EV_HASPRIO = np.array({[bool(e.priority.strip()) for e in net.events]!r})",
+           f"EV_NA = np.array({[len(e.assignments) for e in net.events]!r}, dtype=np.int64)",
+           f"EV_TARGET = np.array({targets!r}, dtype=np.int64)", ""]
+    out += _block("ev_triggers", [(f"g[{k}]", prep(_truth(trig))) for k, (trig, _, _, _) in enumerate(exprs)],
+                  net, "y, p, u, g") + [""]
+    # the relations the triggers are made of (and the triggers): a step in which one of them changes is
+    # cut where it first changes, so a trigger that is true only inside a step is not missed
+    atoms: list[sp.Expr] = []
+    for trig, _, _, _ in exprs:
+        for a in sorted(trig.atoms(sp.core.relational.Relational), key=sp.default_sort_key):
+            if a not in atoms:
+                atoms.append(a)
+    found = [sp.Piecewise((sp.Float(1.0), a), (sp.Float(0.0), True)) for a in atoms]
+    found += [_truth(trig) for trig, _, _, _ in exprs]
+    out.insert(out.index(""), f"NATOM = {len(found)}")
+    out += _block("ev_atoms", [(f"a[{k}]", prep(e)) for k, e in enumerate(found)], net, "y, p, u, a") + [""]
+    vals = [_DECO, "def ev_values(k, y, p, u, vals):"]
+    for k, (_, _, _, values) in enumerate(exprs):
+        vals.append(f"    {'if' if k == 0 else 'elif'} k == {k}:")
+        vals += _lines([(f"vals[{j}]", prep(v)) for j, v in enumerate(values)], net, "        ") or ["        pass"]
+    out += vals + [""]
+    for fname, idx in (("ev_delay", 1), ("ev_priority", 2)):
+        fn = [_DECO, f"def {fname}(k, y, p, u):"]
+        for k, ex in enumerate(exprs):
+            if ex[idx] is not None:
+                fn.append(f"    if k == {k}:")
+                fn += _lines([("r", prep(ex[idx]))], net, "        ")
+                fn.append("        return float(r)")
+        fn.append("    return 0.0")
+        out += fn + [""]
+    out += [_DECO, "def ev_apply(k, y, vals):", "    for j in range(EV_NA[k]):", "        y[EV_TARGET[k, j]] = vals[j]",
+            ""]
+    return out
+
+
+# Event handling of one cell at time t (SBML semantics): a trigger that turns true queues its
+# event at t + delay (with its values, when they are taken at trigger time); one that turns
+# false cancels the pending executions of a non-persistent event; due events execute one at a
+# time, highest priority first (ties: the order they were queued in), and every execution is
+# followed by a new look at the triggers.
+_EVENT_HELPERS = '''
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _ev_check(t, y, p, u, g, prev, vals, q_ev, q_t, q_v, nq):
+    ev_triggers(y, p, u, g)
+    for k in range(NE):
+        if g[k] != 0.0 and prev[k] == 0.0:
+            if nq >= QCAP:
+                return -1
+            q_ev[nq] = k
+            q_t[nq] = t + ev_delay(k, y, p, u)
+            if EV_UVFTT[k]:
+                ev_values(k, y, p, u, vals)
+                for j in range(NAMAX):
+                    q_v[nq, j] = vals[j]
+            nq += 1
+        elif g[k] == 0.0 and prev[k] != 0.0 and not EV_PERSIST[k]:
+            j = 0
+            while j < nq:
+                if q_ev[j] == k:
+                    for i in range(j, nq - 1):
+                        q_ev[i] = q_ev[i + 1]
+                        q_t[i] = q_t[i + 1]
+                        for a in range(NAMAX):
+                            q_v[i, a] = q_v[i + 1, a]
+                    nq -= 1
+                else:
+                    j += 1
+        prev[k] = g[k]
+    return nq
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _rand(rs):
+    """Uniform in [0, 1) from the cell's own generator (splitmix64; every cell starts from the same
+    state, so results do not depend on the batch or the threads)."""
+    x = rs[0] + np.uint64(0x9E3779B97F4A7C15)
+    rs[0] = x
+    z = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    z = z ^ (z >> np.uint64(31))
+    return (z >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _events_at(t, y, p, u, g, prev, vals, q_ev, q_t, q_v, nq, rs):
+    """Triggers and due events at t; returns (queue length, or -1 when full or when events keep
+    triggering each other at t, and whether any fired).
+    Among due events of equal (declared) priority the one to execute is drawn at random, as SBML
+    says; events without a priority keep the order they were queued in."""
+    nq = _ev_check(t, y, p, u, g, prev, vals, q_ev, q_t, q_v, nq)
+    fired = False
+    n_exec = 0
+    due = t + 1e-13 * max(1.0, abs(t))
+    while nq > 0:
+        best = -1
+        bp = 0.0
+        ties = 0
+        for j in range(nq):
+            if q_t[j] <= due:
+                pr = ev_priority(q_ev[j], y, p, u)
+                if best < 0 or pr > bp:
+                    best = j
+                    bp = pr
+                    ties = 1
+                elif pr == bp and EV_HASPRIO[q_ev[j]] and EV_HASPRIO[q_ev[best]]:
+                    ties += 1
+                    if _rand(rs) * ties < 1.0:
+                        best = j
+        if best < 0:
+            break
+        k = q_ev[best]
+        if EV_UVFTT[k]:
+            for a in range(NAMAX):
+                vals[a] = q_v[best, a]
+        else:
+            ev_values(k, y, p, u, vals)
+        for i in range(best, nq - 1):
+            q_ev[i] = q_ev[i + 1]
+            q_t[i] = q_t[i + 1]
+            for a in range(NAMAX):
+                q_v[i, a] = q_v[i + 1, a]
+        nq -= 1
+        ev_apply(k, y, vals)
+        fired = True
+        n_exec += 1
+        if n_exec > 100000:  # events that keep triggering each other at one instant
+            return -1, fired
+        nq = _ev_check(t, y, p, u, g, prev, vals, q_ev, q_t, q_v, nq)
+        if nq < 0:
+            break
+    return nq, fired
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _hermite(y, f0, y1, f1, t, h, ts, out):
+    th = (ts - t) / h
+    h00 = (1.0 + 2.0 * th) * (1.0 - th) ** 2
+    h10 = th * (1.0 - th) ** 2
+    h01 = th * th * (3.0 - 2.0 * th)
+    h11 = th * th * (th - 1.0)
+    for i in range(NS):
+        out[i] = h00 * y[i] + h10 * h * f0[i] + h01 * y1[i] + h11 * h * f1[i]
+
+'''
+
+_EV_START_OLD = '''    for k in range(NS):
+        out[c, 0, k] = y[k]
+    iout = 1
+    _inputs(U, ut, c, t, seg, u)
+    rhs(y, p, u, f0)
+'''
+_EV_START_NEW = '''    g = np.empty(NE)
+    prev = np.empty(NE)
+    vals = np.zeros(NAMAX)
+    q_ev = np.zeros(QCAP, np.int64)
+    q_t = np.zeros(QCAP)
+    q_v = np.zeros((QCAP, NAMAX))
+    ub = np.empty(NU)
+    yb = np.empty(NS)
+    a0 = np.empty(NATOM)
+    a1 = np.empty(NATOM)
+    rs = np.zeros(1, np.uint64)
+    for k in range(NE):
+        prev[k] = 1.0 if EV_INIT[k] else 0.0
+    _inputs(U, ut, c, t, seg, u)
+    status = 0
+    nq, fired = _events_at(t, y, p, u, g, prev, vals, q_ev, q_t, q_v, 0, rs)
+    if nq < 0:
+        status = 4
+    ev_atoms(y, p, u, a0)
+    for k in range(NS):
+        out[c, 0, k] = y[k]
+    iout = 1
+    rhs(y, p, u, f0)
+'''
+_EV_STATUS_OLD = '''    n_rej = 0
+    status = 0
+    reject_last = False
+'''
+_EV_STATUS_NEW = '''    n_rej = 0
+    reject_last = False
+'''
+_EV_BREAK_OLD = '''        if m > 1 and seg + 1 < m and ut[seg + 1] < t_b:
+            t_b = ut[seg + 1]
+'''
+_EV_BREAK_NEW = '''        if m > 1 and seg + 1 < m and ut[seg + 1] < t_b:
+            t_b = ut[seg + 1]
+        # pending events: steps stop at their execution times
+        for j in range(nq):
+            if q_t[j] > t and q_t[j] < t_b:
+                t_b = q_t[j]
+'''
+_EV_STEP_OLD = '''                # advance the input segment if the step ended on a breakpoint
+                while seg + 1 < m and ut[seg + 1] <= t1:
+                    seg += 1
+                _inputs(U, ut, c, t1, seg, u)
+                rhs(ynew, p, u, f1)
+                while iout < nout and t_out[iout] <= t1:
+                    th = (t_out[iout] - t) / h
+                    h00 = (1.0 + 2.0 * th) * (1.0 - th) ** 2
+                    h10 = th * (1.0 - th) ** 2
+                    h01 = th * th * (3.0 - 2.0 * th)
+                    h11 = th * th * (th - 1.0)
+                    for i in range(NS):
+                        out[c, iout, i] = h00 * y[i] + h10 * h * f0[i] + h01 * ynew[i] + h11 * h * f1[i]
+                    iout += 1
+'''
+_EV_STEP_NEW = '''                seg0 = seg
+                # advance the input segment if the step ended on a breakpoint
+                while seg + 1 < m and ut[seg + 1] <= t1:
+                    seg += 1
+                _inputs(U, ut, c, t1, seg, u)
+                rhs(ynew, p, u, f1)
+                # did a trigger (or a relation in one) change inside the step? find the first change by
+                # bisection on the step's dense output, and end the step there
+                ev_atoms(ynew, p, u, a1)
+                changed = False
+                for k in range(NATOM):
+                    if a1[k] != a0[k]:
+                        changed = True
+                t_ev = t1
+                if changed:
+                    ta = t
+                    while True:
+                        tm = 0.5 * (ta + t_ev)
+                        if tm <= ta or tm >= t_ev:
+                            break
+                        _hermite(y, f0, ynew, f1, t, h, tm, yb)
+                        _inputs(U, ut, c, tm, seg0, ub)
+                        ev_atoms(yb, p, ub, a1)
+                        changed = False
+                        for k in range(NATOM):
+                            if a1[k] != a0[k]:
+                                changed = True
+                        if changed:
+                            t_ev = tm
+                        else:
+                            ta = tm
+                # an output time within rounding of the event time reads the state after the events
+                t_pre = t_ev - 1e-13 * max(1.0, abs(t_ev))
+                while iout < nout and t_out[iout] < t_pre:
+                    th = (t_out[iout] - t) / h
+                    h00 = (1.0 + 2.0 * th) * (1.0 - th) ** 2
+                    h10 = th * (1.0 - th) ** 2
+                    h01 = th * th * (3.0 - 2.0 * th)
+                    h11 = th * th * (th - 1.0)
+                    for i in range(NS):
+                        out[c, iout, i] = h00 * y[i] + h10 * h * f0[i] + h01 * ynew[i] + h11 * h * f1[i]
+                    iout += 1
+                cut = t_ev < t1
+                if cut:
+                    _hermite(y, f0, ynew, f1, t, h, t_ev, yb)
+                    for i in range(NS):
+                        ynew[i] = yb[i]
+                        if clip and ynew[i] < 0.0:
+                            ynew[i] = 0.0
+                    t1 = t_ev
+                    seg = seg0
+                    _inputs(U, ut, c, t1, seg, u)
+                nq, fired = _events_at(t1, ynew, p, u, g, prev, vals, q_ev, q_t, q_v, nq, rs)
+                if fired or cut:
+                    rhs(ynew, p, u, f1)
+                ev_atoms(ynew, p, u, a0)
+                while iout < nout and t_out[iout] <= t1:
+                    for i in range(NS):
+                        out[c, iout, i] = ynew[i]
+                    iout += 1
+'''
+_EV_QFULL_OLD = '''                t = t1
+                n_acc += 1
+'''
+_EV_QFULL_NEW = '''                t = t1
+                n_acc += 1
+                if nq < 0:
+                    status = 4
+                    break
+'''
+_EV_LOOP_OLD = '''    while t < t_end:
+        if n_acc + n_rej >= max_steps:'''
+_EV_LOOP_NEW = '''    while t < t_end and status == 0:
+        if n_acc + n_rej >= max_steps:'''
+
+
+def _event_driver(driver: str) -> str:
+    """The stepping loop with event handling (the loop of networks without events is untouched)."""
+    for old, new in ((_EV_START_OLD, _EV_START_NEW), (_EV_STATUS_OLD, _EV_STATUS_NEW),
+                     (_EV_BREAK_OLD, _EV_BREAK_NEW), (_EV_STEP_OLD, _EV_STEP_NEW),
+                     (_EV_QFULL_OLD, _EV_QFULL_NEW), (_EV_LOOP_OLD, _EV_LOOP_NEW)):
+        if driver.count(old) != 1:
+            raise RuntimeError("event driver: the stepping loop changed; update _codegen's event patches")
+        driver = driver.replace(old, new)
+    return _EVENT_HELPERS + driver

@@ -23,6 +23,11 @@ Conventions
   assignments (an SBML assignment rule). It is substituted into every rate that
   uses it, so the kernels see plain rates; :meth:`Network.assigned` evaluates it
   along a trajectory. Networks without assignments are unchanged by this.
+* An *event* (an SBML event) changes species at the moments its trigger, a condition,
+  turns from false to true: after an optional delay, each of its assignments sets a
+  species to the value of an expression (computed when the trigger fired or when the
+  event executes). Each cell finds its own event times. Networks without events are
+  unchanged by this (same generated kernel, same content hash).
 """
 from __future__ import annotations
 
@@ -67,6 +72,38 @@ class Assignment:
     expression: str
     unit: str = ""
     note: str = ""
+
+
+@dataclass(frozen=True)
+class Event:
+    """A discrete change (SBML event semantics), in the rate grammar over the network's names.
+
+    ``trigger``: a condition; the event triggers when it turns from false to true (at the
+    start, when it holds and ``initial_value`` is false). ``delay`` (days, "" for none) and
+    ``priority`` ("" for none: 0) are expressions evaluated when the event triggers and when
+    it is chosen among simultaneous ones. ``assignments``: (species, expression) pairs, all
+    computed before any is applied. ``persistent``: a delayed event still executes if its
+    trigger turned false meanwhile (else it is cancelled). ``use_trigger_values``: the
+    assignments' values are those at trigger time (else at execution time).
+    """
+
+    name: str
+    trigger: str
+    assignments: tuple[tuple[str, str], ...] = ()
+    delay: str = ""
+    priority: str = ""
+    persistent: bool = True
+    initial_value: bool = True
+    use_trigger_values: bool = True
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "assignments", tuple((str(a), str(b)) for a, b in self.assignments))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"trigger": self.trigger, "assignments": {k: v for k, v in self.assignments}, "delay": self.delay,
+                "priority": self.priority, "persistent": self.persistent, "initial_value": self.initial_value,
+                "use_trigger_values": self.use_trigger_values, "note": self.note}
 
 
 @dataclass(frozen=True)
@@ -159,6 +196,7 @@ class Network:
     description: str = ""
     source: str = ""
     assignments: tuple[Assignment, ...] = ()
+    events: tuple[Event, ...] = ()
     _checked: bool = field(default=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -167,6 +205,7 @@ class Network:
         object.__setattr__(self, "parameters", tuple(self.parameters))
         object.__setattr__(self, "reactions", tuple(self.reactions))
         object.__setattr__(self, "assignments", tuple(self.assignments))
+        object.__setattr__(self, "events", tuple(self.events))
         self._check()
 
     # ------------------------------------------------------------------ checks
@@ -205,6 +244,20 @@ class Network:
                     raise ScenarioError(f"reaction {r.name!r}: stoichiometry of {s} must be > 0",
                                         field=f"reaction.{r.name}", value=c)
             _ = self.rate_exprs  # parses every rate, with errors naming the reaction
+        enames = set()
+        for e in self.events:
+            if e.name in enames:
+                raise ScenarioError(f"event {e.name!r} is declared twice", field=f"event.{e.name}", value=e.name)
+            enames.add(e.name)
+            targets = [t for t, _ in e.assignments]
+            for t in targets:
+                if t not in self.species_index:
+                    raise ScenarioError(f"event {e.name!r}: assignment target {t!r} is not a species of this network",
+                                        field=f"event.{e.name}", value=t)
+            if len(set(targets)) != len(targets):
+                raise ScenarioError(f"event {e.name!r}: a species is assigned twice", field=f"event.{e.name}",
+                                    value=targets)
+        _ = self.event_exprs  # parses every trigger, delay, priority and assignment
 
     # ------------------------------------------------------------------ views
     @property
@@ -308,6 +361,19 @@ class Network:
         """Rates as expressions of species, inputs and parameters (assignments substituted)."""
         return tuple(self._substitute(parse_rate(r.rate, self.symbols, where=f"reaction[{r.name!r}].rate"))
                      for r in self.reactions)
+
+    @cached_property
+    def event_exprs(self) -> tuple[tuple[sp.Expr, sp.Expr | None, sp.Expr | None, tuple[sp.Expr, ...]], ...]:
+        """Per event: (trigger, delay or None, priority or None, assignment values), as expressions
+        of species, inputs and parameters (assignments substituted)."""
+        out = []
+        for e in self.events:
+            def parse(text: str, what: str) -> sp.Expr:
+                return self._substitute(parse_rate(text, self.symbols, where=f"event[{e.name!r}].{what}"))
+            out.append((parse(e.trigger, "trigger"), parse(e.delay, "delay") if e.delay.strip() else None,
+                        parse(e.priority, "priority") if e.priority.strip() else None,
+                        tuple(parse(v, f"assignment[{t!r}]") for t, v in e.assignments)))
+        return tuple(out)
 
     @cached_property
     def stoichiometry(self) -> np.ndarray:
@@ -416,15 +482,17 @@ class Network:
         if self.assignments:  # only when there are some: other networks keep their layout and hash
             out["assignments"] = {a.name: {"expression": a.expression, "unit": a.unit, "note": a.note}
                                   for a in self.assignments}
+        if self.events:  # likewise: networks without events keep their layout and hash
+            out["events"] = {e.name: e.to_dict() for e in self.events}
         return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, where: str = "network") -> "Network":
         """Build from the TOML layout (values may be written in any unit: ``unit`` says which)."""
-        unknown = set(data) - {"network", "species", "inputs", "parameters", "reactions", "assignments"}
+        unknown = set(data) - {"network", "species", "inputs", "parameters", "reactions", "assignments", "events"}
         if unknown:
             raise ScenarioError(f"{where}: unknown section(s) {sorted(unknown)}; allowed: network, species, inputs, "
-                                f"parameters, reactions, assignments", field=where, value=sorted(unknown))
+                                f"parameters, reactions, assignments, events", field=where, value=sorted(unknown))
         head = data.get("network", {})
         species = []
         for name, e in data.get("species", {}).items():
@@ -461,9 +529,17 @@ class Network:
                 raise ScenarioError(f"assignments.{name}: needs an expression", field=f"assignments.{name}",
                                     value=None)
             assignments.append(Assignment(name, e["expression"], e.get("unit", ""), e.get("note", "")))
+        events = []
+        for name, e in data.get("events", {}).items():
+            if "trigger" not in e:
+                raise ScenarioError(f"events.{name}: needs a trigger", field=f"events.{name}", value=None)
+            events.append(Event(name, e["trigger"], tuple(dict(e.get("assignments", {})).items()),
+                                e.get("delay", ""), e.get("priority", ""), bool(e.get("persistent", True)),
+                                bool(e.get("initial_value", True)), bool(e.get("use_trigger_values", True)),
+                                e.get("note", "")))
         return cls(name=head.get("name", "network"), species=tuple(species), inputs=tuple(inputs),
                    parameters=tuple(params), reactions=tuple(reactions), description=head.get("description", ""),
-                   source=head.get("source", ""), assignments=tuple(assignments))
+                   source=head.get("source", ""), assignments=tuple(assignments), events=tuple(events))
 
     def to_toml(self) -> str:
         """TOML text that :func:`load_network` reads back to an equal network (internal units)."""
@@ -474,6 +550,10 @@ class Network:
                 lines += ["", f"[{sec}.{name}]"] + [f"{k} = {_toml_value(v)}" for k, v in e.items()]
         for r in d["reactions"]:
             lines += ["", "[[reactions]]"] + [f"{k} = {json.dumps(v)}" for k, v in r.items()]
+        for name, e in d.get("events", {}).items():
+            lines += ["", f"[events.{name}]"] + [f"{k} = {_toml_value(v)}" for k, v in e.items() if k != "assignments"]
+            lines += ["", f"[events.{name}.assignments]"] + [f"{k} = {json.dumps(v)}"
+                                                             for k, v in e["assignments"].items()]
         return "\n".join(lines) + "\n"
 
 

@@ -20,13 +20,15 @@ function definitions (expanded), kinetic laws, initial assignments (evaluated he
 dependency order), assignment rules (network assignments, substituted into the rates),
 rate rules (state variables), explicit time (a state variable), piecewise functions,
 relations and logic, the csymbols time / avogadro / rateOf, compartments whose size changes
-(species held as amounts), conversion factors, stoichiometryMath and variable
-stoichiometry. For a species of concentration in a compartment of constant volume V,
+(species held as amounts), conversion factors, stoichiometryMath, variable
+stoichiometry and events (triggers, delays, priorities, persistence, initial values, values
+from trigger time; a parameter or compartment an event changes becomes a state variable).
+For a species of concentration in a compartment of constant volume V,
 ``d[S]/dt = sum(stoichiometry x kinetic law) / V`` (the kinetic law is an amount per
 time); the imported rate is written that way. Boundary species and constant species
 that no rule changes become inputs. It refuses, with a
 :class:`~seedsoil.errors.ScenarioError` naming the element, what the cell solver cannot
-represent: events, algebraic rules, delays, fast reactions, required SBML packages (a
+represent: algebraic rules, delays, fast reactions, required SBML packages (a
 model using hierarchical composition, ``comp``, is first flattened by libsbml's converter),
 non-finite initial values, and invalid documents. Unit inconsistencies are not refused.
 
@@ -47,7 +49,7 @@ import sympy as sp
 
 from ..errors import ScenarioError
 from .expressions import RESERVED, parse_rate
-from .network import Assignment, Input, Network, Parameter, Reaction, Species, _unknown
+from .network import Assignment, Event, Input, Network, Parameter, Reaction, Species, _unknown
 
 #: Namespace of the annotation that carries what SBML has no field for (units, sources, notes).
 ANNOTATION_NS = "https://github.com/seedsoil/seedsoil/sbml-annotation/v1"
@@ -557,11 +559,18 @@ def _refuse_unsupported(lib, doc, model, where: str) -> None:
         if doc.getLevel() >= 3 and plugin.getPrefix() and doc.getPackageRequired(pkg):
             raise _refuse(where, "package", pkg, "required SBML packages are not supported; flatten the model "
                                                  "(e.g. comp) first")
-    if model.getNumEvents():
-        ev = model.getEvent(0)
-        raise _refuse(where, "event", ev.getId() or ev.getName() or "0",
-                      "events are not supported (the cell solver integrates smooth ODEs); model the change as a "
-                      "seedsoil input TimeCourse instead")
+    refs = {ref.getId() for rx in model.getListOfReactions()
+            for ref in (*rx.getListOfReactants(), *rx.getListOfProducts()) if ref.isSetId()}
+    for i, ev in enumerate(model.getListOfEvents()):
+        eid = ev.getId() or ev.getName() or str(i)
+        if not ev.isSetTrigger() or not ev.getTrigger().isSetMath():
+            continue  # SBML Level 3 Version 2: an event without a trigger never triggers (it is left out)
+        for ea in ev.getListOfEventAssignments():
+            var = ea.getVariable()
+            if model.getSpecies(var) is None and model.getParameter(var) is None \
+                    and model.getCompartment(var) is None and var not in refs:
+                raise _refuse(where, "event", eid, f"assignment to {var!r}: only event assignments to species, "
+                                                   f"parameters, compartments and species references are supported")
     for rule in model.getListOfRules():
         if rule.isAlgebraic():
             raise _refuse(where, "algebraic rule", "0", "algebraic rules are not supported (the cell solver "
@@ -668,6 +677,14 @@ class _Importer:
         self.refs: dict[str, object] = {}  # species reference id → its libsbml object
         self.rate_names: dict[str, str] = {}  # SBML id → name of the assignment holding rateOf(id)
         self.cond_names: set[str] = set()  # names a condition reads (directly)
+        # quantities events change: state variables (constant between events)
+        self.event_targets = {ea.getVariable() for ev in model.getListOfEvents()
+                              for ea in ev.getListOfEventAssignments() if ea.isSetMath()}
+        self.event_state: dict[str, tuple[str, str | None]] = {}  # target id → (state, factor of the value)
+
+    def varies(self, sid: str) -> bool:
+        """Does a rule or an event change ``sid``?"""
+        return self.rule_kind(sid) is not None or sid in self.event_targets
 
     def name_for(self, sid: str) -> str:
         """The seedsoil name of an SBML id (renamed if the rate grammar reserves it)."""
@@ -824,12 +841,13 @@ class _Importer:
         self._laws()
         self.rate_rule_text = {var: self.math(r.getMath(), f"rate rule {var}") for var, r in self.rules.items()
                                if r.isRate()}
+        self._event_math()
         species, inputs, params, assignments = [], [], [], []
         values: dict[str, str | float] = {}
         # compartments
         for c in m.getListOfCompartments():
             cid, kind = c.getId(), self.rule_kind(c.getId())
-            if kind is not None:
+            if kind is not None or cid in self.event_targets:
                 self.variable_comp.add(cid)
             if kind == "assignment":
                 continue
@@ -908,6 +926,11 @@ class _Importer:
             if kind == "rate":
                 species.append(Species(name, self.value(name), "", f"size of compartment {cid} (rate rule)",
                                        signed=True))
+                self.event_state[cid] = (name, None)
+            elif kind is None and cid in self.event_targets:
+                species.append(Species(name, self.value(name), "", f"size of compartment {cid} (changed by "
+                                                                   f"events)", signed=True))
+                self.event_state[cid] = (name, None)
             elif kind is None:
                 self.const_size[cid] = self.value(name)
                 values[cid] = self.const_size[cid]
@@ -917,6 +940,11 @@ class _Importer:
             values[pid] = name
             if kind == "rate":
                 species.append(Species(name, self.value(name), "", f"parameter {pid} (rate rule)", signed=True))
+                self.event_state[pid] = (name, None)
+            elif kind is None and pid in self.event_targets:
+                species.append(Species(name, self.value(name), "", f"parameter {pid} (changed by events)",
+                                       signed=True))
+                self.event_state[pid] = (name, None)
             elif kind is None and not math.isfinite(self.value(name, finite=False)):
                 # inf or NaN (a seedsoil parameter is a finite number): a constant assignment
                 v = self.value(name, finite=False)
@@ -927,9 +955,10 @@ class _Importer:
         for ref_id, ref in self.refs.items():
             name, kind = self.name_for(ref_id), self.rule_kind(ref_id)
             values[ref_id] = name
-            if kind == "rate":
+            if kind == "rate" or (kind is None and ref_id in self.event_targets):
                 species.append(Species(name, self.value(name), "", f"stoichiometry of species reference {ref_id} "
-                                       f"(rate rule)", signed=True))
+                                       f"({'rate rule' if kind else 'changed by events'})", signed=True))
+                self.event_state[ref_id] = (name, None)
             elif kind is None:
                 params.append(Parameter(name, self.value(name), "", self.source, f"stoichiometry of species "
                                         f"reference {ref_id!r}", "(-inf, inf)"))
@@ -945,8 +974,22 @@ class _Importer:
             if kind == "assignment":
                 continue
             value = _exact(ann, self.value(name))
+            event = sid in self.event_targets
             if kind == "rate":
                 species.append(Species(name, value, unit, note, signed=True))
+                self.event_state[sid] = (name, None)
+            elif (s.getConstant() or s.getBoundaryCondition()) and comp in self.variable_comp and not only_amount \
+                    and event:
+                # only events change its amount (held as a state); its concentration follows its compartment
+                amount = self.fresh(f"{sid}_amount")
+                a0 = value * self.value(self.name_for(comp))
+                species.append(Species(amount, a0, "amount", f"amount of species {sid} (changed by events)",
+                                       signed=True))
+                amount_assignments.append(Assignment(name, f"{amount} / {self.name_for(comp)}", unit, note))
+                self.event_state[sid] = (amount, self.name_for(comp))
+            elif (s.getConstant() or s.getBoundaryCondition()) and event:
+                species.append(Species(name, float(value), unit, note, signed=True))
+                self.event_state[sid] = (name, None)
             elif (s.getConstant() or s.getBoundaryCondition()) and comp in self.variable_comp and not only_amount:
                 # nothing changes its amount; its concentration follows its compartment's size
                 amount = self.fresh(f"{sid}_amount")
@@ -965,12 +1008,16 @@ class _Importer:
                 amount = self.fresh(f"{sid}_amount")
                 a0 = value * self.value(self.name_for(comp))
                 species.append(Species(amount, a0, "amount", f"amount of species {sid} (its compartment's size "
-                                                             f"changes)", signed=a0 < 0 or name in self.conditional))
+                                                             f"changes)", signed=a0 < 0 or name in self.conditional
+                                       or event))
                 amount_assignments.append(Assignment(name, f"{amount} / {self.name_for(comp)}", unit, note))
                 self.state_of[sid] = (amount, None)
+                self.event_state[sid] = (amount, self.name_for(comp))
             else:
-                species.append(Species(name, float(value), unit, note, signed=value < 0 or name in self.conditional))
+                species.append(Species(name, float(value), unit, note, signed=value < 0 or name in self.conditional
+                                       or event))
                 self.state_of[sid] = (name, None if only_amount else comp)
+                self.event_state[sid] = (name, None)
         self.constant_names = {p.name for p in params} | {u.name for u in inputs} | {
             self.name_for(c) for c in self.const_size}
         reactions = self._reactions(params)
@@ -1004,15 +1051,72 @@ class _Importer:
         for c in self.compartment_params:
             values[c] = self.name_for(c)
         head = _annotation(m, "network")
+        events = self._events()
         try:
             net = Network(name=head.get("name") or m.getName() or m.getId() or "sbml",
                           species=tuple(species), inputs=tuple(inputs),
                           parameters=(*params, *self.local_params, *comp_params), reactions=tuple(reactions),
                           description=head.get("description", ""), source=head.get("source") or self.source,
-                          assignments=tuple(assignments))
+                          assignments=tuple(assignments), events=events)
         except ScenarioError as exc:
             raise ScenarioError(f"{self.where}: {exc}", field=exc.field, value=exc.value) from exc
         return SbmlImport(net, values, species_info, self.scale, self.time_name)
+
+    # ------------------------------------------------------------------ events
+    def _event_math(self) -> None:
+        """Each event's trigger, delay, priority and assignments as rate-grammar text (model time)."""
+        self.event_math = []
+        for i, ev in enumerate(self.model.getListOfEvents()):
+            eid = ev.getId() or f"event_{i}"
+            if not ev.isSetTrigger() or not ev.getTrigger().isSetMath():
+                continue  # never triggers
+            trig = ev.getTrigger()
+            trigger = self.formula.cond_text(trig.getMath(), f"event {eid} trigger")
+            delay = (self.math(ev.getDelay().getMath(), f"event {eid} delay")
+                     if ev.isSetDelay() and ev.getDelay().isSetMath() else "")
+            priority = (self.math(ev.getPriority().getMath(), f"event {eid} priority")
+                        if ev.isSetPriority() and ev.getPriority().isSetMath() else "")
+            assigned = [(ea.getVariable(), self.math(ea.getMath(), f"event {eid} assignment to {ea.getVariable()}"))
+                        for ea in ev.getListOfEventAssignments() if ea.isSetMath()]
+            level3 = self.model.getLevel() >= 3
+            self.event_math.append((
+                eid, trigger, delay, priority, assigned,
+                trig.getPersistent() if level3 and trig.isSetPersistent() else True,
+                trig.getInitialValue() if trig.isSetInitialValue() else True,
+                ev.getUseValuesFromTriggerTime() if ev.isSetUseValuesFromTriggerTime() else True))
+
+    def _events(self) -> tuple[Event, ...]:
+        out = []
+        taken: set[str] = set()
+        for eid, trigger, delay, priority, assigned, persistent, initial, uvftt in self.event_math:
+            pairs = []
+            for var, text in assigned:
+                if var not in self.event_state:
+                    raise _refuse(self.where, "event", eid, f"assignment to {var!r}, which is not a state variable "
+                                                            f"of the imported network")
+                state, factor = self.event_state[var]
+                pairs.append((state, f"({text}) * {factor}" if factor else text))
+            # a compartment's new size keeps the amounts of the species held as concentrations in it
+            explicit = {var for var, _ in assigned}
+            for var, text in assigned:
+                if self.model.getCompartment(var) is None:
+                    continue
+                for s in self.model.getListOfSpecies():
+                    sid = s.getId()
+                    if s.getCompartment() == var and sid in explicit and self.rule_kind(sid) == "rate" \
+                            and not s.getHasOnlySubstanceUnits():
+                        raise _refuse(self.where, "event", eid, f"assigns both compartment {var!r} and the "
+                                                                f"rate-ruled concentration {sid!r} in it; not "
+                                                                f"supported")
+                    if s.getCompartment() == var and sid not in explicit and self.rule_kind(sid) == "rate" \
+                            and not s.getHasOnlySubstanceUnits():
+                        name = self.name_for(sid)
+                        pairs.append((name, f"{name} * {self.name_for(var)} / ({text})"))
+            if delay and self.scale != 1.0:  # model time units → days
+                delay = f"({delay}) / {self.scale!r}"
+            out.append(Event(_unique(eid, taken), trigger, tuple(pairs), delay, priority, bool(persistent),
+                             bool(initial), bool(uvftt), note=f"SBML event {eid}"))
+        return tuple(out)
 
     # ------------------------------------------------------------------ parameters
     def _parameter(self, p, name: str, where: str, value: float | None = None, note: str = "") -> Parameter:
@@ -1096,7 +1200,7 @@ class _Importer:
                         coef = float(sp.N(expr.subs({x: self.value(x.name) for x in expr.free_symbols})))
                     else:  # changes in time: it multiplies the rate for this species
                         coef, smath = 1.0, text
-                elif ref.isSetId() and self.rule_kind(ref.getId()) is not None:
+                elif ref.isSetId() and self.varies(ref.getId()):
                     coef, smath = 1.0, self.name_for(ref.getId())  # stoichiometry changing in time
                 elif ref.isSetId():
                     coef = self.value(self.name_for(ref.getId()))
@@ -1211,6 +1315,11 @@ class _Formula:
         finally:
             self.in_condition -= 1
 
+    def cond_text(self, node, what: str) -> str:
+        """Rate text of a condition (an event trigger): the names it reads are noted as by :meth:`cond`."""
+        self.local, self.reaction = {}, what
+        return self.cond(node)[0]
+
     def text(self, node, local: Mapping[str, str], reaction: str) -> str:
         """Rate text of the math ``node`` of ``reaction`` (``local``: its local parameter id → name)."""
         self.local, self.reaction = local, reaction
@@ -1248,7 +1357,7 @@ class _Formula:
                 imp.cond_names.add(imp.name_for(sid))
             m = imp.model
             if m.getCompartment(sid) is not None:
-                if imp.rule_kind(sid) is None:
+                if not imp.varies(sid):
                     imp.compartment_params.add(sid)
                 return imp.name_for(sid), self.ATOM
             if m.getSpecies(sid) is not None or m.getParameter(sid) is not None or sid in imp.refs:

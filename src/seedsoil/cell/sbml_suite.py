@@ -388,7 +388,8 @@ def run_seedsoil(case: Case, *, rtol: float = SEEDSOIL_RTOL, atol: float = SEEDS
             out, stats = integrate(net, y0, P, ut, U, t_out, rtol=rtol, atol=atol, max_steps=1_000_000,
                                    parallel=False, clip=False)
             if stats[0, 2]:
-                why = {1: "max_steps reached", 2: "step size underflow", 3: "singular matrix"}
+                why = {1: "max_steps reached", 2: "step size underflow", 3: "singular matrix",
+                       4: "too many pending events"}
                 raise RuntimeError(f"cell solver failed: {why.get(int(stats[0, 2]), 'error')}")
             state = out[0][1:] if lead else out[0]
             if imp.time is not None:  # the time species, exactly (summed steps drift by rounding)

@@ -176,6 +176,11 @@ def integrate(network: Network, y0: np.ndarray, P: np.ndarray, ut: np.ndarray, U
     stats = np.zeros((n, 3), dtype=np.int64)
     span = float(t_out[-1] - t_out[0])
     hmax = span if hmax is None else float(hmax)
+    if network.events and len(t_out) > 1:
+        # events: a trigger's relations are looked at where steps end (and located inside a step
+        # where one changed); steps no longer than the output spacing keep a relation that changes
+        # and changes back (an oscillation) from hiding inside one long step
+        hmax = min(hmax, span / (len(t_out) - 1))
     args = (np.ascontiguousarray(y0, float), np.ascontiguousarray(P, float), np.ascontiguousarray(U, float))
     rest = (A, C, M, E, alpha, gamma, newf, float(tab.elo), float(rtol), float(atol), float(h0), max(hmax, 1e-300),
             int(max_steps), bool(clip), out, stats)
@@ -244,7 +249,8 @@ def simulate_cells(network: Network, n_cells: int = 1, *, inputs: Mapping[str, o
             numba.set_num_threads(old)
     failed = np.flatnonzero(stats[:, 2])
     if len(failed) and on_failure == "raise":
-        why = {1: "max_steps reached", 2: "step size underflow", 3: "singular matrix"}
+        why = {1: "max_steps reached", 2: "step size underflow", 3: "singular matrix",
+               4: "too many pending events"}
         raise CellSolverError(f"{len(failed)} of {n_cells} cells failed (first: cell {failed[0]}, "
                               f"{why.get(int(stats[failed[0], 2]), 'error')}); raise max_steps, loosen rtol, "
                               f"or pass on_failure='nan' to keep the others")
@@ -300,8 +306,10 @@ def _annotate(ds, network: Network) -> None:
                                         units=_common_unit(parameter_units, "parameter"))
     ds["steps"].attrs.update(long_name="accepted solver steps per cell", units="1")
     ds["rejected"].attrs.update(long_name="rejected solver steps per cell", units="1")
-    ds["status"].attrs.update(long_name="solver status per cell", units="1", flag_values=[0, 1, 2, 3],
-                              flag_meanings="ok max_steps_reached step_size_underflow singular_matrix")
+    ev = bool(network.events)  # status 4 only exists for networks with events
+    ds["status"].attrs.update(long_name="solver status per cell", units="1", flag_values=[0, 1, 2, 3] + [4] * ev,
+                              flag_meanings="ok max_steps_reached step_size_underflow singular_matrix"
+                              + " event_queue_full" * ev)
     if "inputs" in ds:
         input_units = [_unit(u.unit) for u in network.inputs]
         ds.coords["input_units"] = ("input", input_units)

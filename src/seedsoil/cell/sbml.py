@@ -910,12 +910,12 @@ class _Importer:
         deps = {n: {x.name for x in e.free_symbols} for n, e in self.init.items() if isinstance(e, sp.Basic)
                 and (n in {self.name_for(v) for v, r in self.rules.items() if r.isAssignment()}
                      or n in {self.name_for(rid) for rid in self.laws})}
-        closure, todo = set(), list(self.cond_names)
-        while todo:
-            n = todo.pop()
+        closure, pending = set(), list(self.cond_names)
+        while pending:
+            n = pending.pop()
             if n not in closure:
                 closure.add(n)
-                todo.extend(deps.get(n, ()))
+                pending.extend(deps.get(n, ()))
         self.conditional = closure
         self.local_params = [replace(p, range="(-inf, inf)") if p.name in closure else p for p in self.local_params]
         # the network's elements

@@ -271,6 +271,17 @@ RULES = Path(__file__).parent / "data" / "rules_toy.xml"
 STOICH = Path(__file__).parent / "data" / "stoich_toy.xml"
 
 
+def roadrunner_original(path: Path, imp, ids: list, t_end: float, n: int) -> np.ndarray:
+    """libroadrunner on the original file at tight tolerances: the SBML quantities ``ids``
+    (species as concentrations unless the import holds them as amounts) at n times to t_end."""
+    r = roadrunner.RoadRunner(str(path))
+    r.integrator.relative_tolerance = 1e-10
+    r.integrator.absolute_tolerance = 1e-14
+    floating = set(r.model.getFloatingSpeciesIds()) | set(r.model.getBoundarySpeciesIds())
+    sel = ["time"] + [f"[{i}]" if i in floating and not imp.species[i][1] else i for i in ids]
+    return np.asarray(r.simulate(0.0, t_end, n, sel))[:, 1:]
+
+
 def cross_check(path: Path, t_end: float = 5.0, n: int = 51):
     """Every SBML quantity of ``path`` (species as SBML's math reads them, compartments,
     parameters, species references, reactions) along seedsoil's trajectory and libroadrunner's."""
@@ -284,13 +295,8 @@ def cross_check(path: Path, t_end: float = 5.0, n: int = 51):
     ut, U = _input_table(net, 1, None)
     out, stats = integrate(net, _initial(net, 1, None), P, ut, U, t, rtol=1e-10, atol=1e-14, parallel=False)
     assert stats[0, 2] == 0
-    r = roadrunner.RoadRunner(str(path))
-    r.integrator.relative_tolerance = 1e-10
-    r.integrator.absolute_tolerance = 1e-14
-    floating = set(r.model.getFloatingSpeciesIds()) | set(r.model.getBoundarySpeciesIds())
     ids = list(imp.values)
-    sel = ["time"] + [f"[{i}]" if i in floating and not imp.species[i][1] else i for i in ids]
-    theirs = np.asarray(r.simulate(0.0, t_end, n, sel))[:, 1:]
+    theirs = roadrunner_original(path, imp, ids, t_end, n)
     ours = np.column_stack([np.broadcast_to(imp.series(i, out[0].T, P[0], U[0, 0]), t.shape) for i in ids])
     return imp, ids, ours, theirs
 
@@ -435,13 +441,8 @@ def test_export_of_imported_rules_time_and_conversion_factors_matches_roadrunner
     model = libsbml.readSBMLFromString(text).getModel()
     rules = {r.getVariable() for r in model.getListOfRules() if r.isAssignment()}
     assert rules == set(net.assignment_names) and net.assignment_names  # not only substituted
-    r = roadrunner.RoadRunner(str(path))
-    r.integrator.relative_tolerance = 1e-10
-    r.integrator.absolute_tolerance = 1e-14
-    floating = set(r.model.getFloatingSpeciesIds()) | set(r.model.getBoundarySpeciesIds())
     ids = list(imp.values)
-    sel = ["time"] + [f"[{i}]" if i in floating and not imp.species[i][1] else i for i in ids]
-    original = np.asarray(r.simulate(0.0, 5.0, 51, sel))[:, 1:]
+    original = roadrunner_original(path, imp, ids, 5.0, 51)
     np.testing.assert_allclose(roadrunner_export(imp, ids), original, rtol=1e-6, atol=1e-10)
 
 

@@ -33,7 +33,9 @@ a ``shared/data`` folder beside the repository (LGPL 2.1+, the SBML Team); witho
 after printing a JSON line of nulls.
 
 Run:  PYTHONPATH=src python benchmarks/bench_sbml_suite.py [table.csv] [--sample N] [--workers W] [--core]
-      [--cases 1,2,...] [--engines seedsoil,roadrunner,roundtrip]
+      [--cases 1,2,...] [--engines seedsoil,roadrunner,roundtrip] [--resume]
+(each finished case is appended to <csv>.jsonl as it finishes; ``--resume`` keeps those;
+with --workers each worker process is replaced every 150 cases, which bounds its memory)
 (the full suite takes long the first time: ~5 s of numba compilation per imported model).
 """
 from __future__ import annotations
@@ -65,6 +67,8 @@ def main(argv=None) -> int:
                                                         "fast reactions, comp)")
     ap.add_argument("--engines", default="seedsoil,roadrunner,roundtrip",
                     help="comma-separated engines to run (seedsoil, roadrunner, roundtrip)")
+    ap.add_argument("--resume", action="store_true",
+                    help="keep the cases already in the journal (<csv>.jsonl) of a stopped run of the same code")
     a = ap.parse_args(argv)
 
     import pandas as pd
@@ -89,8 +93,14 @@ def main(argv=None) -> int:
     print(f"  versions : seedsoil {seedsoil.__version__}, libroadrunner {roadrunner.__version__}")
     print(f"  suite    : {root} ({'sample of ' + str(a.sample) if a.sample else 'all time-course cases'}"
           f"{', cases ' + a.cases if a.cases else ''}), workers {a.workers}")
+    journal = Path(a.csv).with_suffix(".jsonl")  # each finished case, as it finishes
+    if not a.resume:
+        journal.unlink(missing_ok=True)
+    elif journal.exists():
+        print(f"  resuming: cases already in {journal} are not run again")
     t0 = time.perf_counter()
-    table = S.run_suite(cases, sample=a.sample, seed=a.seed, workers=a.workers, root=root, engines=engines)
+    table = S.run_suite(cases, sample=a.sample, seed=a.seed, workers=a.workers, root=root, engines=engines,
+                        journal=journal)
     wall = time.perf_counter() - t0
     table.to_csv(a.csv, index=False)
 

@@ -166,3 +166,30 @@ def test_round_trip_of_a_hierarchical_case(root):
     case = S.Case("01124", root / "01124")  # comp: flattened by libsbml, then imported
     res = S.run_roundtrip(case)
     assert res.status == "passed", res.reason
+
+
+def test_journal_keeps_finished_cases_and_resumes(root, tmp_path):
+    """Each finished case is appended to the journal; a rerun takes the cases already there
+    (a torn last line is ignored), runs only the others, in worker processes too, and returns
+    the table in case order."""
+    import json
+
+    pytest.importorskip("roadrunner", reason="needs libroadrunner")
+    journal = tmp_path / "suite.jsonl"
+    first = S.run_suite([1, 2], engines=("roadrunner",), root=root, journal=journal)
+    rows = [json.loads(line) for line in journal.read_text().splitlines()]
+    assert [r["case"] for r in rows] == ["00001", "00002"]
+    assert list(first.roadrunner_status) == ["passed", "passed"]
+    # mark case 1 so a rerun that recomputed it would show; then tear a last line
+    rows[0]["roadrunner_reason"] = "kept from the journal"
+    journal.write_text("".join(json.dumps(r) + "\n" for r in rows) + '{"case": "00003", "roadr')
+    again = S.run_suite([3, 1, 2], engines=("roadrunner",), root=root, journal=journal, workers=2)
+    assert list(again.case) == ["00003", "00001", "00002"]
+    assert again.set_index("case").loc["00001", "roadrunner_reason"] == "kept from the journal"
+    assert again.set_index("case").loc["00003", "roadrunner_status"] == "passed"
+    assert "00003" in S._journal_rows(journal, ("roadrunner",))  # not glued to the torn line
+    # a journal row without an engine now asked for is run again
+    both = S.run_suite([1], engines=("roadrunner", "seedsoil"), root=root, journal=journal)
+    assert both.roadrunner_reason.iloc[0] != "kept from the journal"
+    with pytest.raises(ValueError, match="workers"):
+        S.run_suite([1], engines=("roadrunner",), root=root, workers=0)

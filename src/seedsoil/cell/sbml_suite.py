@@ -586,13 +586,43 @@ def _one(case: Case, engines: tuple[str, ...]) -> dict[str, object]:
     return row
 
 
+#: A worker process is replaced after this many cases: every imported network compiles its
+#: own numba kernel, and compiled modules stay loaded (one process reached 8 GB on the suite).
+CASES_PER_WORKER = 150
+
+
+def _journal_rows(path: Path, engines: tuple[str, ...]) -> dict[str, dict[str, object]]:
+    """Rows already in a journal (JSON lines) that ran every engine asked for; a torn last
+    line (a run stopped while writing it) is ignored."""
+    import json
+
+    done: dict[str, dict[str, object]] = {}
+    if not path.exists():
+        return done
+    for line in path.read_text().splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if all(f"{e}_status" in row for e in engines):
+            done[str(row["case"])] = row
+    return done
+
+
 def run_suite(cases: Iterable[Case | str] | None = None, sample: int | None = None, seed: int = 20260107,
               workers: int = 1, engines: Sequence[str] = ("seedsoil", "roadrunner", "roundtrip"),
-              root: Path | None = None):
+              root: Path | None = None, journal: str | Path | None = None):
     """Run ``cases`` (Case objects or ids; default every time-course case, or a stratified
-    ``sample`` of them) with both engines; returns a pandas DataFrame, one row per case:
-    ``case, component_tags, test_tags, test_type, core`` and, per engine,
-    ``<engine>_status`` (passed / failed / refused / error), ``<engine>_reason``, ``<engine>_s``."""
+    ``sample`` of them) with both engines; returns a pandas DataFrame, one row per case in
+    case order: ``case, component_tags, test_tags, test_type, core`` and, per engine,
+    ``<engine>_status`` (passed / failed / refused / error), ``<engine>_reason``, ``<engine>_s``.
+
+    ``journal``: a JSON-lines file each finished case is appended to (flushed and fsynced)
+    as it finishes; cases already there with every engine asked for are not run again, so
+    a stopped run resumes where it was. With ``workers > 1`` each worker process is
+    replaced after :data:`CASES_PER_WORKER` cases, which bounds its memory."""
+    import json
+
     import pandas as pd
 
     root = suite_dir() if root is None else Path(root)
@@ -606,12 +636,38 @@ def run_suite(cases: Iterable[Case | str] | None = None, sample: int | None = No
     unknown = [e for e in engines if e not in ENGINES]
     if unknown:
         raise ValueError(f"unknown engine(s) {unknown}; known: {', '.join(ENGINES)}")
-    if workers > 1:
-        with ProcessPoolExecutor(workers) as pool:
-            rows = list(pool.map(_one, chosen, [engines] * len(chosen), chunksize=4))
-    else:
-        rows = [_one(c, engines) for c in chosen]
-    return pd.DataFrame(rows)
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
+    wanted = {c.id for c in chosen}
+    done = {k: v for k, v in _journal_rows(Path(journal), engines).items() if k in wanted} if journal else {}
+    todo = [c for c in chosen if c.id not in done]
+    sink = open(journal, "a") if journal else None  # noqa: SIM115 - closed below
+    if sink is not None and sink.tell() > 0 and not Path(journal).read_bytes().endswith(b"\n"):
+        sink.write("\n")  # end a torn last line, so the next row starts a line of its own
+
+    def keep(row: dict[str, object]) -> None:
+        done[str(row["case"])] = row
+        if sink is not None:
+            sink.write(json.dumps(row) + "\n")
+            sink.flush()
+            os.fsync(sink.fileno())
+
+    try:
+        if workers > 1 and todo:
+            import multiprocessing as mp
+            from concurrent.futures import as_completed
+
+            with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"),
+                                     max_tasks_per_child=CASES_PER_WORKER) as pool:
+                for fut in as_completed([pool.submit(_one, c, engines) for c in todo]):
+                    keep(fut.result())
+        else:
+            for c in todo:
+                keep(_one(c, engines))
+    finally:
+        if sink is not None:
+            sink.close()
+    return pd.DataFrame([done[c.id] for c in chosen])
 
 
 def summary_by_tag(table):

@@ -657,10 +657,14 @@ def run_suite(cases: Iterable[Case | str] | None = None, sample: int | None = No
             import multiprocessing as mp
             from concurrent.futures import as_completed
 
-            with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"),
-                                     max_tasks_per_child=CASES_PER_WORKER) as pool:
-                for fut in as_completed([pool.submit(_one, c, engines) for c in todo]):
-                    keep(fut.result())
+            # a fresh pool per batch of CASES_PER_WORKER cases a worker (``max_tasks_per_child``
+            # hangs on Python 3.11 once the first worker retires)
+            batch = CASES_PER_WORKER * workers
+            for start in range(0, len(todo), batch):
+                with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+                    futures = [pool.submit(_one, c, engines) for c in todo[start:start + batch]]
+                    for fut in as_completed(futures):
+                        keep(fut.result())
         else:
             for c in todo:
                 keep(_one(c, engines))

@@ -169,3 +169,22 @@ def test_endocrine_therapy_does_nothing_for_er_negative_disease():
     pos = build_inputs(_breast(patient={"er": "positive"}, therapy=th))
     assert not neg.growth_inhibition.any() and np.all(neg.activation_factor == 1.0)
     assert pos.growth_inhibition.max() == pytest.approx(0.5)
+
+
+def test_chemotherapy_at_the_top_of_its_range_kills_rather_than_crashes():
+    """kill_per_growth at its range's top (1e5 days) drives a colony's size below the smallest
+    double in one step; the relapse-time engine must take that as extinction (it divided by the
+    size in the Gompertz rate at 0 before), and strong chemotherapy never makes relapse likelier."""
+    from seedsoil.body._kernels_relapse import deterministic_move
+    from seedsoil.body.growth import Gompertz
+
+    law = Gompertz(rate_constant=0.01, carrying_capacity=1e9).kernel_params()
+    par = build_inputs(_breast()).par
+    assert deterministic_move(par, law, 1e4, 1.0, 1.0, 1e5, 1.0) == 0.0
+    t = np.array([1.0, 3.0, 6.0]) * YEAR
+    cmf = [{"kind": "chemotherapy", "regimen": "CMF", "start": "4 week"}]
+    s0 = simulate(_breast(), engine="analytic").survival(t)
+    for kappa in (50.0, 1e5):
+        sc = _breast(therapy=cmf).with_parameters(**{"chemotherapy.kill_per_growth": kappa})
+        s = simulate(sc, engine="analytic").survival(t)
+        assert np.all(np.isfinite(s)) and np.all(s >= s0 - 1e-9), (kappa, s, s0)

@@ -211,6 +211,8 @@ def deterministic_move(par, law, x, e, fkill, cyto, h):
     k1 = loss_rate(par, law, x, e, fkill, cyto)
     x1 = x * math.exp(-0.5 * k1 * h)
     x2 = law_solution(law, x1, h)
+    if x2 <= 0.0:
+        return 0.0  # killed outright (the losses underflowed the size): a law's rate may be singular at 0
     k2 = loss_rate(par, law, x2, e, fkill, cyto)
     return x2 * math.exp(-0.5 * k2 * h)
 

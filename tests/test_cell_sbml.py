@@ -332,6 +332,21 @@ def test_rules_model_matches_roadrunner(rules_run):
     assert len(set(np.round(col["A"][1:] - col["A"][:-1], 8))) > 1  # the piecewise rate switched
 
 
+def test_imported_amounts_survive_the_toml_round_trip(rules_run):
+    """Species held as amounts in the model's own substance unit (unit label "amount") are written
+    by to_toml and read back unchanged, not refused as a unit pint does not know."""
+    import tomllib
+
+    from seedsoil.cell.network import AMOUNT, Network
+
+    net = rules_run[0].network
+    assert {s.unit for s in net.species if s.name.endswith("_amount")} == {AMOUNT}
+    back = Network.from_dict(tomllib.loads(net.to_toml()))
+    assert back.to_dict() == net.to_dict() and back.content_hash == net.content_hash
+    with pytest.raises(ScenarioError, match="S_amount.initial.*must be a number"):
+        Network.from_dict({"species": {"S_amount": {"initial": "3 nM", "unit": AMOUNT}}})
+
+
 def test_stoichiometry_conversion_factors_rate_of_and_time_match_roadrunner():
     imp, ids, ours, theirs = cross_check(STOICH)
     np.testing.assert_allclose(ours, theirs, rtol=1e-6, atol=1e-10)

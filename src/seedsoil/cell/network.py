@@ -498,12 +498,12 @@ class Network:
         for name, e in data.get("species", {}).items():
             unit = e.get("unit", "")
             init = _to_internal(e.get("initial", 0.0), unit, f"species.{name}.initial")
-            species.append(Species(name, init, internal_unit(unit), e.get("note", ""), bool(e.get("signed", False))))
+            species.append(Species(name, init, _internal_unit(unit), e.get("note", ""), bool(e.get("signed", False))))
         inputs = []
         for name, e in data.get("inputs", {}).items():
             unit = e.get("unit", "nM")
             inputs.append(Input(name, _to_internal(e.get("default", 0.0), unit, f"inputs.{name}.default"),
-                                internal_unit(unit), e.get("note", "")))
+                                _internal_unit(unit), e.get("note", "")))
         params = []
         for name, e in data.get("parameters", {}).items():
             if "value" not in e:
@@ -514,7 +514,7 @@ class Network:
             unit = e.get("unit", "")
             rng = e.get("range", "[0, inf)")
             value = _to_internal(e["value"], unit, f"parameters.{name}")
-            params.append(Parameter(name, value, internal_unit(unit), e["source"], e.get("note", ""),
+            params.append(Parameter(name, value, _internal_unit(unit), e["source"], e.get("note", ""),
                                     _convert_range(rng, unit), written_unit=unit))
         reactions = []
         for i, e in enumerate(data.get("reactions", [])):
@@ -563,8 +563,23 @@ def _toml_value(v: Any) -> str:
     return json.dumps(v)
 
 
+#: The unit label of a quantity kept as an amount in its model's own substance unit (what
+#: ``from_sbml`` gives a species with ``hasOnlySubstanceUnits``, or one whose compartment's
+#: size changes): numbers in it are taken as they are, never converted.
+AMOUNT = "amount"
+
+
+def _internal_unit(unit: str) -> str:
+    return AMOUNT if unit == AMOUNT else internal_unit(unit)
+
+
 def _to_internal(value: Any, unit: str, fieldname: str) -> float:
     """A number written in ``unit`` (or a string with its own unit) → internal units."""
+    if unit == AMOUNT:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ScenarioError(f"{fieldname} = {value!r}: must be a number (unit {AMOUNT!r}: an amount in the "
+                                f"model's own substance unit)", field=fieldname, value=value)
+        return float(value)
     target = internal_unit(unit)
     if isinstance(value, str):
         return parse_quantity(value, target, field=fieldname)

@@ -49,7 +49,7 @@ import sympy as sp
 
 from ..errors import ScenarioError
 from .expressions import RESERVED, parse_rate
-from .network import Assignment, Event, Input, Network, Parameter, Reaction, Species, _unknown
+from .network import AMOUNT, Assignment, Event, Input, Network, Parameter, Reaction, Species, _unknown
 
 #: Namespace of the annotation that carries what SBML has no field for (units, sources, notes).
 ANNOTATION_NS = "https://github.com/seedsoil/seedsoil/sbml-annotation/v1"
@@ -969,7 +969,7 @@ class _Importer:
             name, kind = self.name_for(sid), self.rule_kind(sid)
             values[sid] = name
             ann = _annotation(s, "input") or _annotation(s, "species")
-            unit = ann.get("unit", "amount" if only_amount else "")
+            unit = ann.get("unit", AMOUNT if only_amount else "")
             note = ann.get("note", s.getName() if s.getName() != sid else "")
             if kind == "assignment":
                 continue
@@ -983,7 +983,7 @@ class _Importer:
                 # only events change its amount (held as a state); its concentration follows its compartment
                 amount = self.fresh(f"{sid}_amount")
                 a0 = value * self.value(self.name_for(comp))
-                species.append(Species(amount, a0, "amount", f"amount of species {sid} (changed by events)",
+                species.append(Species(amount, a0, AMOUNT, f"amount of species {sid} (changed by events)",
                                        signed=True))
                 amount_assignments.append(Assignment(name, f"{amount} / {self.name_for(comp)}", unit, note))
                 self.event_state[sid] = (amount, self.name_for(comp))
@@ -994,7 +994,7 @@ class _Importer:
                 # nothing changes its amount; its concentration follows its compartment's size
                 amount = self.fresh(f"{sid}_amount")
                 a0 = value * self.value(self.name_for(comp))
-                params.append(Parameter(amount, a0, "amount", self.source, f"amount of species {sid} (constant; "
+                params.append(Parameter(amount, a0, AMOUNT, self.source, f"amount of species {sid} (constant; "
                                         f"its compartment's size changes)", "(-inf, inf)"))
                 amount_assignments.append(Assignment(name, f"{amount} / {self.name_for(comp)}", unit, note))
             elif s.getConstant() or s.getBoundaryCondition():
@@ -1007,7 +1007,7 @@ class _Importer:
             elif comp in self.variable_comp and not only_amount:
                 amount = self.fresh(f"{sid}_amount")
                 a0 = value * self.value(self.name_for(comp))
-                species.append(Species(amount, a0, "amount", f"amount of species {sid} (its compartment's size "
+                species.append(Species(amount, a0, AMOUNT, f"amount of species {sid} (its compartment's size "
                                                              f"changes)", signed=a0 < 0 or name in self.conditional
                                        or event))
                 amount_assignments.append(Assignment(name, f"{amount} / {self.name_for(comp)}", unit, note))

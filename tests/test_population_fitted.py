@@ -166,6 +166,36 @@ def test_trial_patients_follow_the_fitted_lognormals_and_links(fitted):
         assert sc.parameters["primary.gompertz.rate_constant"] == pytest.approx(base["primary.gompertz.rate_constant"])
 
 
+def test_a_fitted_patient_scenario_reloads_and_pickles_with_its_links(fitted):
+    """A trial patient's scenario writes the fitted links inline (patient.links), so its JSON and
+    its pickle (how scenarios reach workers) rebuild the same patient; an edited inline table is
+    refused by its hash, and without the hash it acts."""
+    import copy
+    import pickle
+
+    from seedsoil.scenario import Scenario
+
+    pop, path = fitted
+    tr = _trial(path, patients=10)
+    for i in range(3):
+        sc = tr.patient_scenario(i)
+        d = json.loads(json.dumps(sc.to_dict()))
+        beta = d["patient"]["links"]["link"]["nodes_shedding"]["beta"]
+        assert beta["value"] == pytest.approx(BETA_NODES) and "fitted: test_growth" in beta["source"]
+        for back in (Scenario.from_dict(d), pickle.loads(pickle.dumps(sc))):
+            assert dict(back.parameters) == dict(sc.parameters) and back.links.sha256 == sc.links.sha256
+            assert back.to_dict() == sc.to_dict()
+    edited = copy.deepcopy(d)
+    edited["patient"]["links"]["link"]["nodes_shedding"]["beta"]["value"] = 2 * BETA_NODES
+    with pytest.raises(ScenarioError, match="patient.links_sha256.*links table patient.links changed"):
+        Scenario.from_dict(edited)
+    edited["patient"].pop("links_sha256")
+    assert sc.patient.positive_nodes > 0  # so that the edited coefficient shows
+    more = Scenario.from_dict(edited).parameters["shedding.rate"]
+    assert more == pytest.approx(sc.parameters["shedding.rate"] * (1 + sc.patient.positive_nodes) ** BETA_NODES)
+    assert Scenario.from_dict({"patient": {"grade": 2}}).to_dict()["patient"].get("links") is None  # package links
+
+
 def test_trial_patients_average_to_the_fits_prediction(fitted):
     """Population-average distant-relapse-free probability of the same 200 records: the fit's
     quadrature vs DRAWS trial patients per record. The Monte Carlo standard error of the trial

@@ -27,7 +27,8 @@ from typing import Annotated, Any, Literal, Mapping
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, ValidationError
 
-from .body.covariates import COVARIATES, RECORD_FIELDS, CovariateLinks, apply_links, default_links, read_links
+from .body.covariates import (COVARIATES, RECORD_FIELDS, CovariateLinks, apply_links, default_links,
+                              parse_links, read_links)
 from .coupling.drugs import DrugLibrary, default_drugs
 from .errors import ScenarioError, UnitError, did_you_mean
 from .hashing import content_hash, file_hash
@@ -240,7 +241,9 @@ class Patient:
     """``[patient]``: what the clinic records about her, in internal units (size in mm, age in
     years, ER / PR as ``"positive"`` / ``"negative"``; a receptor level such as ``"35 fmol/mg"``
     is read as its status at 10 fmol/mg), and the links file that maps the record onto her
-    parameters (``links``: a path; ``None`` = the package's ``params/covariate_links.toml``).
+    parameters (``links``: a path, or the links table itself in the links file's form, which is
+    how a scenario whose links come from no file, e.g. a fitted population's, is written;
+    ``None`` = the package's ``params/covariate_links.toml``).
     ``links_sha256`` is the links' definition hash, filled in when the scenario is validated
     (so it is part of the content hash); given, it must match. A field left out is not
     recorded: its links are left out."""
@@ -252,7 +255,7 @@ class Patient:
     pr: str | None = None
     menopause: str | None = None
     age: float | None = None
-    links: str | None = None
+    links: str | Mapping[str, Any] | None = None
     links_sha256: str | None = None
 
     @classmethod
@@ -264,9 +267,12 @@ class Patient:
             name = f"{where}.{_printable(str(key))}"
             if key in RECORD_FIELDS:
                 out[key] = None if value is None else COVARIATES[key].coerce(value, where=f"{where}.")
+            elif key == "links" and isinstance(value, Mapping):
+                out[key] = json.loads(json.dumps(value))  # an inline links table (checked by _link_patient)
             elif key in ("links", "links_sha256"):
                 if value is not None and not (isinstance(value, str) and value):
-                    raise ScenarioError(f"{name} = {value!r}: a path to a links file (TOML)", field=name, value=value)
+                    what = "a path to a links file (TOML), or a links table" if key == "links" else "a SHA-256"
+                    raise ScenarioError(f"{name} = {value!r}: {what}", field=name, value=value)
                 out[key] = value
             else:
                 extra = " (t_stage follows from tumour_size)" if key == "t_stage" else ""
@@ -287,9 +293,15 @@ PATIENT_KEYS = RECORD_FIELDS + ("links", "links_sha256")
 
 def _link_patient(patient: Patient, lib: ParameterLibrary) -> tuple[Patient, CovariateLinks]:
     """Read the patient's links (her file, or the package's) and record their definition hash."""
-    links = default_links(lib) if patient.links is None else read_links(patient.links, lib)
+    if patient.links is None:
+        links = default_links(lib)
+    elif isinstance(patient.links, Mapping):
+        links = parse_links(patient.links, lib, where="patient.links")
+    else:
+        links = read_links(patient.links, lib)
     if patient.links_sha256 is not None and patient.links_sha256 != links.sha256:
-        what = f"the links file {patient.links!r}" if patient.links else "the package's covariate links"
+        what = ("the links table patient.links" if isinstance(patient.links, Mapping) else
+                f"the links file {patient.links!r}" if patient.links else "the package's covariate links")
         raise ScenarioError(f"patient.links_sha256 = {patient.links_sha256[:12]}…: {what} changed since this "
                             f"scenario was made (their SHA-256 is now {links.sha256[:12]}…); load the scenario file "
                             "again", field="patient.links_sha256", value=patient.links_sha256)
@@ -404,6 +416,8 @@ class Scenario:
             out["tissue"] = self.tissue.model_dump()
         if self.patient is not None:
             out["patient"] = self.patient.to_dict()
+            if self.patient.links is None and self.links is not None and self.links.sha256 != default_links().sha256:
+                out["patient"]["links"] = json.loads(json.dumps(self.links.table))  # e.g. a fitted population's
         for name, value in sorted(self.overrides.items()):
             set_dotted(out, name, value)
         if out["simulation"].get("seed") is None:

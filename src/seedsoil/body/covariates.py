@@ -26,6 +26,7 @@ Pure maths and declared data; no engine code. Three parts:
 """
 from __future__ import annotations
 
+import json
 import math
 import tomllib
 from dataclasses import dataclass, field
@@ -224,6 +225,9 @@ class CovariateLinks:
     path: str | None
     #: SHA-256 of the normalized definition (what enters a scenario's content hash)
     sha256: str
+    #: the table it was parsed from (the links file's form, JSON-safe): what a scenario writes
+    #: inline as ``patient.links`` when its links come from no file (a fitted population's)
+    table: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def by_name(self, name: str) -> Link:
         for link in self.links:
@@ -411,7 +415,8 @@ def _parse_links(data: Mapping[str, Any], library: ParameterLibrary, path: str |
             links.append(Link(name, cname, target, form, note, betas=betas))
     normal = {"links": [_normal(l) for l in links],
               "observation": {k: getattr(nodes, k).value for k in ("kappa", "exponent", "dispersion")}}
-    return CovariateLinks(links=tuple(links), nodes=nodes, path=path, sha256=content_hash(normal))
+    table = json.loads(json.dumps(data, default=str))  # a plain copy (TOML dates, if any, as text)
+    return CovariateLinks(links=tuple(links), nodes=nodes, path=path, sha256=content_hash(normal), table=table)
 
 
 def _normal(link: Link) -> dict[str, Any]:

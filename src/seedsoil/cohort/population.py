@@ -472,7 +472,9 @@ def parse_population(spec: Mapping[str, Any] | None, library: ParameterLibrary |
                                 field=f"population.parameters.{clash[0]}", value=parameters[clash[0]])
         parameters = {**fitted["parameters"], **parameters}
         links = fitted_links(fitted, lib)
-    for name, dspec in parameters.items():
+    # variables in sorted order within each section, whatever order they were written in: a
+    # patient's draws follow this order, and a trial's canonical spec (what workers rebuild) sorts
+    for name, dspec in sorted(parameters.items()):
         where = f"population.parameters.{name}"
         if name not in lib:
             hint = did_you_mean(name, lib)
@@ -493,7 +495,7 @@ def parse_population(spec: Mapping[str, Any] | None, library: ParameterLibrary |
                 raise ScenarioError(f"{where}: values must be among {', '.join(map(str, p.choices or (True, False)))}",
                                     field=where, value=dspec)
         variables.append(Variable(name=name, distribution=dist, parameter=name, unit=p.unit if numeric else ""))
-    for name, dspec in (spec.get("covariates") or {}).items():
+    for name, dspec in sorted((spec.get("covariates") or {}).items()):
         where = f"population.covariates.{name}"
         cov = COVARIATES.get(name) if name in RECORD_FIELDS else None
         if cov is not None:

@@ -43,7 +43,7 @@ import pandas as pd
 from . import _kernels as K
 from . import _kernels_relapse as RK
 from .curve import ENDPOINT_COLUMNS, SURVIVAL_COLUMNS, check_endpoint, evaluate, log_likelihood
-from .model import BodyInputs
+from .model import BodyInputs, endocrine_responsive
 from .result import STATUS_TEXT, RelapseResult
 from .summary import build_events, build_summary
 
@@ -197,9 +197,9 @@ def macro_bounds(inputs: BodyInputs, per_step: int, extra: Any = ()) -> tuple[np
     """Macro-step boundaries (indices into the scenario's grid): every ``per_step`` steps, plus
     the start and the end of the step containing surgery (the relapse window opens at its
     start, as in the stochastic engine; the surgery snapshot is taken at its end) and every
-    therapy start and stop (radiotherapy acts on the local channel only: its fractions' steps come in
-    ``extra``, scenario-step indices to add). Returns (bounds, index of the window start, index of the
-    snapshot)."""
+    therapy start and stop that acts (radiotherapy acts on the local channel only: its fractions'
+    steps come in ``extra``, scenario-step indices to add; endocrine therapy does not act on
+    ER-negative disease). Returns (bounds, index of the window start, index of the snapshot)."""
     n = inputs.t.shape[0] - 1
     dt = inputs.dt
     marks = set(range(0, n, per_step)) | {n}
@@ -208,7 +208,10 @@ def macro_bounds(inputs: BodyInputs, per_step: int, extra: Any = ()) -> tuple[np
     if math.isfinite(s) and s < inputs.t[-1]:
         k_s = min(int(math.floor(s / dt + 1e-9)), n - 1)
         marks |= {k_s, k_s + 1}
-    edges = [e for kind, start, stop in inputs.schedule.therapies for e in (start, stop) if kind != "radiotherapy"]
+    # radiotherapy's steps come in ``extra``; endocrine therapy does nothing for ER-negative
+    # disease, and its edges would only move the grid (the curve must equal the untreated one)
+    skip = {"radiotherapy"} if endocrine_responsive(inputs.scenario) else {"radiotherapy", "endocrine"}
+    edges = [e for kind, start, stop in inputs.schedule.therapies for e in (start, stop) if kind not in skip]
     marks |= {int(k) for k in extra}
     for edge in edges + list(inputs.schedule.pulses):
         if 0 < edge < inputs.t[-1]:

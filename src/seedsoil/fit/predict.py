@@ -25,8 +25,8 @@ is true only in that option's row; the population's own therapy rules (e.g. the 
 
 Endocrine therapy acts through the oestrogen receptor: the model gives it no effect for
 ER-negative disease. For an ER-negative patient its tables are left out of an option, so
-the option's curve is exactly the one without it (the engine's solve with an inert endocrine
-course differs from the untreated solve by ~1e-5 at the course's end: a time-grid effect).
+the option's curve is exactly the one without it (the relapse engine gives the same curve
+either way: an inert course does not move its time grid).
 """
 from __future__ import annotations
 

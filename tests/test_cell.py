@@ -183,8 +183,8 @@ def test_identical_whatever_threads_and_batches(net):
     assert np.array_equal(a, b)
     # a cell's trajectory does not depend on which other cells are in the batch
     P = cs.cell_parameters(net, 64, variability={"k_rho_act": 0.3}, seed=11)
-    ut, U = cs._input_table(net, 64, {"JAKi": 5.0})
-    y0 = cs._initial(net, 64, None)
+    ut, U = cs.input_table(net, 64, {"JAKi": 5.0})
+    y0 = cs.initial_states(net, 64, None)
     t = np.linspace(0, 1, 5)
     part, _ = cs.integrate(net, y0[10:20], P[10:20], ut, U, t)
     assert np.array_equal(part, a[10:20])
@@ -251,3 +251,21 @@ def test_names_cannot_shadow_the_generated_code():
                                atol=1e-12)
     with pytest.raises(ScenarioError, match="not a valid identifier"):
         Network("n", (Species("lambda"),), (), (), ())
+
+
+def test_clip_holds_species_at_zero_and_clip_false_follows_the_closed_form():
+    """A zero-order drain (rate k, whatever A is) takes A below 0 at t = A0/k: clipped (the
+    default), A stays at 0 after it; unclipped (SBML's semantics), A = A0 - k t exactly."""
+    drain = Network(name="drain", species=(Species("A", 1.0),), inputs=(),
+                    parameters=(Parameter("k", 2.0, "nM/day", "test"),),
+                    reactions=(Reaction.parse("out", "A ->", "k", law="custom"),))
+    t = np.linspace(0.0, 1.0, 11)
+    kw = dict(t_span=(0.0, 1.0), t_eval=t, rtol=1e-10, atol=1e-12)
+    clipped = simulate_cells(drain, **kw)
+    free = simulate_cells(drain, clip=False, **kw)
+    a_free = free["state"].sel(species="A").values[0]
+    np.testing.assert_allclose(a_free, 1.0 - 2.0 * t, atol=1e-9)
+    a_clip = clipped["state"].sel(species="A").values[0]
+    assert a_clip.min() >= 0.0 and np.all(a_clip[t > 0.5] == 0.0)
+    np.testing.assert_allclose(a_clip[t <= 0.5], 1.0 - 2.0 * t[t <= 0.5], atol=1e-9)
+    assert (clipped.attrs["clip"], free.attrs["clip"]) == (1, 0)

@@ -286,14 +286,14 @@ def cross_check(path: Path, t_end: float = 5.0, n: int = 51):
     """Every SBML quantity of ``path`` (species as SBML's math reads them, compartments,
     parameters, species references, reactions) along seedsoil's trajectory and libroadrunner's."""
     from seedsoil.cell.sbml import import_sbml
-    from seedsoil.cell.solver import _initial, _input_table, cell_parameters, integrate
+    from seedsoil.cell.solver import initial_states, input_table, cell_parameters, integrate
 
     imp = import_sbml(path)
     net = imp.network
     t = np.linspace(0.0, t_end, n)
     P = cell_parameters(net, 1)
-    ut, U = _input_table(net, 1, None)
-    out, stats = integrate(net, _initial(net, 1, None), P, ut, U, t, rtol=1e-10, atol=1e-14, parallel=False)
+    ut, U = input_table(net, 1, None)
+    out, stats = integrate(net, initial_states(net, 1, None), P, ut, U, t, rtol=1e-10, atol=1e-14, parallel=False)
     assert stats[0, 2] == 0
     ids = list(imp.values)
     theirs = roadrunner_original(path, imp, ids, t_end, n)

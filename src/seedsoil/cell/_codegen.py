@@ -265,7 +265,8 @@ def generate_source(net: Network, inline: Mapping[str, int] | None = None, metho
         driver = _event_driver(driver)
     if any(net.signed_mask):  # signed species (an SBML quantity that may be negative) are not clipped
         head.insert(head.index("NS = " + str(len(ys))), f"CLIP = np.array({[not s for s in net.signed_mask]!r})")
-        driver = driver.replace("if clip and ynew[i] < 0.0:", "if clip and ynew[i] < 0.0 and CLIP[i]:")
+        for test in ("ynew[i] < 0.0", "out[c, j, i] < 0.0"):
+            driver = driver.replace(f"if clip and {test}:", f"if clip and {test} and CLIP[i]:")
     return "\n".join(head + body) + driver
 
 
@@ -437,9 +438,13 @@ def solve_cell(c_in, y0, P, U, ut, t_out, A, C, M, E, alpha, gamma, newf, elo, r
                 t1 = t + h
                 if t_b - t1 <= 1e-12 * max(1.0, abs(t_b)):
                     t1 = t_b
+                # a species below 0 is clipped after the dense output: the outputs inside the step
+                # come from the step itself (its own end and slope), then are held at 0 too
+                clipped = False
                 for i in range(NS):
                     if clip and ynew[i] < 0.0:
-                        ynew[i] = 0.0
+                        clipped = True
+                iout0 = iout
                 # advance the input segment if the step ended on a breakpoint
                 while seg + 1 < m and ut[seg + 1] <= t1:
                     seg += 1
@@ -454,6 +459,15 @@ def solve_cell(c_in, y0, P, U, ut, t_out, A, C, M, E, alpha, gamma, newf, elo, r
                     for i in range(NS):
                         out[c, iout, i] = h00 * y[i] + h10 * h * f0[i] + h01 * ynew[i] + h11 * h * f1[i]
                     iout += 1
+                if clipped:
+                    for j in range(iout0, iout):
+                        for i in range(NS):
+                            if clip and out[c, j, i] < 0.0:
+                                out[c, j, i] = 0.0
+                    for i in range(NS):
+                        if clip and ynew[i] < 0.0:
+                            ynew[i] = 0.0
+                    rhs(ynew, p, u, f1)
                 for i in range(NS):
                     y[i] = ynew[i]
                     f0[i] = f1[i]

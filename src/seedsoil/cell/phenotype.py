@@ -209,9 +209,9 @@ def _baseline(net, inputs, n_cells, seed, var, pre) -> np.ndarray:
     from .solver import simulate_cells
 
     if pre <= 0:
-        from .solver import _initial
+        from .solver import initial_states
 
-        return _initial(net, n_cells, None)
+        return initial_states(net, n_cells, None)
     ds = simulate_cells(net, n_cells, inputs=dict(inputs), t_span=(0.0, pre), t_eval=2, variability=dict(var),
                         seed=seed)
     return ds.state.isel(time=-1).values

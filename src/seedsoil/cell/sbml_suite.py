@@ -364,7 +364,7 @@ def run_seedsoil(case: Case, *, rtol: float = SEEDSOIL_RTOL, atol: float = SEEDS
     amount / concentration is converted with its compartment's size at that time. A case
     starting after time 0 is integrated from 0 (the model's initial values hold at 0)."""
     from ..errors import ScenarioError
-    from .solver import _initial, _input_table, cell_parameters, integrate
+    from .solver import initial_states, input_table, cell_parameters, integrate
 
     settings = case.settings
     t0 = time.perf_counter()
@@ -380,9 +380,9 @@ def run_seedsoil(case: Case, *, rtol: float = SEEDSOIL_RTOL, atol: float = SEEDS
         lead = grid[0] > 0.0  # integrate from the model's time 0
         t_out = np.concatenate([[0.0], grid]) * scale if lead else grid * scale
         P = cell_parameters(net, 1)
-        ut, U = _input_table(net, 1, None)
+        ut, U = input_table(net, 1, None)
         if len(net.species):
-            y0 = _initial(net, 1, None)
+            y0 = initial_states(net, 1, None)
             # serial kernel: the same stepping as simulate_cells, without compiling the parallel batch driver;
             # no clipping at 0: SBML species may go negative (the suite's expected results do)
             out, stats = integrate(net, y0, P, ut, U, t_out, rtol=rtol, atol=atol, max_steps=1_000_000,

@@ -88,9 +88,10 @@ def cell_parameters(network: Network, n_cells: int, *, parameters: Mapping[str, 
     return P
 
 
-def _input_table(network: Network, n_cells: int, inputs: Mapping[str, object] | None
-                 ) -> tuple[np.ndarray, np.ndarray]:
-    """(times (m,), values (1 or n_cells, m, n_inputs)) of the piecewise-linear inputs."""
+def input_table(network: Network, n_cells: int, inputs: Mapping[str, object] | None
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """The inputs as :func:`integrate` takes them: (times (m,), values (1 or n_cells, m, n_inputs))
+    of the piecewise-linear inputs; ``inputs`` as in :func:`simulate_cells` (None: the defaults)."""
     inputs = dict(inputs or {})
     for name in inputs:
         if name not in network.input_index:
@@ -132,7 +133,9 @@ def _input_table(network: Network, n_cells: int, inputs: Mapping[str, object] | 
     return ut, U
 
 
-def _initial(network: Network, n_cells: int, initial) -> np.ndarray:
+def initial_states(network: Network, n_cells: int, initial) -> np.ndarray:
+    """Initial states (n_cells, n_species) as :func:`integrate` takes them; ``initial`` as in
+    :func:`simulate_cells` (None: the network's)."""
     if initial is None:
         return np.tile(network.initial_state, (n_cells, 1))
     if isinstance(initial, Mapping):
@@ -193,7 +196,8 @@ def simulate_cells(network: Network, n_cells: int = 1, *, inputs: Mapping[str, o
                    t_span: tuple[float, float] = (0.0, 2.0), t_eval: Sequence[float] | int | None = None,
                    parameters: Mapping[str, object] | None = None, variability: Mapping[str, float] | None = None,
                    initial=None, seed: int = 0, method: str = "rodas4", rtol: float = 1e-6, atol: float = 1e-9,
-                   max_steps: int = 100_000, threads: int | None = None, on_failure: str = "raise"):
+                   max_steps: int = 100_000, threads: int | None = None, on_failure: str = "raise",
+                   clip: bool = True):
     """Simulate ``n_cells`` copies of ``network``; returns an :class:`xarray.Dataset`.
 
     Parameters
@@ -206,6 +210,9 @@ def simulate_cells(network: Network, n_cells: int = 1, *, inputs: Mapping[str, o
     method : "rodas4" (default), "rodas3" or "ros3". ``rtol``, ``atol``: local error tolerances.
     threads : numba threads for this call (default: numba's setting). Results do not depend on it.
     on_failure : "raise" (default) or "nan" (failed cells keep NaN after the failure time).
+    clip : True (default): species not marked ``signed`` are held at >= 0 after every step
+        (concentrations; round-off below 0 cannot feed back). False: nothing is clipped, as in
+        SBML, where a species may go negative (what the SBML Test Suite expects).
 
     Returns
     -------
@@ -234,8 +241,8 @@ def simulate_cells(network: Network, n_cells: int = 1, *, inputs: Mapping[str, o
     if on_failure not in ("raise", "nan"):
         raise ScenarioError(f"on_failure = {on_failure!r}: 'raise' or 'nan'", field="on_failure", value=on_failure)
     P = cell_parameters(network, int(n_cells), parameters=parameters, variability=variability, seed=seed)
-    ut, U = _input_table(network, int(n_cells), inputs)
-    y0 = _initial(network, int(n_cells), initial)
+    ut, U = input_table(network, int(n_cells), inputs)
+    y0 = initial_states(network, int(n_cells), initial)
     if threads is not None:
         import numba
 
@@ -243,7 +250,7 @@ def simulate_cells(network: Network, n_cells: int = 1, *, inputs: Mapping[str, o
         numba.set_num_threads(int(threads))
     try:
         out, stats = integrate(network, y0, P, ut, U, t_out, method=method, rtol=rtol, atol=atol,
-                               max_steps=max_steps)
+                               max_steps=max_steps, clip=bool(clip))
     finally:
         if threads is not None:
             numba.set_num_threads(old)
@@ -267,7 +274,8 @@ def simulate_cells(network: Network, n_cells: int = 1, *, inputs: Mapping[str, o
         coords={"cell": np.arange(n_cells), "time": t_out, "species": list(network.species_names),
                 "parameter": list(network.parameter_names)},
         attrs={"network": network.name, "network_hash": network.content_hash, "method": method, "rtol": rtol,
-               "atol": atol, "seed": seed, "time_unit": "day", "seedsoil_version": __version__},
+               "atol": atol, "seed": seed, "clip": int(bool(clip)), "time_unit": "day",
+               "seedsoil_version": __version__},
     )
     if U.shape[1] == 1:
         ds["inputs"] = (("cell", "input"), np.broadcast_to(U[:, 0, :], (n_cells, U.shape[2])).copy())

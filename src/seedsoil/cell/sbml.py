@@ -572,7 +572,8 @@ def _refuse_unsupported(lib, doc, model, where: str) -> None:
                 raise _refuse(where, "event", eid, f"assignment to {var!r}: only event assignments to species, "
                                                    f"parameters, compartments and species references are supported")
     for rule in model.getListOfRules():
-        if rule.isAlgebraic():
+        # SBML Level 3 Version 2: a rule without math constrains nothing (it is left out, as below)
+        if rule.isAlgebraic() and rule.isSetMath():
             raise _refuse(where, "algebraic rule", "0", "algebraic rules are not supported (the cell solver "
                                                          "integrates ODEs, not DAEs)")
 
@@ -1103,11 +1104,13 @@ class _Importer:
                     continue
                 for s in self.model.getListOfSpecies():
                     sid = s.getId()
+                    # a rate-ruled concentration the event also assigns: the assignment sets the amount
+                    # in the old size (SBML Test Suite 01506), which the new size then dilutes
                     if s.getCompartment() == var and sid in explicit and self.rule_kind(sid) == "rate" \
                             and not s.getHasOnlySubstanceUnits():
-                        raise _refuse(self.where, "event", eid, f"assigns both compartment {var!r} and the "
-                                                                f"rate-ruled concentration {sid!r} in it; not "
-                                                                f"supported")
+                        name = self.name_for(sid)
+                        pairs = [(st, f"({ex}) * {self.name_for(var)} / ({text})" if st == name else ex)
+                                 for st, ex in pairs]
                     if s.getCompartment() == var and sid not in explicit and self.rule_kind(sid) == "rate" \
                             and not s.getHasOnlySubstanceUnits():
                         name = self.name_for(sid)

@@ -417,7 +417,8 @@ class Scenario:
         if self.patient is not None:
             out["patient"] = self.patient.to_dict()
             if self.patient.links is None and self.links is not None and self.links.sha256 != default_links().sha256:
-                out["patient"]["links"] = json.loads(json.dumps(self.links.table))  # e.g. a fitted population's
+                # links from no file (e.g. a fitted population's): written out, so the scenario rebuilds
+                out["patient"]["links"] = json.loads(json.dumps(self.links.definition))
         for name, value in sorted(self.overrides.items()):
             set_dotted(out, name, value)
         if out["simulation"].get("seed") is None:

@@ -227,7 +227,7 @@ class CovariateLinks:
     sha256: str
     #: the table it was parsed from (the links file's form, JSON-safe): what a scenario writes
     #: inline as ``patient.links`` when its links come from no file (a fitted population's)
-    table: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    definition: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def by_name(self, name: str) -> Link:
         for link in self.links:
@@ -415,8 +415,9 @@ def _parse_links(data: Mapping[str, Any], library: ParameterLibrary, path: str |
             links.append(Link(name, cname, target, form, note, betas=betas))
     normal = {"links": [_normal(l) for l in links],
               "observation": {k: getattr(nodes, k).value for k in ("kappa", "exponent", "dispersion")}}
-    table = json.loads(json.dumps(data, default=str))  # a plain copy (TOML dates, if any, as text)
-    return CovariateLinks(links=tuple(links), nodes=nodes, path=path, sha256=content_hash(normal), table=table)
+    definition = json.loads(json.dumps(data, default=str))  # a plain copy (TOML dates, if any, as text)
+    return CovariateLinks(links=tuple(links), nodes=nodes, path=path, sha256=content_hash(normal),
+                          definition=definition)
 
 
 def _normal(link: Link) -> dict[str, Any]:

@@ -252,6 +252,24 @@ def phenotype_map(sc: TissueScenario):
                         mlc2_reference=float(ref), readout=phenotype_parameters())
 
 
+def held_in_place(sc: TissueScenario, engine: TissueEngine, network, *, step: float, fields=None,
+                  dt: float | None = None, vessel_curves: Mapping[str, Callable[[float], float]] | None = None,
+                  fixed_inputs: Mapping[str, float] | None = None):
+    """(field coupling, per-agent signalling) for running the fields and every agent's network
+    with the agents held in place (:func:`~seedsoil.tissue.signalling.settle`, networks every
+    ``step`` min, no phenotype update): on ``fields``, or on new fields of the scenario with
+    sub-step ``dt`` and the vessel's drug levels ``vessel_curves`` (:func:`make_fields`)."""
+    from .chemistry import FieldCoupling
+    from .signalling import AgentSignalling
+
+    if fields is None:
+        fields = make_fields(sc, engine, dt=dt, vessel_curves=vessel_curves)
+    coupling = FieldCoupling(fields, exchange_of(sc, len(fields.substrates)), species_index=network.species_index)
+    signalling = AgentSignalling(network, interval=step, fields=fields, field_inputs={k: k for k in FIELD_INPUTS},
+                                 fixed_inputs=fixed_inputs)
+    return coupling, signalling
+
+
 def attach_chemistry(engine: TissueEngine, sc: TissueScenario, *, seed: int,
                      vessel_curves: Mapping[str, Callable[[float], float]] | None = None,
                      network=None, spinup: bool = True):
@@ -305,19 +323,16 @@ def attach_chemistry(engine: TissueEngine, sc: TissueScenario, *, seed: int,
             level = float(vessel_curves[d](0.0)) if vessel_curves and d in vessel_curves else \
                 float(sc.exposure.get(d, 0.0))
             drugs[d] = (lambda t, level=level: level if t >= pre - 1e-9 else 0.0)
-        coarse = make_fields(sc, engine, dt=min(1.0, step), vessel_curves=drugs)
-        spin = FieldCoupling(coarse, exchange, species_index=net.species_index)
-        sig = AgentSignalling(net, interval=step, fields=coarse, field_inputs={k: k for k in FIELD_INPUTS},
-                              fixed_inputs=fixed)
+        spin, sig = held_in_place(sc, engine, net, step=step, dt=min(1.0, step), vessel_curves=drugs,
+                                  fixed_inputs=fixed)
         settle(a, spin, sig, pre, step)
         settle(a, spin, sig, max(exposed - step, 0.0), step)
         # the last step at the run's own sub-step: a coarse step's splitting error shifts the
         # steady profiles (the decay seen per sweep is a(2 + a)/(1 + a), a = λ dt/d, not 2a), so
         # the run starts from its own scheme's state (relaxed over ≥ 6 decay times of the cytokine)
-        fields.fields[...] = coarse.fields  # same fixed voxels and values: they stay held
-        fine = AgentSignalling(net, interval=step, fields=fields, field_inputs={k: k for k in FIELD_INPUTS},
-                               fixed_inputs=fixed)
-        settle(a, FieldCoupling(fields, exchange, species_index=net.species_index), fine, min(step, exposed), step)
+        fields.fields[...] = spin.fields.fields  # same fixed voxels and values: they stay held
+        settle(a, *held_in_place(sc, engine, net, step=step, fields=fields, fixed_inputs=fixed),
+               min(step, exposed), step)
         fields.time = 0.0
     signalling.apply(a)
     coupling.update_drift(a)

@@ -337,10 +337,9 @@ def tissue_rock_ramp(levels=RAMP, days: float = RAMP_DAYS, *, seed: int = 0, hei
     end of the level; also the cells' parameters and their states where each branch starts (for
     :func:`dish_replay`)."""
     from ..tissue import _kernels as K
-    from ..tissue.chemistry import FieldCoupling
-    from ..tissue.model import FIELD_INPUTS, build_engine, exchange_of, make_fields
+    from ..tissue.model import build_engine, held_in_place
     from ..tissue.scenario import default_tissue_scenario
-    from ..tissue.signalling import MIN_PER_DAY, AgentSignalling, settle
+    from ..tissue.signalling import MIN_PER_DAY, settle
 
     sc = default_tissue_scenario().with_parameters(signalling__path="agent")
     if height is not None:
@@ -349,10 +348,10 @@ def tissue_rock_ramp(levels=RAMP, days: float = RAMP_DAYS, *, seed: int = 0, hei
     coupling, signalling = engine.couplings
     level = {"ROCKi": 0.0}
     step = float(sc["signalling.spinup_step"])
-    f = make_fields(sc, engine, dt=1.0, vessel_curves={"ROCKi": lambda t: level["ROCKi"]})
+    ramp, sig = held_in_place(sc, engine, signalling.network, step=step, dt=1.0,
+                              vessel_curves={"ROCKi": lambda t: level["ROCKi"]})
+    f = ramp.fields
     f.fields[...] = coupling.fields.fields
-    ramp = FieldCoupling(f, exchange_of(sc, len(f.substrates)), species_index=signalling.network.species_index)
-    sig = AgentSignalling(signalling.network, interval=step, fields=f, field_inputs={k: k for k in FIELD_INPUTS})
     a = engine.agents
     tum = np.flatnonzero((a.state[:a.n] == K.ACTIVE) & (a.kind[:a.n] == K.TUMOUR))
     net = signalling.network

@@ -20,11 +20,12 @@ This module is core: it imports nothing of seedsoil but :mod:`seedsoil.errors`.
 """
 from __future__ import annotations
 
+import numbers
 import tomllib
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
-from .errors import ScenarioError
+from .errors import ScenarioError, did_you_mean
 
 Kind = Literal["patient", "trial", "tissue"]
 
@@ -45,6 +46,29 @@ PATIENT_SECTIONS = frozenset({"surgery", "therapy", "injection", "output", "vari
 #: how each kind is described and which command runs it
 KIND_NAMES: dict[str, str] = {"patient": "patient scenario", "trial": "trial file", "tissue": "tissue scenario"}
 KIND_COMMANDS: dict[str, str] = {"patient": "run", "trial": "trial", "tissue": "tissue"}
+
+
+def check_keys(table: Mapping[str, Any], allowed: set[str], where: str) -> None:
+    """ScenarioError naming ``where.<key>`` for the first key of ``table`` not in ``allowed``."""
+    for key in table:
+        if key not in allowed:
+            raise ScenarioError(f"{where}.{key}: unknown key{did_you_mean(key, allowed)} (allowed: "
+                                f"{', '.join(sorted(allowed))})", field=f"{where}.{key}", value=table[key])
+
+
+def subtable(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    """``data[key]`` (empty when absent); ScenarioError when it is not a table."""
+    value = data.get(key, {})
+    if not isinstance(value, Mapping):
+        raise ScenarioError(f"[{key}] must be a table", field=key, value=value)
+    return value
+
+
+def integer(value: Any, where: str, low: int) -> int:
+    """``value`` as an int >= ``low`` (booleans refused); ScenarioError naming ``where``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+        raise ScenarioError(f"{where} = {value!r}: must be an integer >= {low}", field=where, value=value)
+    return int(value)
 
 
 def read_toml(path: str | Path, what: str = "scenario") -> dict[str, Any]:

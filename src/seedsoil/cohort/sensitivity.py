@@ -33,15 +33,17 @@ import math
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import pandas as pd
 
 from ..errors import ScenarioError, did_you_mean
 from ..hashing import content_hash
+from ..params import check_in_use
 from ..seeds import check_seed
 from ..store import run_record, write_csv_atomic, write_parquet_atomic, write_text_atomic
+from ..tomlfile import check_keys, integer, subtable
 from ..units import DAYS_PER_YEAR
 
 RUN_FILE = "run.json"
@@ -74,26 +76,6 @@ _METHOD_KEYS = {"name", "samples", "second_order", "trajectories", "levels", "re
 _EXECUTOR_KEYS = {"kind", "workers", "scheduler"}
 _PARAM_KEYS = {"name", "bounds", "log"}
 _OUTPUT_KEYS = {"kind", "years", "endpoint", "name"}
-
-
-def _check_keys(table: Mapping[str, Any], allowed: set[str], where: str) -> None:
-    for key in table:
-        if key not in allowed:
-            raise ScenarioError(f"{where}.{key}: unknown key{did_you_mean(key, allowed)} (allowed: "
-                                f"{', '.join(sorted(allowed))})", field=f"{where}.{key}", value=table[key])
-
-
-def _table(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
-    value = data.get(key, {})
-    if not isinstance(value, Mapping):
-        raise ScenarioError(f"[{key}] must be a table", field=key, value=value)
-    return value
-
-
-def _int(value: Any, where: str, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ScenarioError(f"{where} = {value!r}: must be an integer >= {low}", field=where, value=value)
-    return int(value)
 
 
 # ----------------------------------------------------------------------------- the spec
@@ -173,28 +155,8 @@ def _library_bounds(name: str, raw: Any, i: int, scenario: Any) -> ParameterRang
     if log and lo <= 0:
         raise ScenarioError(f"{where}.bounds ({name}): log-scale sampling needs a low bound > 0, not {lo:g}",
                             field=f"{where}.bounds", value=raw["bounds"])
-    _check_active(name, scenario, where)
+    check_in_use(name, scenario.parameters, where)
     return ParameterRange(name=name, low=lo, high=hi, log=log, unit=p.unit)
-
-
-def _check_active(name: str, scenario: Any, where: str) -> None:
-    """ScenarioError when ``name`` belongs to a law the base scenario does not use
-    (``primary.logistic.*`` with ``primary.law = "gompertz"``): its indices would be zero by construction."""
-    from ..params import load_library
-
-    parts = name.split(".")
-    if len(parts) < 3:
-        return
-    lib = load_library()
-    for law in lib:
-        p = lib[law]
-        if law.startswith(parts[0] + ".") and law.endswith("law") and p.choices and parts[1] in p.choices:
-            used = scenario[law]
-            if used == "same_as_primary":
-                used = scenario["primary.law"]
-            if used != parts[1]:
-                raise ScenarioError(f"{where}.name = {name!r}: has no effect, the scenario's {law} is {used!r}",
-                                    field=f"{where}.name", value=name)
 
 
 @dataclass(frozen=True)
@@ -230,11 +192,11 @@ class SensitivitySpec:
         """Validate a parsed spec file. ``[sensitivity] scenario`` is a scenario file (relative to
         ``base_dir``) or a scenario table (as ``run.json`` keeps it); without it every parameter is
         free-named and every output ``kind = "model"`` (a stand-in model, ``run_sensitivity(model=)``)."""
-        _check_keys(data, _TOP, "spec")
-        sens, meth, ex = _table(data, "sensitivity"), _table(data, "method"), _table(data, "executor")
-        _check_keys(sens, _SENS_KEYS, "sensitivity")
-        _check_keys(meth, _METHOD_KEYS, "method")
-        _check_keys(ex, _EXECUTOR_KEYS, "executor")
+        check_keys(data, _TOP, "spec")
+        sens, meth, ex = subtable(data, "sensitivity"), subtable(data, "method"), subtable(data, "executor")
+        check_keys(sens, _SENS_KEYS, "sensitivity")
+        check_keys(meth, _METHOD_KEYS, "method")
+        check_keys(ex, _EXECUTOR_KEYS, "executor")
         scenario = _base_scenario(sens.get("scenario"), base_dir, drugs)
         if "seed" not in sens:
             raise ScenarioError("sensitivity.seed: missing; the sample design is drawn from it (an integer)",
@@ -250,7 +212,7 @@ class SensitivitySpec:
             if "samples" not in meth:
                 raise ScenarioError("method.samples: missing; the number N of base samples (a power of 2) of "
                                     "Sobol' sampling", field="method.samples", value=None)
-            n = _int(meth["samples"], "method.samples", 2)
+            n = integer(meth["samples"], "method.samples", 2)
             if n & (n - 1):
                 raise ScenarioError(f"method.samples = {n}: must be a power of 2 (Sobol' sequences are balanced "
                                     "only at powers of 2)", field="method.samples", value=n)
@@ -263,27 +225,27 @@ class SensitivitySpec:
             if "trajectories" not in meth:
                 raise ScenarioError("method.trajectories: missing; the number r of Morris trajectories",
                                     field="method.trajectories", value=None)
-            levels = _int(meth.get("levels", DEFAULT_LEVELS), "method.levels", 2)
+            levels = integer(meth.get("levels", DEFAULT_LEVELS), "method.levels", 2)
             if levels % 2:
                 raise ScenarioError(f"method.levels = {levels}: must be even (the step p / (2 (p - 1)) then "
                                     "samples every level equally)", field="method.levels", value=levels)
-            kw.update(trajectories=_int(meth["trajectories"], "method.trajectories", 2), levels=levels)
+            kw.update(trajectories=integer(meth["trajectories"], "method.trajectories", 2), levels=levels)
         for other in (("trajectories", "levels") if method == "sobol" else ("samples", "second_order")):
             if other in meth:
                 raise ScenarioError(f"method.{other}: not a setting of {method}", field=f"method.{other}",
                                     value=meth[other])
-        kw["resamples"] = _int(meth.get("resamples", DEFAULT_RESAMPLES), "method.resamples", 10)
+        kw["resamples"] = integer(meth.get("resamples", DEFAULT_RESAMPLES), "method.resamples", 10)
         conf = meth.get("conf_level", 0.95)
         if isinstance(conf, bool) or not isinstance(conf, (int, float)) or not 0 < conf < 1:
             raise ScenarioError(f"method.conf_level = {conf!r}: must be in (0, 1)", field="method.conf_level",
                                 value=conf)
         kw["conf_level"] = float(conf)
-        kw["chunk_size"] = _int(sens.get("chunk_size", DEFAULT_CHUNK_SIZE), "sensitivity.chunk_size", 1)
+        kw["chunk_size"] = integer(sens.get("chunk_size", DEFAULT_CHUNK_SIZE), "sensitivity.chunk_size", 1)
         kind = ex.get("kind", "local")
         if kind not in ("local", "dask"):
             raise ScenarioError(f"executor.kind = {kind!r}: must be local or dask", field="executor.kind", value=kind)
         workers = ex.get("workers")
-        kw.update(executor=kind, workers=None if workers is None else _int(workers, "executor.workers", 1),
+        kw.update(executor=kind, workers=None if workers is None else integer(workers, "executor.workers", 1),
                   scheduler=ex.get("scheduler"))
         params = _parameters(data.get("parameter"), scenario)
         outputs = _outputs(data.get("output"), scenario)
@@ -394,7 +356,7 @@ def _parameters(raw: Any, scenario: Any) -> tuple[ParameterRange, ...]:
         where = f"parameter[{i}]"
         if not isinstance(p, Mapping) or "name" not in p:
             raise ScenarioError(f"{where}: a table with name and bounds", field=where, value=p)
-        _check_keys(p, _PARAM_KEYS, where)
+        check_keys(p, _PARAM_KEYS, where)
         name = str(p["name"])
         if scenario is not None:
             out.append(_library_bounds(name, p, i, scenario))
@@ -428,7 +390,7 @@ def _outputs(raw: Any, scenario: Any) -> tuple[OutputSpec, ...]:
         where = f"output[{i}]"
         if not isinstance(o, Mapping):
             raise ScenarioError(f"{where}: a table (kind, endpoint, years)", field=where, value=o)
-        _check_keys(o, _OUTPUT_KEYS, where)
+        check_keys(o, _OUTPUT_KEYS, where)
         kind = o.get("kind")
         if kind not in OUTPUT_KINDS:
             raise ScenarioError(f"{where}.kind = {kind!r}: one of {', '.join(OUTPUT_KINDS)}", field=f"{where}.kind",

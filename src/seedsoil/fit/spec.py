@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..cohort.sensitivity import _check_keys, _int, _table
+from ..tomlfile import check_keys, integer, subtable
 from ..errors import ScenarioError, did_you_mean
 from .mechanistic import (DEFAULT_RESOLUTION_DAYS, FreeParameter, GrowthEffect, MechanisticModel, ShedLink,
                           SolveLink, TherapyRule)
@@ -118,13 +118,13 @@ class FitSpec:
     # ------------------------------------------------------------------ parsing
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], base_dir: str | Path | None = None) -> "FitSpec":
-        _check_keys(data, _TOP, "fit file")
-        fit, dat, mod, meth, ex = (_table(data, k) for k in ("fit", "data", "model", "method", "executor"))
-        _check_keys(fit, _FIT_KEYS, "fit")
-        _check_keys(dat, _DATA_KEYS, "data")
-        _check_keys(mod, _MODEL_KEYS, "model")
-        _check_keys(meth, _METHOD_KEYS, "method")
-        _check_keys(ex, _EXECUTOR_KEYS, "executor")
+        check_keys(data, _TOP, "fit file")
+        fit, dat, mod, meth, ex = (subtable(data, k) for k in ("fit", "data", "model", "method", "executor"))
+        check_keys(fit, _FIT_KEYS, "fit")
+        check_keys(dat, _DATA_KEYS, "data")
+        check_keys(mod, _MODEL_KEYS, "model")
+        check_keys(meth, _METHOD_KEYS, "method")
+        check_keys(ex, _EXECUTOR_KEYS, "executor")
         name = str(fit.get("name", "fit"))
         data_set = _choice(dat.get("set", "rotterdam"), "data.set", tuple(SUBSETS))
         subset = _choice(dat.get("subset", SUBSETS[data_set][0]), "data.subset", SUBSETS[data_set])
@@ -154,18 +154,18 @@ class FitSpec:
             raise ScenarioError(f"parameter: {', '.join(dup)} given more than once", field="parameter", value=dup)
         growth = None
         if "growth_effect" in mod:
-            g = _table(mod, "growth_effect")
-            _check_keys(g, _GROWTH_KEYS, "model.growth_effect")
+            g = subtable(mod, "growth_effect")
+            check_keys(g, _GROWTH_KEYS, "model.growth_effect")
             target = _library_number(g.get("target"), "model.growth_effect.target", scenario)
             lo, hi = (_float(v, f"model.growth_effect.sigma_range[{j}]", "", 1e-4, 3.0)
                       for j, v in enumerate(_pair(g.get("sigma_range", [0.01, 1.0]), "model.growth_effect.sigma_range")))
             sig = _float(g.get("sigma", 0.3), "model.growth_effect.sigma", "", lo, hi)
-            nodes = _int(g.get("nodes", 7), "model.growth_effect.nodes", 1)
+            nodes = integer(g.get("nodes", 7), "model.growth_effect.nodes", 1)
             growth = GrowthEffect(target, sig, (lo, hi), nodes)
         glinks = []
         for i, lk in enumerate(_list(mod.get("growth_link"), "model.growth_link", required=False)):
             where = f"model.growth_link[{i}]"
-            _check_keys(lk, _GLINK_KEYS, where)
+            check_keys(lk, _GLINK_KEYS, where)
             if growth is None:
                 raise ScenarioError(f"{where}: a growth link needs [model.growth_effect] (its target)", field=where,
                                     value=lk)
@@ -178,7 +178,7 @@ class FitSpec:
         slinks = []
         for i, lk in enumerate(_list(mod.get("shedding_link"), "model.shedding_link", required=False)):
             where = f"model.shedding_link[{i}]"
-            _check_keys(lk, _SHED_KEYS, where)
+            check_keys(lk, _SHED_KEYS, where)
             slinks.append(ShedLink(str(lk.get("name", lk.get("covariate"))),
                                    _choice(lk.get("covariate"), f"{where}.covariate", LINK_COVARIATES),
                                    _choice(lk.get("transform", "log1p"), f"{where}.transform",
@@ -196,7 +196,7 @@ class FitSpec:
             except ScenarioError as e:
                 raise ScenarioError(f"{where}: {e}", field=where, value=table) from None
             therapies.append(TherapyRule(str(t["column"]), table))
-        shed_nodes = _int(mod.get("shedding_nodes", 64), "model.shedding_nodes", 8)
+        shed_nodes = integer(mod.get("shedding_nodes", 64), "model.shedding_nodes", 8)
         model = MechanisticModel(scenario, free, growth, tuple(glinks), tuple(slinks), sizes, tuple(therapies),
                                  resolution, shed_nodes)
         method = _choice(meth.get("kind", "mle"), "method.kind", METHODS)
@@ -207,13 +207,13 @@ class FitSpec:
                 raise ScenarioError(f"method.profile: {p!r} is not a fitted parameter ({', '.join(model.names)})"
                                     f"{did_you_mean(p, model.names)}", field="method.profile", value=p)
         kw: dict[str, Any] = dict(
-            max_evaluations=_int(meth.get("max_evaluations", 600), "method.max_evaluations", 1),
-            bootstrap=_int(meth.get("bootstrap", 0), "method.bootstrap", 0),
+            max_evaluations=integer(meth.get("max_evaluations", 600), "method.max_evaluations", 1),
+            bootstrap=integer(meth.get("bootstrap", 0), "method.bootstrap", 0),
             level=_float(meth.get("level", 0.95), "method.level", "", 0.5, 0.999),
-            walkers=_int(meth.get("walkers", 2 * len(model.names) + 2), "method.walkers", 2 * len(model.names)),
-            steps=_int(meth.get("steps", 0 if method == "mle" else 1000), "method.steps", 0),
-            burn=_int(meth.get("burn", 0), "method.burn", 0), thin=_int(meth.get("thin", 1), "method.thin", 1),
-            proposals=_int(meth.get("proposals", 0), "method.proposals", 0))
+            walkers=integer(meth.get("walkers", 2 * len(model.names) + 2), "method.walkers", 2 * len(model.names)),
+            steps=integer(meth.get("steps", 0 if method == "mle" else 1000), "method.steps", 0),
+            burn=integer(meth.get("burn", 0), "method.burn", 0), thin=integer(meth.get("thin", 1), "method.thin", 1),
+            proposals=integer(meth.get("proposals", 0), "method.proposals", 0))
         if intervals == "bootstrap" and kw["bootstrap"] < 2:
             raise ScenarioError("method.bootstrap: bootstrap intervals need at least 2 replicates",
                                 field="method.bootstrap", value=kw["bootstrap"])
@@ -224,24 +224,24 @@ class FitSpec:
         workers = ex.get("workers")
         validate = None
         if "validate" in data:
-            v = _table(data, "validate")
-            _check_keys(v, _VALIDATE_KEYS, "validate")
+            v = subtable(data, "validate")
+            check_keys(v, _VALIDATE_KEYS, "validate")
             vset = _choice(v.get("set", "gbsg"), "validate.set", tuple(SUBSETS))
             validate = {"set": vset, "subset": _choice(v.get("subset", SUBSETS[vset][0]), "validate.subset",
                                                        SUBSETS[vset]),
                         "endpoint": _choice(v.get("endpoint", "rfs"), "validate.endpoint", ENDPOINTS),
                         "horizons": [_float(h, "validate.horizons", "year", 0.1, 30) for h in
                                      v.get("horizons", ["3 year", "5 year"])],
-                        "calibration_simulations": _int(v.get("calibration_simulations", 1000),
+                        "calibration_simulations": integer(v.get("calibration_simulations", 1000),
                                                         "validate.calibration_simulations", 0)}
-        sample = _int(dat.get("sample", 0), "data.sample", 0)
+        sample = integer(dat.get("sample", 0), "data.sample", 0)
         calibrations = tuple(_calibration(c, i, scenario) for i, c in
                              enumerate(_list(data.get("calibrate"), "calibrate", required=False)))
         return cls(name=name, model=model, data_set=data_set, subset=subset, sample=sample, endpoint=endpoint,
                    other_cause_death=bool(mod.get("other_cause_death", endpoint == "rfs" or data_set == "rotterdam")),
                    method=method, intervals=intervals, profile=profile,
-                   seed=_int(fit.get("seed", 0), "fit.seed", 0), executor=kind,
-                   workers=None if workers is None else _int(workers, "executor.workers", 1),
+                   seed=integer(fit.get("seed", 0), "fit.seed", 0), executor=kind,
+                   workers=None if workers is None else integer(workers, "executor.workers", 1),
                    scheduler=ex.get("scheduler"), population=str(fit.get("population", "")),
                    description=str(fit.get("description", "")), validate=validate, calibrations=calibrations,
                    raw=_plain(data), **kw)
@@ -312,9 +312,9 @@ def _library_number(name: Any, where: str, scenario: Any):
     if lib[name].kind != "number":
         raise ScenarioError(f"{where} = {name!r}: a {lib[name].kind} parameter; only numbers can be fitted",
                             field=where, value=name)
-    from ..cohort.sensitivity import _check_active
+    from ..params import check_in_use
 
-    _check_active(name, scenario.parameters, where.rsplit(".", 1)[0] if where.endswith(".name") else where)
+    check_in_use(name, scenario.parameters, where.rsplit(".", 1)[0] if where.endswith(".name") else where)
     return name
 
 
@@ -322,7 +322,7 @@ def _parameter(raw: Mapping[str, Any], i: int, scenario: Any) -> FreeParameter:
     from ..params import load_library
 
     where = f"parameter[{i}]"
-    _check_keys(raw, _PARAM_KEYS, where)
+    check_keys(raw, _PARAM_KEYS, where)
     name = _library_number(raw.get("name"), f"{where}.name", scenario)
     p = load_library()[name]
     lo, hi = _pair(raw.get("range"), f"{where}.range")
@@ -356,7 +356,7 @@ def _calibration(raw: Mapping[str, Any], i: int, scenario: Any):
     from .calibrate import Calibration
 
     where = f"calibrate[{i}]"
-    _check_keys(raw, _CALIBRATE_KEYS, where)
+    check_keys(raw, _CALIBRATE_KEYS, where)
     names = raw.get("parameters")
     names = [names] if isinstance(names, str) else names
     if not isinstance(names, list) or not names:

@@ -197,6 +197,25 @@ def load_library(scales: tuple[str, ...] = SCALES) -> ParameterLibrary:
     return ParameterLibrary(MappingProxyType(entries))
 
 
+def check_in_use(name: str, parameters: Mapping[str, Any], where: str) -> None:
+    """ScenarioError when ``name`` belongs to a law the scenario's ``parameters`` do not use
+    (``primary.logistic.*`` with ``primary.law = "gompertz"``): varying or fitting it would do
+    nothing. ``where`` names the entry (the message says ``<where>.name``)."""
+    parts = name.split(".")
+    if len(parts) < 3:
+        return
+    lib = load_library()
+    for law in lib:
+        p = lib[law]
+        if law.startswith(parts[0] + ".") and law.endswith("law") and p.choices and parts[1] in p.choices:
+            used = parameters[law]
+            if used == "same_as_primary":
+                used = parameters["primary.law"]
+            if used != parts[1]:
+                raise ScenarioError(f"{where}.name = {name!r}: has no effect, the scenario's {law} is {used!r}",
+                                    field=f"{where}.name", value=name)
+
+
 def markdown_table(rows: list[dict[str, Any]]) -> str:
     """The parameter table as Markdown (used for docs/parameters.md)."""
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 import math
 import sys
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Iterator, Optional, Sequence
 
 import typer
 from rich.cells import cell_len
@@ -59,6 +60,27 @@ err_console = Console(stderr=True)
 def _fail(msg: str, code: int = 2) -> None:
     err_console.print(f"[bold red]error:[/] {escape(msg)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
+
+
+#: what Ctrl-C leaves, per kind of long run
+RESUME_CHUNKS = "finished chunks are kept; run again with --resume to continue"
+RESUME_FIT = "the evaluations made are kept; run again with the same --out to resume"
+
+
+@contextmanager
+def _refused(*errors: type[Exception], stopped: str | None = None) -> Iterator[None]:
+    """A command's body: ``errors`` (ScenarioError, RunExistsError, ...) end it with their message
+    and exit code 2, no traceback; with ``stopped``, Ctrl-C ends it with exit code 130 and that
+    note (what was kept, how to resume)."""
+    try:
+        yield
+    except errors as exc:
+        _fail(str(exc))
+    except KeyboardInterrupt:
+        if stopped is None:
+            raise
+        err_console.print(f"stopped: {stopped}")
+        raise typer.Exit(130) from None
 
 
 def _note(msg: str) -> None:
@@ -160,7 +182,7 @@ def run(
     from .scenario import load_scenario
     from .store import atomic_dir, run_metadata, write_tables
 
-    try:
+    with _refused(ScenarioError, RunExistsError):
         _check_kind(scenario, "patient")
         sc = load_scenario(scenario)
         if engine is not None and engine not in ("stochastic", "meanfield", "analytic"):
@@ -187,9 +209,6 @@ def run(
                 status.update(f"simulating {label}…")
                 scn = sc if label == "base" else sc.variant(label)
                 results[label] = simulate(scn, seed=seed, engine=eng)
-    except (ScenarioError, RunExistsError) as exc:
-        _fail(str(exc))
-        return
 
     def fill(tmp: Path) -> None:
         for label, res in results.items():
@@ -290,7 +309,7 @@ def trial(
     for name, value in (("patients", patients), ("workers", workers), ("chunk-size", chunk_size)):
         if value is not None and value < 1:
             _fail(f"--{name} = {value}: must be >= 1")
-    try:
+    with _refused(ScenarioError, TrialStateError, stopped=RESUME_CHUNKS):
         if seed is not None:
             seed = check_seed(seed, "--seed")
         _check_kind(trial_file, "trial")
@@ -302,12 +321,6 @@ def trial(
         result = run_trial(tr, patients=patients, executor=executor, scheduler=scheduler, workers=workers, out=out,
                            resume=resume, force=force, progress=True, report=report, seed=seed,
                            chunk_size=chunk_size)
-    except (ScenarioError, TrialStateError) as exc:
-        _fail(str(exc))
-        return
-    except KeyboardInterrupt:
-        err_console.print("stopped: finished chunks are kept; run again with --resume to continue")
-        raise typer.Exit(130)
     print_endpoints(result)
     print_comparisons(result, "dmfs")
     hit = " (cache hit: same inputs, nothing recomputed)" if result.cache_hit else ""
@@ -431,7 +444,7 @@ def tissue(
     from .tissue.simulate import check_threads
 
     t0 = time.perf_counter()
-    try:
+    with _refused(ScenarioError, RunExistsError):
         if seed is not None:
             seed = check_seed(seed, "--seed")
         check_threads(threads, "--threads")
@@ -447,9 +460,6 @@ def tissue(
             result = simulate_tissue(sc, seed=seed, threads=threads, progress=progress)
             status.update(f"{sc.name}: writing {out_dir}…")
             write_tissue_run(result, out_dir, force=force, animate=animate, png=png)
-    except (ScenarioError, RunExistsError) as exc:
-        _fail(str(exc))
-        return
     print_tissue_summary(result, wall_s=time.perf_counter() - t0)
     console.print(Text.assemble("run written to ", (str(out_dir), "bold")))
 
@@ -524,7 +534,7 @@ def tissue_map(
     from .tissue import load_tissue_scenario
     from .tissue.invasion import invasion_map
 
-    try:
+    with _refused(ScenarioError, RunExistsError):
         if executor not in ("local", "dask"):
             raise ScenarioError(f"--executor = {executor!r}: must be local or dask", field="executor", value=executor)
         if replicates < 1:
@@ -541,9 +551,6 @@ def tissue_map(
         with console.status(f"{sc.name}: tissue runs over {', '.join(grid)}…"):
             m = invasion_map(sc, grid, replicates=replicates, seed=seed, executor=executor, workers=workers,
                              scheduler=scheduler, path=path)
-    except (ScenarioError, RunExistsError) as exc:
-        _fail(str(exc))
-        return
     m.save(out)
     t = m.table
     headers = [f"{c} (nM)" for c in m.inputs] + ["events", "rate [95 % CI]", "relative [95 % CI]", "depth (µm)"]
@@ -578,7 +585,7 @@ def sensitivity(
     from .cohort.sensitivity import load_sensitivity, run_sensitivity
     from .cohort.trial import TrialStateError
 
-    try:
+    with _refused(ScenarioError, TrialStateError, stopped=RESUME_CHUNKS):
         if executor is not None and executor not in ("local", "dask"):
             raise ScenarioError(f"--executor = {executor!r}: must be local or dask", field="executor", value=executor)
         if workers is not None and workers < 1:
@@ -587,12 +594,6 @@ def sensitivity(
         with console.status(f"{spec.name}: {spec.n_rows():,} model runs…"):
             result = run_sensitivity(spec, out=out, resume=resume, force=force, executor=executor, workers=workers,
                                      scheduler=scheduler)
-    except (ScenarioError, TrialStateError) as exc:
-        _fail(str(exc))
-        return
-    except KeyboardInterrupt:
-        err_console.print("stopped: finished chunks are kept; run again with --resume to continue")
-        raise typer.Exit(130)
     df = result.indices
     sobol = result.spec.method == "sobol"
     cols = [("S1", "S1_conf"), ("ST", "ST_conf")] if sobol else [("mu_star", "mu_star_conf"), ("sigma", None)]
@@ -627,7 +628,7 @@ def fit(
     from .fit.spec import load_fit
     from .runs import run_fit
 
-    try:
+    with _refused(ScenarioError, stopped=RESUME_FIT):
         if executor is not None and executor not in ("inprocess", "local", "dask"):
             raise ScenarioError(f"--executor = {executor!r}: must be inprocess, local or dask", field="executor",
                                 value=executor)
@@ -639,12 +640,6 @@ def fit(
         spec = dataclasses.replace(spec, **kw) if kw else spec
         with console.status(f"{spec.name}: fitting…") as status:
             result = run_fit(spec, out, fit_file=str(fit_file), progress=lambda m: status.update(f"{spec.name}: {m}"))
-    except ScenarioError as exc:
-        _fail(str(exc))
-        return
-    except KeyboardInterrupt:
-        err_console.print("stopped: the evaluations made are kept; run again with the same --out to resume")
-        raise typer.Exit(130)
     est = result.estimate
     console.print(Text(f"{spec.name}: {est.n:,} patients, {est.events:,} events; log-likelihood {est.loglik:.2f} "
                        f"after {est.evaluations} evaluations ({'converged' if est.converged else 'NOT converged'}); "
@@ -823,12 +818,9 @@ def validate(
 def report_cmd(run_dir: Path = typer.Argument(..., help="a run directory of `seedsoil run` or a trial folder of "
                                                         "`seedsoil trial`")) -> None:
     """(Re)write report.html of a run directory or a trial folder."""
-    try:
+    with _refused(ScenarioError):
         kind = folder_kind(run_dir)
         path = rewrite_trial_report(run_dir) if kind == "trial" else rewrite_patient_report(run_dir)
-    except ScenarioError as exc:
-        _fail(str(exc))
-        return
     console.print(f"wrote {path}")
 
 

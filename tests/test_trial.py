@@ -320,7 +320,8 @@ def test_changed_input_is_refused_without_force(small_trial, tmp_path):
     out = tmp_path / "t"
     first = run_trial(small_trial, patients=20, seed=3, chunk_size=10, workers=1, out=out, report=False)
     before = mtimes(out)
-    with pytest.raises(TrialStateError, match="different trial"):
+    with pytest.raises(TrialStateError, match=r"different trial: content hash \w{12}…, this run's \w{12}….*made by "
+                                              r"seedsoil \d"):
         run_trial(small_trial, patients=20, seed=4, chunk_size=10, workers=1, out=out, report=False)
     with pytest.raises(TrialStateError, match="different trial"):
         run_trial(small_trial, patients=20, seed=3, chunk_size=5, workers=1, out=out, report=False)

@@ -451,8 +451,11 @@ def prepare_run_dir(out: Path, *, meta_file: str, key: str, record: Callable[[],
         meta = json.loads(meta_path.read_text())
         same = meta.get("content_hash") == key
         if not same and not force:
-            raise TrialStateError(f"{out} holds a different {what} (other inputs); pass --force to replace it "
-                                  "or choose another --out")
+            old = str(meta.get("content_hash"))[:12]
+            raise TrialStateError(f"{out} holds a different {what}: content hash {old}…, this run's {key[:12]}… "
+                                  f"(other inputs, or a seedsoil that reads them differently: that folder was made by "
+                                  f"seedsoil {meta.get('seedsoil_version', '?')}); its parts cannot be mixed with this "
+                                  "run's; pass --force to replace it or choose another --out")
         if not same:
             shutil.rmtree(out)
         elif not meta.get("complete") and not resume and not force:

@@ -23,7 +23,7 @@ import pytest
 
 from seedsoil.cell import Event, Network, Parameter, Reaction, Species
 from seedsoil.cell.sbml import from_sbml, import_sbml
-from seedsoil.cell.solver import initial_states, input_table, cell_parameters, integrate, simulate_cells
+from seedsoil.cell.solver import cell_parameters, initial_states, input_table, integrate, simulate_cells
 
 libsbml = pytest.importorskip("libsbml", reason="needs python-libsbml (pip install 'seedsoil[sbml]')")
 roadrunner = pytest.importorskip("roadrunner", reason="needs libroadrunner (pip install 'seedsoil[sbml]')")

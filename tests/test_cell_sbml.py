@@ -286,7 +286,7 @@ def cross_check(path: Path, t_end: float = 5.0, n: int = 51):
     """Every SBML quantity of ``path`` (species as SBML's math reads them, compartments,
     parameters, species references, reactions) along seedsoil's trajectory and libroadrunner's."""
     from seedsoil.cell.sbml import import_sbml
-    from seedsoil.cell.solver import initial_states, input_table, cell_parameters, integrate
+    from seedsoil.cell.solver import cell_parameters, initial_states, input_table, integrate
 
     imp = import_sbml(path)
     net = imp.network

@@ -364,7 +364,7 @@ def run_seedsoil(case: Case, *, rtol: float = SEEDSOIL_RTOL, atol: float = SEEDS
     amount / concentration is converted with its compartment's size at that time. A case
     starting after time 0 is integrated from 0 (the model's initial values hold at 0)."""
     from ..errors import ScenarioError
-    from .solver import initial_states, input_table, cell_parameters, integrate
+    from .solver import cell_parameters, initial_states, input_table, integrate
 
     settings = case.settings
     t0 = time.perf_counter()

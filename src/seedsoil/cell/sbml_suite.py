@@ -640,7 +640,7 @@ def run_suite(cases: Iterable[Case | str] | None = None, sample: int | None = No
         raise ValueError(f"workers must be at least 1, got {workers}")
     wanted = {c.id for c in chosen}
     done = {k: v for k, v in _journal_rows(Path(journal), engines).items() if k in wanted} if journal else {}
-    todo = [c for c in chosen if c.id not in done]
+    pending = [c for c in chosen if c.id not in done]
     sink = open(journal, "a") if journal else None  # noqa: SIM115 - closed below
     if sink is not None and sink.tell() > 0 and not Path(journal).read_bytes().endswith(b"\n"):
         sink.write("\n")  # end a torn last line, so the next row starts a line of its own
@@ -653,20 +653,20 @@ def run_suite(cases: Iterable[Case | str] | None = None, sample: int | None = No
             os.fsync(sink.fileno())
 
     try:
-        if workers > 1 and todo:
+        if workers > 1 and pending:
             import multiprocessing as mp
             from concurrent.futures import as_completed
 
             # a fresh pool per batch of CASES_PER_WORKER cases a worker (``max_tasks_per_child``
             # hangs on Python 3.11 once the first worker retires)
             batch = CASES_PER_WORKER * workers
-            for start in range(0, len(todo), batch):
+            for start in range(0, len(pending), batch):
                 with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
-                    futures = [pool.submit(_one, c, engines) for c in todo[start:start + batch]]
+                    futures = [pool.submit(_one, c, engines) for c in pending[start:start + batch]]
                     for fut in as_completed(futures):
                         keep(fut.result())
         else:
-            for c in todo:
+            for c in pending:
                 keep(_one(c, engines))
     finally:
         if sink is not None:

@@ -316,6 +316,23 @@ def _digamma(x):
 """
 
 
+#: the end of an accepted step: the inputs at its end, its slope there, and the outputs inside it
+_STEP_OUTPUT = '''                # advance the input segment if the step ended on a breakpoint
+                while seg + 1 < m and ut[seg + 1] <= t1:
+                    seg += 1
+                _inputs(U, ut, c, t1, seg, u)
+                rhs(ynew, p, u, f1)
+                while iout < nout and t_out[iout] <= t1:
+                    th = (t_out[iout] - t) / h
+                    h00 = (1.0 + 2.0 * th) * (1.0 - th) ** 2
+                    h10 = th * (1.0 - th) ** 2
+                    h01 = th * th * (3.0 - 2.0 * th)
+                    h11 = th * th * (th - 1.0)
+                    for i in range(NS):
+                        out[c, iout, i] = h00 * y[i] + h10 * h * f0[i] + h01 * ynew[i] + h11 * h * f1[i]
+                    iout += 1
+'''
+
 # The stepping loop. One cell per iteration of the parallel loop: each cell has
 # its own adaptive step, so results do not depend on how cells are batched or on
 # the number of threads. Output at t_out by cubic Hermite interpolation between
@@ -445,20 +462,7 @@ def solve_cell(c_in, y0, P, U, ut, t_out, A, C, M, E, alpha, gamma, newf, elo, r
                     if clip and ynew[i] < 0.0:
                         clipped = True
                 iout0 = iout
-                # advance the input segment if the step ended on a breakpoint
-                while seg + 1 < m and ut[seg + 1] <= t1:
-                    seg += 1
-                _inputs(U, ut, c, t1, seg, u)
-                rhs(ynew, p, u, f1)
-                while iout < nout and t_out[iout] <= t1:
-                    th = (t_out[iout] - t) / h
-                    h00 = (1.0 + 2.0 * th) * (1.0 - th) ** 2
-                    h10 = th * (1.0 - th) ** 2
-                    h01 = th * th * (3.0 - 2.0 * th)
-                    h11 = th * th * (th - 1.0)
-                    for i in range(NS):
-                        out[c, iout, i] = h00 * y[i] + h10 * h * f0[i] + h01 * ynew[i] + h11 * h * f1[i]
-                    iout += 1
+@@STEP_OUTPUT@@
                 if clipped:
                     for j in range(iout0, iout):
                         for i in range(NS):
@@ -516,6 +520,7 @@ def solve_serial(y0, P, U, ut, t_out, A, C, M, E, alpha, gamma, newf, elo, rtol,
         solve_cell(c, y0, P, U, ut, t_out, A, C, M, E, alpha, gamma, newf, elo, rtol, atol, h0, hmax,
                    max_steps, clip, out, stats)
 '''
+_DRIVER = _DRIVER.replace("@@STEP_OUTPUT@@\n", _STEP_OUTPUT)
 
 
 
@@ -755,21 +760,7 @@ _EV_BREAK_NEW = '''        if m > 1 and seg + 1 < m and ut[seg + 1] < t_b:
             if q_t[j] > t and q_t[j] < t_b:
                 t_b = q_t[j]
 '''
-_EV_STEP_OLD = '''                # advance the input segment if the step ended on a breakpoint
-                while seg + 1 < m and ut[seg + 1] <= t1:
-                    seg += 1
-                _inputs(U, ut, c, t1, seg, u)
-                rhs(ynew, p, u, f1)
-                while iout < nout and t_out[iout] <= t1:
-                    th = (t_out[iout] - t) / h
-                    h00 = (1.0 + 2.0 * th) * (1.0 - th) ** 2
-                    h10 = th * (1.0 - th) ** 2
-                    h01 = th * th * (3.0 - 2.0 * th)
-                    h11 = th * th * (th - 1.0)
-                    for i in range(NS):
-                        out[c, iout, i] = h00 * y[i] + h10 * h * f0[i] + h01 * ynew[i] + h11 * h * f1[i]
-                    iout += 1
-'''
+_EV_STEP_OLD = _STEP_OUTPUT  # the block of the template the event step replaces
 _EV_STEP_NEW = '''                seg0 = seg
                 # advance the input segment if the step ended on a breakpoint
                 while seg + 1 < m and ut[seg + 1] <= t1:

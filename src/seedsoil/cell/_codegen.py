@@ -316,13 +316,10 @@ def _digamma(x):
 """
 
 
-#: the end of an accepted step: the inputs at its end, its slope there, and the outputs inside it
-_STEP_OUTPUT = '''                # advance the input segment if the step ended on a breakpoint
-                while seg + 1 < m and ut[seg + 1] <= t1:
-                    seg += 1
-                _inputs(U, ut, c, t1, seg, u)
-                rhs(ynew, p, u, f1)
-                while iout < nout and t_out[iout] <= t1:
+def _dense_output(until: str) -> str:
+    """Template text: the outputs while ``t_out[iout] <until>`` (e.g. ``"<= t1"``), by cubic
+    Hermite interpolation on the step from (t, y, f0) to (t + h, ynew, f1)."""
+    return f'''                while iout < nout and t_out[iout] {until}:
                     th = (t_out[iout] - t) / h
                     h00 = (1.0 + 2.0 * th) * (1.0 - th) ** 2
                     h10 = th * (1.0 - th) ** 2
@@ -332,6 +329,17 @@ _STEP_OUTPUT = '''                # advance the input segment if the step ended 
                         out[c, iout, i] = h00 * y[i] + h10 * h * f0[i] + h01 * ynew[i] + h11 * h * f1[i]
                     iout += 1
 '''
+
+
+#: the end of an accepted step: the inputs at its end and its slope there ...
+_STEP_END = '''                # advance the input segment if the step ended on a breakpoint
+                while seg + 1 < m and ut[seg + 1] <= t1:
+                    seg += 1
+                _inputs(U, ut, c, t1, seg, u)
+                rhs(ynew, p, u, f1)
+'''
+#: ... and the outputs inside it
+_STEP_OUTPUT = _STEP_END + _dense_output("<= t1")
 
 # The stepping loop. One cell per iteration of the parallel loop: each cell has
 # its own adaptive step, so results do not depend on how cells are batched or on
@@ -761,13 +769,7 @@ _EV_BREAK_NEW = '''        if m > 1 and seg + 1 < m and ut[seg + 1] < t_b:
                 t_b = q_t[j]
 '''
 _EV_STEP_OLD = _STEP_OUTPUT  # the block of the template the event step replaces
-_EV_STEP_NEW = '''                seg0 = seg
-                # advance the input segment if the step ended on a breakpoint
-                while seg + 1 < m and ut[seg + 1] <= t1:
-                    seg += 1
-                _inputs(U, ut, c, t1, seg, u)
-                rhs(ynew, p, u, f1)
-                # did a trigger (or a relation in one) change inside the step? find the first change by
+_EV_STEP_NEW = ("                seg0 = seg\n" + _STEP_END + '''                # did a trigger (or a relation in one) change inside the step? find the first change by
                 # bisection on the step's dense output, and end the step there
                 ev_atoms(ynew, p, u, a1)
                 changed = False
@@ -794,16 +796,7 @@ _EV_STEP_NEW = '''                seg0 = seg
                             ta = tm
                 # an output time within rounding of the event time reads the state after the events
                 t_pre = t_ev - 1e-13 * max(1.0, abs(t_ev))
-                while iout < nout and t_out[iout] < t_pre:
-                    th = (t_out[iout] - t) / h
-                    h00 = (1.0 + 2.0 * th) * (1.0 - th) ** 2
-                    h10 = th * (1.0 - th) ** 2
-                    h01 = th * th * (3.0 - 2.0 * th)
-                    h11 = th * th * (th - 1.0)
-                    for i in range(NS):
-                        out[c, iout, i] = h00 * y[i] + h10 * h * f0[i] + h01 * ynew[i] + h11 * h * f1[i]
-                    iout += 1
-                cut = t_ev < t1
+''' + _dense_output("< t_pre") + '''                cut = t_ev < t1
                 if cut:
                     _hermite(y, f0, ynew, f1, t, h, t_ev, yb)
                     for i in range(NS):
@@ -821,7 +814,7 @@ _EV_STEP_NEW = '''                seg0 = seg
                     for i in range(NS):
                         out[c, iout, i] = ynew[i]
                     iout += 1
-'''
+''')
 _EV_QFULL_OLD = '''                t = t1
                 n_acc += 1
 '''

@@ -769,7 +769,8 @@ _EV_BREAK_NEW = '''        if m > 1 and seg + 1 < m and ut[seg + 1] < t_b:
                 t_b = q_t[j]
 '''
 _EV_STEP_OLD = _STEP_OUTPUT  # the block of the template the event step replaces
-_EV_STEP_NEW = ("                seg0 = seg\n" + _STEP_END + '''                # did a trigger (or a relation in one) change inside the step? find the first change by
+_EV_STEP_NEW = ("                seg0 = seg\n" + _STEP_END
+                + '''                # did a trigger (or a relation in one) change inside the step? find the first change by
                 # bisection on the step's dense output, and end the step there
                 ev_atoms(ynew, p, u, a1)
                 changed = False

@@ -769,8 +769,8 @@ _EV_BREAK_NEW = '''        if m > 1 and seg + 1 < m and ut[seg + 1] < t_b:
                 t_b = q_t[j]
 '''
 _EV_STEP_OLD = _STEP_OUTPUT  # the block of the template the event step replaces
-_EV_STEP_NEW = ("                seg0 = seg\n" + _STEP_END
-                + '''                # did a trigger (or a relation in one) change inside the step? find the first change by
+#: the event step: where a trigger's relation first changed inside the step (the step ends there)
+_EV_LOCATE = '''                # did a trigger (or a relation in one) change inside the step? find the first change by
                 # bisection on the step's dense output, and end the step there
                 ev_atoms(ynew, p, u, a1)
                 changed = False
@@ -797,7 +797,9 @@ _EV_STEP_NEW = ("                seg0 = seg\n" + _STEP_END
                             ta = tm
                 # an output time within rounding of the event time reads the state after the events
                 t_pre = t_ev - 1e-13 * max(1.0, abs(t_ev))
-''' + _dense_output("< t_pre") + '''                cut = t_ev < t1
+'''
+#: after the outputs before that time: the events at the step's (possibly cut) end
+_EV_HANDLE = '''                cut = t_ev < t1
                 if cut:
                     _hermite(y, f0, ynew, f1, t, h, t_ev, yb)
                     for i in range(NS):
@@ -815,7 +817,8 @@ _EV_STEP_NEW = ("                seg0 = seg\n" + _STEP_END
                     for i in range(NS):
                         out[c, iout, i] = ynew[i]
                     iout += 1
-''')
+'''
+_EV_STEP_NEW = "                seg0 = seg\n" + _STEP_END + _EV_LOCATE + _dense_output("< t_pre") + _EV_HANDLE
 _EV_QFULL_OLD = '''                t = t1
                 n_acc += 1
 '''
